@@ -1,0 +1,1 @@
+console.log("Grapevine: the simulator showcase lands with the protocol core.")

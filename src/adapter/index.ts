@@ -1,0 +1,2 @@
+// The Socket.IO adapter lands with its issue.
+export {}

@@ -1,0 +1,128 @@
+/**
+ * The public shape of a Gossip node, modelled on p2panda-net's `Gossip` (see the seed): join a
+ * topic with `stream(topic)`, publish and subscribe on the handle, watch membership with
+ * `events()`. `src/core/gossip.ts` implements it over real sockets; the Fastify plugin and the
+ * Socket.IO adapter depend only on this interface.
+ */
+import type { PartialProtoConfig } from './proto/config.js'
+import type { DownReason, MessageId, TopicId } from './proto/types.js'
+import type { NodeId } from './net/frames.js'
+
+export type { NodeId, TopicId, MessageId, DownReason }
+
+/** A topic as the application names it: any string (hashed to 32 bytes) or exactly 32 bytes. */
+export type TopicInput = string | Uint8Array
+
+/** The minimal logger interface Grapevine logs through (pino, fastify.log, console-like). */
+export interface Logger {
+  trace(obj: unknown, msg?: string): void
+  debug(obj: unknown, msg?: string): void
+  info(obj: unknown, msg?: string): void
+  warn(obj: unknown, msg?: string): void
+  error(obj: unknown, msg?: string): void
+  child?(bindings: Record<string, unknown>): Logger
+}
+
+export interface KeyPair {
+  publicKey: Uint8Array
+  secretKey: Uint8Array
+}
+
+export interface GossipOptions {
+  /** Shared secret of the cluster; only nodes holding it can complete a handshake. */
+  secret: string | Uint8Array
+  /** Interface to listen on. Default '127.0.0.1'. */
+  host?: string
+  /** Port to listen on; 0 picks a free one. Default 0. */
+  port?: number
+  /** Address other nodes should dial ("host:port"); default the bound address. */
+  advertise?: string
+  /** Bootstrap contacts: "host:port" strings; a host that is a DNS name is resolved to all its addresses. */
+  seeds?: string[]
+  /** How often seeds given as DNS names are resolved again, ms. Default 30 000. */
+  seedRefreshInterval?: number
+  /** Identity key pair (Ed25519). Generated when absent. */
+  keyPair?: KeyPair
+  /** HyParView / Plumtree parameters. */
+  protocol?: PartialProtoConfig
+  /** Largest payload `publish` accepts, bytes. Default 256 KiB. */
+  maxMessageSize?: number
+  /** Messages a topic keeps for a subscriber that is behind before it reports `lagged`. Default 1024. */
+  subscriberBufferSize?: number
+  /** Publishes kept per topic while it has no neighbour yet. Default 1024. */
+  pendingPublishLimit?: number
+  /** Bytes a link may have queued for writing before it is treated as failed. Default 8 MiB. */
+  linkWriteBufferBytes?: number
+  /** Time a handshake may take, ms. Default 5 000. */
+  handshakeTimeout?: number
+  /** Handshakes in progress at once (inbound); more are refused. Default 64. */
+  maxPendingHandshakes?: number
+  /** Where logs go. Default: silent. */
+  logger?: Logger
+}
+
+/** One message received on a topic. */
+export interface GossipMessage {
+  type: 'message'
+  id: MessageId
+  topic: TopicId
+  content: Uint8Array
+  /** The node that published it. */
+  origin: NodeId
+  /** The neighbour it was delivered by. */
+  from: NodeId
+  /** Hops from the origin: a direct neighbour of the origin receives at hop 1. */
+  hops: number
+}
+
+/** In-band notice that a slow subscriber missed `dropped` messages. */
+export interface Lagged {
+  type: 'lagged'
+  dropped: number
+}
+
+export type SubscriptionItem = GossipMessage | Lagged
+
+export interface Subscription extends AsyncIterable<SubscriptionItem> {
+  /** Stop receiving; ends the iteration. */
+  close(): void
+}
+
+export interface GossipHandle {
+  readonly topic: TopicId
+  /**
+   * Broadcast to every other node in the topic. Resolves once handed to the overlay (or queued
+   * because no neighbour is up yet). Rejects with MessageTooLargeError before sending anything if
+   * the payload is too large, ClosedError if the handle is closed.
+   */
+  publish(data: Uint8Array | string): Promise<void>
+  /** A fresh subscription that sees messages received from now on. */
+  subscribe(options?: { bufferSize?: number }): Subscription
+  /** Current active-view neighbours of this node in the topic. */
+  neighbours(): NodeId[]
+  /** Release this handle; the topic is left when its last handle closes. */
+  close(): Promise<void>
+}
+
+export type GossipEvent =
+  | { type: 'joined', topic: TopicId, peers: NodeId[] }
+  | { type: 'neighbourUp', topic: TopicId, peer: NodeId }
+  | { type: 'neighbourDown', topic: TopicId, peer: NodeId, reason: DownReason }
+  | { type: 'joinFailed', topic: TopicId, peers: NodeId[] }
+  | { type: 'left', topic: TopicId }
+
+export interface GossipApi {
+  readonly nodeId: NodeId
+  /** Where this node accepts links ("host:port"). */
+  readonly address: string
+  stream(topic: TopicInput): Promise<GossipHandle>
+  /** Membership events of every topic, from now on. Ends when the node closes. */
+  events(): AsyncIterable<GossipEvent> & { close(): void }
+  /**
+   * Send `content` to one node only (it receives it on handles of `topic` as a message with
+   * hops 0). Dials the node if needed. Used for replies addressed to a single server.
+   */
+  sendDirect(peer: NodeId, topic: TopicInput, content: Uint8Array | string): Promise<void>
+  /** Leave every topic gracefully, close every socket and timer. Idempotent. */
+  close(): Promise<void>
+}

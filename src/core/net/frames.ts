@@ -1,0 +1,34 @@
+/**
+ * What travels on one link between two nodes, after the encrypted handshake. One link per peer
+ * pair is shared by every topic. Node ids are the hex-encoded Ed25519 public keys (64 chars).
+ */
+import type { Message, TopicId } from '../proto/types.js'
+
+/** Bumped on any incompatible change of the frames below; checked in `hello`. */
+export const PROTOCOL_VERSION = 1
+
+export type NodeId = string
+
+/** A node and the address it listens on ("host:port"), as gossiped by topic discovery. */
+export interface NodeRecord {
+  id: NodeId
+  addr: string
+  topics: TopicId[]
+}
+
+export type Frame =
+  /**
+   * First frame each side sends once the Noise handshake is done. `proof` is
+   * HMAC-SHA256(cluster secret, handshake hash || sender's public key): it proves the sender holds
+   * the cluster secret and binds the proof to this very session (no replay). `addr` is where the
+   * sender accepts links, or null for a node that does not listen.
+   */
+  | { type: 'hello', version: number, proof: Uint8Array, addr: string | null }
+  /** A protocol message for one topic (HyParView or Plumtree). */
+  | { type: 'proto', message: Message<NodeId> }
+  /** Topic discovery: what the sender is interested in, and a sample of nodes it knows. */
+  | { type: 'discovery', topics: TopicId[], nodes: NodeRecord[] }
+  /** A point-to-point application message (used for replies that concern one node only). */
+  | { type: 'direct', topic: TopicId, content: Uint8Array }
+  /** Sent before a deliberate close, so the other side can log why. */
+  | { type: 'bye', reason: string }

@@ -1,0 +1,106 @@
+/**
+ * Protocol parameters. Defaults are the values of the HyParView and Plumtree papers and of
+ * iroh-gossip; see ../shared/DESIGN.md. Every queue and cache inside the state machines is bounded
+ * by one of these.
+ */
+
+export interface HyParViewConfig {
+  /** Active view capacity (fanout + 1). */
+  activeViewCapacity: number
+  /** Passive view capacity. */
+  passiveViewCapacity: number
+  /** Active random walk length: TTL of FORWARD_JOIN. */
+  activeRandomWalkLength: number
+  /** Passive random walk length: at this TTL a FORWARD_JOIN also adds the newcomer to the passive view. */
+  passiveRandomWalkLength: number
+  /** Walk length of a SHUFFLE. */
+  shuffleRandomWalkLength: number
+  /** How many active-view peers a SHUFFLE carries. */
+  shuffleActiveViewCount: number
+  /** How many passive-view peers a SHUFFLE carries. */
+  shufflePassiveViewCount: number
+  /** Period of the SHUFFLE timer, ms. */
+  shuffleInterval: number
+  /** How long to wait for a NEIGHBOR reply before trying another passive peer, ms. */
+  neighborRequestTimeout: number
+  /** How long a JOIN may go unanswered before `joinFailed`, ms. */
+  joinTimeout: number
+  /** How many peers a DISCONNECT hands over to the evicted node. */
+  disconnectSampleSize: number
+}
+
+export interface PlumtreeConfig {
+  /** IHAVE entries are batched and flushed on this period, ms. */
+  dispatchTimeout: number
+  /** Wait after the first IHAVE for an unseen id before sending GRAFT, ms. */
+  graftTimeout1: number
+  /** Wait before grafting the next announcer, ms. */
+  graftTimeout2: number
+  /** A lazy announcer whose hop count beats the eager delivery by at least this is grafted. */
+  optimizationThreshold: number
+  /** How long payloads are kept to answer GRAFTs, ms. */
+  messageCacheTimeout: number
+  /** How long delivered ids are remembered to drop duplicates, ms. */
+  messageIdRetention: number
+  /** Period of the cache eviction timer, ms. */
+  cacheEvictInterval: number
+  /** Upper bound of cached payloads per topic (oldest dropped first). */
+  maxCachedMessages: number
+  /** Upper bound of remembered ids per topic (oldest dropped first). */
+  maxSeenIds: number
+  /** Upper bound of pending IHAVE entries per topic; past it the oldest announcements are dropped. */
+  maxPendingIHaves: number
+  /** Upper bound of ids waiting for a GRAFT per topic. */
+  maxMissingMessages: number
+}
+
+export interface ProtoConfig {
+  membership: HyParViewConfig
+  broadcast: PlumtreeConfig
+  /** Upper bound of topics one node may be part of. */
+  maxTopics: number
+}
+
+export const defaultConfig: ProtoConfig = Object.freeze({
+  membership: Object.freeze({
+    activeViewCapacity: 5,
+    passiveViewCapacity: 30,
+    activeRandomWalkLength: 6,
+    passiveRandomWalkLength: 3,
+    shuffleRandomWalkLength: 6,
+    shuffleActiveViewCount: 3,
+    shufflePassiveViewCount: 4,
+    shuffleInterval: 60_000,
+    neighborRequestTimeout: 500,
+    joinTimeout: 5_000,
+    disconnectSampleSize: 4
+  }),
+  broadcast: Object.freeze({
+    dispatchTimeout: 5,
+    graftTimeout1: 80,
+    graftTimeout2: 40,
+    optimizationThreshold: 7,
+    messageCacheTimeout: 30_000,
+    messageIdRetention: 90_000,
+    cacheEvictInterval: 1_000,
+    maxCachedMessages: 10_000,
+    maxSeenIds: 100_000,
+    maxPendingIHaves: 10_000,
+    maxMissingMessages: 10_000
+  }),
+  maxTopics: 1_000
+}) as ProtoConfig
+
+export type PartialProtoConfig = {
+  membership?: Partial<HyParViewConfig>
+  broadcast?: Partial<PlumtreeConfig>
+  maxTopics?: number
+}
+
+export function resolveConfig (partial: PartialProtoConfig = {}): ProtoConfig {
+  return {
+    membership: { ...defaultConfig.membership, ...partial.membership },
+    broadcast: { ...defaultConfig.broadcast, ...partial.broadcast },
+    maxTopics: partial.maxTopics ?? defaultConfig.maxTopics
+  }
+}

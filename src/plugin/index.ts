@@ -1,0 +1,2 @@
+// The Fastify plugin lands with its issue.
+export {}
