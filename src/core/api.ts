@@ -116,8 +116,11 @@ export interface GossipApi {
   /** Where this node accepts links ("host:port"). */
   readonly address: string
   stream(topic: TopicInput): Promise<GossipHandle>
-  /** Membership events of every topic, from now on. Ends when the node closes. */
-  events(): AsyncIterable<GossipEvent> & { close(): void }
+  /**
+   * Membership events of every topic, from now on. Ends when the node closes. A consumer that
+   * falls far behind reads a `lagged` item with the number of events it missed.
+   */
+  events(): AsyncIterable<GossipEvent | Lagged> & { close(): void }
   /**
    * Send `content` to one node only (it receives it on handles of `topic` as a message with
    * hops 0). Dials the node if needed. Used for replies addressed to a single server.
