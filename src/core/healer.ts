@@ -1,0 +1,92 @@
+/**
+ * Self-healing of topic overlays. HyParView alone never re-merges disjoint components (iroh-gossip
+ * issues 86, 152), and re-joining everybody after every failure makes eviction storms because a
+ * JOIN evicts someone at the contact. The healer therefore asks for few joins:
+ *
+ * - isolated: the topic has no active neighbour but the address book knows interested nodes →
+ *   join up to `isolatedJoins` random ones, with exponential backoff while it stays isolated;
+ * - possibly split: every `interval` (jittered), join one random interested node outside the
+ *   active view with probability `expectedJoins / interested`, so the whole overlay makes about
+ *   `expectedJoins` healing joins per interval however large it is. In a split into two halves,
+ *   each such join crosses the cut with probability 1/2, and one crossing join merges them.
+ *
+ * Pure: the caller passes time, randomness and what it knows; the result says whom to join and
+ * when to ask again.
+ */
+import type { Rng, TopicId } from './proto/types.js'
+
+export interface HealerConfig {
+  /** Period of the split check, ms. */
+  interval: number
+  /** Healing joins the whole overlay makes per interval, on average. */
+  expectedJoins: number
+  /** Nodes joined at once when isolated. */
+  isolatedJoins: number
+  /** First and largest backoff while isolated, ms. */
+  isolatedBackoffMin: number
+  isolatedBackoffMax: number
+}
+
+export const defaultHealerConfig: HealerConfig = Object.freeze({
+  interval: 10_000,
+  expectedJoins: 2,
+  isolatedJoins: 2,
+  isolatedBackoffMin: 1_000,
+  isolatedBackoffMax: 30_000
+})
+
+export interface HealInput<PI> {
+  topic: TopicId
+  active: readonly PI[]
+  /** Nodes the address book says want the topic (self excluded). */
+  interested: readonly PI[]
+}
+
+export interface HealDecision<PI> {
+  join: PI[]
+  /** Ask again after this many ms. */
+  next: number
+}
+
+export class Healer<PI> {
+  private readonly backoff = new Map<TopicId, number>()
+
+  constructor (private readonly config: HealerConfig, private readonly rng: Rng) {}
+
+  tick (input: HealInput<PI>): HealDecision<PI> {
+    const { topic, active, interested } = input
+    const c = this.config
+    const candidates = active.length === 0 ? interested : interested.filter(p => !active.includes(p))
+    if (active.length === 0) {
+      if (candidates.length === 0) return { join: [], next: this.jitter(c.isolatedBackoffMin) }
+      const wait = this.backoff.get(topic) ?? c.isolatedBackoffMin
+      this.backoff.set(topic, Math.min(wait * 2, c.isolatedBackoffMax))
+      return { join: this.pick(candidates, c.isolatedJoins), next: this.jitter(wait) }
+    }
+    this.backoff.delete(topic)
+    const p = candidates.length === 0 ? 0 : Math.min(1, c.expectedJoins / (candidates.length + active.length))
+    const join = this.rng.next() < p ? this.pick(candidates, 1) : []
+    return { join, next: this.jitter(c.interval) }
+  }
+
+  forget (topic: TopicId): void {
+    this.backoff.delete(topic)
+  }
+
+  /** ±25 % so that nodes started together do not heal in lock step. */
+  private jitter (ms: number): number {
+    return Math.round(ms * (0.75 + this.rng.next() * 0.5))
+  }
+
+  private pick (from: readonly PI[], n: number): PI[] {
+    const pool = from.slice()
+    const out: PI[] = []
+    while (out.length < n && pool.length > 0) {
+      const i = Math.floor(this.rng.next() * pool.length)
+      out.push(pool[i] as PI)
+      pool[i] = pool[pool.length - 1] as PI
+      pool.pop()
+    }
+    return out
+  }
+}

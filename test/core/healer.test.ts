@@ -1,0 +1,51 @@
+import t from 'tap'
+import { Healer, defaultHealerConfig } from '../../src/core/healer.js'
+import type { Rng } from '../../src/core/proto/types.js'
+
+function sequence (values: number[]): Rng {
+  let i = 0
+  return { next: () => values[i++ % values.length] as number }
+}
+
+t.test('an isolated topic joins a few interested nodes, backing off while it stays isolated', async t => {
+  const healer = new Healer<string>(defaultHealerConfig, sequence([0.5]))
+  const first = healer.tick({ topic: 't', active: [], interested: ['a', 'b', 'c', 'd'] })
+  t.equal(first.join.length, defaultHealerConfig.isolatedJoins)
+  t.equal(new Set(first.join).size, first.join.length, 'distinct nodes')
+  const second = healer.tick({ topic: 't', active: [], interested: ['a', 'b', 'c', 'd'] })
+  t.ok(second.next > first.next, 'waits longer the second time')
+  let last = second
+  for (let i = 0; i < 20; i++) last = healer.tick({ topic: 't', active: [], interested: ['a'] })
+  t.ok(last.next <= defaultHealerConfig.isolatedBackoffMax * 1.25, 'the backoff has a ceiling')
+})
+
+t.test('an isolated topic with nobody known joins nobody', async t => {
+  const healer = new Healer<string>(defaultHealerConfig, sequence([0.1]))
+  t.same(healer.tick({ topic: 't', active: [], interested: [] }).join, [])
+})
+
+t.test('a connected topic joins at most one node outside its active view, rarely in a large overlay', async t => {
+  const interested = Array.from({ length: 1000 }, (_, i) => `n${i}`)
+  const active = interested.slice(0, 5)
+  const rng = { state: 1, next () { this.state = (this.state * 48271) % 2147483647; return this.state / 2147483647 } }
+  const healer = new Healer<string>(defaultHealerConfig, rng)
+  let joins = 0
+  let tooMany = 0
+  let joinedActive = 0
+  for (let i = 0; i < 10_000; i++) {
+    const d = healer.tick({ topic: 't', active, interested })
+    if (d.join.length > 1) tooMany++
+    joinedActive += d.join.filter(p => active.includes(p)).length
+    joins += d.join.length
+  }
+  t.equal(tooMany, 0, 'never more than one join per tick')
+  t.equal(joinedActive, 0, 'never an active neighbour')
+  // Expected 2 per 1000 ticks (expectedJoins / interested): about 20 over 10,000 ticks.
+  t.ok(joins > 5 && joins < 60, `made ${joins} healing joins in 10,000 ticks`)
+})
+
+t.test('in a small overlay the split check joins every interval', async t => {
+  const healer = new Healer<string>(defaultHealerConfig, sequence([0.99]))
+  const d = healer.tick({ topic: 't', active: ['a'], interested: ['a', 'b'] })
+  t.same(d.join, ['b'])
+})
