@@ -1,0 +1,42 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { EventQueue } from '../../../src/core/sim/event-queue.js'
+
+function drain<E> (q: EventQueue<E>): Array<{ time: number, event: E }> {
+  const out: Array<{ time: number, event: E }> = []
+  for (let e = q.pop(); e !== undefined; e = q.pop()) out.push(e)
+  return out
+}
+
+t.test('events come out by time, and in insertion order at equal times', async t => {
+  const q = new EventQueue<string>()
+  q.push(30, 'c')
+  q.push(10, 'a1')
+  q.push(20, 'b')
+  q.push(10, 'a2')
+  q.push(10, 'a3')
+  t.equal(q.size, 5)
+  t.equal(q.peekTime(), 10)
+  t.same(drain(q).map(e => e.event), ['a1', 'a2', 'a3', 'b', 'c'])
+  t.equal(q.pop(), undefined)
+  t.equal(q.peekTime(), undefined)
+})
+
+t.test('any sequence of pushes pops as a stable sort by time', async t => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 300 }), times => {
+    const q = new EventQueue<number>()
+    times.forEach((time, i) => q.push(time, i))
+    const expected = times.map((time, i) => ({ time, event: i })).sort((a, b) => a.time - b.time || a.event - b.event)
+    t.same(drain(q), expected)
+  }), { numRuns: 200 })
+})
+
+t.test('pushes interleaved with pops keep the order', async t => {
+  const q = new EventQueue<number>()
+  q.push(5, 1)
+  q.push(1, 2)
+  t.same(q.pop(), { time: 1, event: 2 })
+  q.push(5, 3)
+  q.push(2, 4)
+  t.same(drain(q).map(e => e.event), [4, 1, 3])
+})
