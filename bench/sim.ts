@@ -1,0 +1,123 @@
+/**
+ * The paper table: every simulator scenario over several seeds, mean / min / max per figure.
+ *
+ *   npm run bench:sim -- --nodes 1000 --seeds 3 [--json] [--scenario kill50] [--contacts random]
+ *
+ * A benchmark, not a test: it prints what it measures and never fails on a number.
+ */
+import { parseArgs } from 'node:util'
+import { scenarios, type Scenario, type ScenarioResult } from '../src/core/sim/scenarios.js'
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1000' },
+    seeds: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+    scenario: { type: 'string', multiple: true },
+    contacts: { type: 'string' }
+  }
+})
+
+const nodes = Number(values.nodes)
+const seeds = Number(values.seeds)
+if (!Number.isInteger(nodes) || nodes < 2 || !Number.isInteger(seeds) || seeds < 1) {
+  console.error('usage: bench:sim -- --nodes N --seeds S [--json] [--scenario name]... [--contacts 1|k|random]')
+  process.exit(2)
+}
+const contacts = values.contacts === undefined
+  ? undefined
+  : values.contacts === 'random' ? 'random' as const : Number(values.contacts)
+
+const wanted = values.scenario ?? []
+const unknown = wanted.filter(n => !scenarios.some(s => s.name === n))
+if (unknown.length > 0) {
+  console.error(`unknown scenario ${unknown.join(', ')}; known: ${scenarios.map(s => s.name).join(', ')}`)
+  process.exit(2)
+}
+const chosen: Scenario[] = scenarios.filter(s =>
+  wanted.length > 0 ? wanted.includes(s.name) : s.maxNodes === undefined || nodes <= s.maxNodes)
+
+interface Aggregate {
+  mean: Record<string, number | null>
+  min: Record<string, number | null>
+  max: Record<string, number | null>
+  wallSeconds: number
+}
+
+function aggregate (runs: ScenarioResult[], wallSeconds: number): Aggregate {
+  const keys = [...new Set(runs.flatMap(r => Object.keys(r)))]
+  const out: Aggregate = { mean: {}, min: {}, max: {}, wallSeconds }
+  for (const k of keys) {
+    const vs = runs.map(r => r[k]).filter((v): v is number => v !== undefined && Number.isFinite(v))
+    out.mean[k] = vs.length === 0 ? null : vs.reduce((a, b) => a + b, 0) / vs.length
+    out.min[k] = vs.length === 0 ? null : Math.min(...vs)
+    out.max[k] = vs.length === 0 ? null : Math.max(...vs)
+  }
+  return out
+}
+
+const started = process.hrtime.bigint()
+const results = new Map<string, Aggregate>()
+for (const scenario of chosen) {
+  const runs: ScenarioResult[] = []
+  const t0 = process.hrtime.bigint()
+  for (let seed = 1; seed <= seeds; seed++) {
+    runs.push(scenario.run({ nodes, seed, bootstrap: contacts === undefined ? undefined : { contacts } }))
+  }
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9
+  results.set(scenario.name, aggregate(runs, wall))
+  if (!values.json) process.stderr.write(`${scenario.name}: ${wall.toFixed(1)} s\n`)
+}
+const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9
+const peakRssMb = process.resourceUsage().maxRSS / 1024
+
+if (values.json) {
+  const out: Record<string, unknown> = {}
+  for (const [name, a] of results) {
+    out[name] = { ...a.mean, wallSeconds: a.wallSeconds / seeds, min: a.min, max: a.max }
+  }
+  console.log(JSON.stringify({ nodes, seeds, wallSeconds, peakRssMb, scenarios: out }, null, 2))
+} else {
+  printTable()
+}
+
+function cell (a: Aggregate, key: string, format: (v: number) => string): string {
+  const m = a.mean[key]
+  if (m === undefined) return ''
+  if (m === null) return 'n/a'
+  const lo = a.min[key] as number
+  const hi = a.max[key] as number
+  if (seeds === 1 || format(lo) === format(hi)) return format(m)
+  return `${format(m)} (${format(lo)}–${format(hi)})`
+}
+
+function printTable (): void {
+  const pct = (v: number): string => `${(v * 100).toFixed(v === 1 ? 0 : 2)} %`
+  const num = (digits: number) => (v: number): string => v.toFixed(digits)
+  const columns: Array<[string, string, (v: number) => string]> = [
+    ['reliability', 'reliability', pct],
+    ['firstReliability', '1st msg', pct],
+    ['recoveryMs', '100 % after ms', num(0)],
+    ['rmr', 'RMR', num(3)],
+    ['ldh', 'LDH', num(1)],
+    ['maxLdh', 'max LDH', num(0)],
+    ['fullDeliveryMs', 'full ms', num(0)],
+    ['controlPerMsg', 'ctrl/msg', num(2)],
+    ['isolated', 'isolated', num(1)],
+    ['maxIsolated', 'max isol.', num(1)],
+    ['components', 'components', num(1)],
+    ['symmetry', 'symmetry', pct],
+    ['activeMean', 'active', num(2)],
+    ['passiveMean', 'passive', num(1)]
+  ]
+  const header = ['scenario', ...columns.map(c => c[1]), 'wall s/seed']
+  const rows = [...results].map(([name, a]) => [
+    name, ...columns.map(([key, , f]) => cell(a, key, f)), (a.wallSeconds / seeds).toFixed(1)
+  ])
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`
+  console.log(`nodes ${nodes}, seeds ${seeds}: mean (min–max) over seeds`)
+  console.log(line(header))
+  console.log(line(header.map(() => '---')))
+  for (const r of rows) console.log(line(r))
+  console.log(`\nwall ${wallSeconds.toFixed(1)} s, peak RSS ${peakRssMb.toFixed(0)} MiB`)
+}
