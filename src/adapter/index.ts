@@ -1,2 +1,54 @@
-// The Socket.IO adapter lands with its issue.
-export {}
+/**
+ * `grapevine/socket.io`: a Socket.IO adapter over the gossip overlay.
+ *
+ *   io.adapter(createAdapter({ gossip: node }))              // share an existing node
+ *   io.adapter(createAdapter({ secret, port, seeds }))       // or let the adapter spawn one
+ */
+import type { Namespace } from 'socket.io'
+import type { Adapter } from 'socket.io-adapter'
+import type { GossipApi, GossipOptions } from '../core/api.js'
+import { GossipAdapter } from './gossip-adapter.js'
+import { NodeLease } from './node-lease.js'
+import { resolveAdapterOptions } from './options.js'
+import type { AdapterOptions, CreateAdapterOptions } from './options.js'
+import { spawnNode } from './spawn-node.js'
+
+export { GossipAdapter, adapterTopic } from './gossip-adapter.js'
+export type { AdapterOptions, CreateAdapterOptions } from './options.js'
+export type { OrderStats } from './sender-order.js'
+
+/**
+ * What `createAdapter` returns: the class Socket.IO instantiates once per namespace (it is a
+ * `typeof Adapter` so `io.adapter()` and `new Server(http, { adapter })` accept it).
+ */
+export type GossipAdapterConstructor = typeof Adapter & {
+  new (nsp: Namespace): GossipAdapter
+  /** The gossip node these adapters use; spawned on first call when the adapter owns it. */
+  node(): Promise<GossipApi>
+}
+
+const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
+  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval'
+]
+
+function nodeOptions (options: CreateAdapterOptions): GossipOptions {
+  const copy: Record<string, unknown> = { ...options }
+  for (const key of ADAPTER_ONLY_OPTIONS) delete copy[key]
+  return copy as unknown as GossipOptions
+}
+
+export function createAdapter (options: CreateAdapterOptions): GossipAdapterConstructor {
+  const resolved = resolveAdapterOptions(options)
+  const lease = 'gossip' in options
+    ? new NodeLease({ given: options.gossip })
+    : new NodeLease({ spawn: async () => await spawnNode(nodeOptions(options)) })
+  return class extends GossipAdapter {
+    constructor (nsp: Namespace) {
+      super(nsp, lease, resolved)
+    }
+
+    static node (): Promise<GossipApi> {
+      return lease.current()
+    }
+  }
+}

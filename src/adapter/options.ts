@@ -1,0 +1,62 @@
+import type { ClusterAdapterOptions } from 'socket.io-adapter'
+import type { GossipApi, GossipOptions, Logger } from '../core/api.js'
+import { GossipError } from '../core/errors.js'
+import { silentLogger } from '../core/logger.js'
+
+export interface AdapterOptions extends ClusterAdapterOptions {
+  /**
+   * Name of the Socket.IO cluster. Servers with the same key (and the same cluster secret) share
+   * broadcasts; one gossip topic is used per key and namespace. Default 'socket.io'.
+   */
+  key?: string
+  /** Longest time a message is held back waiting for an earlier one from the same server, ms. Default 1 000. */
+  reorderTimeout?: number
+  /** Messages held back per sending server at most before the oldest gap is given up. Default 1 024. */
+  maxHeldPerSender?: number
+  /** Least time between two announcements triggered by overlay changes, ms. Default 1 000. */
+  announceInterval?: number
+  /** Where the adapter logs (skipped gaps, undecodable messages, failed publishes). Default: silent. */
+  logger?: Logger
+}
+
+/** Either an existing node (`gossip`), or the options to spawn one that the adapter then owns. */
+export type CreateAdapterOptions = AdapterOptions & ({ gossip: GossipApi } | GossipOptions)
+
+export interface ResolvedAdapterOptions {
+  key: string
+  heartbeatInterval: number
+  heartbeatTimeout: number
+  reorderTimeout: number
+  maxHeldPerSender: number
+  announceInterval: number
+  logger: Logger
+}
+
+function positive (name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `${name} must be a positive number, got ${String(value)}`)
+  }
+  return value
+}
+
+export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapterOptions {
+  const key = options.key ?? 'socket.io'
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'key must be a non-empty string')
+  }
+  const heartbeatInterval = positive('heartbeatInterval', options.heartbeatInterval, 5_000)
+  const heartbeatTimeout = positive('heartbeatTimeout', options.heartbeatTimeout, 10_000)
+  if (heartbeatTimeout <= heartbeatInterval) {
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'heartbeatTimeout must be longer than heartbeatInterval')
+  }
+  return {
+    key,
+    heartbeatInterval,
+    heartbeatTimeout,
+    reorderTimeout: positive('reorderTimeout', options.reorderTimeout, 1_000),
+    maxHeldPerSender: Math.floor(positive('maxHeldPerSender', options.maxHeldPerSender, 1_024)),
+    announceInterval: positive('announceInterval', options.announceInterval, 1_000),
+    logger: options.logger ?? silentLogger
+  }
+}
