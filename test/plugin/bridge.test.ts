@@ -1,4 +1,4 @@
-import { test } from 'tap'
+import { test, type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import grapevine, { type BridgeOptions } from '../../src/plugin/index.js'
 import { MemoryNetwork, type MemoryGossip } from '../fixtures/memory-gossip.js'
@@ -14,7 +14,7 @@ async function shutdown (fastify: FastifyInstance): Promise<void> {
   await fastify.close()
 }
 
-async function app (t: Tap.Test, node: MemoryGossip, bridge: BridgeOptions | true = true): Promise<FastifyInstance> {
+async function app (t: Test, node: MemoryGossip, bridge: BridgeOptions | true = true): Promise<FastifyInstance> {
   const fastify = Fastify()
   t.teardown(() => shutdown(fastify))
   await fastify.register(grapevine, { gossip: node, bridge })
@@ -22,7 +22,7 @@ async function app (t: Tap.Test, node: MemoryGossip, bridge: BridgeOptions | tru
   return fastify
 }
 
-async function client (t: Tap.Test, fastify: FastifyInstance, path = '/gossip', headers: Record<string, string> = {}): Promise<FrameReader> {
+async function client (t: Test, fastify: FastifyInstance, path = '/gossip', headers: Record<string, string> = {}): Promise<FrameReader> {
   const ws = await fastify.injectWS(path, { headers })
   t.teardown(() => ws.terminate())
   return new FrameReader(ws)
