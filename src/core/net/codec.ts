@@ -1,0 +1,461 @@
+/**
+ * Frame <-> bytes. The wire form is a MessagePack array `[frameType, ...fields]` rather than a map:
+ * no key strings to write, read or validate on every frame. Node ids and topics travel as 32 raw
+ * bytes (half the size of their hex form) and come back as lowercase hex, so a decoded id is
+ * canonical by construction.
+ *
+ * Decoding trusts nothing: every field is checked for type, range and length, and anything wrong
+ * (including whatever msgpackr itself throws on malformed input) surfaces as a CodecError and
+ * nothing else, so the caller can close the one offending link and carry on.
+ */
+import { Packr, Unpackr } from 'msgpackr'
+import { CodecError } from '../errors.js'
+import type { Frame, NodeId, NodeRecord } from './frames.js'
+import type {
+  HyParViewMessage,
+  IHaveEntry,
+  Message,
+  PeerInfo,
+  PlumtreeMessage,
+  TopicMessage
+} from '../proto/types.js'
+
+/** Upper bounds of what one frame may carry; a frame beyond them is refused, never truncated. */
+export const codecLimits = Object.freeze({
+  /** Message ids are origin prefix + sequence: short strings. */
+  maxIdLength: 128,
+  /** Opaque peer data (an encoded address). */
+  maxPeerDataBytes: 1024,
+  /** "host:port" as announced in hello and discovery. */
+  maxAddrLength: 300,
+  maxReasonLength: 1024,
+  /** TTLs of random walks count down from a handful. */
+  maxTtl: 255,
+  /** Plumtree rounds are hop counts. */
+  maxRound: 65_535,
+  maxVersion: 65_535,
+  /** PeerInfo lists: shuffle samples, disconnect samples. */
+  maxPeers: 256,
+  maxIHaveEntries: 16_384,
+  maxTopics: 4096,
+  maxDiscoveryNodes: 1024,
+  proofBytes: 32
+})
+
+const FrameCode = { Hello: 0, Proto: 1, Discovery: 2, Direct: 3, Bye: 4 } as const
+
+const BodyCode = {
+  Join: 0,
+  ForwardJoin: 1,
+  Neighbor: 2,
+  NeighborReply: 3,
+  Shuffle: 4,
+  ShuffleReply: 5,
+  Disconnect: 6,
+  Gossip: 7,
+  IHave: 8,
+  Graft: 9,
+  Prune: 10
+} as const
+
+// useRecords: false keeps every frame self-contained: no record structures shared across frames,
+// so one peer's bytes can never influence how another peer's bytes decode.
+const packr = new Packr({ useRecords: false })
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
+
+const HEX64 = /^[0-9a-f]{64}$/
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+/** Encode a frame. Throws CodecError if the frame breaks the limits (a bug of the caller). */
+export function encodeFrame (frame: Frame): Uint8Array {
+  let wire: unknown[]
+  switch (frame.type) {
+    case 'hello':
+      checkUint(frame.version, codecLimits.maxVersion, 'hello.version')
+      checkBytes(frame.proof, codecLimits.proofBytes, codecLimits.proofBytes, 'hello.proof')
+      if (frame.addr !== null) checkString(frame.addr, codecLimits.maxAddrLength, 'hello.addr')
+      wire = [FrameCode.Hello, frame.version, frame.proof, frame.addr]
+      break
+    case 'proto':
+      wire = encodeMessage(frame.message)
+      break
+    case 'discovery':
+      wire = [
+        FrameCode.Discovery,
+        encodeTopicList(frame.topics, 'discovery.topics'),
+        encodeNodeRecords(frame.nodes)
+      ]
+      break
+    case 'direct':
+      checkBytes(frame.content, 0, Infinity, 'direct.content')
+      wire = [FrameCode.Direct, hexToBytes(frame.topic, 'direct.topic'), frame.content]
+      break
+    case 'bye':
+      checkString(frame.reason, codecLimits.maxReasonLength, 'bye.reason', true)
+      wire = [FrameCode.Bye, frame.reason]
+      break
+    default:
+      throw new CodecError(`cannot encode frame type ${String((frame as { type: unknown }).type)}`)
+  }
+  return packr.pack(wire)
+}
+
+function encodeMessage (message: Message<NodeId>): unknown[] {
+  const topic = hexToBytes(message.topic, 'proto.topic')
+  const body: TopicMessage<NodeId> = message.body
+  switch (body.type) {
+    case 'join':
+      return [FrameCode.Proto, topic, BodyCode.Join, encodePeerData(body.data)]
+    case 'forwardJoin':
+      checkUint(body.ttl, codecLimits.maxTtl, 'forwardJoin.ttl')
+      return [FrameCode.Proto, topic, BodyCode.ForwardJoin, hexToBytes(body.peer.id, 'forwardJoin.peer'), encodePeerData(body.peer.data), body.ttl]
+    case 'neighbor':
+      if (body.priority !== 'high' && body.priority !== 'low') throw new CodecError('neighbor.priority must be high or low')
+      return [FrameCode.Proto, topic, BodyCode.Neighbor, body.priority === 'high', encodePeerData(body.data)]
+    case 'neighborReply':
+      checkBoolean(body.accepted, 'neighborReply.accepted')
+      return [FrameCode.Proto, topic, BodyCode.NeighborReply, body.accepted]
+    case 'shuffle':
+      checkUint(body.ttl, codecLimits.maxTtl, 'shuffle.ttl')
+      return [
+        FrameCode.Proto, topic, BodyCode.Shuffle,
+        hexToBytes(body.origin.id, 'shuffle.origin'), encodePeerData(body.origin.data),
+        encodePeers(body.nodes, 'shuffle.nodes'), body.ttl
+      ]
+    case 'shuffleReply':
+      return [FrameCode.Proto, topic, BodyCode.ShuffleReply, encodePeers(body.nodes, 'shuffleReply.nodes')]
+    case 'disconnect':
+      checkBoolean(body.alive, 'disconnect.alive')
+      return [
+        FrameCode.Proto, topic, BodyCode.Disconnect, body.alive,
+        body.sample === undefined ? null : encodePeers(body.sample, 'disconnect.sample')
+      ]
+    case 'gossip':
+      checkString(body.id, codecLimits.maxIdLength, 'gossip.id')
+      checkBytes(body.content, 0, Infinity, 'gossip.content')
+      checkUint(body.round, codecLimits.maxRound, 'gossip.round')
+      return [FrameCode.Proto, topic, BodyCode.Gossip, body.id, hexToBytes(body.origin, 'gossip.origin'), body.content, body.round]
+    case 'ihave':
+      return [FrameCode.Proto, topic, BodyCode.IHave, encodeIHaves(body.entries)]
+    case 'graft':
+      if (body.id !== undefined) checkString(body.id, codecLimits.maxIdLength, 'graft.id')
+      checkUint(body.round, codecLimits.maxRound, 'graft.round')
+      return [FrameCode.Proto, topic, BodyCode.Graft, body.id ?? null, body.round]
+    case 'prune':
+      return [FrameCode.Proto, topic, BodyCode.Prune]
+    default:
+      throw new CodecError(`cannot encode message type ${String((body as { type: unknown }).type)}`)
+  }
+}
+
+function encodePeerData (data: Uint8Array | undefined): Uint8Array | null {
+  if (data === undefined) return null
+  checkBytes(data, 0, codecLimits.maxPeerDataBytes, 'peer data')
+  return data
+}
+
+/** PeerInfo lists are flattened to [id, data, id, data, ...]. */
+function encodePeers (peers: PeerInfo<NodeId>[], what: string): unknown[] {
+  checkArray(peers, codecLimits.maxPeers, what)
+  const out = new Array<unknown>(peers.length * 2)
+  for (let i = 0; i < peers.length; i++) {
+    const peer = peers[i]!
+    out[2 * i] = hexToBytes(peer.id, what)
+    out[2 * i + 1] = encodePeerData(peer.data)
+  }
+  return out
+}
+
+/** IHAVE entries are flattened to [id, round, id, round, ...]. */
+function encodeIHaves (entries: IHaveEntry[]): unknown[] {
+  checkArray(entries, codecLimits.maxIHaveEntries, 'ihave.entries')
+  const out = new Array<unknown>(entries.length * 2)
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!
+    checkString(entry.id, codecLimits.maxIdLength, 'ihave.id')
+    checkUint(entry.round, codecLimits.maxRound, 'ihave.round')
+    out[2 * i] = entry.id
+    out[2 * i + 1] = entry.round
+  }
+  return out
+}
+
+function encodeTopicList (topics: string[], what: string): Uint8Array[] {
+  checkArray(topics, codecLimits.maxTopics, what)
+  return topics.map((topic) => hexToBytes(topic, what))
+}
+
+function encodeNodeRecords (nodes: NodeRecord[]): unknown[] {
+  checkArray(nodes, codecLimits.maxDiscoveryNodes, 'discovery.nodes')
+  return nodes.map((node) => {
+    checkString(node.addr, codecLimits.maxAddrLength, 'discovery.addr')
+    return [hexToBytes(node.id, 'discovery.id'), node.addr, encodeTopicList(node.topics, 'discovery.node.topics')]
+  })
+}
+
+function hexToBytes (hex: unknown, what: string): Uint8Array {
+  if (typeof hex !== 'string' || !HEX64.test(hex)) throw new CodecError(`${what} must be 64 lowercase hex characters`)
+  return Buffer.from(hex, 'hex')
+}
+
+function checkUint (value: unknown, max: number, what: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new CodecError(`${what} must be an integer in [0, ${max}]`)
+  }
+}
+
+function checkBoolean (value: unknown, what: string): void {
+  if (typeof value !== 'boolean') throw new CodecError(`${what} must be a boolean`)
+}
+
+function checkString (value: unknown, maxLength: number, what: string, allowEmpty = false): void {
+  if (typeof value !== 'string' || value.length > maxLength || (!allowEmpty && value.length === 0)) {
+    throw new CodecError(`${what} must be a string of ${allowEmpty ? 0 : 1} to ${maxLength} characters`)
+  }
+}
+
+function checkBytes (value: unknown, min: number, max: number, what: string): void {
+  if (!(value instanceof Uint8Array) || value.byteLength < min || value.byteLength > max) {
+    throw new CodecError(`${what} must be ${min === max ? `${min}` : `${min} to ${max}`} bytes`)
+  }
+}
+
+function checkArray (value: unknown, maxLength: number, what: string): void {
+  if (!Array.isArray(value) || value.length > maxLength) {
+    throw new CodecError(`${what} must be an array of at most ${maxLength} items`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Decode one frame body (without its length prefix). Byte fields are views into `bytes`, not
+ * copies: whoever keeps them keeps `bytes` alive.
+ */
+export function decodeFrame (bytes: Uint8Array): Frame {
+  // Every frame is a short array: refuse anything else before msgpackr allocates for it.
+  const first = bytes[0]
+  if (first === undefined || first < 0x91 || first > 0x9f) throw new CodecError('frame is not a MessagePack array of 1 to 15 items')
+  let wire: unknown
+  try {
+    wire = unpackr.unpack(bytes)
+  } catch (err) {
+    throw new CodecError(`malformed MessagePack: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  }
+  try {
+    return decodeWire(wire as unknown[])
+  } catch (err) {
+    if (err instanceof CodecError) throw err
+    // Validation only reads plain values; anything else escaping it is still the peer's bad bytes.
+    throw new CodecError(`invalid frame: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  }
+}
+
+function decodeWire (wire: unknown[]): Frame {
+  switch (wire[0]) {
+    case FrameCode.Hello: {
+      expectLength(wire, 4, 'hello')
+      const addr = wire[3]
+      return {
+        type: 'hello',
+        version: readUint(wire[1], codecLimits.maxVersion, 'hello.version'),
+        proof: readBytes(wire[2], codecLimits.proofBytes, codecLimits.proofBytes, 'hello.proof'),
+        addr: addr === null ? null : readString(addr, codecLimits.maxAddrLength, 'hello.addr')
+      }
+    }
+    case FrameCode.Proto:
+      return { type: 'proto', message: decodeMessage(wire) }
+    case FrameCode.Discovery:
+      expectLength(wire, 3, 'discovery')
+      return {
+        type: 'discovery',
+        topics: readTopicList(wire[1], 'discovery.topics'),
+        nodes: readNodeRecords(wire[2])
+      }
+    case FrameCode.Direct:
+      expectLength(wire, 3, 'direct')
+      return {
+        type: 'direct',
+        topic: readId32(wire[1], 'direct.topic'),
+        content: readBytes(wire[2], 0, Infinity, 'direct.content')
+      }
+    case FrameCode.Bye:
+      expectLength(wire, 2, 'bye')
+      return { type: 'bye', reason: readString(wire[1], codecLimits.maxReasonLength, 'bye.reason', true) }
+    default:
+      throw new CodecError(`unknown frame type ${describe(wire[0])}`)
+  }
+}
+
+function decodeMessage (wire: unknown[]): Message<NodeId> {
+  if (wire.length < 3) throw new CodecError('proto frame too short')
+  const topic = readId32(wire[1], 'proto.topic')
+  return { topic, body: decodeBody(wire) }
+}
+
+function decodeBody (wire: unknown[]): HyParViewMessage<NodeId> | PlumtreeMessage<NodeId> {
+  switch (wire[2]) {
+    case BodyCode.Join: {
+      expectLength(wire, 4, 'join')
+      const data = readPeerData(wire[3])
+      return data === undefined ? { type: 'join' } : { type: 'join', data }
+    }
+    case BodyCode.ForwardJoin:
+      expectLength(wire, 6, 'forwardJoin')
+      return {
+        type: 'forwardJoin',
+        peer: peerInfo(readId32(wire[3], 'forwardJoin.peer'), readPeerData(wire[4])),
+        ttl: readUint(wire[5], codecLimits.maxTtl, 'forwardJoin.ttl')
+      }
+    case BodyCode.Neighbor: {
+      expectLength(wire, 5, 'neighbor')
+      const priority = readBoolean(wire[3], 'neighbor.priority') ? 'high' : 'low'
+      const data = readPeerData(wire[4])
+      return data === undefined ? { type: 'neighbor', priority } : { type: 'neighbor', priority, data }
+    }
+    case BodyCode.NeighborReply:
+      expectLength(wire, 4, 'neighborReply')
+      return { type: 'neighborReply', accepted: readBoolean(wire[3], 'neighborReply.accepted') }
+    case BodyCode.Shuffle:
+      expectLength(wire, 7, 'shuffle')
+      return {
+        type: 'shuffle',
+        origin: peerInfo(readId32(wire[3], 'shuffle.origin'), readPeerData(wire[4])),
+        nodes: readPeers(wire[5], 'shuffle.nodes'),
+        ttl: readUint(wire[6], codecLimits.maxTtl, 'shuffle.ttl')
+      }
+    case BodyCode.ShuffleReply:
+      expectLength(wire, 4, 'shuffleReply')
+      return { type: 'shuffleReply', nodes: readPeers(wire[3], 'shuffleReply.nodes') }
+    case BodyCode.Disconnect: {
+      expectLength(wire, 5, 'disconnect')
+      const alive = readBoolean(wire[3], 'disconnect.alive')
+      return wire[4] === null
+        ? { type: 'disconnect', alive }
+        : { type: 'disconnect', alive, sample: readPeers(wire[4], 'disconnect.sample') }
+    }
+    case BodyCode.Gossip:
+      expectLength(wire, 7, 'gossip')
+      return {
+        type: 'gossip',
+        id: readString(wire[3], codecLimits.maxIdLength, 'gossip.id'),
+        origin: readId32(wire[4], 'gossip.origin'),
+        content: readBytes(wire[5], 0, Infinity, 'gossip.content'),
+        round: readUint(wire[6], codecLimits.maxRound, 'gossip.round')
+      }
+    case BodyCode.IHave:
+      expectLength(wire, 4, 'ihave')
+      return { type: 'ihave', entries: readIHaves(wire[3]) }
+    case BodyCode.Graft: {
+      expectLength(wire, 5, 'graft')
+      const round = readUint(wire[4], codecLimits.maxRound, 'graft.round')
+      return wire[3] === null
+        ? { type: 'graft', round }
+        : { type: 'graft', id: readString(wire[3], codecLimits.maxIdLength, 'graft.id'), round }
+    }
+    case BodyCode.Prune:
+      expectLength(wire, 3, 'prune')
+      return { type: 'prune' }
+    default:
+      throw new CodecError(`unknown message type ${describe(wire[2])}`)
+  }
+}
+
+function peerInfo (id: NodeId, data: Uint8Array | undefined): PeerInfo<NodeId> {
+  return data === undefined ? { id } : { id, data }
+}
+
+function readPeers (value: unknown, what: string): PeerInfo<NodeId>[] {
+  if (!Array.isArray(value) || value.length % 2 !== 0 || value.length > codecLimits.maxPeers * 2) {
+    throw new CodecError(`${what} must be a flat list of at most ${codecLimits.maxPeers} [id, data] pairs`)
+  }
+  const peers = new Array<PeerInfo<NodeId>>(value.length / 2)
+  for (let i = 0; i < peers.length; i++) {
+    peers[i] = peerInfo(readId32(value[2 * i], what), readPeerData(value[2 * i + 1]))
+  }
+  return peers
+}
+
+function readIHaves (value: unknown): IHaveEntry[] {
+  if (!Array.isArray(value) || value.length % 2 !== 0 || value.length > codecLimits.maxIHaveEntries * 2) {
+    throw new CodecError(`ihave.entries must be a flat list of at most ${codecLimits.maxIHaveEntries} [id, round] pairs`)
+  }
+  const entries = new Array<IHaveEntry>(value.length / 2)
+  for (let i = 0; i < entries.length; i++) {
+    entries[i] = {
+      id: readString(value[2 * i], codecLimits.maxIdLength, 'ihave.id'),
+      round: readUint(value[2 * i + 1], codecLimits.maxRound, 'ihave.round')
+    }
+  }
+  return entries
+}
+
+function readTopicList (value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || value.length > codecLimits.maxTopics) {
+    throw new CodecError(`${what} must be an array of at most ${codecLimits.maxTopics} topics`)
+  }
+  const topics = new Array<string>(value.length)
+  for (let i = 0; i < value.length; i++) topics[i] = readId32(value[i], what)
+  return topics
+}
+
+function readNodeRecords (value: unknown): NodeRecord[] {
+  if (!Array.isArray(value) || value.length > codecLimits.maxDiscoveryNodes) {
+    throw new CodecError(`discovery.nodes must be an array of at most ${codecLimits.maxDiscoveryNodes} nodes`)
+  }
+  const nodes = new Array<NodeRecord>(value.length)
+  for (let i = 0; i < value.length; i++) {
+    const record: unknown = value[i]
+    if (!Array.isArray(record)) throw new CodecError('discovery node must be an array')
+    expectLength(record, 3, 'discovery node')
+    nodes[i] = {
+      id: readId32(record[0], 'discovery.id'),
+      addr: readString(record[1], codecLimits.maxAddrLength, 'discovery.addr'),
+      topics: readTopicList(record[2], 'discovery.node.topics')
+    }
+  }
+  return nodes
+}
+
+function readPeerData (value: unknown): Uint8Array | undefined {
+  if (value === null) return undefined
+  return readBytes(value, 0, codecLimits.maxPeerDataBytes, 'peer data')
+}
+
+function readId32 (value: unknown, what: string): string {
+  if (!(value instanceof Uint8Array) || value.byteLength !== 32) throw new CodecError(`${what} must be 32 bytes`)
+  return Buffer.from(value.buffer, value.byteOffset, 32).toString('hex')
+}
+
+function readBytes (value: unknown, min: number, max: number, what: string): Uint8Array {
+  checkBytes(value, min, max, what)
+  return value as Uint8Array
+}
+
+function readUint (value: unknown, max: number, what: string): number {
+  checkUint(value, max, what)
+  return value as number
+}
+
+function readBoolean (value: unknown, what: string): boolean {
+  checkBoolean(value, what)
+  return value as boolean
+}
+
+function readString (value: unknown, maxLength: number, what: string, allowEmpty = false): string {
+  checkString(value, maxLength, what, allowEmpty)
+  return value as string
+}
+
+function expectLength (wire: unknown[], length: number, what: string): void {
+  if (wire.length !== length) throw new CodecError(`${what} frame must have ${length} fields, got ${wire.length}`)
+}
+
+function describe (value: unknown): string {
+  return typeof value === 'number' ? String(value) : typeof value
+}

@@ -1,0 +1,270 @@
+/**
+ * One authenticated, encrypted connection to one peer, carrying frames both ways.
+ *
+ * Writes are coalesced: every frame sent during one turn of the event loop goes out as a single
+ * encrypted message (one encryption and one syscall instead of one per frame). The bytes a link
+ * may hold for writing are bounded; a peer that stops reading gets its link closed instead of
+ * growing our memory. Any bad input from the peer closes this link only, with a reason.
+ */
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import type { Logger } from '../api.js'
+import { silentLogger } from '../logger.js'
+import { decodeFrame, encodeFrame } from './codec.js'
+import type { Frame, NodeId } from './frames.js'
+import { FRAME_HEADER_BYTES, FrameDecoder, writeFrameHeader } from './framing.js'
+import type { Session } from './handshake.js'
+import { BYE_GRACE_MS } from './handshake.js'
+import { MAX_NOISE_MESSAGE } from './noise-stream.js'
+import type { NoiseStream } from './noise-stream.js'
+
+export const DEFAULT_LINK_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+
+/** Coalesced writes are cut into encrypted messages of about this size. */
+const WRITE_BATCH_BYTES = 1024 * 1024
+
+export interface LinkCloseInfo {
+  reason: string
+  /** True when the link failed (bad input, overflow, socket error), false for a deliberate close. */
+  error: boolean
+}
+
+export interface LinkEvents {
+  frame: [frame: Frame]
+  close: [info: LinkCloseInfo]
+}
+
+export interface LinkOptions {
+  linkWriteBufferBytes: number
+  logger?: Logger | undefined
+}
+
+export class Link extends EventEmitter<LinkEvents> {
+  readonly peerId: NodeId
+  /** Where the peer accepts links, as it announced in hello; null if it does not listen. */
+  readonly remoteAddr: string | null
+  /** True if this side dialled. */
+  readonly isInitiator: boolean
+  /** Unique to this session and known to both ends (used to break ties between duplicate links). */
+  readonly handshakeHash: Uint8Array
+  /** The reason the link closed, once it has. */
+  closeInfo: LinkCloseInfo | null = null
+
+  private readonly socket: Socket
+  private readonly stream: NoiseStream
+  private readonly decoder: FrameDecoder
+  private readonly limit: number
+  private readonly logger: Logger
+  private queue: Uint8Array[] = []
+  private queuedBytes = 0
+  private flushScheduled = false
+  private reading = true
+  private graceTimer: NodeJS.Timeout | null = null
+  private peerBye: string | null = null
+
+  constructor (session: Session, options: LinkOptions) {
+    super()
+    this.peerId = session.peerId
+    this.remoteAddr = session.remoteAddr
+    this.isInitiator = session.isInitiator
+    this.handshakeHash = session.handshakeHash
+    this.socket = session.socket
+    this.stream = session.stream
+    this.decoder = session.decoder
+    this.limit = options.linkWriteBufferBytes
+    this.logger = options.logger ?? silentLogger
+    this.socket.setNoDelay(true)
+    this.stream.on('data', (chunk) => { this.receive(chunk) })
+    this.stream.on('end', () => { this.onEnd() })
+    this.stream.on('error', (err) => { this.fail(`connection error: ${err.message}`) })
+    this.stream.on('close', () => { this.onStreamClose() })
+  }
+
+  /**
+   * Deliver what arrived with the hello and start reading. Separate from the constructor so the
+   * owner can attach its listeners first.
+   */
+  start (): void {
+    if (this.stream.destroyed) {
+      this.onStreamClose()
+      return
+    }
+    this.drainDecoder()
+    if (this.reading) this.stream.resume()
+  }
+
+  get closed (): boolean {
+    return this.closeInfo !== null
+  }
+
+  /** Bytes waiting to be written: queued here, in the encrypted stream and in the socket. */
+  get bufferedBytes (): number {
+    return this.queuedBytes + this.stream._writableState.buffered + this.socket.writableLength
+  }
+
+  /**
+   * Queue a frame; it is written at the end of this turn of the event loop together with the
+   * others. Returns false if the link is closed (or just closed because its buffer overflowed).
+   * Throws CodecError if the frame itself is invalid.
+   */
+  send (frame: Frame): boolean {
+    if (this.closeInfo !== null) return false
+    const body = encodeFrame(frame)
+    return this.sendEncoded(body)
+  }
+
+  /** Send a body already encoded with `encodeFrame` (to encode once for many links). */
+  sendEncoded (body: Uint8Array): boolean {
+    if (this.closeInfo !== null) return false
+    const size = FRAME_HEADER_BYTES + body.byteLength
+    if (this.bufferedBytes + size > this.limit) {
+      this.overflow()
+      return false
+    }
+    this.queue.push(body)
+    this.queuedBytes += size
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => { this.flush() })
+    }
+    return true
+  }
+
+  /**
+   * Close deliberately: flush what is queued, tell the peer why with a `bye`, end the stream.
+   * Frames the peer had already sent are still delivered until it ends its side.
+   */
+  close (reason: string): void {
+    this.closeGracefully(reason, false)
+  }
+
+  /** For tests of hostile peers: push raw bytes through the encrypted channel, bypassing the codec. */
+  writeRaw (bytes: Uint8Array): void {
+    this.flush()
+    this.stream.write(bytes)
+  }
+
+  private flush (): void {
+    this.flushScheduled = false
+    if (this.queue.length === 0) return
+    const queue = this.queue
+    this.queue = []
+    this.queuedBytes = 0
+    if (this.stream.destroying) return
+    let index = 0
+    while (index < queue.length) {
+      // Gather frames up to the batch size (at least one, and never above what one encrypted
+      // message can carry: maxFrameSize is checked against that by the transport).
+      let total = 0
+      let end = index
+      while (end < queue.length) {
+        const size = FRAME_HEADER_BYTES + queue[end]!.byteLength
+        if (end > index && (total + size > WRITE_BATCH_BYTES || total + size > MAX_NOISE_MESSAGE)) break
+        total += size
+        end++
+      }
+      const out = this.stream.alloc(total)
+      let offset = 0
+      for (let i = index; i < end; i++) {
+        const body = queue[i]!
+        writeFrameHeader(out, offset, body.byteLength)
+        out.set(body, offset + FRAME_HEADER_BYTES)
+        offset += FRAME_HEADER_BYTES + body.byteLength
+      }
+      this.stream.write(out)
+      index = end
+    }
+  }
+
+  private receive (chunk: Buffer): void {
+    if (!this.reading) return
+    this.decoder.push(chunk)
+    this.drainDecoder()
+  }
+
+  private drainDecoder (): void {
+    while (this.reading) {
+      let frame: Frame
+      try {
+        const body = this.decoder.next()
+        if (body === null) return
+        frame = decodeFrame(body)
+      } catch (err) {
+        this.fail(`bad frame: ${(err as Error).message}`)
+        return
+      }
+      if (frame.type === 'hello') {
+        this.fail('unexpected hello after the handshake')
+        return
+      }
+      if (frame.type === 'bye') {
+        this.peerBye = frame.reason
+        this.reading = false
+        this.closeGracefully(`closed by peer: ${frame.reason}`, false)
+        return
+      }
+      this.emit('frame', frame)
+    }
+  }
+
+  private onEnd (): void {
+    const truncated = this.decoder.pending > 0
+    this.reading = false
+    if (this.closeInfo !== null) {
+      // We closed first; the peer has now ended too.
+      this.stream.end()
+      return
+    }
+    if (truncated) this.fail(`truncated frame at end of stream (${this.decoder.pending} bytes)`)
+    else if (this.peerBye !== null) this.closeGracefully(`closed by peer: ${this.peerBye}`, false)
+    else this.closeGracefully('connection ended by peer without bye', true)
+  }
+
+  private onStreamClose (): void {
+    if (this.graceTimer !== null) clearTimeout(this.graceTimer)
+    this.graceTimer = null
+    this.reading = false
+    this.queue = []
+    this.queuedBytes = 0
+    this.markClosed('connection closed', true)
+  }
+
+  private overflow (): void {
+    // The peer is not reading: a bye would sit behind the very bytes it does not read.
+    const reason = 'write buffer overflow'
+    this.logger.warn({ peer: this.peerId, buffered: this.bufferedBytes, limit: this.limit }, `link closed: ${reason}`)
+    this.queue = []
+    this.queuedBytes = 0
+    this.reading = false
+    this.markClosed(reason, true)
+    this.stream.destroy()
+  }
+
+  /** A protocol violation by the peer: say why, stop reading, close. */
+  private fail (reason: string): void {
+    this.reading = false
+    if (this.closeInfo === null) this.logger.warn({ peer: this.peerId }, `link closed: ${reason}`)
+    this.closeGracefully(reason, true)
+  }
+
+  private closeGracefully (reason: string, error: boolean): void {
+    if (this.closeInfo !== null) return
+    this.markClosed(reason, error)
+    if (this.stream.destroying) return
+    this.flush()
+    const bye = encodeFrame({ type: 'bye', reason: reason.slice(0, 1024) })
+    const out = this.stream.alloc(FRAME_HEADER_BYTES + bye.byteLength)
+    writeFrameHeader(out, 0, bye.byteLength)
+    out.set(bye, FRAME_HEADER_BYTES)
+    this.stream.write(out)
+    this.stream.end()
+    this.graceTimer = setTimeout(() => { this.stream.destroy() }, BYE_GRACE_MS)
+  }
+
+  private markClosed (reason: string, error: boolean): void {
+    if (this.closeInfo !== null) return
+    this.closeInfo = { reason, error }
+    if (!error) this.logger.debug({ peer: this.peerId }, `link closed: ${reason}`)
+    this.emit('close', this.closeInfo)
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * Links to peers over TCP: listens, dials, runs the handshake on every socket and keeps exactly one
+ * live link per peer.
+ *
+ * Duplicate links (both nodes dial each other at once, or a peer reconnects while its old link
+ * still looks alive) are resolved the same way on both ends without any extra message:
+ * - links dialled from opposite ends: keep the one dialled by the node with the smaller id;
+ * - links dialled from the same end: keep the newer one (a node only dials a peer it has no link
+ *   to, so the older one is presumed dead).
+ * The loser is closed with reason 'duplicate'.
+ */
+import { EventEmitter } from 'node:events'
+import { createConnection, createServer } from 'node:net'
+import type { AddressInfo, Server, Socket } from 'node:net'
+import type { KeyPair, Logger } from '../api.js'
+import { ClosedError, GossipError } from '../errors.js'
+import { silentLogger } from '../logger.js'
+import type { Frame, NodeId } from './frames.js'
+import { DEFAULT_MAX_FRAME_SIZE } from './framing.js'
+import { Handshake, HandshakeError } from './handshake.js'
+import type { Session } from './handshake.js'
+import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './identity.js'
+import { DEFAULT_LINK_WRITE_BUFFER_BYTES, Link } from './link.js'
+import type { LinkCloseInfo } from './link.js'
+import { MAX_NOISE_MESSAGE } from './noise-stream.js'
+
+export interface TransportOptions {
+  /** Ed25519 identity; generated when absent. */
+  keyPair?: KeyPair | undefined
+  /** Cluster secret: only peers holding it complete a handshake. */
+  secret: string | Uint8Array
+  /** Default '127.0.0.1'. */
+  host?: string | undefined
+  /** Default 0 (any free port). */
+  port?: number | undefined
+  /** Address announced to peers in hello ("host:port"); default the bound address. */
+  advertise?: string | undefined
+  /** Largest frame body accepted or sent, bytes. Default 256 KiB + 4 KiB. */
+  maxFrameSize?: number | undefined
+  /** ms. Default 5000. */
+  handshakeTimeout?: number | undefined
+  /** Inbound handshakes in progress at once; sockets beyond are closed at once. Default 64. */
+  maxPendingHandshakes?: number | undefined
+  /** Bytes a link may have queued for writing before it is closed. Default 8 MiB. */
+  linkWriteBufferBytes?: number | undefined
+  logger?: Logger | undefined
+}
+
+export interface TransportEvents {
+  /** A link became the live link to its peer (inbound or outbound, including a replacement). */
+  link: [link: Link]
+  /**
+   * Every frame from every link, including a duplicate link that is draining what the peer sent on
+   * it before it learned the link lost: listen here rather than on each link to lose nothing.
+   */
+  frame: [peerId: NodeId, frame: Frame, link: Link]
+  /** The live link to a peer closed and no other replaced it: the peer is disconnected. */
+  disconnect: [peerId: NodeId, info: LinkCloseInfo, link: Link]
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT = 5000
+const DEFAULT_MAX_PENDING_HANDSHAKES = 64
+
+export class Transport extends EventEmitter<TransportEvents> {
+  readonly keyPair: KeyPair
+  readonly nodeId: NodeId
+  /** The live link of each linked peer. */
+  readonly links = new Map<NodeId, Link>()
+
+  private readonly secret: string | Uint8Array
+  private readonly host: string
+  private readonly port: number
+  private advertise: string | null
+  private readonly maxFrameSize: number
+  private readonly handshakeTimeout: number
+  private readonly maxPendingHandshakes: number
+  private readonly linkWriteBufferBytes: number
+  private readonly logger: Logger
+  private server: Server | null = null
+  private readonly sockets = new Set<Socket>()
+  private readonly handshakes = new Set<Handshake>()
+  private readonly allLinks = new Set<Link>()
+  private readonly dials = new Map<string, Promise<Link>>()
+  private pendingInbound = 0
+  private closing = false
+
+  constructor (options: TransportOptions) {
+    super()
+    this.keyPair = normalizeKeyPair(options.keyPair ?? generateKeyPair())
+    this.nodeId = nodeIdOf(this.keyPair.publicKey)
+    if (typeof options.secret !== 'string' && !(options.secret instanceof Uint8Array)) {
+      throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'secret must be a string or bytes')
+    }
+    if (options.secret.length === 0) throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'secret must not be empty')
+    this.secret = options.secret
+    this.host = options.host ?? '127.0.0.1'
+    this.port = options.port ?? 0
+    this.advertise = options.advertise ?? null
+    this.maxFrameSize = positiveInt(options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 'maxFrameSize')
+    if (this.maxFrameSize > MAX_NOISE_MESSAGE - 4) {
+      throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `maxFrameSize must be at most ${MAX_NOISE_MESSAGE - 4}`)
+    }
+    this.handshakeTimeout = positiveInt(options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 'handshakeTimeout')
+    this.maxPendingHandshakes = positiveInt(options.maxPendingHandshakes, DEFAULT_MAX_PENDING_HANDSHAKES, 'maxPendingHandshakes')
+    this.linkWriteBufferBytes = positiveInt(options.linkWriteBufferBytes, DEFAULT_LINK_WRITE_BUFFER_BYTES, 'linkWriteBufferBytes')
+    this.logger = options.logger ?? silentLogger
+  }
+
+  /** "host:port" announced to peers: the advertise option, else the bound address once listening. */
+  get address (): string | null {
+    return this.advertise
+  }
+
+  /** Start accepting links. Resolves with the bound address. */
+  async listen (): Promise<AddressInfo> {
+    if (this.closing) throw new ClosedError('transport')
+    if (this.server !== null) throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'transport is already listening')
+    const server = createServer((socket) => { this.accept(socket) })
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.port, this.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    server.on('error', (err) => { this.logger.error({ err }, 'transport server error') })
+    const bound = server.address() as AddressInfo
+    this.advertise ??= formatAddress(bound.address, bound.port)
+    return bound
+  }
+
+  /**
+   * A link to the node at `addr` ("host:port"). With `expectedPeerId`, the link is refused unless
+   * the node proves that identity, and an existing link to it is returned without dialling.
+   * Concurrent dials of one address share one attempt. Rejects with a GossipError
+   * (ERR_GOSSIP_HANDSHAKE, or ERR_GOSSIP_CLOSED) or a socket error.
+   */
+  async dial (addr: string, expectedPeerId?: NodeId): Promise<Link> {
+    if (this.closing) throw new ClosedError('transport')
+    if (expectedPeerId !== undefined) {
+      const existing = this.links.get(expectedPeerId)
+      if (existing !== undefined) return existing
+    }
+    const key = `${addr}|${expectedPeerId ?? ''}`
+    let attempt = this.dials.get(key)
+    if (attempt === undefined) {
+      attempt = this.connect(addr, expectedPeerId).finally(() => { this.dials.delete(key) })
+      this.dials.set(key, attempt)
+    }
+    return await attempt
+  }
+
+  /** Close every link, handshake and the listener; resolves once every socket is closed. */
+  async close (): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    const serverClosed = this.server === null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => { this.server!.close(() => { resolve() }) })
+    for (const handshake of [...this.handshakes]) handshake.abort('transport closing')
+    for (const link of [...this.allLinks]) link.close('transport closing')
+    await Promise.all([...this.sockets].map(async (socket) => await new Promise<void>((resolve) => {
+      if (socket.destroyed && socket.closed) return resolve()
+      socket.once('close', () => { resolve() })
+    })))
+    await serverClosed
+  }
+
+  private async connect (addr: string, expectedPeerId: NodeId | undefined): Promise<Link> {
+    const { host, port } = parseAddress(addr)
+    const socket = createConnection({ host, port })
+    this.track(socket)
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { reject(err) }
+      socket.once('error', onError)
+      socket.once('connect', () => {
+        socket.off('error', onError)
+        resolve()
+      })
+    })
+    if (this.closing) {
+      socket.destroy()
+      throw new ClosedError('transport')
+    }
+    const session = await this.handshake(socket, true, expectedPeerId)
+    const link = this.adopt(session)
+    if (link.closed && link.closeInfo?.reason === 'duplicate') {
+      const live = this.links.get(link.peerId)
+      if (live !== undefined) return live
+    }
+    return link
+  }
+
+  private accept (socket: Socket): void {
+    this.track(socket)
+    if (this.closing || this.pendingInbound >= this.maxPendingHandshakes) {
+      this.logger.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'inbound socket refused: too many pending handshakes')
+      socket.destroy()
+      return
+    }
+    this.pendingInbound++
+    this.handshake(socket, false, undefined)
+      .then((session) => { this.adopt(session) }, () => {})
+      .finally(() => { this.pendingInbound-- })
+  }
+
+  private track (socket: Socket): void {
+    this.sockets.add(socket)
+    // Sockets hand their errors to the secret stream once it exists; this keeps an error before
+    // that (or after it has gone) from being an uncaught exception.
+    socket.on('error', () => {})
+    socket.once('close', () => { this.sockets.delete(socket) })
+  }
+
+  private async handshake (socket: Socket, isInitiator: boolean, expectedPeerId: NodeId | undefined): Promise<Session> {
+    const handshake = new Handshake({
+      socket,
+      isInitiator,
+      keyPair: this.keyPair,
+      secret: this.secret,
+      listenAddr: this.advertise,
+      expectedPeerId,
+      timeout: this.handshakeTimeout,
+      maxFrameSize: this.maxFrameSize
+    })
+    this.handshakes.add(handshake)
+    try {
+      return await handshake.done
+    } catch (err) {
+      const remote = `${socket.remoteAddress}:${socket.remotePort}`
+      this.logger.warn({ remote, direction: isInitiator ? 'outbound' : 'inbound' }, `link refused: ${(err as Error).message}`)
+      throw err instanceof HandshakeError || this.closing ? err : new HandshakeError(String(err), { cause: err })
+    } finally {
+      this.handshakes.delete(handshake)
+    }
+  }
+
+  /** Make a Link of a fresh session and settle who stays the live link of that peer. */
+  private adopt (session: Session): Link {
+    const link = new Link(session, { linkWriteBufferBytes: this.linkWriteBufferBytes, logger: this.logger })
+    this.allLinks.add(link)
+    link.on('frame', (frame) => { this.emit('frame', link.peerId, frame, link) })
+    link.once('close', (info) => {
+      this.allLinks.delete(link)
+      if (this.links.get(link.peerId) !== link) return
+      this.links.delete(link.peerId)
+      this.emit('disconnect', link.peerId, info, link)
+    })
+    if (this.closing) {
+      link.close('transport closing')
+      link.start()
+      return link
+    }
+    if (session.peerId === this.nodeId) {
+      link.close('connected to self')
+      link.start()
+      return link
+    }
+    const existing = this.links.get(link.peerId)
+    if (existing !== undefined && !this.prefer(link, existing)) {
+      link.close('duplicate')
+      link.start()
+      return link
+    }
+    this.links.set(link.peerId, link)
+    this.logger.debug({ peer: link.peerId, remoteAddr: link.remoteAddr, outbound: link.isInitiator }, 'link up')
+    this.emit('link', link)
+    // Only after the new link is live, so the owner never sees the peer as disconnected.
+    existing?.close('duplicate')
+    link.start()
+    return link
+  }
+
+  /** Whether `candidate` should replace `current` as the live link (see the file comment). */
+  private prefer (candidate: Link, current: Link): boolean {
+    if (candidate.isInitiator === current.isInitiator) return true
+    const iAmSmaller = this.nodeId < candidate.peerId
+    // The link dialled by the smaller id: ours if we are smaller, the peer's otherwise.
+    return candidate.isInitiator === iAmSmaller
+  }
+}
+
+function positiveInt (value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value <= 0) throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `${name} must be a positive integer`)
+  return value
+}
+
+export function parseAddress (addr: string): { host: string, port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(addr)
+  const port = match === null ? NaN : Number(match[2])
+  if (match === null || port < 1 || port > 65535) {
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `invalid address ${JSON.stringify(addr)}: expected host:port`)
+  }
+  return { host: match[1]!, port }
+}
+
+export function formatAddress (host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
