@@ -1,0 +1,176 @@
+import t from 'tap'
+import { SenderOrder } from '../../src/adapter/sender-order.js'
+import type { SenderOrderOptions } from '../../src/adapter/sender-order.js'
+
+/** A SenderOrder on a manual clock: `advance(ms)` fires the timers that fall due. */
+function harness (overrides: Partial<SenderOrderOptions<string>> = {}) {
+  let now = 0
+  let timers: Array<{ at: number, fn: () => void, id: number }> = []
+  let ids = 0
+  const delivered: string[] = []
+  const skips: Array<[string, number, number]> = []
+  const late: Array<[string, number]> = []
+  const order = new SenderOrder<string>({
+    gapTimeout: 1000,
+    maxHeld: 100,
+    deliver: (sender, item) => { delivered.push(`${sender}:${item}`) },
+    skipped: (sender, from, count) => { skips.push([sender, from, count]) },
+    late: (sender, seq) => { late.push([sender, seq]) },
+    now: () => now,
+    setTimer: (fn, ms) => { const id = ++ids; timers.push({ at: now + ms, fn, id }); return id },
+    clearTimer: (id) => { timers = timers.filter(x => x.id !== id) },
+    ...overrides
+  })
+  const advance = (ms: number): void => {
+    const until = now + ms
+    for (;;) {
+      const due = timers.filter(x => x.at <= until).sort((a, b) => a.at - b.at)[0]
+      if (due === undefined) break
+      timers = timers.filter(x => x !== due)
+      now = due.at
+      due.fn()
+    }
+    now = until
+  }
+  return { order, delivered, skips, late, advance, pendingTimers: () => timers.length }
+}
+
+t.test('in-order messages are delivered at once', async t => {
+  const h = harness()
+  h.order.receive('a', 7, 'x')
+  h.order.receive('a', 8, 'y')
+  t.same(h.delivered, ['a:x', 'a:y'])
+  t.equal(h.pendingTimers(), 0)
+})
+
+t.test('the first message heard from a sender sets where its sequence starts', async t => {
+  const h = harness()
+  h.order.receive('a', 500, 'first')
+  t.same(h.delivered, ['a:first'])
+})
+
+t.test('a message after a gap is held back until the gap is filled, then both go in order', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 2, 'm2')
+  h.order.receive('a', 3, 'm3')
+  t.same(h.delivered, ['a:m0'])
+  t.equal(h.order.stats.held, 2)
+  h.order.receive('a', 1, 'm1')
+  t.same(h.delivered, ['a:m0', 'a:m1', 'a:m2', 'a:m3'])
+  t.equal(h.order.stats.held, 0)
+  t.equal(h.pendingTimers(), 0, 'no timer is left once nothing is held')
+})
+
+t.test('senders are ordered independently: a gap of one does not hold back another', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'a0')
+  h.order.receive('b', 0, 'b0')
+  h.order.receive('a', 2, 'a2')
+  h.order.receive('b', 1, 'b1')
+  t.same(h.delivered, ['a:a0', 'b:b0', 'b:b1'])
+})
+
+t.test('a gap is given up after the timeout, counted, and what follows is delivered', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 3, 'm3')
+  h.advance(999)
+  t.same(h.delivered, ['a:m0'], 'still waiting just before the timeout')
+  h.advance(1)
+  t.same(h.delivered, ['a:m0', 'a:m3'])
+  t.same(h.skips, [['a', 1, 2]])
+  t.equal(h.order.stats.skipped, 2)
+})
+
+t.test('no held message waits longer than the timeout, even behind several gaps', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 5, 'm5')
+  h.advance(500)
+  h.order.receive('a', 2, 'm2')
+  h.advance(500)
+  t.same(h.delivered, ['a:m0', 'a:m2', 'a:m5'], 'm5 waited its full timeout, so every gap before it is given up')
+  t.same(h.skips, [['a', 1, 1], ['a', 3, 2]])
+})
+
+t.test('a message that arrives after its gap was given up is dropped and counted as late', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 2, 'm2')
+  h.advance(1000)
+  h.order.receive('a', 1, 'm1')
+  t.same(h.delivered, ['a:m0', 'a:m2'])
+  t.same(h.late, [['a', 1]])
+  t.equal(h.order.stats.late, 1)
+})
+
+t.test('a filler uses up its number without delivering anything', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 2, 'm2')
+  h.order.receive('a', 1, undefined)
+  t.same(h.delivered, ['a:m0', 'a:m2'])
+  t.equal(h.order.stats.skipped, 0)
+})
+
+t.test('past maxHeld the oldest gap is given up at once', async t => {
+  const h = harness({ maxHeld: 2 })
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 2, 'm2')
+  h.order.receive('a', 3, 'm3')
+  t.same(h.delivered, ['a:m0'])
+  h.order.receive('a', 5, 'm5')
+  t.same(h.delivered, ['a:m0', 'a:m2', 'a:m3'])
+  t.equal(h.order.stats.held, 1)
+})
+
+t.test('a duplicate of a held message is held once', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 2, 'm2')
+  h.order.receive('a', 2, 'm2 again')
+  h.order.receive('a', 1, 'm1')
+  t.same(h.delivered, ['a:m0', 'a:m1', 'a:m2'])
+})
+
+t.test('flush delivers everything held in order and forgets the sender', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 4, 'm4')
+  h.order.receive('a', 2, 'm2')
+  h.order.flush('a')
+  t.same(h.delivered, ['a:m0', 'a:m2', 'a:m4'])
+  t.equal(h.pendingTimers(), 0)
+  h.order.receive('a', 0, 'again')
+  t.same(h.delivered.at(-1), 'a:again', 'a forgotten sender starts afresh')
+})
+
+t.test('forgetting a sender while its messages are being delivered stops the delivery', async t => {
+  const delivered: string[] = []
+  const order: SenderOrder<string> = new SenderOrder<string>({
+    gapTimeout: 1000,
+    maxHeld: 100,
+    deliver: (sender, item) => {
+      delivered.push(item)
+      if (item === 'close') order.forget(sender)
+    }
+  })
+  order.receive('a', 0, 'm0')
+  order.receive('a', 2, 'after close')
+  order.receive('a', 1, 'close')
+  t.same(delivered, ['m0', 'close'])
+  t.equal(order.stats.held, 0)
+  order.close()
+})
+
+t.test('close clears every timer', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 2, 'm2')
+  h.order.receive('b', 0, 'b0')
+  h.order.receive('b', 5, 'b5')
+  t.equal(h.pendingTimers(), 2)
+  h.order.close()
+  t.equal(h.pendingTimers(), 0)
+})
