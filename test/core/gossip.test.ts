@@ -1,0 +1,146 @@
+import t from 'tap'
+import { Gossip } from '../../src/core/gossip.js'
+import { GossipError, MessageTooLargeError } from '../../src/core/errors.js'
+import type { GossipEvent } from '../../src/core/api.js'
+import { SECRET, collect, spawnCluster, spawnNode, waitFor } from '../fixtures/cluster.js'
+
+t.test('five nodes: every node receives every message of the topics it joined, and none of the others', async t => {
+  const nodes = await spawnCluster(5)
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  // Nodes 0-3 want "chat"; nodes 1-4 want "presence".
+  const chat = await Promise.all(nodes.slice(0, 4).map(async n => await n.stream('chat')))
+  const presence = await Promise.all(nodes.slice(1, 5).map(async n => await n.stream('presence')))
+  const chatIn = chat.map(h => collect(h))
+  const presenceIn = presence.map(h => collect(h))
+  await waitFor(() => chat.every(h => h.neighbours().length > 0) && presence.every(h => h.neighbours().length > 0), 'neighbours in both topics')
+
+  for (const [i, h] of chat.entries()) await h.publish(`chat from ${i}`)
+  for (const [i, h] of presence.entries()) await h.publish(`presence from ${i + 1}`)
+
+  await waitFor(() => chatIn.every(inbox => inbox.messages.length >= 3) && presenceIn.every(inbox => inbox.messages.length >= 3), 'every message delivered')
+  for (const [i, inbox] of chatIn.entries()) {
+    t.same(inbox.texts().sort(), [0, 1, 2, 3].filter(j => j !== i).map(j => `chat from ${j}`), `chat node ${i} got the three others' messages only`)
+  }
+  for (const [i, inbox] of presenceIn.entries()) {
+    t.same(inbox.texts().sort(), [1, 2, 3, 4].filter(j => j !== i + 1).map(j => `presence from ${j}`), `presence node ${i + 1} got the three others' messages only`)
+  }
+  t.equal(chatIn[0]!.messages[0]!.topic, chat[0]!.topic, 'messages carry their topic')
+})
+
+t.test('the same bytes published twice are delivered twice', async t => {
+  const nodes = await spawnCluster(2)
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  const [a, b] = await Promise.all(nodes.map(async n => await n.stream('dup')))
+  const inbox = collect(b!)
+  await waitFor(() => a!.neighbours().length > 0, 'a neighbour')
+  await a!.publish('same')
+  await a!.publish('same')
+  await waitFor(() => inbox.messages.length === 2, 'two deliveries')
+  t.not(inbox.messages[0]!.id, inbox.messages[1]!.id, 'two ids')
+  t.equal(inbox.messages[0]!.origin, nodes[0]!.nodeId)
+  t.equal(inbox.messages[0]!.hops, 1, 'a direct neighbour of the origin receives at hop 1')
+})
+
+t.test('a publish before the first neighbour is queued and delivered once the topic has one', async t => {
+  const first = await spawnNode()
+  t.teardown(async () => await first.close())
+  const lonely = await first.stream('early')
+  await lonely.publish('sent before anyone was there')
+  const second = await spawnNode({ seeds: [first.address] })
+  t.teardown(async () => await second.close())
+  const inbox = collect(await second.stream('early'))
+  await waitFor(() => inbox.messages.length === 1, 'the queued message')
+  t.same(inbox.texts(), ['sent before anyone was there'])
+})
+
+t.test('an oversized publish rejects with a typed error and sends nothing', async t => {
+  const nodes = await spawnCluster(2, { maxMessageSize: 1024 })
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  const [a, b] = await Promise.all(nodes.map(async n => await n.stream('big')))
+  const inbox = collect(b!)
+  await waitFor(() => a!.neighbours().length > 0, 'a neighbour')
+  await t.rejects(a!.publish(new Uint8Array(1025)), { code: 'ERR_GOSSIP_MESSAGE_TOO_LARGE', size: 1025, limit: 1024 })
+  t.ok(MessageTooLargeError.prototype instanceof GossipError)
+  await a!.publish('small after big')
+  await waitFor(() => inbox.messages.length >= 1, 'the small message')
+  t.same(inbox.texts(), ['small after big'], 'only the small message arrived')
+})
+
+t.test('a slow subscriber is told how many messages it missed, and its buffer stays bounded', async t => {
+  const nodes = await spawnCluster(2)
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  const [a, b] = await Promise.all(nodes.map(async n => await n.stream('lag')))
+  const fast = collect(b!)
+  const slow = b!.subscribe({ bufferSize: 10 })
+  await waitFor(() => a!.neighbours().length > 0, 'a neighbour')
+  for (let i = 0; i < 100; i++) await a!.publish(`m${i}`)
+  await waitFor(() => fast.messages.length === 100, 'the fast subscriber got everything')
+  const it = slow[Symbol.asyncIterator]()
+  const first = await it.next()
+  t.same(first.value, { type: 'lagged', dropped: 90 }, 'the slow one first reads how many it lost')
+  const rest: string[] = []
+  for (let i = 0; i < 10; i++) {
+    const r = await it.next()
+    if (r.value?.type === 'message') rest.push(Buffer.from(r.value.content).toString())
+  }
+  t.same(rest, Array.from({ length: 10 }, (_, i) => `m${90 + i}`), 'then the newest ten')
+  slow.close()
+})
+
+t.test('a node with the wrong secret cannot join; the cluster keeps working', async t => {
+  const nodes = await spawnCluster(2)
+  const intruder = await spawnNode({ secret: 'wrong', seeds: [nodes[0]!.address] })
+  t.teardown(async () => { await Promise.all([...nodes, intruder].map(async n => await n.close())) })
+  const [a, b] = await Promise.all(nodes.map(async n => await n.stream('private')))
+  const evil = await intruder.stream('private')
+  const evilInbox = collect(evil)
+  const inbox = collect(b!)
+  await waitFor(() => a!.neighbours().length > 0, 'a neighbour')
+  await a!.publish('for members only')
+  await waitFor(() => inbox.messages.length === 1, 'the member got it')
+  t.same(evil.neighbours(), [], 'the intruder has no neighbour')
+  t.equal(evilInbox.messages.length, 0, 'and received nothing')
+})
+
+t.test('events: joined, neighbourUp, then neighbourDown(leave) and left on a graceful close', async t => {
+  const a = await spawnNode()
+  t.teardown(async () => await a.close())
+  const events: GossipEvent[] = []
+  const stream = a.events()
+  void (async () => { for await (const e of stream) if (e.type !== 'lagged') events.push(e) })()
+  const ha = await a.stream('ev')
+  const b = await spawnNode({ seeds: [a.address] })
+  await b.stream('ev')
+  await waitFor(() => events.some(e => e.type === 'neighbourUp'), 'neighbourUp')
+  t.ok(events.some(e => e.type === 'joined' && e.topic === ha.topic), 'joined')
+  await b.close()
+  await waitFor(() => events.some(e => e.type === 'neighbourDown'), 'neighbourDown')
+  const down = events.find(e => e.type === 'neighbourDown')
+  t.match(down, { type: 'neighbourDown', peer: b.nodeId, reason: 'leave' })
+  await ha.close()
+  await waitFor(() => events.some(e => e.type === 'left'), 'left')
+  stream.close()
+})
+
+t.test('options are validated with a code that names the option', async t => {
+  await t.rejects(Gossip.spawn({ secret: '' }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /secret/ })
+  await t.rejects(Gossip.spawn({ secret: SECRET, port: 70000 }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /port/ })
+  await t.rejects(Gossip.spawn({ secret: SECRET, seeds: ['nope'] }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /seeds/ })
+})
+
+t.test('after close, the API rejects with ERR_GOSSIP_CLOSED', async t => {
+  const a = await spawnNode()
+  const h = await a.stream('x')
+  await a.close()
+  await a.close()
+  await t.rejects(a.stream('y'), { code: 'ERR_GOSSIP_CLOSED' })
+  await t.rejects(h.publish('z'), { code: 'ERR_GOSSIP_CLOSED' })
+})
+
+t.test('a topic given as 32 bytes is used as it is; other lengths are refused', async t => {
+  const a = await spawnNode()
+  t.teardown(async () => await a.close())
+  const h = await a.stream(new Uint8Array(32).fill(1))
+  t.equal(h.topic, '01'.repeat(32))
+  await t.rejects(a.stream(new Uint8Array(5)), { code: 'ERR_GOSSIP_INVALID_TOPIC' })
+})
