@@ -1,52 +1,153 @@
 /**
  * One node's protocol state across all its topics: the single entry point of the pure protocol.
  * `handle(input, now)` returns the effects to carry out. No IO, no clock, no Math.random.
+ *
+ * Link bookkeeping: one link per peer serves every topic. A topic needs the link while the peer is
+ * in its active view or a JOIN / NEIGHBOR to it is unanswered. Whenever, at the end of a `handle`,
+ * a peer that was just dropped from a view or sent a one-off message (a refusal, a SHUFFLE_REPLY,
+ * a DISCONNECT) is needed by no topic, a `disconnect` for it follows the sends to it.
  */
 import type { ProtoConfig } from './config.js'
-import type { InEvent, OutEvent, PeerData, Rng, TopicId } from './types.js'
+import { MessageIds } from './message-id.js'
+import { Outbox } from './outbox.js'
+import { Topic } from './topic.js'
+import type { TopicView } from './topic.js'
+import type { Command, InEvent, Message, MessageId, OutEvent, PeerData, PeerInfo, Rng, TopicId } from './types.js'
 
-/** A snapshot of one topic's views, for metrics, tests and `handle.neighbours()`. */
-export interface TopicView<PI> {
-  active: PI[]
-  passive: PI[]
-  eager: PI[]
-  lazy: PI[]
-}
+export type { TopicView } from './topic.js'
 
 export class State<PI> {
   readonly me: PI
+  private readonly config: ProtoConfig
+  private readonly rng: Rng
+  private selfInfo: PeerInfo<PI>
+  private readonly topicMap = new Map<TopicId, Topic<PI>>()
+  private readonly out = new Outbox<PI>()
+  private readonly ids: MessageIds
+  private readonly self = (): PeerInfo<PI> => this.selfInfo
 
   constructor (me: PI, config: ProtoConfig, rng: Rng, myData?: PeerData) {
     this.me = me
-    void config; void rng; void myData
-    throw new Error('not implemented yet')
+    this.config = config
+    this.rng = rng
+    this.selfInfo = myData === undefined ? { id: me } : { id: me, data: myData }
+    this.ids = new MessageIds(rng)
   }
 
   /** Feed one input at time `now` (ms, any monotonic origin); returns the effects in order. */
   handle (input: InEvent<PI>, now: number): OutEvent<PI>[] {
-    void input; void now
-    throw new Error('not implemented yet')
+    let gone: PI | undefined
+    switch (input.type) {
+      case 'recv':
+        this.onRecv(input.from, input.message, now)
+        break
+      case 'command':
+        this.onCommand(input.topic, input.command, now)
+        break
+      case 'timer':
+        this.topicMap.get(input.timer.topic)?.handleTimer(input.timer, now)
+        break
+      case 'peerDisconnected':
+        gone = input.peer
+        for (const topic of this.topicMap.values()) topic.peerDisconnected(input.peer, now)
+        break
+    }
+    if (this.out.touched.length > 0) this.releaseLinks(gone)
+    return this.out.take()
   }
 
   /** Update what this node advertises about itself (its address). */
   setMyData (data: PeerData): void {
-    void data
+    // A new object: the old one may sit in messages not yet delivered.
+    this.selfInfo = { id: this.me, data }
   }
 
   /** Topics this node is part of. */
   topics (): TopicId[] {
-    return []
+    return [...this.topicMap.keys()]
   }
 
   /** Views of one topic, or undefined if the node is not in it. */
   view (topic: TopicId): TopicView<PI> | undefined {
-    void topic
-    return undefined
+    return this.topicMap.get(topic)?.view()
   }
 
   /** True while some topic needs a link to `peer` (it is active, or a join/neighbor request is pending). */
   needsLink (peer: PI): boolean {
-    void peer
+    for (const topic of this.topicMap.values()) if (topic.needs(peer)) return true
     return false
+  }
+
+  /** The id prefix of this node's messages (ids are `<prefix>.<sequence in hex>`). */
+  messageIdPrefix (): string {
+    return this.ids.prefix
+  }
+
+  /** Sizes of the bounded caches and queues of one topic, for metrics and tests. */
+  stats (topic: TopicId): { cached: number, seen: number, missing: number, pendingIHaves: number, pendingRequests: number } | undefined {
+    const t = this.topicMap.get(topic)
+    if (t === undefined) return undefined
+    return { ...t.broadcast.stats(), pendingRequests: t.membership.pendingCount() }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private onRecv (from: PI, message: Message<PI>, now: number): void {
+    if (from === this.me) return
+    const topic = this.topicMap.get(message.topic)
+    if (topic !== undefined) {
+      topic.handleMessage(from, message.body, now)
+      return
+    }
+    // Not (or no longer) in this topic: whoever counts on us there should stop, and keep us out of
+    // its views. A DISCONNECT is never answered, so two nodes cannot bounce these forever.
+    if (message.body.type === 'disconnect') return
+    this.out.send(from, message.topic, { type: 'disconnect', alive: false })
+    this.out.touch(from)
+  }
+
+  private onCommand (topicId: TopicId, command: Command<PI>, now: number): void {
+    switch (command.type) {
+      case 'join': {
+        let topic = this.topicMap.get(topicId)
+        if (topic === undefined) {
+          if (this.topicMap.size >= this.config.maxTopics) {
+            this.out.emit(topicId, { type: 'joinFailed', peers: command.peers.map(p => p.id) })
+            return
+          }
+          topic = new Topic<PI>(this.me, topicId, this.config, this.rng, this.self, this.out)
+          this.topicMap.set(topicId, topic)
+        }
+        topic.join(command.peers, now)
+        return
+      }
+      case 'broadcast': {
+        const topic = this.topicMap.get(topicId)
+        if (topic === undefined) return
+        const id: MessageId = command.id ?? this.ids.next()
+        topic.publish(id, command.content, now)
+        return
+      }
+      case 'quit': {
+        const topic = this.topicMap.get(topicId)
+        if (topic === undefined) return
+        topic.quit()
+        this.topicMap.delete(topicId)
+      }
+    }
+  }
+
+  /** Close the links that the peers touched by this input no longer need. */
+  private releaseLinks (gone: PI | undefined): void {
+    const touched = this.out.touched
+    const done = touched.length > 1 ? new Set<PI>() : undefined
+    for (const peer of touched) {
+      if (peer === gone) continue
+      if (done !== undefined) {
+        if (done.has(peer)) continue
+        done.add(peer)
+      }
+      if (!this.needsLink(peer)) this.out.events.push({ type: 'disconnect', peer })
+    }
   }
 }

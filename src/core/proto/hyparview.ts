@@ -1,0 +1,464 @@
+/**
+ * HyParView membership for one topic (Leitão, Pereira, Rodrigues, DSN 2007): a small symmetric
+ * active view of connected neighbours and a larger passive view of known, reachable peers used to
+ * repair the active one. Sans-IO: effects go to the shared outbox, time comes in as `now`.
+ */
+import type { HyParViewConfig } from './config.js'
+import { isDue } from './deadline.js'
+import type { Outbox } from './outbox.js'
+import { pick, randomInt, sample } from './random.js'
+import type { DownReason, HyParViewMessage, PeerData, PeerInfo, Priority, Rng, TopicId } from './types.js'
+
+/** What the broadcast layer needs to hear about the active view. */
+export interface ActiveViewListener<PI> {
+  neighborUp (peer: PI): void
+  neighborDown (peer: PI): void
+}
+
+interface PendingNeighbor {
+  /** Time after which the request counts as failed; a stale timer for an older request is ignored. */
+  deadline: number
+  priority: Priority
+}
+
+export class HyParView<PI> {
+  readonly active: PI[] = []
+  readonly passive: PI[] = []
+  /** Addressing data of the peers in either view (only those: it is bounded by the views). */
+  private readonly data = new Map<PI, PeerData>()
+  private readonly pendingNeighbor = new Map<PI, PendingNeighbor>()
+  private readonly pendingJoin = new Set<PI>()
+  /** Passive peers asked since the active view last changed: a round of refusals ends the round. */
+  private readonly tried = new Set<PI>()
+  /** Peers we sent in our last SHUFFLE: the first to make room for what the reply brings. */
+  private lastShuffle: PI[] = []
+  private joinContacts: PI[] = []
+  private joinDeadline = -Infinity
+  private neighborSinceJoin = false
+  private awaitingJoined = false
+  /** When the pending SHUFFLE timer is due; a timer firing earlier is a stale one (ignored). */
+  private shuffleDue = -Infinity
+  /** Time of the input being handled, for deadlines of timers scheduled while handling it. */
+  private now = 0
+
+  constructor (
+    private readonly me: PI,
+    private readonly topic: TopicId,
+    private readonly config: HyParViewConfig,
+    private readonly rng: Rng,
+    private readonly self: () => PeerInfo<PI>,
+    private readonly out: Outbox<PI>,
+    private readonly listener: ActiveViewListener<PI>
+  ) {}
+
+  /** True while this topic needs a link to `peer`. */
+  needs (peer: PI): boolean {
+    return this.active.includes(peer) || this.pendingNeighbor.has(peer) || this.pendingJoin.has(peer)
+  }
+
+  isActive (peer: PI): boolean {
+    return this.active.includes(peer)
+  }
+
+  pendingCount (): number {
+    return this.pendingNeighbor.size + this.pendingJoin.size
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Commands and timers
+  // -------------------------------------------------------------------------------------------
+
+  join (contacts: PeerInfo<PI>[], now: number): void {
+    this.now = now
+    if (this.active.length === 0) {
+      this.awaitingJoined = true
+      this.neighborSinceJoin = false
+    }
+    this.ensureShuffleTimer()
+    let sent = false
+    for (const contact of contacts) {
+      if (contact.id === this.me || this.active.includes(contact.id)) continue
+      this.out.send(contact.id, this.topic, { type: 'join', ...dataField(this.self().data) })
+      this.pendingJoin.add(contact.id)
+      if (!this.joinContacts.includes(contact.id)) this.joinContacts.push(contact.id)
+      sent = true
+    }
+    if (sent) {
+      this.joinDeadline = now + this.config.joinTimeout
+      this.out.schedule(this.config.joinTimeout, { type: 'joinTimeout', topic: this.topic })
+    }
+  }
+
+  onJoinTimeout (now: number): void {
+    this.now = now
+    if (!isDue(now, this.joinDeadline)) return // a later join command moved the deadline
+    const contacts = this.joinContacts
+    this.joinContacts = []
+    for (const peer of this.pendingJoin) this.out.touch(peer)
+    this.pendingJoin.clear()
+    if (!this.neighborSinceJoin && contacts.length > 0) {
+      this.out.emit(this.topic, { type: 'joinFailed', peers: contacts })
+    }
+  }
+
+  onShuffleTimer (now: number): void {
+    this.now = now
+    if (!isDue(now, this.shuffleDue)) return
+    this.shuffleDue = -Infinity
+    this.ensureShuffleTimer()
+    this.tried.clear()
+    const target = pick(this.rng, this.active)
+    if (target !== undefined) {
+      const others = this.active.filter(p => p !== target)
+      const nodes = sample(this.rng, others, this.config.shuffleActiveViewCount)
+      for (const p of sample(this.rng, this.passive, this.config.shufflePassiveViewCount)) nodes.push(p)
+      this.lastShuffle = nodes
+      this.out.send(target, this.topic, {
+        type: 'shuffle', origin: this.self(), nodes: nodes.map(p => this.info(p)), ttl: this.config.shuffleRandomWalkLength
+      })
+    }
+    // A periodic chance to repair a view that lost peers while every candidate refused.
+    this.refill()
+  }
+
+  onNeighborTimeout (peer: PI, now: number): void {
+    this.now = now
+    const pending = this.pendingNeighbor.get(peer)
+    if (pending === undefined || !isDue(now, pending.deadline)) return
+    this.pendingNeighbor.delete(peer)
+    this.removePassive(peer)
+    this.out.touch(peer)
+    this.refill()
+  }
+
+  /** The link to `peer` broke: an active neighbour failed, or a request to it cannot be answered. */
+  peerDisconnected (peer: PI, now: number): void {
+    this.now = now
+    let changed = false
+    if (this.active.includes(peer)) {
+      this.removeActive(peer, 'failure')
+      this.data.delete(peer)
+      changed = true
+    }
+    if (this.pendingNeighbor.delete(peer)) {
+      this.removePassive(peer)
+      changed = true
+    }
+    this.pendingJoin.delete(peer)
+    if (changed) this.refill()
+  }
+
+  /** Leave gracefully: every neighbour hears DISCONNECT(alive=false). The caller drops this object. */
+  quit (): void {
+    for (const peer of this.active) {
+      this.out.send(peer, this.topic, { type: 'disconnect', alive: false })
+      this.out.touch(peer)
+    }
+    for (const peer of this.pendingNeighbor.keys()) this.out.touch(peer)
+    for (const peer of this.pendingJoin) this.out.touch(peer)
+    this.active.length = 0
+    this.passive.length = 0
+    this.pendingNeighbor.clear()
+    this.pendingJoin.clear()
+    this.data.clear()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+  // -------------------------------------------------------------------------------------------
+
+  handle (from: PI, msg: HyParViewMessage<PI>, now: number): void {
+    this.now = now
+    if (from === this.me) return
+    switch (msg.type) {
+      case 'join': return this.onJoin(from, msg.data)
+      case 'forwardJoin': return this.onForwardJoin(from, msg.peer, msg.ttl)
+      case 'neighbor': return this.onNeighbor(from, msg.priority, msg.data)
+      case 'neighborReply': return this.onNeighborReply(from, msg.accepted)
+      case 'shuffle': return this.onShuffle(from, msg.origin, msg.nodes, msg.ttl)
+      case 'shuffleReply': return this.onShuffleReply(msg.nodes)
+      case 'disconnect': return this.onDisconnect(from, msg.alive, msg.sample)
+    }
+  }
+
+  private onJoin (from: PI, data: PeerData | undefined): void {
+    this.learn(from, data)
+    if (this.active.includes(from)) {
+      // The joiner may have restarted and forgotten us: tell it again, but do not walk again.
+      this.sendNeighbor(from, 'high')
+      return
+    }
+    this.addActive(from, data)
+    // A high-priority NEIGHBOR makes the joiner add us, so that the active views are symmetric.
+    this.sendNeighbor(from, 'high')
+    const peer = { id: from, ...dataField(data) }
+    for (const p of this.active) {
+      if (p === from) continue
+      this.out.send(p, this.topic, { type: 'forwardJoin', peer, ttl: this.config.activeRandomWalkLength })
+    }
+  }
+
+  private onForwardJoin (from: PI, peer: PeerInfo<PI>, ttl: number): void {
+    if (peer.id === this.me) return
+    this.learn(peer.id, peer.data)
+    if (this.active.includes(peer.id)) return
+    if (ttl <= 0 || this.active.length <= 1) {
+      this.addActive(peer.id, peer.data)
+      this.sendNeighbor(peer.id, 'high')
+      return
+    }
+    if (ttl === this.config.passiveRandomWalkLength) this.addPassive(peer.id, peer.data)
+    const next = this.pickActive(from, peer.id)
+    if (next === undefined) {
+      this.addActive(peer.id, peer.data)
+      this.sendNeighbor(peer.id, 'high')
+      return
+    }
+    this.out.send(next, this.topic, { type: 'forwardJoin', peer, ttl: ttl - 1 })
+  }
+
+  private onNeighbor (from: PI, priority: Priority, data: PeerData | undefined): void {
+    this.learn(from, data)
+    if (this.active.includes(from)) {
+      this.pendingNeighbor.delete(from)
+      this.pendingJoin.delete(from)
+      this.out.send(from, this.topic, { type: 'neighborReply', accepted: true })
+      return
+    }
+    if (priority === 'high' || this.active.length < this.config.activeViewCapacity) {
+      this.addActive(from, data)
+      this.out.send(from, this.topic, { type: 'neighborReply', accepted: true })
+      return
+    }
+    this.addPassive(from, data)
+    this.out.send(from, this.topic, { type: 'neighborReply', accepted: false })
+    this.out.touch(from)
+  }
+
+  private onNeighborReply (from: PI, accepted: boolean): void {
+    const wasPending = this.pendingNeighbor.delete(from)
+    if (accepted) {
+      if (this.active.includes(from)) return
+      if (this.active.length < this.config.activeViewCapacity) {
+        this.addActive(from, undefined)
+        return
+      }
+      // Filled up while the request was out: the peer already added us, so undo that for symmetry.
+      this.out.send(from, this.topic, { type: 'disconnect', alive: true, sample: this.sampleFor(from) })
+      this.addPassive(from, undefined)
+      this.out.touch(from)
+      return
+    }
+    if (!wasPending) return
+    this.out.touch(from)
+    // A refusal means the peer is healthy and full; in a steady overlay most are. Asking the next
+    // one at once would walk the whole passive view on every eviction, so only a node left with no
+    // neighbour keeps asking; the others try again on their shuffle timer.
+    if (this.active.length === 0) this.refill()
+  }
+
+  private onShuffle (from: PI, origin: PeerInfo<PI>, nodes: PeerInfo<PI>[], ttl: number): void {
+    if (origin.id === this.me) return
+    this.learn(origin.id, origin.data)
+    for (const n of nodes) this.learn(n.id, n.data)
+    if (ttl > 0 && this.active.length > 1) {
+      const next = this.pickActive(from, origin.id)
+      if (next !== undefined) {
+        this.out.send(next, this.topic, { type: 'shuffle', origin, nodes, ttl: ttl - 1 })
+        return
+      }
+    }
+    const reply = sample(this.rng, this.passive, nodes.length)
+    this.out.send(origin.id, this.topic, { type: 'shuffleReply', nodes: reply.map(p => this.info(p)) })
+    this.out.touch(origin.id)
+    this.integrate(origin, reply)
+    for (const n of nodes) this.integrate(n, reply)
+  }
+
+  private onShuffleReply (nodes: PeerInfo<PI>[]): void {
+    for (const n of nodes) this.learn(n.id, n.data)
+    const sent = this.lastShuffle
+    this.lastShuffle = []
+    for (const n of nodes) this.integrate(n, sent)
+  }
+
+  private onDisconnect (from: PI, alive: boolean, peers: PeerInfo<PI>[] | undefined): void {
+    const wasActive = this.active.includes(from)
+    const wasPending = this.pendingNeighbor.delete(from)
+    if (this.pendingJoin.delete(from)) this.out.touch(from)
+    if (wasPending) this.out.touch(from)
+    if (wasActive) this.removeActive(from, alive ? 'eviction' : 'leave')
+    if (alive) this.addPassive(from, undefined)
+    else this.removePassive(from)
+    if (peers !== undefined) {
+      for (const p of peers) {
+        this.learn(p.id, p.data)
+        this.addPassive(p.id, p.data)
+      }
+    }
+    if (wasActive || wasPending) this.refill()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Views
+  // -------------------------------------------------------------------------------------------
+
+  /** Put `peer` in the active view, evicting a random neighbour when full. */
+  private addActive (peer: PI, data: PeerData | undefined): void {
+    if (peer === this.me || this.active.includes(peer)) return
+    this.pendingNeighbor.delete(peer)
+    this.pendingJoin.delete(peer)
+    const i = this.passive.indexOf(peer)
+    if (i >= 0) this.passive.splice(i, 1)
+    if (data !== undefined) this.data.set(peer, data)
+    while (this.active.length >= this.config.activeViewCapacity && this.active.length > 0) {
+      this.evict(this.active[randomInt(this.rng, this.active.length)] as PI)
+    }
+    this.active.push(peer)
+    this.tried.clear()
+    this.neighborSinceJoin = true
+    this.listener.neighborUp(peer)
+    this.out.emit(this.topic, { type: 'neighborUp', peer })
+    if (this.awaitingJoined) {
+      this.awaitingJoined = false
+      this.out.emit(this.topic, { type: 'joined', peers: this.active.slice() })
+    }
+  }
+
+  /** We drop `peer` to make room: it stays passive and gets a sample so it does not starve. */
+  private evict (peer: PI): void {
+    this.out.send(peer, this.topic, { type: 'disconnect', alive: true, sample: this.sampleFor(peer) })
+    this.removeActive(peer, 'eviction')
+    this.addPassive(peer, undefined)
+  }
+
+  private removeActive (peer: PI, reason: DownReason): void {
+    const i = this.active.indexOf(peer)
+    if (i < 0) return
+    this.active.splice(i, 1)
+    this.tried.clear()
+    this.out.touch(peer)
+    this.listener.neighborDown(peer)
+    this.out.emit(this.topic, { type: 'neighborDown', peer, reason })
+  }
+
+  private addPassive (peer: PI, data: PeerData | undefined): void {
+    if (peer === this.me || this.active.includes(peer)) return
+    if (data !== undefined) this.data.set(peer, data)
+    if (this.passive.includes(peer)) return
+    if (this.config.passiveViewCapacity <= 0) return
+    if (this.passive.length >= this.config.passiveViewCapacity) {
+      const j = randomInt(this.rng, this.passive.length)
+      this.dropPassiveAt(j)
+    }
+    this.passive.push(peer)
+    if (data !== undefined) this.data.set(peer, data)
+  }
+
+  private removePassive (peer: PI): void {
+    const i = this.passive.indexOf(peer)
+    if (i >= 0) this.dropPassiveAt(i)
+    else if (!this.active.includes(peer)) this.data.delete(peer)
+  }
+
+  private dropPassiveAt (i: number): void {
+    const [gone] = this.passive.splice(i, 1)
+    if (gone !== undefined && !this.active.includes(gone)) this.data.delete(gone)
+  }
+
+  /** Add a peer learnt from a shuffle, making room by preference with peers we just handed out. */
+  private integrate (node: PeerInfo<PI>, preferDrop: PI[]): void {
+    const id = node.id
+    if (id === this.me || this.active.includes(id)) return
+    if (this.passive.includes(id)) {
+      if (node.data !== undefined) this.data.set(id, node.data)
+      return
+    }
+    if (this.config.passiveViewCapacity <= 0) return
+    if (this.passive.length >= this.config.passiveViewCapacity) {
+      let j = -1
+      while (j < 0 && preferDrop.length > 0) {
+        j = this.passive.indexOf(preferDrop.pop() as PI)
+        // Never drop a peer we are waiting on: its reply would find no trace of it.
+        if (j >= 0 && this.pendingNeighbor.has(this.passive[j] as PI)) j = -1
+      }
+      if (j < 0) j = randomInt(this.rng, this.passive.length)
+      this.dropPassiveAt(j)
+    }
+    this.passive.push(id)
+    if (node.data !== undefined) this.data.set(id, node.data)
+  }
+
+  /** Ask passive peers to become neighbours until the active view (with requests out) is full. */
+  private refill (): void {
+    let slots = this.config.activeViewCapacity - this.active.length - this.pendingNeighbor.size
+    if (slots <= 0) return
+    const candidates = this.passive.filter(p => !this.pendingNeighbor.has(p) && !this.tried.has(p))
+    let highOut = false
+    for (const p of this.pendingNeighbor.values()) if (p.priority === 'high') highOut = true
+    while (slots > 0 && candidates.length > 0) {
+      const j = randomInt(this.rng, candidates.length)
+      const peer = candidates[j] as PI
+      candidates[j] = candidates[candidates.length - 1] as PI
+      candidates.pop()
+      this.tried.add(peer)
+      // With no neighbour at all one request must get through: the paper's high priority.
+      const priority: Priority = this.active.length === 0 && !highOut ? 'high' : 'low'
+      if (priority === 'high') highOut = true
+      this.sendNeighbor(peer, priority)
+      this.pendingNeighbor.set(peer, { deadline: this.now + this.config.neighborRequestTimeout, priority })
+      this.out.schedule(this.config.neighborRequestTimeout, { type: 'neighborTimeout', topic: this.topic, peer })
+      slots--
+    }
+  }
+
+  private sendNeighbor (peer: PI, priority: Priority): void {
+    this.out.send(peer, this.topic, { type: 'neighbor', priority, ...dataField(this.self().data) })
+  }
+
+  private pickActive (not1: PI, not2: PI): PI | undefined {
+    let n = 0
+    for (const p of this.active) if (p !== not1 && p !== not2) n++
+    if (n === 0) return undefined
+    let k = randomInt(this.rng, n)
+    for (const p of this.active) {
+      if (p === not1 || p === not2) continue
+      if (k-- === 0) return p
+    }
+    return undefined
+  }
+
+  /** A sample of the views for a peer we disconnect, so it keeps enough candidates to repair. */
+  private sampleFor (peer: PI): PeerInfo<PI>[] {
+    const pool: PI[] = []
+    for (const p of this.active) if (p !== peer) pool.push(p)
+    for (const p of this.passive) if (p !== peer) pool.push(p)
+    return sample(this.rng, pool, this.config.disconnectSampleSize).map(p => this.info(p))
+  }
+
+  private info (peer: PI): PeerInfo<PI> {
+    return { id: peer, ...dataField(this.data.get(peer)) }
+  }
+
+  private learn (peer: PI, data: PeerData | undefined): void {
+    if (data === undefined || peer === this.me) return
+    this.out.peerData(peer, data)
+  }
+
+  private ensureShuffleTimer (): void {
+    if (this.shuffleDue !== -Infinity) return
+    // Jitter keeps the nodes of a cluster started together from shuffling in lockstep.
+    const after = Math.round(this.config.shuffleInterval * (0.75 + 0.5 * this.rng.next()))
+    this.shuffleDue = this.now + after
+    this.out.schedule(after, { type: 'shuffle', topic: this.topic })
+  }
+
+  /** Testing and metrics: the peers with a NEIGHBOR request out. */
+  pendingNeighbors (): PI[] {
+    return [...this.pendingNeighbor.keys()]
+  }
+}
+
+function dataField (data: PeerData | undefined): { data?: PeerData } {
+  return data === undefined ? {} : { data }
+}

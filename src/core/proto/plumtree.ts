@@ -1,0 +1,328 @@
+/**
+ * Plumtree broadcast for one topic (Leitão, Pereira, Rodrigues, SRDS 2007) over the HyParView
+ * active view: payloads travel eagerly along a spanning tree that duplicates prune, ids travel
+ * lazily along every other link so that a lost payload is pulled back with GRAFT.
+ */
+import type { PlumtreeConfig } from './config.js'
+import { isDue } from './deadline.js'
+import { ExpiringMap } from './expiring-map.js'
+import type { Outbox } from './outbox.js'
+import type { IHaveEntry, Message, MessageId, PlumtreeMessage, TopicId } from './types.js'
+
+/** IHAVE entries per message; keeps every frame small whatever the backlog. */
+const MAX_IHAVE_ENTRIES_PER_MESSAGE = 512
+
+interface Cached<PI> {
+  origin: PI
+  content: Uint8Array
+  /** Hops at which we delivered it (0 at the origin); lowered when the tree is optimised. */
+  hops: number
+  /** The neighbour we got it from (our parent in the tree for this message), none at the origin. */
+  from: PI | undefined
+}
+
+interface Announcement<PI> {
+  peer: PI
+  round: number
+}
+
+interface Missing<PI> {
+  /** Announcers not yet grafted, first come first asked. */
+  queue: Announcement<PI>[]
+  /** When the pending graft timer for this id is due. */
+  due: number
+}
+
+interface QueuedIHave<PI> {
+  to: PI
+  entry: IHaveEntry
+}
+
+export class Plumtree<PI> {
+  readonly eager = new Set<PI>()
+  readonly lazy = new Set<PI>()
+  /** Ids delivered recently, so duplicates are recognised. */
+  private readonly seen: ExpiringMap<MessageId, true>
+  /** Payloads delivered recently, to answer GRAFTs. */
+  private readonly cache: ExpiringMap<MessageId, Cached<PI>>
+  /** Ids announced by IHAVE and not received yet (insertion-ordered: the first is the oldest). */
+  private readonly missing = new Map<MessageId, Missing<PI>>()
+  /** IHAVEs waiting for the dispatch timer; `ihaveHead` skips the ones dropped for the bound. */
+  private ihaves: Array<QueuedIHave<PI> | undefined> = []
+  private ihaveHead = 0
+  private dispatchScheduled = false
+  private evictScheduled = false
+
+  constructor (
+    private readonly me: PI,
+    private readonly topic: TopicId,
+    private readonly config: PlumtreeConfig,
+    private readonly out: Outbox<PI>
+  ) {
+    this.seen = new ExpiringMap(config.maxSeenIds)
+    this.cache = new ExpiringMap(config.maxCachedMessages)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Active view changes
+  // -------------------------------------------------------------------------------------------
+
+  neighborUp (peer: PI): void {
+    this.lazy.delete(peer)
+    this.eager.add(peer)
+  }
+
+  neighborDown (peer: PI): void {
+    this.eager.delete(peer)
+    this.lazy.delete(peer)
+  }
+
+  private isNeighbor (peer: PI): boolean {
+    return this.eager.has(peer) || this.lazy.has(peer)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Commands and timers
+  // -------------------------------------------------------------------------------------------
+
+  /** Publish. Returns false when the id was already seen (nothing is sent then). */
+  broadcast (id: MessageId, content: Uint8Array, now: number): boolean {
+    if (this.hasSeen(id)) return false
+    this.remember(id, { origin: this.me, content, hops: 0, from: undefined }, now)
+    this.push(id, this.me, content, 0, undefined)
+    return true
+  }
+
+  onDispatchIHave (): void {
+    this.dispatchScheduled = false
+    const queue = this.ihaves
+    const head = this.ihaveHead
+    this.ihaves = []
+    this.ihaveHead = 0
+    if (queue.length - head === 1) {
+      // The common case under light load: one entry, no grouping needed.
+      const q = queue[head]
+      if (q !== undefined && this.isNeighbor(q.to)) this.out.send(q.to, this.topic, { type: 'ihave', entries: [q.entry] })
+      return
+    }
+    const byPeer = new Map<PI, IHaveEntry[]>()
+    for (let i = head; i < queue.length; i++) {
+      const q = queue[i]
+      if (q === undefined || !this.isNeighbor(q.to)) continue
+      let entries = byPeer.get(q.to)
+      if (entries === undefined) {
+        entries = []
+        byPeer.set(q.to, entries)
+      }
+      entries.push(q.entry)
+      if (entries.length >= MAX_IHAVE_ENTRIES_PER_MESSAGE) {
+        this.out.send(q.to, this.topic, { type: 'ihave', entries })
+        byPeer.delete(q.to)
+      }
+    }
+    for (const [peer, entries] of byPeer) this.out.send(peer, this.topic, { type: 'ihave', entries })
+  }
+
+  onGraftTimeout (id: MessageId, now: number): void {
+    const missing = this.missing.get(id)
+    if (missing === undefined || !isDue(now, missing.due)) return
+    if (this.hasSeen(id)) {
+      this.missing.delete(id)
+      return
+    }
+    let next = missing.queue.shift()
+    while (next !== undefined && !this.isNeighbor(next.peer)) next = missing.queue.shift()
+    if (next !== undefined) {
+      this.out.send(next.peer, this.topic, { type: 'graft', id, round: next.round })
+      this.lazy.delete(next.peer)
+      this.eager.add(next.peer)
+    }
+    if (missing.queue.length === 0) {
+      this.missing.delete(id)
+      return
+    }
+    missing.due = now + this.config.graftTimeout2
+    this.out.schedule(this.config.graftTimeout2, { type: 'graftTimeout', topic: this.topic, id })
+  }
+
+  onEvictCache (now: number): void {
+    this.evictScheduled = false
+    this.seen.evictExpired(now)
+    this.cache.evictExpired(now)
+    this.scheduleEvict(now)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+  // -------------------------------------------------------------------------------------------
+
+  handle (from: PI, msg: PlumtreeMessage<PI>, now: number): void {
+    switch (msg.type) {
+      case 'gossip': return this.onGossip(from, msg.id, msg.origin, msg.content, msg.round, now)
+      case 'ihave': return this.onIHave(from, msg.entries, now)
+      case 'graft': return this.onGraft(from, msg.id)
+      case 'prune': return this.onPrune(from)
+    }
+  }
+
+  private onGossip (from: PI, id: MessageId, origin: PI, content: Uint8Array, round: number, now: number): void {
+    const neighbor = this.isNeighbor(from)
+    if (this.hasSeen(id)) {
+      if (neighbor) {
+        // A second eager path to us: cut it, the ids still flow lazily.
+        this.eager.delete(from)
+        this.lazy.add(from)
+        this.out.send(from, this.topic, { type: 'prune' })
+      }
+      return
+    }
+    const hops = round + 1
+    this.remember(id, { origin, content, hops, from: neighbor ? from : undefined }, now)
+    this.missing.delete(id)
+    if (neighbor) {
+      this.lazy.delete(from)
+      this.eager.add(from)
+    }
+    this.out.emit(this.topic, { type: 'received', id, content, from, origin, hops })
+    this.push(id, origin, content, hops, from)
+  }
+
+  private onIHave (from: PI, entries: IHaveEntry[], now: number): void {
+    if (!this.isNeighbor(from)) return
+    for (const entry of entries) {
+      const id = entry.id
+      if (this.hasSeen(id)) {
+        this.optimize(from, entry)
+        continue
+      }
+      const missing = this.missing.get(id)
+      if (missing !== undefined) {
+        if (!missing.queue.some(a => a.peer === from)) missing.queue.push({ peer: from, round: entry.round })
+        continue
+      }
+      if (this.config.maxMissingMessages <= 0) continue
+      if (this.missing.size >= this.config.maxMissingMessages) {
+        const oldest = this.missing.keys().next()
+        if (oldest.done !== true) this.missing.delete(oldest.value)
+      }
+      this.missing.set(id, { queue: [{ peer: from, round: entry.round }], due: now + this.config.graftTimeout1 })
+      this.out.schedule(this.config.graftTimeout1, { type: 'graftTimeout', topic: this.topic, id })
+    }
+  }
+
+  /**
+   * Tree optimisation: a lazy link that would have delivered this payload at least
+   * `optimizationThreshold` hops earlier than the eager one replaces it.
+   */
+  private optimize (from: PI, entry: IHaveEntry): void {
+    const cached = this.cache.get(entry.id)
+    if (cached === undefined) return
+    const parent = cached.from
+    if (parent === undefined || parent === from || !this.eager.has(parent)) return
+    const viaAnnouncer = entry.round + 1
+    if (cached.hops - viaAnnouncer < this.config.optimizationThreshold) return
+    this.out.send(from, this.topic, { type: 'graft', round: entry.round })
+    this.lazy.delete(from)
+    this.eager.add(from)
+    this.out.send(parent, this.topic, { type: 'prune' })
+    this.eager.delete(parent)
+    this.lazy.add(parent)
+    cached.from = from
+    cached.hops = viaAnnouncer
+  }
+
+  private onGraft (from: PI, id: MessageId | undefined): void {
+    const neighbor = this.isNeighbor(from)
+    if (neighbor) {
+      this.lazy.delete(from)
+      this.eager.add(from)
+    }
+    if (id === undefined) return
+    const cached = this.cache.get(id)
+    if (cached === undefined) return
+    this.out.send(from, this.topic, { type: 'gossip', id, origin: cached.origin, content: cached.content, round: cached.hops })
+    // A GRAFT from outside the active view is answered once; the link is not ours to keep.
+    if (!neighbor) this.out.touch(from)
+  }
+
+  private onPrune (from: PI): void {
+    if (!this.eager.delete(from)) return
+    this.lazy.add(from)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+  // -------------------------------------------------------------------------------------------
+
+  /** Eager push to the eager peers, lazy announcement to the others; never back to `from` or the origin. */
+  private push (id: MessageId, origin: PI, content: Uint8Array, hops: number, from: PI | undefined): void {
+    let message: Message<PI> | undefined
+    for (const peer of this.eager) {
+      if (peer === from || peer === origin) continue
+      message ??= { topic: this.topic, body: { type: 'gossip', id, origin, content, round: hops } }
+      this.out.sendMessage(peer, message)
+    }
+    if (this.lazy.size === 0) return
+    const entry: IHaveEntry = { id, round: hops }
+    for (const peer of this.lazy) {
+      if (peer === from || peer === origin) continue
+      this.queueIHave(peer, entry)
+    }
+  }
+
+  private queueIHave (to: PI, entry: IHaveEntry): void {
+    if (this.config.maxPendingIHaves <= 0) return
+    this.ihaves.push({ to, entry })
+    if (this.ihaves.length - this.ihaveHead > this.config.maxPendingIHaves) {
+      // Over the bound the oldest announcement goes: the freshest ones are the likeliest to matter.
+      this.ihaves[this.ihaveHead] = undefined
+      this.ihaveHead++
+      if (this.ihaveHead > 1024 && this.ihaveHead * 2 > this.ihaves.length) {
+        this.ihaves = this.ihaves.slice(this.ihaveHead)
+        this.ihaveHead = 0
+      }
+    }
+    if (!this.dispatchScheduled) {
+      this.dispatchScheduled = true
+      this.out.schedule(this.config.dispatchTimeout, { type: 'dispatchIHave', topic: this.topic })
+    }
+  }
+
+  private hasSeen (id: MessageId): boolean {
+    return this.seen.has(id) || this.cache.has(id)
+  }
+
+  private remember (id: MessageId, cached: Cached<PI>, now: number): void {
+    this.seen.set(id, true, now + this.config.messageIdRetention)
+    this.cache.set(id, cached, now + this.config.messageCacheTimeout)
+    this.scheduleEvict(now)
+  }
+
+  /**
+   * The eviction timer runs only while something is cached, and no sooner than the oldest entry
+   * expires: idle topics cost no timer events.
+   */
+  private scheduleEvict (now: number): void {
+    if (this.evictScheduled) return
+    const a = this.seen.oldestExpiry()
+    const b = this.cache.oldestExpiry()
+    if (a === undefined && b === undefined) return
+    const oldest = Math.min(a ?? Infinity, b ?? Infinity)
+    const after = Math.max(this.config.cacheEvictInterval, oldest - now)
+    this.evictScheduled = true
+    this.out.schedule(after, { type: 'evictCache', topic: this.topic })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Introspection for tests and metrics
+  // -------------------------------------------------------------------------------------------
+
+  stats (): { cached: number, seen: number, missing: number, pendingIHaves: number } {
+    return {
+      cached: this.cache.size,
+      seen: this.seen.size,
+      missing: this.missing.size,
+      pendingIHaves: this.ihaves.length - this.ihaveHead
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import t from 'tap'
+import { Cluster, TOPIC } from '../../fixtures/proto-cluster.js'
+import { randomInt, seededRng } from '../../../src/core/proto/random.js'
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+function bootstrap (n: number, seed: number): Cluster {
+  const c = new Cluster(seed)
+  const rng = seededRng(seed)
+  for (let i = 0; i < n; i++) c.add(`n${i}`)
+  c.join('n0', [])
+  for (let i = 1; i < n; i++) {
+    c.join(`n${i}`, [`n${randomInt(rng, i)}`])
+    c.advance(10)
+  }
+  c.advance(1_000)
+  return c
+}
+
+function asymmetries (c: Cluster): string[] {
+  const bad: string[] = []
+  for (const [id, s] of c.nodes) {
+    if (c.dead.has(id)) continue
+    for (const p of s.view(TOPIC)?.active ?? []) {
+      if (!(c.state(p).view(TOPIC)?.active.includes(id) ?? false)) bad.push(`${id}->${p}`)
+    }
+  }
+  return bad
+}
+
+t.test('twenty nodes joined through random contacts form symmetric active views and every broadcast reaches all of them', async t => {
+  const c = bootstrap(20, 1)
+  t.same(asymmetries(c), [], 'active views are symmetric')
+  for (const [id, s] of c.nodes) {
+    const v = s.view(TOPIC)
+    t.ok(v !== undefined && v.active.length > 0, `${id} has neighbours`)
+  }
+  for (let k = 0; k < 5; k++) {
+    const sender = `n${(k * 7) % 20}`
+    const before = c.emitted.length
+    c.broadcast(sender, bytes(`message ${k}`))
+    c.advance(1_000)
+    const receivers = new Set(c.emitted.slice(before).filter(e => e.event.type === 'received').map(e => e.node))
+    t.equal(receivers.size, 19, `message ${k} reaches the 19 other nodes`)
+    t.notOk(receivers.has(sender), 'the publisher does not receive its own message')
+  }
+})
+
+t.test('after the first broadcast the eager links form a tree: later messages are sent once per receiver', async t => {
+  const c = bootstrap(50, 2)
+  c.broadcast('n0', bytes('warm up'))
+  c.advance(1_000)
+  const before = c.payloadSends
+  c.broadcast('n0', bytes('second'))
+  c.advance(1_000)
+  t.equal(c.payloadSends - before, 49, 'one payload per receiver, no duplicates')
+})
+
+t.test('a broadcast still reaches every survivor after a fifth of the nodes crash', async t => {
+  const c = bootstrap(100, 3)
+  for (let i = 10; i < 30; i++) c.kill(`n${i}`)
+  c.advance(5_000)
+  t.same(asymmetries(c), [], 'active views are symmetric again')
+  const before = c.emitted.length
+  c.broadcast('n0', bytes('after the crash'))
+  c.advance(5_000)
+  const receivers = new Set(c.emitted.slice(before).filter(e => e.event.type === 'received').map(e => e.node))
+  t.equal(receivers.size, 79, 'all 79 other survivors receive it')
+})
