@@ -288,6 +288,8 @@ export class HyParView<PI> {
     if (this.pendingJoin.delete(from)) this.out.touch(from)
     if (wasPending) this.out.touch(from)
     if (wasActive) this.removeActive(from, alive ? 'eviction' : 'leave')
+    // It just told us to go: asking it straight back would only bounce.
+    this.tried.add(from)
     if (alive) this.addPassive(from, undefined)
     else this.removePassive(from)
     if (peers !== undefined) {
