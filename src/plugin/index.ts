@@ -9,7 +9,8 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GossipApi, Logger } from '../core/api.js'
 import { registerBridge, type Bridge } from './bridge.js'
-import { NodeStartError } from './errors.js'
+import { GossipError } from '../core/errors.js'
+import { InvalidOptionError, NodeStartError } from './errors.js'
 import { resolveOptions, type GrapevineOptions } from './options.js'
 import { spawnNode } from './spawn-node.js'
 
@@ -37,6 +38,9 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
     try {
       node = await spawnNode({ ...nodeOptions, logger: nodeOptions.logger ?? (log as Logger) })
     } catch (err) {
+      // The node checks its options too; its verdict is reported like the plugin's own.
+      const named = err instanceof GossipError && err.code === 'ERR_GOSSIP_INVALID_OPTION' ? /option "([^"]+)" (.*)/.exec(err.message) : null
+      if (named !== null) throw new InvalidOptionError(named[1]!, named[2]!)
       const failure = new NodeStartError(err instanceof Error ? err.message : String(err))
       failure.cause = err
       throw failure
