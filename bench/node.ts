@@ -1,0 +1,162 @@
+/**
+ * Node benchmark: three processes on loopback, one publisher, two receivers. For each payload size
+ * and rate, the publisher sends open loop for a few seconds; receivers count deliveries and record
+ * publish→deliver latency (HDR histogram). The same run measures the raw baseline: the same
+ * payloads as length-prefixed frames written straight to plain TCP sockets, the physical limit.
+ *
+ *   npm run bench:node -- [--seconds 2] [--json]
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+
+interface Reply { ok?: boolean, ready?: boolean, error?: string, [k: string]: unknown }
+
+const args = process.argv.slice(2)
+const json = args.includes('--json')
+const secondsArg = args.indexOf('--seconds')
+const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 2
+const workerPath = fileURLToPath(new URL('./node-worker.js', import.meta.url))
+
+class Worker {
+  private readonly child: ChildProcess
+  private readonly replies: Array<(r: Reply) => void> = []
+  readonly ready: Promise<void>
+
+  constructor () {
+    this.child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.ready = new Promise(resolve => {
+      this.child.on('message', (m: Reply) => {
+        if (m.ready === true) { resolve(); return }
+        this.replies.shift()?.(m)
+      })
+    })
+  }
+
+  async call (cmd: Record<string, unknown>): Promise<Reply> {
+    const reply = await new Promise<Reply>(resolve => {
+      this.replies.push(resolve)
+      this.child.send(cmd)
+    })
+    if (reply.ok !== true) throw new Error(`worker failed on ${String(cmd.cmd)}: ${reply.error ?? 'unknown'}`)
+    return reply
+  }
+
+  async stop (): Promise<void> {
+    await this.call({ cmd: 'stop' }).catch(() => {})
+  }
+}
+
+interface Row {
+  mode: 'gossip' | 'raw'
+  size: number
+  rate: number
+  sent: number
+  /** Why the publisher stopped early (a link overflowed), if it did. */
+  failed: string | null
+  deliveredPerSecond: number
+  deliveryRatio: number
+  p50Ms: number | null
+  p99Ms: number | null
+}
+
+async function cluster (mode: 'gossip' | 'raw'): Promise<Worker[]> {
+  const workers = [new Worker(), new Worker(), new Worker()]
+  await Promise.all(workers.map(async w => await w.ready))
+  const secret = 'bench-secret'
+  const [pub, ...recv] = workers as [Worker, Worker, Worker]
+  if (mode === 'gossip') {
+    const a = await pub.call({ cmd: 'start', mode, secret, seeds: [] })
+    const addrs = [String(a.address)]
+    for (const w of recv) {
+      const r = await w.call({ cmd: 'start', mode, secret, seeds: addrs })
+      addrs.push(String(r.address))
+    }
+    for (const w of workers) await w.call({ cmd: 'join' })
+    for (const w of workers) await w.call({ cmd: 'waitNeighbours', count: 2 })
+  } else {
+    const addrs: string[] = []
+    await pub.call({ cmd: 'start', mode, secret, seeds: [] })
+    for (const w of recv) addrs.push(String((await w.call({ cmd: 'start', mode, secret, seeds: [] })).address))
+    await pub.call({ cmd: 'connect', addrs })
+  }
+  return workers
+}
+
+async function measure (workers: Worker[], mode: 'gossip' | 'raw', size: number, rate: number): Promise<Row> {
+  const [pub, ...recv] = workers as [Worker, Worker, Worker]
+  for (const w of recv) await w.call({ cmd: 'reset' })
+  const { sent, failed } = await pub.call({ cmd: 'publish', rate, seconds, size }) as unknown as { sent: number, failed?: string }
+  // Let the tail drain, then read what each receiver got.
+  await new Promise(resolve => setTimeout(resolve, 500))
+  const reports = await Promise.all(recv.map(async w => await w.call({ cmd: 'report' })))
+  const perSecond = reports.map(r => Number(r.received) / Math.max(0.001, Number(r.spanMs) / 1000))
+  const ratio = reports.map(r => Number(r.received) / sent)
+  const p99s = reports.map(r => r.p99Ms as number | null).filter((x): x is number => x !== null)
+  const p50s = reports.map(r => r.p50Ms as number | null).filter((x): x is number => x !== null)
+  return {
+    mode,
+    size,
+    rate,
+    sent,
+    failed: failed ?? null,
+    deliveredPerSecond: Math.round(perSecond.reduce((a, b) => a + b, 0) / perSecond.length),
+    deliveryRatio: Math.min(...ratio),
+    p50Ms: p50s.length > 0 ? Math.max(...p50s) : null,
+    p99Ms: p99s.length > 0 ? Math.max(...p99s) : null
+  }
+}
+
+// Rates climb until a mode stops delivering (almost) everything: its sustainable maximum is the
+// best delivered rate of a step that still delivered >= 99 %.
+const plan: Array<{ size: number, rates: number[] }> = [
+  { size: 100, rates: [1_000, 5_000, 10_000, 20_000, 40_000, 80_000, 160_000] },
+  { size: 4096, rates: [1_000, 5_000, 10_000, 20_000, 40_000] }
+]
+
+async function main (): Promise<void> {
+  const started = performance.now()
+  const rows: Row[] = []
+  for (const mode of ['raw', 'gossip'] as const) {
+    for (const { size, rates } of plan) {
+      // A fresh cluster per payload size: a step past saturation must not spoil the next size.
+      const workers = await cluster(mode)
+      try {
+        for (const rate of rates) {
+          const row = await measure(workers, mode, size, rate)
+          rows.push(row)
+          if (!json) process.stderr.write(`${mode} ${size} B @ ${rate}/s: ${row.deliveredPerSecond}/s delivered, ${(row.deliveryRatio * 100).toFixed(1)} %\n`)
+          if (row.deliveryRatio < 0.99 || row.failed !== null) break
+        }
+      } finally {
+        await Promise.all(workers.map(async w => await w.stop()))
+      }
+    }
+  }
+  const sustainable = (mode: string, size: number): number =>
+    Math.max(0, ...rows.filter(r => r.mode === mode && r.size === size && r.deliveryRatio >= 0.99 && r.failed === null).map(r => r.deliveredPerSecond))
+  const ratios = Object.fromEntries(plan.map(p => [`${p.size}B`, {
+    raw: sustainable('raw', p.size),
+    gossip: sustainable('gossip', p.size),
+    ratio: Number((sustainable('gossip', p.size) / Math.max(1, sustainable('raw', p.size))).toFixed(2))
+  }]))
+  print(rows, ratios, performance.now() - started)
+}
+
+function print (rows: Row[], ratios: Record<string, { raw: number, gossip: number, ratio: number }>, wallMs: number): void {
+if (json) {
+  console.log(JSON.stringify({ seconds, wallSeconds: Number((wallMs / 1000).toFixed(1)), rows, sustainable: ratios }, null, 2))
+} else {
+  const fmt = (x: number | null): string => x === null ? '-' : x.toFixed(2)
+  console.log('| mode | payload | target rate | sent | delivered/s per receiver | delivered | p50 ms | p99 ms |')
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const r of rows) {
+    console.log(`| ${r.mode} | ${r.size} B | ${String(r.rate)} | ${r.sent} | ${r.deliveredPerSecond} | ${(r.deliveryRatio * 100).toFixed(1)} % | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`)
+  }
+  console.log('\n| payload | raw sustainable msgs/s | gossip sustainable msgs/s | gossip / raw |')
+  console.log('| ---: | ---: | ---: | ---: |')
+  for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.raw} | ${v.gossip} | ${v.ratio}x |`)
+}
+}
+
+main().catch(err => { console.error(err); process.exit(1) })
