@@ -13,8 +13,8 @@
  * - requests that do not hang: a broadcast with acks counts a server that went away as one that
  *   reached no client, so the ack callback fires as soon as the rest have answered.
  */
-import { ClusterAdapterWithHeartbeat, MessageType } from 'socket.io-adapter'
-import type { ClusterMessage, ClusterResponse, Offset, ServerId } from 'socket.io-adapter'
+import { Adapter, ClusterAdapterWithHeartbeat, MessageType } from 'socket.io-adapter'
+import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, ServerId } from 'socket.io-adapter'
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
@@ -38,9 +38,23 @@ interface PendingAck {
   timer: NodeJS.Timeout
 }
 
-/** The base class keeps `removeNode` private; it is the one place every departure goes through. */
+/**
+ * Private in the base classes, used here on purpose: `removeNode` is the one place every departure
+ * goes through; `addOffsetIfNecessary` stamps packets for connection state recovery.
+ */
 interface HeartbeatInternals {
   removeNode(uid: ServerId): void
+  addOffsetIfNecessary(packet: unknown, opts: BroadcastOptions, offset: Offset | undefined): void
+}
+
+interface EncodedOptions {
+  rooms: Room[]
+  except: Room[]
+  flags: NonNullable<BroadcastOptions['flags']>
+}
+
+function encodeOptions (opts: BroadcastOptions): EncodedOptions {
+  return { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} }
 }
 
 const DEFAULT_ACK_TIMEOUT = 5_000
@@ -62,6 +76,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private readonly pendingAcks = new Map<string, PendingAck>()
   private readonly leaveTimers = new Set<NodeJS.Timeout>()
   private seq = 0
+  private stamped: Offset | undefined
   private lastPublish: Promise<unknown> = Promise.resolve()
   private announceTimer: NodeJS.Timeout | undefined
   private lastAnnounce = -Infinity
@@ -259,11 +274,58 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const seq = this.seq
     const bytes = encodeMessage(seq, message)
     this.seq++
+    const offset = `${this.uid}-${seq}`
+    this.stamped = offset
     this.trackAck(message)
     const sent = this.send(seq, bytes)
     this.lastPublish = sent.catch(() => {})
     await sent
-    return `${this.uid}-${seq}`
+    return offset
+  }
+
+  /**
+   * Publishes without waiting and returns the offset, known at once because doPublish numbers the
+   * message synchronously. Undefined if the message could not even be encoded (that is logged).
+   */
+  private publishNow (message: Parameters<ClusterAdapterWithHeartbeat['publish']>[0]): Offset | undefined {
+    this.stamped = undefined
+    this.publish(message)
+    return this.stamped
+  }
+
+  /*
+   * The base class acts on the local sockets only after the publish has resolved, so
+   * `io.emit('a'); socket.emit('b')` would reach that socket as b, a, and `io.socketsJoin('x');
+   * io.to('x').emit()` would miss the local sockets. Acting locally at once, as the Redis adapter
+   * does, keeps a server's own program order for its own clients. Remote servers are unaffected:
+   * the message is numbered before anything local happens.
+   */
+
+  override broadcast (packet: unknown, opts: BroadcastOptions): Promise<void> {
+    if (opts.flags?.local !== true) {
+      const offset = this.publishNow({ type: MessageType.BROADCAST, data: { packet, opts: encodeOptions(opts) } })
+      ;(this as unknown as HeartbeatInternals).addOffsetIfNecessary(packet, opts, offset)
+    }
+    Adapter.prototype.broadcast.call(this, packet, opts)
+    return Promise.resolve()
+  }
+
+  override addSockets (opts: BroadcastOptions, rooms: Room[]): Promise<void> {
+    if (opts.flags?.local !== true) this.publishNow({ type: MessageType.SOCKETS_JOIN, data: { opts: encodeOptions(opts), rooms } })
+    Adapter.prototype.addSockets.call(this, opts, rooms)
+    return Promise.resolve()
+  }
+
+  override delSockets (opts: BroadcastOptions, rooms: Room[]): Promise<void> {
+    if (opts.flags?.local !== true) this.publishNow({ type: MessageType.SOCKETS_LEAVE, data: { opts: encodeOptions(opts), rooms } })
+    Adapter.prototype.delSockets.call(this, opts, rooms)
+    return Promise.resolve()
+  }
+
+  override disconnectSockets (opts: BroadcastOptions, close: boolean): Promise<void> {
+    if (opts.flags?.local !== true) this.publishNow({ type: MessageType.DISCONNECT_SOCKETS, data: { opts: encodeOptions(opts), close } })
+    Adapter.prototype.disconnectSockets.call(this, opts, close)
+    return Promise.resolve()
   }
 
   private async send (seq: number, bytes: Uint8Array): Promise<void> {

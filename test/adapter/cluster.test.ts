@@ -220,3 +220,21 @@ t.test('a server\'s messages keep their order: emits then disconnectSockets', as
   const expected = Array.from({ length: 50 }, (_, i) => [i])
   for (const c of ordered) t.same(c.got('seq'), expected, `${c.name} got all 50 in order before being disconnected`)
 })
+
+t.test('socketsJoin then an emit to that room reaches the sockets it just joined, on every server', async t => {
+  s2.io.in('red').socketsJoin('fresh-room')
+  s2.io.to('fresh-room').emit('to-fresh')
+  await settle(s2)
+  t.same(receivers('to-fresh'), ['s0c0', 's1c0', 's2c0'])
+  s2.io.in('fresh-room').socketsLeave('fresh-room')
+})
+
+t.test('a server\'s own clients see its broadcasts and direct emits in program order', async t => {
+  const local = clients.find(c => c.name === 's0c0')!
+  const socket = s0.io.of('/').sockets.get(local.socket.id!)!
+  s0.io.emit('program-order', 1)
+  socket.emit('program-order', 2)
+  s0.io.local.emit('program-order', 3)
+  await waitFor('three events', () => local.got('program-order').length === 3)
+  t.same(local.got('program-order'), [[1], [2], [3]])
+})
