@@ -6,10 +6,20 @@
 interface Entry<V> {
   value: V
   expires: number
+  /** Position of this entry's record in `order`; older records of a refreshed key are stale. */
+  slot: number
 }
 
+/*
+ * Why a separate queue: deleting the oldest key of a large JS Map and asking for the next oldest
+ * with `keys().next()` walks over every deleted slot until V8 rehashes, which measured ~20 µs per
+ * message once a 10,000-entry cache was full. The queue makes both eviction paths O(1) amortised.
+ */
 export class ExpiringMap<K, V> {
   private readonly entries = new Map<K, Entry<V>>()
+  /** Keys in insertion order; `undefined` marks a slot whose key was refreshed or deleted. */
+  private order: Array<K | undefined> = []
+  private head = 0
   readonly capacity: number
 
   constructor (capacity: number) {
@@ -34,34 +44,39 @@ export class ExpiringMap<K, V> {
    */
   set (key: K, value: V, expires: number): void {
     if (this.capacity === 0) return
-    if (this.entries.has(key)) this.entries.delete(key)
-    this.entries.set(key, { value, expires })
-    while (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next()
-      if (oldest.done === true) break
-      this.entries.delete(oldest.value)
-    }
+    const previous = this.entries.get(key)
+    if (previous !== undefined) this.order[previous.slot] = undefined
+    this.entries.set(key, { value, expires, slot: this.order.length })
+    this.order.push(key)
+    while (this.entries.size > this.capacity) this.dropOldest()
+    this.compact()
   }
 
   delete (key: K): boolean {
-    return this.entries.delete(key)
+    const entry = this.entries.get(key)
+    if (entry === undefined) return false
+    this.order[entry.slot] = undefined
+    this.entries.delete(key)
+    this.compact()
+    return true
   }
 
   /** Drop every entry that expired at or before `now`; returns how many were dropped. */
   evictExpired (now: number): number {
     let dropped = 0
-    for (const [key, entry] of this.entries) {
-      if (entry.expires > now) break
-      this.entries.delete(key)
+    for (;;) {
+      const entry = this.oldest()
+      if (entry === undefined || entry.expires > now) break
+      this.dropOldest()
       dropped++
     }
+    this.compact()
     return dropped
   }
 
   /** Expiry time of the oldest entry, or undefined when empty. */
   oldestExpiry (): number | undefined {
-    const first = this.entries.values().next()
-    return first.done === true ? undefined : first.value.expires
+    return this.oldest()?.expires
   }
 
   keys (): IterableIterator<K> {
@@ -70,5 +85,48 @@ export class ExpiringMap<K, V> {
 
   clear (): void {
     this.entries.clear()
+    this.order = []
+    this.head = 0
+  }
+
+  /** The oldest live entry; skips (and consumes) stale slots at the front. */
+  private oldest (): Entry<V> | undefined {
+    while (this.head < this.order.length) {
+      const key = this.order[this.head]
+      if (key !== undefined) {
+        const entry = this.entries.get(key)
+        if (entry !== undefined && entry.slot === this.head) return entry
+      }
+      this.head++
+    }
+    return undefined
+  }
+
+  private dropOldest (): void {
+    if (this.oldest() === undefined) return
+    this.entries.delete(this.order[this.head] as K)
+    this.order[this.head] = undefined
+    this.head++
+  }
+
+  /**
+   * Reclaim stale slots now and then (a consumed front, or keys refreshed or deleted in the
+   * middle), so the queue stays within a constant factor of the live entries; slots are renumbered.
+   */
+  private compact (): void {
+    const slots = this.order.length - this.head
+    const frontIsLarge = this.head >= 1024 && this.head * 2 >= this.order.length
+    if (!frontIsLarge && slots <= 2 * this.entries.size + 1024) return
+    const live: Array<K | undefined> = []
+    for (let i = this.head; i < this.order.length; i++) {
+      const key = this.order[i]
+      if (key === undefined) continue
+      const entry = this.entries.get(key)
+      if (entry === undefined || entry.slot !== i) continue
+      entry.slot = live.length
+      live.push(key)
+    }
+    this.order = live
+    this.head = 0
   }
 }
