@@ -11,7 +11,7 @@ import { GossipAdapter } from './gossip-adapter.js'
 import { NodeLease } from './node-lease.js'
 import { resolveAdapterOptions } from './options.js'
 import type { AdapterOptions, CreateAdapterOptions } from './options.js'
-import { spawnNode } from './spawn-node.js'
+import { Gossip } from '../core/gossip.js'
 
 export { GossipAdapter, adapterTopic } from './gossip-adapter.js'
 export type { AdapterOptions, CreateAdapterOptions } from './options.js'
@@ -41,7 +41,7 @@ export function createAdapter (options: CreateAdapterOptions): GossipAdapterCons
   const resolved = resolveAdapterOptions(options)
   const lease = 'gossip' in options
     ? new NodeLease({ given: options.gossip })
-    : new NodeLease({ spawn: async () => await spawnNode(nodeOptions(options)) })
+    : new NodeLease({ spawn: async () => await Gossip.spawn(nodeOptions(options)) })
   return class extends GossipAdapter {
     constructor (nsp: Namespace) {
       super(nsp, lease, resolved)

@@ -1,21 +1,27 @@
 /**
- * Every adapter feature across three Socket.IO servers, each on its own gossip node, each with
- * socket.io-client clients. The servers are shared by all tests of this file; tests that disconnect
+ * Every adapter feature across three Socket.IO servers, each on its own networked gossip node (TCP
+ * on 127.0.0.1), each with socket.io-client clients. The servers are shared by all tests of this file; tests that disconnect
  * clients use their own.
  *
  * "Did not receive" is checked without sleeping: the sending server emits a marker after the event
  * under test, and per-sender order guarantees that once a client has the marker it has everything
  * that server sent before it.
  */
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { createAdapter } from '../../src/adapter/index.js'
-import { memoryNodes } from '../fixtures/adapter-nodes.js'
 import { connectClient, startServer, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
 import type { TestClient, TestServer } from '../fixtures/socketio-cluster.js'
 
-const nodeSet = memoryNodes(3)
+// Each server's adapter spawns and owns its node (TCP on 127.0.0.1); the first is the others' seed.
+const secret = randomBytes(16).toString('hex')
 const servers: TestServer[] = []
-for (const node of nodeSet.nodes) servers.push(await startServer(createAdapter({ gossip: node }), ['/', '/admin']))
+const first = createAdapter({ secret, host: '127.0.0.1', port: 0 })
+servers.push(await startServer(first, ['/', '/admin']))
+const seed = (await first.node()).address
+for (let i = 1; i < 3; i++) {
+  servers.push(await startServer(createAdapter({ secret, host: '127.0.0.1', port: 0, seeds: [seed] }), ['/', '/admin']))
+}
 const [s0, s1, s2] = servers as [TestServer, TestServer, TestServer]
 
 // Two clients per server: c0 in rooms "red" and 42, c1 in room "blue".
@@ -30,7 +36,6 @@ for (const [i, server] of servers.entries()) admins.push(await connectClient(ser
 t.teardown(async () => {
   for (const c of [...clients, ...admins]) c.socket.disconnect()
   await Promise.all(servers.map(s => s.close()))
-  await nodeSet.close()
 })
 
 await waitForServerCount(servers, 3)
