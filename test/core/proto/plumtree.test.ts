@@ -1,0 +1,265 @@
+import t from 'tap'
+import { defaultConfig } from '../../../src/core/proto/config.js'
+import type { State } from '../../../src/core/proto/state.js'
+import {
+  T, bytes, emits, node, publish, recv, schedules, sends, timer, withNeighbors
+} from '../../fixtures/proto-io.js'
+import type { Out } from '../../fixtures/proto-io.js'
+
+const pt = defaultConfig.broadcast
+
+const gossip = (id: string, round: number, origin = 'o', content = bytes(id)) =>
+  ({ type: 'gossip' as const, id, origin, content, round })
+
+/** A node with neighbours a, b (eager) and c made lazy by a PRUNE. */
+function withLazyC (): State<string> {
+  const s = node()
+  withNeighbors(s, ['a', 'b', 'c'])
+  s.handle(recv('c', { type: 'prune' }), 0)
+  return s
+}
+
+function flush (s: State<string>, now: number): Out[] {
+  return s.handle(timer({ type: 'dispatchIHave', topic: T }), now)
+}
+
+t.test('new neighbours start eager', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b'])
+  t.same(s.view(T)?.eager.sort(), ['a', 'b'])
+  t.same(s.view(T)?.lazy, [])
+})
+
+t.test('a broadcast pushes the payload to eager peers at round 0, announces it lazily on the dispatch timer, and delivers nothing locally', async t => {
+  const s = withLazyC()
+  const out = s.handle(publish(bytes('hello')), 10)
+  const g = sends(out, 'gossip')
+  t.same(g.map(m => m.to).sort(), ['a', 'b'])
+  for (const m of g) {
+    t.equal(m.body.round, 0)
+    t.equal(m.body.origin, 'me')
+    t.same(m.body.content, bytes('hello'))
+  }
+  t.same(emits(out, 'received'), [], 'the publisher does not get its own message')
+  t.same(sends(out, 'ihave'), [], 'ids wait for the dispatch timer')
+  t.same(schedules(out, 'dispatchIHave').map(x => x.after), [pt.dispatchTimeout])
+  const later = flush(s, 15)
+  t.same(sends(later, 'ihave').map(m => [m.to, m.body.entries]), [['c', [{ id: g[0]?.body.id, round: 0 }]]])
+})
+
+t.test('a received GOSSIP is delivered once with hops round+1, from and origin, and forwarded at round+1 to the other eager peers', async t => {
+  const s = withLazyC()
+  const out = s.handle(recv('a', gossip('m1', 2)), 1)
+  t.same(emits(out, 'received'), [{ type: 'received', id: 'm1', content: bytes('m1'), from: 'a', origin: 'o', hops: 3 }])
+  t.same(sends(out, 'gossip').map(m => [m.to, m.body.round]), [['b', 3]])
+  t.same(sends(flush(s, 6), 'ihave').map(m => [m.to, m.body.entries]), [['c', [{ id: 'm1', round: 3 }]]])
+})
+
+t.test('a direct neighbour of the origin delivers at hop 1 and does not send the payload back to the origin', async t => {
+  const s = node()
+  withNeighbors(s, ['o', 'b'])
+  const out = s.handle(recv('o', gossip('m1', 0, 'o')), 1)
+  t.equal(emits(out, 'received')[0]?.hops, 1)
+  t.same(sends(out, 'gossip').map(m => m.to), ['b'])
+})
+
+t.test('a duplicate GOSSIP makes its sender lazy and sends it PRUNE', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('a', gossip('m1', 0)), 1)
+  const out = s.handle(recv('b', gossip('m1', 0)), 2)
+  t.same(emits(out, 'received'), [], 'delivered only once')
+  t.same(sends(out).map(m => [m.to, m.body.type]), [['b', 'prune']])
+  t.same(s.view(T)?.lazy, ['b'])
+  t.same(s.view(T)?.eager, ['a'])
+})
+
+t.test('PRUNE moves the sender to lazy: later payloads reach it only as IHAVE', async t => {
+  const s = withLazyC()
+  t.same(s.view(T)?.lazy, ['c'])
+  const out = s.handle(publish(bytes('x')), 1)
+  t.notOk(sends(out, 'gossip').some(m => m.to === 'c'))
+})
+
+t.test('an IHAVE for an unseen id grafts its announcer after graftTimeout1, then the next after graftTimeout2', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b', 'c'])
+  s.handle(recv('b', { type: 'prune' }), 0)
+  s.handle(recv('c', { type: 'prune' }), 0)
+  const first = s.handle(recv('b', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
+  t.same(sends(first), [], 'no GRAFT right away')
+  t.same(schedules(first, 'graftTimeout').map(x => [x.after, x.timer.id]), [[pt.graftTimeout1, 'm1']])
+  const second = s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 4 }] }), 20)
+  t.same(schedules(second, 'graftTimeout'), [], 'one timer per missing id')
+
+  const g1 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1)
+  t.same(sends(g1).map(m => [m.to, m.body]), [['b', { type: 'graft', id: 'm1', round: 1 }]])
+  t.ok(s.view(T)?.eager.includes('b'), 'the grafted announcer is eager again')
+  t.same(schedules(g1, 'graftTimeout').map(x => x.after), [pt.graftTimeout2])
+
+  const g2 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1 + pt.graftTimeout2)
+  t.same(sends(g2).map(m => [m.to, m.body]), [['c', { type: 'graft', id: 'm1', round: 4 }]])
+  t.same(schedules(g2, 'graftTimeout'), [], 'no announcer left to try')
+})
+
+t.test('a payload arriving before the graft timer expires cancels the graft', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('b', { type: 'prune' }), 0)
+  s.handle(recv('b', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
+  s.handle(recv('a', gossip('m1', 0)), 20)
+  t.same(s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1), [])
+  t.equal(s.stats(T)?.missing, 0)
+})
+
+t.test('an IHAVE for an id already delivered grafts nobody', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('a', gossip('m1', 0)), 1)
+  const out = s.handle(recv('b', { type: 'ihave', entries: [{ id: 'm1', round: 0 }] }), 2)
+  t.same(out, [])
+})
+
+t.test('an IHAVE from a peer outside the active view is ignored', async t => {
+  const s = node()
+  withNeighbors(s, ['a'])
+  t.same(s.handle(recv('x', { type: 'ihave', entries: [{ id: 'm1', round: 0 }] }), 1), [])
+})
+
+t.test('a GRAFT moves its sender to eager and is answered with the cached payload at our hop count', async t => {
+  const s = withLazyC()
+  s.handle(recv('a', gossip('m1', 1)), 1)
+  const out = s.handle(recv('c', { type: 'graft', id: 'm1', round: 2 }), 50)
+  t.ok(s.view(T)?.eager.includes('c'))
+  t.notOk(s.view(T)?.lazy.includes('c'))
+  t.same(sends(out, 'gossip').map(m => [m.to, m.body.id, m.body.round, m.body.origin]), [['c', 'm1', 2, 'o']])
+})
+
+t.test('a GRAFT without id only re-grafts the link', async t => {
+  const s = withLazyC()
+  const out = s.handle(recv('c', { type: 'graft', round: 0 }), 1)
+  t.same(sends(out), [])
+  t.ok(s.view(T)?.eager.includes('c'))
+})
+
+t.test('tree optimisation: an IHAVE beating our delivery by the threshold grafts the announcer and prunes the eager parent', async t => {
+  const s = withLazyC()
+  s.handle(recv('a', gossip('m1', 10)), 1) // delivered at hop 11 through a
+  const slow = s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 11 - pt.optimizationThreshold }] }), 2)
+  t.same(sends(slow), [], 'a gain below the threshold changes nothing')
+  const out = s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 10 - pt.optimizationThreshold }] }), 3)
+  t.same(sends(out).map(m => [m.to, m.body.type]), [['c', 'graft'], ['a', 'prune']])
+  t.equal(sends(out, 'graft')[0]?.body.id, undefined, 'the graft asks for no payload')
+  t.ok(s.view(T)?.eager.includes('c'))
+  t.ok(s.view(T)?.lazy.includes('a'))
+})
+
+t.test('message ids', async t => {
+  t.test('the same bytes published twice get two ids (and are delivered twice downstream)', async t => {
+    const s = node()
+    withNeighbors(s, ['a'])
+    const one = sends(s.handle(publish(bytes('same')), 1), 'gossip')[0]?.body.id
+    const two = sends(s.handle(publish(bytes('same')), 2), 'gossip')[0]?.body.id
+    t.ok(one !== undefined && two !== undefined)
+    t.not(one, two)
+    const r = node('r')
+    withNeighbors(r, ['me'])
+    const d1 = emits(r.handle(recv('me', gossip(one as string, 0, 'me', bytes('same'))), 3), 'received')
+    const d2 = emits(r.handle(recv('me', gossip(two as string, 0, 'me', bytes('same'))), 4), 'received')
+    t.equal(d1.length + d2.length, 2)
+  })
+
+  t.test('ids are a 128-bit hex prefix drawn once per node and a sequence number', async t => {
+    const s = node('me', {}, 7)
+    withNeighbors(s, ['a'])
+    const ids = [1, 2, 3].map(i => sends(s.handle(publish(bytes('x')), i), 'gossip')[0]?.body.id as string)
+    t.match(ids[0], /^[0-9a-f]{32}\.[0-9a-f]+$/)
+    t.same(ids.map(id => id.split('.')[0]), Array(3).fill(s.messageIdPrefix()))
+    t.same(ids.map(id => id.split('.')[1]), ['0', '1', '2'])
+    t.not(node('me', {}, 8).messageIdPrefix(), s.messageIdPrefix(), 'another rng gives another prefix')
+  })
+
+  t.test('a caller-supplied id is used as is, and publishing an id already seen sends nothing', async t => {
+    const s = node()
+    withNeighbors(s, ['a'])
+    t.same(sends(s.handle(publish(bytes('x'), T, 'my-id'), 1), 'gossip').map(m => m.body.id), ['my-id'])
+    t.same(s.handle(publish(bytes('x'), T, 'my-id'), 2), [])
+  })
+})
+
+t.test('IHAVE entries are batched: several messages within the dispatch period go out as one IHAVE per peer', async t => {
+  const s = withLazyC()
+  const first = s.handle(publish(bytes('1')), 1)
+  const second = s.handle(publish(bytes('2')), 2)
+  t.equal(schedules(first, 'dispatchIHave').length, 1)
+  t.equal(schedules(second, 'dispatchIHave').length, 0, 'one dispatch timer for the batch')
+  const out = flush(s, 6)
+  const ih = sends(out, 'ihave')
+  t.equal(ih.length, 1)
+  t.equal(ih[0]?.body.entries.length, 2)
+})
+
+t.test('caches', async t => {
+  t.test('the payload cache is evicted on the evictCache timer: a GRAFT after messageCacheTimeout gets no payload', async t => {
+    const s = withLazyC()
+    const out = s.handle(recv('a', gossip('m1', 0)), 0)
+    const ev = schedules(out, 'evictCache')
+    t.equal(ev.length, 1)
+    t.ok((ev[0]?.after ?? 0) >= pt.cacheEvictInterval)
+    t.same(sends(s.handle(recv('c', { type: 'graft', id: 'm1', round: 0 }), 10), 'gossip').length, 1)
+    s.handle(timer({ type: 'evictCache', topic: T }), pt.messageCacheTimeout)
+    t.equal(s.stats(T)?.cached, 0)
+    t.equal(s.stats(T)?.seen, 1, 'the id is still remembered')
+    t.same(sends(s.handle(recv('c', { type: 'graft', id: 'm1', round: 0 }), pt.messageCacheTimeout + 1), 'gossip'), [])
+    const dup = s.handle(recv('b', gossip('m1', 0)), pt.messageCacheTimeout + 2)
+    t.same(emits(dup, 'received'), [], 'still a duplicate within messageIdRetention')
+    s.handle(timer({ type: 'evictCache', topic: T }), pt.messageIdRetention)
+    t.equal(s.stats(T)?.seen, 0)
+  })
+
+  t.test('the eviction timer stops when nothing is cached', async t => {
+    const s = withLazyC()
+    s.handle(recv('a', gossip('m1', 0)), 0)
+    const mid = s.handle(timer({ type: 'evictCache', topic: T }), pt.messageCacheTimeout)
+    t.equal(schedules(mid, 'evictCache').length, 1, 'rescheduled while ids are remembered')
+    const end = s.handle(timer({ type: 'evictCache', topic: T }), pt.messageIdRetention)
+    t.same(schedules(end, 'evictCache'), [])
+  })
+
+  t.test('payloads beyond maxCachedMessages and ids beyond maxSeenIds drop the oldest', async t => {
+    const s = node('me', { broadcast: { maxCachedMessages: 3, maxSeenIds: 5 } })
+    withNeighbors(s, ['a'])
+    for (let i = 0; i < 10; i++) s.handle(recv('a', gossip(`m${i}`, 0)), i)
+    t.equal(s.stats(T)?.cached, 3)
+    t.equal(s.stats(T)?.seen, 5)
+    t.equal(emits(s.handle(recv('a', gossip('m9', 0)), 20), 'received').length, 0, 'the newest id is still known')
+  })
+
+  t.test('pending IHAVEs beyond maxPendingIHaves drop the oldest announcements', async t => {
+    const s = node('me', { broadcast: { maxPendingIHaves: 4 } })
+    withNeighbors(s, ['a', 'c'])
+    s.handle(recv('c', { type: 'prune' }), 0)
+    for (let i = 0; i < 10; i++) s.handle(recv('a', gossip(`m${i}`, 0)), 1)
+    t.equal(s.stats(T)?.pendingIHaves, 4)
+    const ih = sends(flush(s, 6), 'ihave')
+    t.same(ih.flatMap(m => m.body.entries.map(e => e.id)), ['m6', 'm7', 'm8', 'm9'])
+  })
+
+  t.test('ids waiting for a GRAFT beyond maxMissingMessages drop the oldest', async t => {
+    const s = node('me', { broadcast: { maxMissingMessages: 2 } })
+    withNeighbors(s, ['a'])
+    s.handle(recv('a', { type: 'prune' }), 0)
+    s.handle(recv('a', { type: 'ihave', entries: ['x1', 'x2', 'x3'].map(id => ({ id, round: 0 })) }), 1)
+    t.equal(s.stats(T)?.missing, 2)
+    t.same(s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x1' }), 1 + pt.graftTimeout1), [], 'the oldest was dropped')
+    t.equal(sends(s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x3' }), 1 + pt.graftTimeout1), 'graft').length, 1)
+  })
+})
+
+t.test('a neighbour that goes down leaves the eager and lazy sets', async t => {
+  const s = withLazyC()
+  s.handle(recv('c', { type: 'disconnect', alive: true }), 1)
+  s.handle(recv('a', { type: 'disconnect', alive: false }), 1)
+  t.same(s.view(T)?.eager, ['b'])
+  t.same(s.view(T)?.lazy, [])
+})
