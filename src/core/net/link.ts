@@ -138,6 +138,18 @@ export class Link extends EventEmitter<LinkEvents> {
     this.closeGracefully(reason, false)
   }
 
+  /**
+   * Stop reading from the peer: its writes back up into the socket buffers and, past its own
+   * limit, close its end of the link. For a consumer that cannot keep up.
+   */
+  pause (): void {
+    this.stream.pause()
+  }
+
+  resume (): void {
+    if (this.reading) this.stream.resume()
+  }
+
   /** For tests of hostile peers: push raw bytes through the encrypted channel, bypassing the codec. */
   writeRaw (bytes: Uint8Array): void {
     this.flush()

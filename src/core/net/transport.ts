@@ -81,8 +81,11 @@ export class Transport extends EventEmitter<TransportEvents> {
   private readonly handshakes = new Set<Handshake>()
   private readonly allLinks = new Set<Link>()
   private readonly dials = new Map<string, Promise<Link>>()
+  /** Outbound sockets not yet connected: close() must not wait for their connect timeout. */
+  private readonly connecting = new Set<Socket>()
   private pendingInbound = 0
   private closing = false
+  private closed: Promise<void> | null = null
 
   constructor (options: TransportOptions) {
     super()
@@ -153,11 +156,16 @@ export class Transport extends EventEmitter<TransportEvents> {
 
   /** Close every link, handshake and the listener; resolves once every socket is closed. */
   async close (): Promise<void> {
-    if (this.closing) return
+    this.closed ??= this.shutdown()
+    await this.closed
+  }
+
+  private async shutdown (): Promise<void> {
     this.closing = true
     const serverClosed = this.server === null
       ? Promise.resolve()
       : new Promise<void>((resolve) => { this.server!.close(() => { resolve() }) })
+    for (const socket of this.connecting) socket.destroy()
     for (const handshake of [...this.handshakes]) handshake.abort('transport closing')
     for (const link of [...this.allLinks]) link.close('transport closing')
     await Promise.all([...this.sockets].map(async (socket) => await new Promise<void>((resolve) => {
@@ -171,17 +179,22 @@ export class Transport extends EventEmitter<TransportEvents> {
     const { host, port } = parseAddress(addr)
     const socket = createConnection({ host, port })
     this.track(socket)
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { reject(err) }
-      socket.once('error', onError)
-      socket.once('connect', () => {
-        socket.off('error', onError)
-        resolve()
+    this.connecting.add(socket)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error): void => { reject(err) }
+        socket.once('error', onError)
+        socket.once('close', () => { reject(new ClosedError('transport')) })
+        socket.once('connect', () => {
+          socket.off('error', onError)
+          resolve()
+        })
       })
-    })
-    if (this.closing) {
+    } catch (err) {
       socket.destroy()
-      throw new ClosedError('transport')
+      throw this.closing ? new ClosedError('transport') : err
+    } finally {
+      this.connecting.delete(socket)
     }
     const session = await this.handshake(socket, true, expectedPeerId)
     const link = this.adopt(session)

@@ -1,11 +1,30 @@
-import t from 'tap'
-import { closed, eventually, gossipFrame, listeningTransport, nextFrame, nextLink } from '../../fixtures/net.js'
+import t, { type Test } from 'tap'
+import { connect } from 'node:net'
+import type { Socket } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { closed, eventually, gossipFrame, listeningTransport, nextFrame, nextLink, recordingLogger } from '../../fixtures/net.js'
+import { Transport } from '../../../src/core/net/transport.js'
 import type { Frame } from '../../../src/core/net/frames.js'
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
 const contentOf = (frame: Frame): string => frame.type === 'proto' && frame.message.body.type === 'gossip'
   ? new TextDecoder().decode(frame.message.body.content)
   : ''
+
+/** A plain TCP socket to a transport, closed at teardown. */
+async function rawSocket (t: Test, addr: string): Promise<Socket> {
+  const [host, port] = addr.split(':') as [string, string]
+  const socket = connect({ host, port: Number(port) })
+  socket.on('error', () => {})
+  t.teardown(() => { socket.destroy() })
+  await new Promise((resolve) => socket.once('connect', resolve))
+  return socket
+}
+
+async function socketClosed (socket: Socket): Promise<void> {
+  if (socket.closed) return
+  await new Promise((resolve) => socket.once('close', resolve))
+}
 
 t.test('two transports link up and exchange frames both ways', async t => {
   const a = await listeningTransport(t)
@@ -26,4 +45,156 @@ t.test('two transports link up and exchange frames both ways', async t => {
   t.equal(contentOf(await atA), 'pong')
   t.equal(a.links.get(b.nodeId), link)
   t.equal(b.links.get(a.nodeId), back)
+})
+
+t.test('frames sent in one tick arrive in order, all of them', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  const link = await a.dial(b.address!)
+  const back = await nextLink(b, a.nodeId)
+  const got: string[] = []
+  back.on('frame', (frame) => got.push(contentOf(frame)))
+  const sent: string[] = []
+  for (let i = 0; i < 1000; i++) {
+    sent.push(`m${i}`)
+    link.send(gossipFrame(text(`m${i}`)))
+  }
+  await eventually(() => got.length === sent.length, '1000 frames delivered')
+  t.same(got, sent)
+})
+
+t.test('three transports link pairwise and each link delivers both ways', async t => {
+  const nodes = [await listeningTransport(t), await listeningTransport(t), await listeningTransport(t)]
+  for (const [i, from] of nodes.entries()) {
+    for (const [j, to] of nodes.entries()) {
+      if (i >= j) continue
+      await from.dial(to.address!, to.nodeId)
+    }
+  }
+  await eventually(() => nodes.every((n) => n.links.size === 2), 'every node has two links')
+  for (const from of nodes) {
+    for (const to of nodes) {
+      if (from === to) continue
+      const arrived = nextFrame(to.links.get(from.nodeId)!)
+      from.links.get(to.nodeId)!.send(gossipFrame(text(`${from.nodeId}->${to.nodeId}`)))
+      t.equal(contentOf(await arrived), `${from.nodeId}->${to.nodeId}`)
+    }
+  }
+})
+
+t.test('a transport emits every frame with its peer id, and a dial to a linked peer returns the existing link', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  const link = await a.dial(b.address!, b.nodeId)
+  t.equal(await a.dial(b.address!, b.nodeId), link)
+  const seen = new Promise<[string, Frame]>((resolve) => b.once('frame', (peer, frame) => resolve([peer, frame])))
+  link.send(gossipFrame(text('via transport')))
+  const [peer, frame] = await seen
+  t.equal(peer, a.nodeId)
+  t.equal(contentOf(frame), 'via transport')
+})
+
+t.test('simultaneous dials leave exactly one link per pair, the same one on both sides', async t => {
+  for (let round = 0; round < 5; round++) {
+    const a = await listeningTransport(t)
+    const b = await listeningTransport(t)
+    const [ab, ba] = await Promise.all([a.dial(b.address!, b.nodeId), b.dial(a.address!, a.nodeId)])
+    t.ok(ab.peerId === b.nodeId && ba.peerId === a.nodeId)
+    await eventually(() => {
+      const x = a.links.get(b.nodeId)
+      const y = b.links.get(a.nodeId)
+      return x !== undefined && y !== undefined && Buffer.from(x.handshakeHash).equals(y.handshakeHash) &&
+        [...a.links.values()].length === 1 && [...b.links.values()].length === 1
+    }, 'both sides keep the same single link')
+    const kept = a.links.get(b.nodeId)!
+    const smaller = a.nodeId < b.nodeId ? a : b
+    t.equal(kept.isInitiator, smaller === a, 'the kept link is the one dialled by the smaller id')
+    const arrived = nextFrame(b.links.get(a.nodeId)!)
+    kept.send(gossipFrame(text('after the race')))
+    t.equal(contentOf(await arrived), 'after the race')
+    await a.close()
+    await b.close()
+  }
+})
+
+t.test('a peer with the wrong secret is refused, logged, and the listener keeps serving', async t => {
+  const { entries, logger } = recordingLogger()
+  const a = await listeningTransport(t, { logger })
+  const intruder = await listeningTransport(t, { secret: 'not the secret' })
+  await t.rejects(intruder.dial(a.address!, a.nodeId), { code: 'ERR_GOSSIP_HANDSHAKE' })
+  await eventually(() => entries.some((e) => e.level === 'warn' && /bad proof/.test(e.msg ?? '')), 'the refusal is logged with its reason')
+  t.equal(a.links.size, 0)
+  t.equal(intruder.links.size, 0)
+  const friend = await listeningTransport(t)
+  const link = await friend.dial(a.address!, a.nodeId)
+  const arrived = nextFrame(await nextLink(a, friend.nodeId))
+  link.send(gossipFrame(text('still serving')))
+  t.equal(contentOf(await arrived), 'still serving')
+})
+
+t.test('a dial is refused when the node at the address is not the expected one', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  const other = new Transport({ secret: 'x' })
+  await t.rejects(a.dial(b.address!, other.nodeId), { code: 'ERR_GOSSIP_HANDSHAKE', message: /expected/ })
+  t.equal(a.links.size, 0)
+  await eventually(() => b.links.size === 0, 'the listener drops it too')
+})
+
+t.test('garbage instead of a handshake closes that socket only', async t => {
+  const a = await listeningTransport(t)
+  const socket = await rawSocket(t, a.address!)
+  socket.write(randomBytes(4096))
+  await socketClosed(socket)
+  t.equal(a.links.size, 0)
+  const friend = await listeningTransport(t)
+  const link = await friend.dial(a.address!, a.nodeId)
+  t.equal(link.peerId, a.nodeId, 'a good peer still connects')
+})
+
+t.test('a socket that connects and says nothing is closed at the handshake timeout', async t => {
+  const { entries, logger } = recordingLogger()
+  const a = await listeningTransport(t, { handshakeTimeout: 200, logger })
+  const socket = await rawSocket(t, a.address!)
+  await socketClosed(socket)
+  t.ok(entries.some((e) => /timed out/.test(e.msg ?? '')), 'the timeout is logged')
+  const friend = await listeningTransport(t)
+  t.equal((await friend.dial(a.address!, a.nodeId)).peerId, a.nodeId, 'a good peer still connects')
+})
+
+t.test('inbound handshakes beyond the cap are closed at once', async t => {
+  const a = await listeningTransport(t, { maxPendingHandshakes: 2, handshakeTimeout: 60_000 })
+  const silent = [await rawSocket(t, a.address!), await rawSocket(t, a.address!)]
+  await eventually(() => (a as unknown as { pendingInbound: number }).pendingInbound === 2, 'two handshakes pending')
+  const third = await rawSocket(t, a.address!)
+  await socketClosed(third)
+  t.notOk(silent.some((s) => s.closed), 'the pending ones are still open')
+  for (const s of silent) s.destroy()
+  await eventually(() => (a as unknown as { pendingInbound: number }).pendingInbound === 0, 'slots freed')
+  const friend = await listeningTransport(t)
+  t.equal((await friend.dial(a.address!, a.nodeId)).peerId, a.nodeId, 'a good peer connects once slots are free')
+})
+
+t.test('transport.close() closes every link and leaves no handle behind', async t => {
+  const before = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap')
+  const a = new Transport({ secret: 's' })
+  const b = new Transport({ secret: 's' })
+  await a.listen()
+  await b.listen()
+  const link = await a.dial(b.address!, b.nodeId)
+  const back = await nextLink(b, a.nodeId)
+  const arrived = nextFrame(back)
+  link.send(gossipFrame(text('x')))
+  await arrived
+  const disconnected = new Promise((resolve) => b.once('disconnect', (peer, info) => resolve([peer, info.reason])))
+  await a.close()
+  t.same(await disconnected, [a.nodeId, 'closed by peer: transport closing'], 'the peer learns why')
+  t.equal((await closed(link)).reason, 'transport closing')
+  await b.close()
+  await t.rejects(a.dial(b.address!), { code: 'ERR_GOSSIP_CLOSED' })
+  await eventually(() => {
+    const after = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap')
+    return after.length <= before.length
+  }, 'no sockets, servers or timers left')
+  t.pass()
 })
