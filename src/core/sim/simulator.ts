@@ -47,7 +47,8 @@ type SimEvent =
   | { kind: 'deliver', from: number, to: number, epoch: number, message: Message<number> }
   /** `to` learns that its connection `epoch` with `from` is gone. */
   | { kind: 'closed', from: number, to: number, epoch: number }
-  | { kind: 'timer', node: number, timer: Timer<number> }
+  /** `periodic`: a re-arming timer that does not count as pending work. */
+  | { kind: 'timer', node: number, timer: Timer<number>, periodic: boolean }
   | { kind: 'call', fn: () => void }
 
 interface SimNode {
@@ -247,15 +248,15 @@ export class Simulator {
   }
 
   private post (time: number, event: SimEvent): void {
-    if (event.kind !== 'timer' || !PERIODIC_TIMERS.has(event.timer.type)) this.busy++
+    if (event.kind !== 'timer' || !event.periodic) this.busy++
     this.queue.push(time, event)
   }
 
   private step (): void {
-    const item = this.queue.pop()
-    if (item === undefined) return
-    const { time, event } = item
-    if (event.kind !== 'timer' || !PERIODIC_TIMERS.has(event.timer.type)) this.busy--
+    const event = this.queue.pop()
+    if (event === undefined) return
+    const time = this.queue.lastTime
+    if (event.kind !== 'timer' || !event.periodic) this.busy--
     this.clock = time
     this.processed++
     switch (event.kind) {
@@ -282,7 +283,7 @@ export class Simulator {
           break
         }
         case 'schedule':
-          this.post(this.clock + out.after, { kind: 'timer', node, timer: out.timer })
+          this.post(this.clock + out.after, { kind: 'timer', node, timer: out.timer, periodic: PERIODIC_TIMERS.has(out.timer.type) })
           break
         case 'disconnect': this.hangUp(node, out.peer); break
         case 'peerData': break

@@ -4,7 +4,7 @@ import { EventQueue } from '../../../src/core/sim/event-queue.js'
 
 function drain<E> (q: EventQueue<E>): Array<{ time: number, event: E }> {
   const out: Array<{ time: number, event: E }> = []
-  for (let e = q.pop(); e !== undefined; e = q.pop()) out.push(e)
+  for (let e = q.pop(); e !== undefined; e = q.pop()) out.push({ time: q.lastTime, event: e })
   return out
 }
 
@@ -20,6 +20,7 @@ t.test('events come out by time, and in insertion order at equal times', async t
   t.same(drain(q).map(e => e.event), ['a1', 'a2', 'a3', 'b', 'c'])
   t.equal(q.pop(), undefined)
   t.equal(q.peekTime(), undefined)
+  t.equal(q.size, 0)
 })
 
 t.test('any sequence of pushes pops as a stable sort by time', async t => {
@@ -35,8 +36,19 @@ t.test('pushes interleaved with pops keep the order', async t => {
   const q = new EventQueue<number>()
   q.push(5, 1)
   q.push(1, 2)
-  t.same(q.pop(), { time: 1, event: 2 })
+  t.equal(q.pop(), 2)
+  t.equal(q.lastTime, 1)
   q.push(5, 3)
   q.push(2, 4)
   t.same(drain(q).map(e => e.event), [4, 1, 3])
+})
+
+t.test('an event pushed at the time being drained runs after the ones already there', async t => {
+  const q = new EventQueue<string>()
+  q.push(10, 'a')
+  q.push(10, 'b')
+  t.equal(q.pop(), 'a')
+  q.push(10, 'c')
+  q.push(5, 'early')
+  t.same(drain(q).map(e => e.event), ['early', 'b', 'c'])
 })
