@@ -19,8 +19,14 @@ export const CloseCode = {
   tryAgainLater: 1013
 } as const
 
-/** Frames waiting behind a slow `authorize`; a client that piles up more is flooding. */
-const MAX_FRAMES_IN_FLIGHT = 256
+/**
+ * Frames received and not yet handled (they wait behind a slow `authorize` or a busy node).
+ * Past PAUSE_AT the socket stops reading, so TCP pushes back on the client; frames already read
+ * from one chunk may still overshoot, up to MAX_IN_FLIGHT, past which the client is flooding.
+ */
+const PAUSE_AT = 64
+const RESUME_AT = 16
+const MAX_IN_FLIGHT = 4096
 
 export class BridgeConnection implements TopicMember {
   /** Topics this connection holds on the hub, and whether it is subscribed (or only publishes). */
@@ -98,14 +104,17 @@ export class BridgeConnection implements TopicMember {
         return
       }
     }
-    if (++this.inFlight > MAX_FRAMES_IN_FLIGHT) {
+    if (++this.inFlight > MAX_IN_FLIGHT) {
       this.close(CloseCode.policyViolation, 'too many frames in flight')
       return
     }
+    if (this.inFlight >= PAUSE_AT && !this.socket.isPaused) this.socket.pause()
     this.chain = this.chain
       .then(async () => { await this.handle(frame) })
       .catch(err => { this.fail(err) })
-      .finally(() => { this.inFlight-- })
+      .finally(() => {
+        if (--this.inFlight <= RESUME_AT && this.socket.isPaused) this.socket.resume()
+      })
   }
 
   private async handle (frame: ClientFrame): Promise<void> {

@@ -8,7 +8,15 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { GossipApi, GossipHandle, Subscription } from '../core/api.js'
+import { GossipError } from '../core/errors.js'
 import { OutboundMessage, type ErrorCode, type PayloadFormat } from './protocol.js'
+
+/**
+ * Messages the node may hold for the hub's subscription of one topic. A node delivers a whole
+ * TCP chunk's worth of messages in one go, faster than an async iterator is drained, so the
+ * default (1024) reports bursts as LAGGED that the hub could easily have sent on.
+ */
+const SUBSCRIPTION_BUFFER = 16_384
 
 /** What the hub needs from a connection. */
 export interface TopicMember {
@@ -71,7 +79,14 @@ export class TopicHub {
     const topic = this.topics.get(name)
     if (topic === undefined) throw new Error(`topic ${name} is not joined`)
     const handle = await topic.handle
-    await handle.publish(content)
+    try {
+      await handle.publish(content)
+    } catch (err) {
+      // A topic no other instance has joined yet queues publishes for later, up to a limit;
+      // past it the overlay drops them, but this instance's own subscribers are still here.
+      if (!(err instanceof GossipError && err.code === 'ERR_GOSSIP_QUEUE_FULL')) throw err
+      this.log.debug({ topic: name }, 'topic has no neighbour and its publish queue is full; delivered locally only')
+    }
     if (topic.subscribers.size === 0) return
     const message = new OutboundMessage(name, content, this.node.nodeId)
     for (const [member, format] of topic.subscribers) {
@@ -97,7 +112,7 @@ export class TopicHub {
     this.topics.set(name, topic)
     handle.then(h => {
       if (this.topics.get(name) !== topic || this.closed) return
-      topic.subscription = h.subscribe()
+      topic.subscription = h.subscribe({ bufferSize: SUBSCRIPTION_BUFFER })
       this.pump(topic, topic.subscription).catch(err => this.log.error({ err, topic: name }, 'bridge topic delivery failed'))
     }, (err: unknown) => {
       this.log.warn({ err, topic: name }, 'bridge could not join topic')

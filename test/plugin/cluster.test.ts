@@ -2,14 +2,14 @@ import { test, type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createServer, type AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
-import grapevine from '../../src/plugin/index.js'
+import grapevine, { type BridgeOptions } from '../../src/plugin/index.js'
 import { connect, type FrameReader } from '../fixtures/bridge-client.js'
 
 const secret = 'plugin cluster test secret'
 
-async function instance (t: Test, seeds: string[] = []): Promise<{ app: FastifyInstance, url: string }> {
+async function instance (t: Test, seeds: string[] = [], bridge: BridgeOptions | true = true): Promise<{ app: FastifyInstance, url: string }> {
   const app = Fastify()
-  await app.register(grapevine, { secret, host: '127.0.0.1', port: 0, seeds, bridge: true })
+  await app.register(grapevine, { secret, host: '127.0.0.1', port: 0, seeds, bridge })
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
   return { app, url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/gossip` }
@@ -54,6 +54,45 @@ test('many messages keep their order from one browser to a browser on another in
     if (frame.op === 'message') got.push(frame.data)
   }
   t.same(got, Array.from({ length: 50 }, (_, i) => `m${i}`))
+})
+
+test('a burst of publishes is read with backpressure, not refused, and all of it arrives in order', async t => {
+  const a = await instance(t, [], { publishRate: { max: 100_000 } })
+  const b = await instance(t, [a.app.gossip.address])
+  const sender = await connect(t, a.url)
+  const receiver = await connect(t, b.url)
+  await receiver.request({ op: 'subscribe', topic: 'burst' }, 1)
+  await sender.request({ op: 'publish', topic: 'burst', data: 'first' }, 1)
+  t.match(await receiver.next(), { data: 'first' })
+  const count = 3000
+  // One write: the server parses all frames of a chunk at once.
+  const frames = Array.from({ length: count }, (_, i) => JSON.stringify({ op: 'publish', topic: 'burst', data: `b${i}` }))
+  for (const frame of frames) sender.ws.send(frame)
+  const got: string[] = []
+  while (got.length < count) {
+    const frame = await receiver.next()
+    if (frame.op !== 'message') {
+      t.fail(`expected only messages, got ${JSON.stringify(frame)}`)
+      break
+    }
+    got.push(frame.data)
+  }
+  t.same(got, frames.map((_, i) => `b${i}`))
+  t.equal(sender.pending, 0, 'the sender got no error')
+})
+
+test('a topic nobody else joined still fans out locally past the node\'s queue of pending publishes', async t => {
+  const app = Fastify()
+  // A node with no neighbour in a topic queues its publishes; past the limit the overlay drops them.
+  await app.register(grapevine, { secret, port: 0, pendingPublishLimit: 10, bridge: true })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/gossip`
+  const sender = await connect(t, url)
+  const receiver = await connect(t, url)
+  await receiver.request({ op: 'subscribe', topic: 'local-only' }, 1)
+  for (let i = 0; i < 30; i++) t.same(await sender.request({ op: 'publish', topic: 'local-only', data: `l${i}` }, i), { op: 'ack', id: i })
+  for (let i = 0; i < 30; i++) t.match(await receiver.next(), { op: 'message', data: `l${i}` })
 })
 
 test('fastify.close() closes the node the plugin created and its clients get 1001', async t => {
