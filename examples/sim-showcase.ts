@@ -5,7 +5,7 @@
  */
 import { Simulator } from '../src/core/sim/simulator.js'
 import { SIM_TOPIC, bootstrap, broadcastSeries, outcomes, overlay, randomMember, summarise } from '../src/core/sim/scenarios.js'
-import { sample } from '../src/core/sim/seeded-rng.js'
+import { sample } from '../src/core/proto/random.js'
 
 const NODES = 200
 const seed = Number(process.argv[2] ?? 1)

@@ -8,7 +8,7 @@
  * sender's epoch and is dropped if the receiving end has already closed that epoch; that is how
  * data written into a connection the other side just closed is lost in reality too.
  */
-import { mix32 } from './seeded-rng.js'
+import { mix32 } from './seed-streams.js'
 
 export interface LinkEnd {
   epoch: number

@@ -9,7 +9,7 @@ import {
   controlPerDelivery, countersBetween, messageOutcome, overlayStats,
   type MessageOutcome, type MessageRecord, type OverlayStats
 } from './metrics.js'
-import { sample } from './seeded-rng.js'
+import { sample } from '../proto/random.js'
 import { Simulator, type SimOptions } from './simulator.js'
 
 /** The topic every scenario uses: 32 bytes as hex. */

@@ -11,7 +11,8 @@ import type { Command, InEvent, Message, MessageId, OutEvent, Rng, Timer, TopicI
 import { EventQueue } from './event-queue.js'
 import { MetricsRecorder } from './metrics.js'
 import { Network } from './network.js'
-import { deriveSeed, seededRng } from './seeded-rng.js'
+import { seededRng } from '../proto/random.js'
+import { deriveSeed } from './seed-streams.js'
 
 /** What the simulator needs from a node's protocol; `State<number>` is one. */
 export interface SimProtocol {
