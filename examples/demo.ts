@@ -61,8 +61,8 @@ async function stop (code: number): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  process.on('SIGINT', () => { void stop(0) })
-  process.on('SIGTERM', () => { void stop(0) })
+  process.on('SIGINT', () => { stop(0).catch(fail) })
+  process.on('SIGTERM', () => { stop(0).catch(fail) })
 
   const first = await start(0, [])
   // The others only need one contact; topic discovery introduces them to each other.
@@ -72,7 +72,7 @@ async function main (): Promise<void> {
     child.on('exit', code => {
       if (!stopping) {
         console.error(`an instance exited unexpectedly (code ${code}); stopping`)
-        void stop(1)
+        stop(1).catch(fail)
       }
     })
   }
@@ -83,7 +83,12 @@ async function main (): Promise<void> {
   console.log('who is typing cross between instances peer-to-peer. Press Ctrl-C to stop.')
 }
 
+function fail (err: unknown): void {
+  console.error(err)
+  process.exit(1)
+}
+
 main().catch(err => {
   console.error(err)
-  void stop(1)
+  stop(1).catch(fail)
 })

@@ -20,7 +20,7 @@ $('name').value = me.name
 const online = new Map() // id -> { name, instance, seen }
 const typing = new Map() // id -> { name, until }
 
-const gv = connect(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/gossip`)
+const gv = connect(`${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/gossip`)
 
 function setStatus (state, text) {
   $('status').dataset.state = state

@@ -7,11 +7,26 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { GossipApi } from '../core/api.js'
 import { BridgeConnection, CloseCode } from './connection.js'
 import type { ResolvedBridgeOptions } from './options.js'
-import { TopicHub } from './topic-hub.js'
+import { MAX_TOPIC_LENGTH } from './protocol.js'
+import { TopicHub, type TopicMember } from './topic-hub.js'
+
+/** What the app sees of the bridge, as `fastify.gossipBridge`. */
+export interface GossipBridge {
+  /**
+   * Publishes to every subscriber of `topic`: browsers on this instance and on every other
+   * instance, and server handles on other instances. (A handle of `fastify.gossip` reaches the
+   * other instances only: a node never delivers its own publishes back to itself.) The topic
+   * stays joined until the app closes.
+   */
+  publish (topic: string, data: string | Uint8Array): Promise<void>
+  /** Browser connections open on this instance. */
+  readonly connections: number
+}
 
 export interface Bridge {
   /** Connections currently open. */
   readonly connections: ReadonlySet<BridgeConnection>
+  readonly api: GossipBridge
   /** Closes every connection with 1001 (going away). */
   disconnectAll (): void
   /** Leaves the topics the bridge joined. */
@@ -26,8 +41,20 @@ export async function registerBridge (
 ): Promise<Bridge> {
   const hub = new TopicHub(node, log)
   const connections = new Set<BridgeConnection>()
+  // Stands for server code on the hub: it holds the topics it publishes to and receives nothing.
+  const server: TopicMember = { deliver () {}, notice () {} }
   const bridge: Bridge = {
     connections,
+    api: {
+      async publish (topic, data) {
+        if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
+          throw new TypeError(`topic must be a string of 1 to ${MAX_TOPIC_LENGTH} characters`)
+        }
+        await hub.join(topic, server)
+        await hub.publish(topic, typeof data === 'string' ? Buffer.from(data) : data, server)
+      },
+      get connections () { return connections.size }
+    },
     disconnectAll () {
       for (const connection of [...connections]) connection.close(CloseCode.goingAway, 'server shutting down')
     },

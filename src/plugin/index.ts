@@ -8,13 +8,14 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GossipApi, Logger } from '../core/api.js'
-import { registerBridge, type Bridge } from './bridge.js'
+import { registerBridge, type Bridge, type GossipBridge } from './bridge.js'
 import { GossipError } from '../core/errors.js'
 import { InvalidOptionError, NodeStartError } from './errors.js'
 import { resolveOptions, type GrapevineOptions } from './options.js'
 import { spawnNode } from './spawn-node.js'
 
 export type { GrapevineOptions, BridgeOptions, Authorize, BridgeAction } from './options.js'
+export type { GossipBridge } from './bridge.js'
 export { InvalidOptionError, NodeStartError } from './errors.js'
 export type { ErrorCode as BridgeErrorCode, PayloadFormat } from './protocol.js'
 
@@ -22,6 +23,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The gossip node of this app (created by the plugin, or the one passed as `gossip`). */
     gossip: GossipApi
+    /** The WebSocket bridge, present when the plugin was registered with `bridge`. */
+    gossipBridge: GossipBridge
   }
 }
 
@@ -51,7 +54,10 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
   let bridge: Bridge | undefined
   try {
     fastify.decorate('gossip', node)
-    if (options.bridge !== undefined) bridge = await registerBridge(fastify, node, options.bridge, log)
+    if (options.bridge !== undefined) {
+      bridge = await registerBridge(fastify, node, options.bridge, log)
+      fastify.decorate('gossipBridge', bridge.api)
+    }
   } catch (err) {
     if (owned) await node.close()
     throw err

@@ -64,10 +64,8 @@ test('the app is decorated with the node, and routes use it', async t => {
   const subscription = listening.subscribe()
   const response = await fastify.inject({ method: 'POST', url: '/rooms/42/say', payload: { text: 'hello' } })
   t.equal(response.statusCode, 200)
-  for await (const item of subscription) {
-    t.equal(item.type === 'message' && Buffer.from(item.content).toString(), 'hello')
-    break
-  }
+  const { value: item } = await subscription[Symbol.asyncIterator]().next()
+  t.equal(item?.type === 'message' && Buffer.from(item.content).toString(), 'hello')
   await listening.close()
 })
 
