@@ -277,7 +277,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const offset = `${this.uid}-${seq}`
     this.stamped = offset
     this.trackAck(message)
-    const sent = this.send(seq, bytes)
+    const sent = this.send(seq, bytes, this.directTargets(message))
     this.lastPublish = sent.catch(() => {})
     await sent
     return offset
@@ -328,10 +328,25 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     return Promise.resolve()
   }
 
-  private async send (seq: number, bytes: Uint8Array): Promise<void> {
-    const { handle } = await this.ready
+  /**
+   * Where a message goes straight to each server (one hop) rather than through the overlay's
+   * broadcast tree. Plumtree keeps one tree per topic for all publishers, so with several servers
+   * publishing, a third of the messages take two hops through another server's busy event loop;
+   * a small cluster is better served by direct links. Membership messages always go through the
+   * overlay: they are how servers not yet known here learn of this one.
+   */
+  private directTargets (message: ClusterMessage): NodeId[] | undefined {
+    if (message.type === MessageType.INITIAL_HEARTBEAT || message.type === MessageType.HEARTBEAT || message.type === MessageType.ADAPTER_CLOSE) return undefined
+    const nodes = new Set(this.nodeOf.values())
+    if (nodes.size === 0 || nodes.size > this.options.directFanout) return undefined
+    return [...nodes]
+  }
+
+  private async send (seq: number, bytes: Uint8Array, direct: NodeId[] | undefined): Promise<void> {
+    const { node, handle } = await this.ready
     try {
-      await handle.publish(bytes)
+      if (direct === undefined) await handle.publish(bytes)
+      else await Promise.all(direct.map(async peer => { await node.sendDirect(peer, this.topic, bytes) }))
     } catch (err) {
       if (err instanceof MessageTooLargeError) {
         // Fill the number so receivers do not hold this server's later messages back for it.

@@ -15,6 +15,12 @@ export interface AdapterOptions extends ClusterAdapterOptions {
   maxHeldPerSender?: number
   /** Least time between two announcements triggered by overlay changes, ms. Default 1 000. */
   announceInterval?: number
+  /**
+   * While the cluster has at most this many other servers, messages go to each of them directly
+   * (one hop); past it, through the gossip overlay's broadcast tree. 0: always the overlay.
+   * Default 16.
+   */
+  directFanout?: number
   /** Where the adapter logs (skipped gaps, undecodable messages, failed publishes). Default: silent. */
   logger?: Logger
 }
@@ -29,6 +35,7 @@ export interface ResolvedAdapterOptions {
   reorderTimeout: number
   maxHeldPerSender: number
   announceInterval: number
+  directFanout: number
   logger: Logger
 }
 
@@ -36,6 +43,14 @@ function positive (name: string, value: number | undefined, fallback: number): n
   if (value === undefined) return fallback
   if (!Number.isFinite(value) || value <= 0) {
     throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `${name} must be a positive number, got ${String(value)}`)
+  }
+  return value
+}
+
+function nonNegativeInteger (name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `${name} must be a non-negative integer, got ${String(value)}`)
   }
   return value
 }
@@ -57,6 +72,7 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
     reorderTimeout: positive('reorderTimeout', options.reorderTimeout, 1_000),
     maxHeldPerSender: Math.floor(positive('maxHeldPerSender', options.maxHeldPerSender, 1_024)),
     announceInterval: positive('announceInterval', options.announceInterval, 1_000),
+    directFanout: nonNegativeInteger('directFanout', options.directFanout, 16),
     logger: options.logger ?? silentLogger
   }
 }

@@ -96,7 +96,8 @@ t.test('fetchSockets fails with a clear error when a server does not answer in t
 })
 
 t.test('a message too large for the overlay does not hold back the sender\'s later messages', async t => {
-  const { servers, clients } = await cluster(t, 2, { ...NO_HEARTBEAT, reorderTimeout: 600_000 })
+  // Through the overlay: the in-process stand-in's sendDirect has no size limit.
+  const { servers, clients } = await cluster(t, 2, { ...NO_HEARTBEAT, reorderTimeout: 600_000, directFanout: 0 })
   servers[0]!.io.emit('huge', Buffer.alloc(300 * 1024))
   servers[0]!.io.emit('small', 1)
   await waitFor('small at the remote client', () => clients[1]!.got('small').length === 1)
@@ -133,4 +134,5 @@ t.test('invalid options are refused with ERR_GOSSIP_INVALID_OPTION', async t => 
   t.throws(() => createAdapter({ gossip, heartbeatInterval: 5000, heartbeatTimeout: 5000 }), { code: 'ERR_GOSSIP_INVALID_OPTION' })
   t.throws(() => createAdapter({ gossip, reorderTimeout: -1 }), { code: 'ERR_GOSSIP_INVALID_OPTION' })
   t.throws(() => createAdapter({ gossip, key: '' }), { code: 'ERR_GOSSIP_INVALID_OPTION' })
+  t.throws(() => createAdapter({ gossip, directFanout: 1.5 }), { code: 'ERR_GOSSIP_INVALID_OPTION' })
 })

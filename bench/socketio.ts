@@ -1,0 +1,370 @@
+/**
+ * Socket.IO benchmark: Grapevine's adapter against @socket.io/redis-adapter on a real redis-server.
+ *
+ * Each adapter gets three Socket.IO server processes and one process of clients spread over rooms
+ * (every room has members on every server). At each rate of a ladder, the three servers together
+ * emit `io.to(room).emit` open loop for a few seconds; the clients count deliveries and record
+ * end-to-end latency (server emit to client receipt) in an HDR histogram. The two adapters run
+ * interleaved, round by round, so both see the same machine noise; the table gives medians over
+ * rounds. A rate is sustainable when every delivery arrived and p99 stayed under the target; the
+ * maximum sustainable rate is the highest such rung.
+ *
+ *   npm run build && node dist/bench/socketio.js [--rounds 3] [--seconds 3] [--rates 250,500,1000,2000,4000]
+ *     [--clients-per-server 10] [--rooms 5] [--payload 100] [--target-p99 50] [--json]
+ *
+ * redis-server must be installed (Debian: apt-get install redis-server); the script starts it on
+ * 127.0.0.1 on a free port with no persistence and stops it at the end.
+ */
+import { fork, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import type { ClientsCommand } from './fixtures/socketio-clients.js'
+import type { ServerCommand } from './fixtures/socketio-server.js'
+
+type Kind = 'grapevine' | 'redis'
+
+interface Options {
+  rounds: number
+  seconds: number
+  rates: number[]
+  clientsPerServer: number
+  rooms: number
+  payload: number
+  targetP99: number
+  json: boolean
+}
+
+function parseArgs (argv: string[]): Options {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`)
+    return i >= 0 ? argv[i + 1] : undefined
+  }
+  const num = (name: string, fallback: number): number => {
+    const v = value(name)
+    if (v === undefined) return fallback
+    const n = Number(v)
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`)
+    return n
+  }
+  return {
+    rounds: num('rounds', 3),
+    seconds: num('seconds', 3),
+    rates: (value('rates') ?? '250,500,1000,2000,4000').split(',').map(Number).filter(n => n > 0),
+    clientsPerServer: num('clients-per-server', 10),
+    rooms: num('rooms', 5),
+    payload: num('payload', 100),
+    targetP99: num('target-p99', 50),
+    json: argv.includes('--json')
+  }
+}
+
+interface Reply { ok?: boolean, ready?: boolean, error?: string, [k: string]: unknown }
+
+/** A forked worker answering one command at a time, in order. */
+class Worker<C extends { cmd: string }> {
+  private readonly child: ChildProcess
+  private readonly replies: Array<{ resolve: (r: Reply) => void, reject: (e: Error) => void }> = []
+  readonly ready: Promise<void>
+
+  constructor (file: string) {
+    this.child = fork(fileURLToPath(new URL(file, import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once('exit', code => {
+        reject(new Error(`${file} exited with ${String(code)}`))
+        for (const r of this.replies.splice(0)) r.reject(new Error(`${file} exited`))
+      })
+      this.child.on('message', (m: Reply) => {
+        if (m.ready === true) { resolve(); return }
+        this.replies.shift()?.resolve(m)
+      })
+    })
+  }
+
+  async call (command: C): Promise<Reply> {
+    await this.ready
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      this.replies.push({ resolve, reject })
+      this.child.send(command)
+    })
+    if (reply.ok !== true) throw new Error(`worker failed on ${command.cmd}: ${reply.error ?? 'unknown'}`)
+    return reply
+  }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = new Promise(resolve => this.child.once('exit', resolve))
+    await this.call({ cmd: 'stop' } as unknown as C).catch(() => { this.child.kill('SIGKILL') })
+    await exited
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** A throwaway redis-server on loopback: no persistence, stopped with the benchmark. */
+async function startRedis (): Promise<{ port: number, stop: () => Promise<void> }> {
+  const port = await freePort()
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const failed = new Promise<never>((_resolve, reject) => {
+    proc.once('error', err => reject(new Error(`could not start redis-server (install it: apt-get install redis-server): ${err.message}`)))
+    proc.once('exit', code => reject(new Error(`redis-server exited with ${String(code)}`)))
+  })
+  failed.catch(() => {})
+  const probe = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+  probe.on('error', () => {})
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    try {
+      await Promise.race([probe.connect().then(async () => await probe.ping()), failed])
+      break
+    } catch (err) {
+      if (Date.now() > deadline || proc.exitCode !== null) throw err
+      probe.disconnect()
+      await sleep(50)
+    }
+  }
+  probe.disconnect()
+  return {
+    port,
+    stop: async () => {
+      if (proc.exitCode !== null) return
+      const exited = new Promise(resolve => proc.once('exit', resolve))
+      proc.kill('SIGTERM')
+      await exited
+    }
+  }
+}
+
+interface Cluster {
+  kind: Kind
+  servers: Array<Worker<ServerCommand>>
+  clients: Worker<ClientsCommand>
+  members: number[]
+}
+
+async function startCluster (kind: Kind, options: Options, redisPort: number): Promise<Cluster> {
+  const servers = [0, 1, 2].map(() => new Worker<ServerCommand>('./fixtures/socketio-server.js'))
+  const clients = new Worker<ClientsCommand>('./fixtures/socketio-clients.js')
+  const urls: string[] = []
+  if (kind === 'grapevine') {
+    const secret = randomBytes(16).toString('hex')
+    const first = await servers[0]!.call({ cmd: 'start', kind, secret, seeds: [] })
+    urls.push(String(first.url))
+    for (const s of servers.slice(1)) urls.push(String((await s.call({ cmd: 'start', kind, secret, seeds: [String(first.address)] })).url))
+  } else {
+    for (const s of servers) urls.push(String((await s.call({ cmd: 'start', kind, redisPort })).url))
+  }
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const counts = await Promise.all(servers.map(async s => (await s.call({ cmd: 'serverCount' })).count as number))
+    if (counts.every(c => c === 3)) break
+    if (Date.now() > deadline) throw new Error(`${kind}: servers count ${counts.join(',')} instead of 3`)
+    await sleep(50)
+  }
+  const connected = await clients.call({ cmd: 'connect', urls, perServer: options.clientsPerServer, rooms: options.rooms })
+  return { kind, servers, clients, members: connected.members as number[] }
+}
+
+interface Run {
+  kind: Kind
+  round: number
+  rate: number
+  achievedRate: number
+  expected: number
+  received: number
+  deliveryRatio: number
+  deliveredPerSecond: number
+  p50Ms: number | null
+  p99Ms: number | null
+  sustainable: boolean
+}
+
+async function measure (cluster: Cluster, rate: number, round: number, options: Options): Promise<Run> {
+  await cluster.clients.call({ cmd: 'reset' })
+  const results = await Promise.all(cluster.servers.map(async (s, index) => await s.call({
+    cmd: 'emit', rate: rate / 3, seconds: options.seconds, rooms: options.rooms, payloadBytes: options.payload, index
+  })))
+  let expected = 0
+  let achievedRate = 0
+  for (const r of results) {
+    achievedRate += r.achievedRate as number
+    for (const [room, count] of (r.perRoom as number[]).entries()) expected += count * cluster.members[room]!
+  }
+  // Drain: wait until everything arrived, or nothing more arrives for a while.
+  let report = await cluster.clients.call({ cmd: 'report' })
+  let last = -1
+  let stillSince = Date.now()
+  while ((report.received as number) < expected && Date.now() - stillSince < 2_000) {
+    await sleep(50)
+    report = await cluster.clients.call({ cmd: 'report' })
+    if (report.received !== last) { last = report.received as number; stillSince = Date.now() }
+  }
+  const received = report.received as number
+  const p99Ms = report.p99Ms as number | null
+  const deliveryRatio = expected === 0 ? 1 : received / expected
+  return {
+    kind: cluster.kind,
+    round,
+    rate,
+    achievedRate,
+    expected,
+    received,
+    deliveryRatio,
+    deliveredPerSecond: received / options.seconds,
+    p50Ms: report.p50Ms as number | null,
+    p99Ms,
+    sustainable: received >= expected && p99Ms !== null && p99Ms <= options.targetP99 && achievedRate >= rate * 0.95
+  }
+}
+
+function median (values: number[]): number | null {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+interface Summary {
+  kind: Kind
+  rate: number
+  rounds: number
+  achievedRate: number | null
+  deliveryRatio: number | null
+  deliveredPerSecond: number | null
+  p50Ms: number | null
+  p99Ms: number | null
+  sustainableRounds: number
+}
+
+function summarize (runs: Run[], kinds: Kind[], rates: number[]): Summary[] {
+  const out: Summary[] = []
+  for (const rate of rates) {
+    for (const kind of kinds) {
+      const mine = runs.filter(r => r.kind === kind && r.rate === rate)
+      if (mine.length === 0) continue
+      out.push({
+        kind,
+        rate,
+        rounds: mine.length,
+        achievedRate: median(mine.map(r => r.achievedRate)),
+        deliveryRatio: median(mine.map(r => r.deliveryRatio)),
+        deliveredPerSecond: median(mine.map(r => r.deliveredPerSecond)),
+        p50Ms: median(mine.flatMap(r => r.p50Ms === null ? [] : [r.p50Ms])),
+        p99Ms: median(mine.flatMap(r => r.p99Ms === null ? [] : [r.p99Ms])),
+        sustainableRounds: mine.filter(r => r.sustainable).length
+      })
+    }
+  }
+  return out
+}
+
+/** Per round, the highest rung sustained with every rung below it; the median over rounds. */
+function maxSustainable (runs: Run[], kind: Kind, rates: number[], rounds: number): number {
+  const perRound: number[] = []
+  for (let round = 0; round < rounds; round++) {
+    let best = 0
+    for (const rate of rates) {
+      const run = runs.find(r => r.kind === kind && r.rate === rate && r.round === round)
+      if (run === undefined || !run.sustainable) break
+      best = rate
+    }
+    perRound.push(best)
+  }
+  return median(perRound) ?? 0
+}
+
+const fmt = (v: number | null, digits = 1): string => v === null ? '-' : v.toFixed(digits)
+
+async function main (): Promise<void> {
+  const options = parseArgs(process.argv.slice(2))
+  const kinds: Kind[] = ['grapevine', 'redis']
+  const redis = await startRedis()
+  const clusters: Cluster[] = []
+  const stopAll = async (): Promise<void> => {
+    for (const c of clusters) await Promise.all([...c.servers, c.clients].map(async w => { await w.stop() }))
+    await redis.stop()
+  }
+  process.once('SIGINT', () => { void stopAll().finally(() => process.exit(130)) })
+  const runs: Run[] = []
+  try {
+    for (const kind of kinds) clusters.push(await startCluster(kind, options, redis.port))
+    for (let round = 0; round < options.rounds; round++) {
+      // Alternate which adapter goes first, so neither always runs on the warmer machine.
+      const order = round % 2 === 0 ? clusters : [...clusters].reverse()
+      const failedAt = new Map<Kind, number>()
+      for (const rate of options.rates) {
+        for (const cluster of order) {
+          // Past two unsustainable rungs in this round an adapter stops climbing.
+          if ((failedAt.get(cluster.kind) ?? 0) >= 2) continue
+          const run = await measure(cluster, rate, round, options)
+          runs.push(run)
+          if (!run.sustainable) failedAt.set(cluster.kind, (failedAt.get(cluster.kind) ?? 0) + 1)
+          if (!options.json) {
+            process.stderr.write(`round ${round + 1} ${cluster.kind.padEnd(9)} ${String(rate).padStart(6)}/s: ` +
+              `delivered ${(run.deliveryRatio * 100).toFixed(2)}%, p50 ${fmt(run.p50Ms)} ms, p99 ${fmt(run.p99Ms)} ms\n`)
+          }
+        }
+      }
+    }
+  } finally {
+    await stopAll()
+  }
+
+  const summary = summarize(runs, kinds, options.rates)
+  const max = Object.fromEntries(kinds.map(k => [k, maxSustainable(runs, k, options.rates, options.rounds)])) as Record<Kind, number>
+  // p99 compared at the highest rate both adapters sustain.
+  const shared = Math.min(max.grapevine, max.redis)
+  const at = (kind: Kind): Summary | undefined => summary.find(s => s.kind === kind && s.rate === shared)
+  const p99Ratio = shared > 0 && at('grapevine')?.p99Ms != null && at('redis')?.p99Ms != null
+    ? at('grapevine')!.p99Ms! / at('redis')!.p99Ms!
+    : null
+  const result = {
+    options: { ...options, json: undefined },
+    summary,
+    maxSustainableRate: max,
+    maxSustainableRatio: max.redis > 0 ? max.grapevine / max.redis : null,
+    sharedRate: shared,
+    p99RatioAtSharedRate: p99Ratio,
+    runs
+  }
+  if (options.json) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+    return
+  }
+  const lines = [
+    `Socket.IO adapters: 3 server processes, ${options.clientsPerServer * 3} clients in ${options.rooms} rooms, ` +
+      `${options.payload}-byte payloads, ${options.seconds} s per rung, medians of ${options.rounds} interleaved rounds`,
+    '',
+    '| adapter   | target msg/s | achieved msg/s | delivered | deliveries/s | p50 ms | p99 ms | sustained rounds |',
+    '|-----------|-------------:|---------------:|----------:|-------------:|-------:|-------:|-----------------:|'
+  ]
+  for (const s of summary) {
+    lines.push(`| ${s.kind.padEnd(9)} | ${String(s.rate).padStart(12)} | ${fmt(s.achievedRate, 0).padStart(14)} | ` +
+      `${(fmt(s.deliveryRatio === null ? null : s.deliveryRatio * 100, 2) + ' %').padStart(9)} | ${fmt(s.deliveredPerSecond, 0).padStart(12)} | ` +
+      `${fmt(s.p50Ms).padStart(6)} | ${fmt(s.p99Ms).padStart(6)} | ${`${s.sustainableRounds}/${s.rounds}`.padStart(16)} |`)
+  }
+  lines.push('')
+  lines.push(`Maximum sustainable rate (100 % delivered, p99 <= ${options.targetP99} ms): ` +
+    `grapevine ${max.grapevine} msg/s, redis ${max.redis} msg/s` +
+    (result.maxSustainableRatio !== null ? ` (ratio ${result.maxSustainableRatio.toFixed(2)})` : ''))
+  if (p99Ratio !== null) lines.push(`p99 at ${shared} msg/s: grapevine / redis = ${p99Ratio.toFixed(2)}`)
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+main().catch(err => {
+  process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`)
+  process.exitCode = 1
+})
