@@ -61,6 +61,9 @@ const BodyCode = {
 // useRecords: false keeps every frame self-contained: no record structures shared across frames,
 // so one peer's bytes can never influence how another peer's bytes decode.
 const packr = new Packr({ useRecords: false })
+// msgpackr packs into a shared arena and hands out views of it; its default 8 KiB arena means a
+// fresh allocation every frame or two once payloads are a few KiB.
+packr.useBuffer(Buffer.allocUnsafeSlow(64 * 1024))
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
 
 const HEX64 = /^[0-9a-f]{64}$/
@@ -196,9 +199,20 @@ function encodeNodeRecords (nodes: NodeRecord[]): unknown[] {
   })
 }
 
+// The same few topics and node ids are on almost every frame: convert (and validate) each once.
+const idBytesCache = new Map<string, Uint8Array>()
+const ID_BYTES_CACHE_SIZE = 4096
+
 function hexToBytes (hex: unknown, what: string): Uint8Array {
+  if (typeof hex === 'string') {
+    const cached = idBytesCache.get(hex)
+    if (cached !== undefined) return cached
+  }
   if (typeof hex !== 'string' || !HEX64.test(hex)) throw new CodecError(`${what} must be 64 lowercase hex characters`)
-  return Buffer.from(hex, 'hex')
+  const bytes = Buffer.from(hex, 'hex')
+  if (idBytesCache.size >= ID_BYTES_CACHE_SIZE) idBytesCache.clear()
+  idBytesCache.set(hex, bytes)
+  return bytes
 }
 
 function checkUint (value: unknown, max: number, what: string): void {

@@ -12,7 +12,7 @@ import type { Logger } from '../api.js'
 import { silentLogger } from '../logger.js'
 import { decodeFrame, encodeFrame } from './codec.js'
 import type { Frame, NodeId } from './frames.js'
-import { FRAME_HEADER_BYTES, FrameDecoder, writeFrameHeader } from './framing.js'
+import { FRAME_HEADER_BYTES, FrameDecoder, FrameTooLargeError, writeFrameHeader } from './framing.js'
 import type { Session } from './handshake.js'
 import { BYE_GRACE_MS } from './handshake.js'
 import { MAX_NOISE_MESSAGE } from './noise-stream.js'
@@ -36,6 +36,8 @@ export interface LinkEvents {
 
 export interface LinkOptions {
   linkWriteBufferBytes: number
+  /** Largest frame body sent; the peer would refuse anything larger and close the link. */
+  maxFrameSize: number
   logger?: Logger | undefined
 }
 
@@ -54,6 +56,7 @@ export class Link extends EventEmitter<LinkEvents> {
   private readonly stream: NoiseStream
   private readonly decoder: FrameDecoder
   private readonly limit: number
+  private readonly maxFrameSize: number
   private readonly logger: Logger
   private queue: Uint8Array[] = []
   private queuedBytes = 0
@@ -72,6 +75,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.stream = session.stream
     this.decoder = session.decoder
     this.limit = options.linkWriteBufferBytes
+    this.maxFrameSize = options.maxFrameSize
     this.logger = options.logger ?? silentLogger
     this.socket.setNoDelay(true)
     this.stream.on('data', (chunk) => { this.receive(chunk) })
@@ -105,7 +109,8 @@ export class Link extends EventEmitter<LinkEvents> {
   /**
    * Queue a frame; it is written at the end of this turn of the event loop together with the
    * others. Returns false if the link is closed (or just closed because its buffer overflowed).
-   * Throws CodecError if the frame itself is invalid.
+   * Throws CodecError if the frame itself is invalid, FrameTooLargeError if it exceeds
+   * maxFrameSize (nothing is sent and the link stays up).
    */
   send (frame: Frame): boolean {
     if (this.closeInfo !== null) return false
@@ -116,6 +121,7 @@ export class Link extends EventEmitter<LinkEvents> {
   /** Send a body already encoded with `encodeFrame` (to encode once for many links). */
   sendEncoded (body: Uint8Array): boolean {
     if (this.closeInfo !== null) return false
+    if (body.byteLength > this.maxFrameSize) throw new FrameTooLargeError(body.byteLength, this.maxFrameSize)
     const size = FRAME_HEADER_BYTES + body.byteLength
     if (this.bufferedBytes + size > this.limit) {
       this.overflow()

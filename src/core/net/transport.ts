@@ -198,11 +198,11 @@ export class Transport extends EventEmitter<TransportEvents> {
     }
     const session = await this.handshake(socket, true, expectedPeerId)
     const link = this.adopt(session)
-    if (link.closed && link.closeInfo?.reason === 'duplicate') {
-      const live = this.links.get(link.peerId)
-      if (live !== undefined) return live
-    }
-    return link
+    if (!link.closed) return link
+    // Lost to a link that was there first (or arrived meanwhile): that one is the link to the peer.
+    const live = this.links.get(link.peerId)
+    if (live !== undefined) return live
+    throw new HandshakeError(`link to ${link.peerId} closed at once: ${link.closeInfo!.reason}`)
   }
 
   private accept (socket: Socket): void {
@@ -251,7 +251,11 @@ export class Transport extends EventEmitter<TransportEvents> {
 
   /** Make a Link of a fresh session and settle who stays the live link of that peer. */
   private adopt (session: Session): Link {
-    const link = new Link(session, { linkWriteBufferBytes: this.linkWriteBufferBytes, logger: this.logger })
+    const link = new Link(session, {
+      linkWriteBufferBytes: this.linkWriteBufferBytes,
+      maxFrameSize: this.maxFrameSize,
+      logger: this.logger
+    })
     this.allLinks.add(link)
     link.on('frame', (frame) => { this.emit('frame', link.peerId, frame, link) })
     link.once('close', (info) => {

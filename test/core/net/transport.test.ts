@@ -198,3 +198,41 @@ t.test('transport.close() closes every link and leaves no handle behind', async 
   }, 'no sockets, servers or timers left')
   t.pass()
 })
+
+t.test('a frame larger than maxFrameSize is refused at send and the link stays up', async t => {
+  const a = await listeningTransport(t, { maxFrameSize: 1024 })
+  const b = await listeningTransport(t)
+  const link = await a.dial(b.address!, b.nodeId)
+  t.throws(() => link.send(gossipFrame(new Uint8Array(2048))), { code: 'ERR_GOSSIP_FRAME_TOO_LARGE' })
+  t.throws(() => link.send({ type: 'bye', reason: 42 as unknown as string }), { code: 'ERR_GOSSIP_CODEC' })
+  const arrived = nextFrame(await nextLink(b, a.nodeId))
+  link.send(gossipFrame(text('small')))
+  t.equal(contentOf(await arrived), 'small')
+})
+
+t.test('a dial to a port nobody listens on rejects, and close() does not wait for pending dials', async t => {
+  const gone = await listeningTransport(t)
+  const addr = gone.address!
+  await gone.close()
+  const a = await listeningTransport(t)
+  await t.rejects(a.dial(addr), { code: 'ECONNREFUSED' })
+  // 192.0.2.0/24 is TEST-NET-1: never routed, so the connect hangs until close() ends it.
+  const pending = a.dial('192.0.2.1:9')
+  await a.close()
+  await t.rejects(pending, { code: 'ERR_GOSSIP_CLOSED' })
+})
+
+t.test('closing a link deliberately tells the peer and disconnects it on both sides', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  const link = await a.dial(b.address!, b.nodeId)
+  await nextLink(b, a.nodeId)
+  const atA = new Promise((resolve) => a.once('disconnect', (peer, info) => resolve([peer, info])))
+  const atB = new Promise((resolve) => b.once('disconnect', (peer, info) => resolve([peer, info])))
+  link.close('not needed any more')
+  t.same(await atA, [b.nodeId, { reason: 'not needed any more', error: false }])
+  t.same(await atB, [a.nodeId, { reason: 'closed by peer: not needed any more', error: false }])
+  t.equal(a.links.size + b.links.size, 0)
+  const again = await a.dial(b.address!, b.nodeId)
+  t.not(again, link, 'a new dial makes a new link')
+})
