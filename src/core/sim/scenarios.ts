@@ -25,7 +25,10 @@ export interface BootstrapOptions {
   contacts?: number | 'random'
   /** Gap between two joins, ms. Default 2 (10,000 nodes join within 20 s). */
   joinInterval?: number
-  /** Time to let the overlay settle after the last join, ms. Default one shuffle period. */
+  /**
+   * Time to let the overlay settle after the last join, ms. Default two shuffle periods, so that
+   * every node, the last joiner too, has shuffled at least once and has a passive view.
+   */
   settle?: number
 }
 
@@ -44,7 +47,7 @@ export function bootstrap (sim: Simulator, options: BootstrapOptions, topic: Top
       sim.join(id, topic, [contact])
     })
   }
-  sim.runUntil(start + options.nodes * interval + (options.settle ?? sim.config.membership.shuffleInterval))
+  sim.runUntil(start + options.nodes * interval + (options.settle ?? 2 * sim.config.membership.shuffleInterval))
 }
 
 /** Publishes `count` messages, one every `interval` ms, each from `sender()` (skipped if it returns undefined). */
@@ -183,11 +186,13 @@ function killScenario (share: number): Scenario {
       const all = sim.aliveNodes()
       sim.kill(sample(sim.rng, all, Math.round(all.length * share)))
       const first = sim.metrics.messages.length
+      const before = sim.metrics.counters()
       const period = sim.config.membership.shuffleInterval
       const count = Math.ceil((3 * period) / 1000)
       sim.runFor(1000)
       broadcastSeries(sim, count, 1000, () => randomMember(sim))
       sim.runUntilQuiet(30_000)
+      const window = countersBetween(before, sim.metrics.counters())
       const list = outcomes(sim, sim.metrics.messages.slice(first))
       const records = sim.metrics.messages.slice(first)
       const full = list.findIndex(o => o.delivered === o.recipients)
@@ -200,6 +205,8 @@ function killScenario (share: number): Scenario {
           ? Number.NaN
           : fullRecord.publishedAt + fullOutcome.fullDeliveryMs - killedAt,
         ...summarise(list),
+        controlPerMsg: controlPerDelivery(window),
+        membershipMsgs: window.membership,
         survivors: sim.aliveNodes().length,
         ...overlayFigures(s),
         largestComponent: s.largestComponent,
@@ -295,6 +302,7 @@ export const scenarios: Scenario[] = [
       const gap = period / replaced
       const start = sim.now
       const first = sim.metrics.messages.length
+      const before = sim.metrics.counters()
       for (let k = 0; k < periods * replaced; k++) {
         sim.at(start + k * gap, () => {
           const victim = randomMember(sim)
@@ -312,9 +320,12 @@ export const scenarios: Scenario[] = [
       }
       broadcastSeries(sim, (periods * period) / 1000, 1000, () => randomMember(sim))
       sim.runUntilQuiet(30_000)
+      const window = countersBetween(before, sim.metrics.counters())
       const s = overlay(sim)
       return {
         ...summarise(outcomes(sim, sim.metrics.messages.slice(first))),
+        controlPerMsg: controlPerDelivery(window),
+        membershipMsgs: window.membership,
         replaced: periods * replaced,
         maxIsolated,
         ...overlayFigures(s),
