@@ -9,7 +9,7 @@
  * rounds. A rate is sustainable when every delivery arrived and p99 stayed under the target; the
  * maximum sustainable rate is the highest such rung.
  *
- *   npm run build && node dist/bench/socketio.js [--rounds 3] [--seconds 3] [--rates 250,500,1000,2000,4000]
+ *   npm run bench:socketio -- [--rounds 3] [--seconds 3] [--rates 250,500,1000,2000,4000]
  *     [--clients-per-server 10] [--rooms 5] [--payload 100] [--target-p99 50] [--json]
  *
  * redis-server must be installed (Debian: apt-get install redis-server); the script starts it on
