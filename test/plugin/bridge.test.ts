@@ -207,6 +207,21 @@ test('an onRequest hook that replies 401 refuses the upgrade', async t => {
   t.same(await new FrameReader(ws).request({ op: 'subscribe', topic: 'x' }, 1), { op: 'ack', id: 1 })
 })
 
+test('a preValidation hook can refuse the upgrade too, for the bridge route only', async t => {
+  const fastify = Fastify()
+  t.teardown(() => shutdown(fastify))
+  fastify.addHook('preValidation', async (request, reply) => {
+    if (request.routeOptions.url === '/gossip' && request.headers['x-token'] !== 'secret') await reply.code(401).send()
+  })
+  fastify.get('/health', async () => ({ ok: true }))
+  await fastify.register(grapevine, { gossip: new MemoryNetwork().node(), bridge: true })
+  await fastify.ready()
+  await t.rejects(fastify.injectWS('/gossip'), /401/)
+  t.equal((await fastify.inject('/health')).statusCode, 200, 'other routes are not affected')
+  const ws = await fastify.injectWS('/gossip', { headers: { 'x-token': 'secret' } })
+  t.same(await new FrameReader(ws).request({ op: 'subscribe', topic: 'x' }, 1), { op: 'ack', id: 1 })
+})
+
 test('a message larger than maxPayload closes the connection with 1009', async t => {
   const a = await app(t, new MemoryNetwork().node(), { maxPayload: 1024 })
   const c = await client(t, a)
