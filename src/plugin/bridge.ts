@@ -76,9 +76,10 @@ export async function registerBridge (
   }
 
   fastify.get(options.path, { websocket: true }, (socket, request) => {
-    const connection = new BridgeConnection(socket, request, hub, options, request.log, closed => connections.delete(closed))
+    const connectionLog = log.child({ reqId: request.id })
+    const connection = new BridgeConnection(socket, request, hub, options, connectionLog, closed => connections.delete(closed))
     connections.add(connection)
-    request.log.debug('bridge client connected')
+    connectionLog.debug('bridge client connected')
   })
 
   return bridge
