@@ -128,8 +128,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       throw err
     }
     const connection: Connection = { node, handle, subscription: handle.subscribe(), events }
-    void this.consume(connection)
-    void this.watch(connection)
+    this.consume(connection).catch((err: unknown) => { this.options.logger.error({ err }, 'socket.io adapter: receive loop failed') })
+    this.watch(connection).catch((err: unknown) => { this.options.logger.error({ err }, 'socket.io adapter: event loop failed') })
     return connection
   }
 
