@@ -33,11 +33,6 @@ interface Missing<PI> {
   due: number
 }
 
-interface QueuedIHave<PI> {
-  to: PI
-  entry: IHaveEntry
-}
-
 export class Plumtree<PI> {
   readonly eager = new Set<PI>()
   readonly lazy = new Set<PI>()
@@ -47,9 +42,15 @@ export class Plumtree<PI> {
   private readonly cache: ExpiringMap<MessageId, Cached<PI>>
   /** Ids announced by IHAVE and not received yet (insertion-ordered: the first is the oldest). */
   private readonly missing = new Map<MessageId, Missing<PI>>()
-  /** IHAVEs waiting for the dispatch timer; `ihaveHead` skips the ones dropped for the bound. */
-  private ihaves: Array<QueuedIHave<PI> | undefined> = []
+  /**
+   * IHAVEs waiting for the dispatch timer, as two parallel queues (no object per entry);
+   * `ihaveHead` skips the ones dropped for the bound.
+   */
+  private ihaveTo: PI[] = []
+  private ihaveEntry: IHaveEntry[] = []
   private ihaveHead = 0
+  /** Whether the seen-id window alone answers "seen?" (it does unless it is the smaller bound). */
+  private readonly seenCoversCache: boolean
   private dispatchScheduled = false
   private evictScheduled = false
 
@@ -61,6 +62,7 @@ export class Plumtree<PI> {
   ) {
     this.seen = new ExpiringMap(config.maxSeenIds)
     this.cache = new ExpiringMap(config.maxCachedMessages)
+    this.seenCoversCache = config.maxSeenIds >= config.maxCachedMessages && config.messageIdRetention >= config.messageCacheTimeout
   }
 
   // -------------------------------------------------------------------------------------------
@@ -95,32 +97,36 @@ export class Plumtree<PI> {
 
   onDispatchIHave (): void {
     this.dispatchScheduled = false
-    const queue = this.ihaves
+    const to = this.ihaveTo
+    const entries = this.ihaveEntry
     const head = this.ihaveHead
-    this.ihaves = []
+    this.ihaveTo = []
+    this.ihaveEntry = []
     this.ihaveHead = 0
-    if (queue.length - head === 1) {
-      // The common case under light load: one entry, no grouping needed.
-      const q = queue[head]
-      if (q !== undefined && this.isNeighbor(q.to)) this.out.send(q.to, this.topic, { type: 'ihave', entries: [q.entry] })
-      return
-    }
-    const byPeer = new Map<PI, IHaveEntry[]>()
-    for (let i = head; i < queue.length; i++) {
-      const q = queue[i]
-      if (q === undefined || !this.isNeighbor(q.to)) continue
-      let entries = byPeer.get(q.to)
-      if (entries === undefined) {
-        entries = []
-        byPeer.set(q.to, entries)
+    // Group by peer. Queues are short (one entry per lazy peer per message), so a linear scan for
+    // the peers already seen beats a Map; every peer's entries keep their queue order.
+    const peers: PI[] = []
+    const groups: IHaveEntry[][] = []
+    for (let i = head; i < to.length; i++) {
+      const peer = to[i] as PI
+      let g = peers.indexOf(peer)
+      if (g < 0) {
+        if (!this.isNeighbor(peer)) continue
+        g = peers.length
+        peers.push(peer)
+        groups.push([])
       }
-      entries.push(q.entry)
-      if (entries.length >= MAX_IHAVE_ENTRIES_PER_MESSAGE) {
-        this.out.send(q.to, this.topic, { type: 'ihave', entries })
-        byPeer.delete(q.to)
+      const group = groups[g] as IHaveEntry[]
+      group.push(entries[i] as IHaveEntry)
+      if (group.length >= MAX_IHAVE_ENTRIES_PER_MESSAGE) {
+        this.out.send(peer, this.topic, { type: 'ihave', entries: group })
+        groups[g] = []
       }
     }
-    for (const [peer, entries] of byPeer) this.out.send(peer, this.topic, { type: 'ihave', entries })
+    for (let g = 0; g < peers.length; g++) {
+      const group = groups[g] as IHaveEntry[]
+      if (group.length > 0) this.out.send(peers[g] as PI, this.topic, { type: 'ihave', entries: group })
+    }
   }
 
   onGraftTimeout (id: MessageId, now: number): void {
@@ -272,13 +278,14 @@ export class Plumtree<PI> {
 
   private queueIHave (to: PI, entry: IHaveEntry): void {
     if (this.config.maxPendingIHaves <= 0) return
-    this.ihaves.push({ to, entry })
-    if (this.ihaves.length - this.ihaveHead > this.config.maxPendingIHaves) {
+    this.ihaveTo.push(to)
+    this.ihaveEntry.push(entry)
+    if (this.ihaveTo.length - this.ihaveHead > this.config.maxPendingIHaves) {
       // Over the bound the oldest announcement goes: the freshest ones are the likeliest to matter.
-      this.ihaves[this.ihaveHead] = undefined
       this.ihaveHead++
-      if (this.ihaveHead > 1024 && this.ihaveHead * 2 > this.ihaves.length) {
-        this.ihaves = this.ihaves.slice(this.ihaveHead)
+      if (this.ihaveHead > 1024 && this.ihaveHead * 2 > this.ihaveTo.length) {
+        this.ihaveTo = this.ihaveTo.slice(this.ihaveHead)
+        this.ihaveEntry = this.ihaveEntry.slice(this.ihaveHead)
         this.ihaveHead = 0
       }
     }
@@ -289,7 +296,7 @@ export class Plumtree<PI> {
   }
 
   private hasSeen (id: MessageId): boolean {
-    return this.seen.has(id) || this.cache.has(id)
+    return this.seen.has(id) || (!this.seenCoversCache && this.cache.has(id))
   }
 
   private remember (id: MessageId, cached: Cached<PI>, now: number): void {
@@ -322,7 +329,7 @@ export class Plumtree<PI> {
       cached: this.cache.size,
       seen: this.seen.size,
       missing: this.missing.size,
-      pendingIHaves: this.ihaves.length - this.ihaveHead
+      pendingIHaves: this.ihaveTo.length - this.ihaveHead
     }
   }
 }

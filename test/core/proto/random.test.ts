@@ -17,7 +17,10 @@ t.test('draws are in [0, 1) and spread over it', async t => {
   for (let i = 0; i < 10_000; i++) {
     const x = r.next()
     if (!(x >= 0 && x < 1)) outside++
-    else buckets[Math.floor(x * 10)]++
+    else {
+      const b = Math.floor(x * 10)
+      buckets[b] = (buckets[b] ?? 0) + 1
+    }
   }
   t.equal(outside, 0, 'no draw outside [0, 1)')
   for (const n of buckets) t.ok(n > 800 && n < 1200, 'each tenth gets about a tenth of the draws')
