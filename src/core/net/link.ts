@@ -138,9 +138,11 @@ export class Link extends EventEmitter<LinkEvents> {
 
   /**
    * Close deliberately: flush what is queued, tell the peer why with a `bye`, end the stream.
-   * Frames the peer had already sent are still delivered until it ends its side.
+   * With `keepReading`, frames the peer sent before it saw the bye are still delivered (the
+   * transport uses it for duplicate links, so a race loses no message); otherwise nothing more is.
    */
-  close (reason: string): void {
+  close (reason: string, options: { keepReading?: boolean } = {}): void {
+    if (options.keepReading !== true) this.reading = false
     this.closeGracefully(reason, false)
   }
 

@@ -207,7 +207,11 @@ export class Transport extends EventEmitter<TransportEvents> {
 
   private accept (socket: Socket): void {
     this.track(socket)
-    if (this.closing || this.pendingInbound >= this.maxPendingHandshakes) {
+    if (this.closing) {
+      socket.destroy()
+      return
+    }
+    if (this.pendingInbound >= this.maxPendingHandshakes) {
       this.logger.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'inbound socket refused: too many pending handshakes')
       socket.destroy()
       return
@@ -276,7 +280,7 @@ export class Transport extends EventEmitter<TransportEvents> {
     }
     const existing = this.links.get(link.peerId)
     if (existing !== undefined && !this.prefer(link, existing)) {
-      link.close('duplicate')
+      link.close('duplicate', { keepReading: true })
       link.start()
       return link
     }
@@ -284,7 +288,7 @@ export class Transport extends EventEmitter<TransportEvents> {
     this.logger.debug({ peer: link.peerId, remoteAddr: link.remoteAddr, outbound: link.isInitiator }, 'link up')
     this.emit('link', link)
     // Only after the new link is live, so the owner never sees the peer as disconnected.
-    existing?.close('duplicate')
+    existing?.close('duplicate', { keepReading: true })
     link.start()
     return link
   }

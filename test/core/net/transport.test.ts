@@ -94,12 +94,21 @@ t.test('a transport emits every frame with its peer id, and a dial to a linked p
   t.equal(contentOf(frame), 'via transport')
 })
 
-t.test('simultaneous dials leave exactly one link per pair, the same one on both sides', async t => {
+t.test('simultaneous dials leave exactly one link per pair, the same one on both sides, and lose no frame', async t => {
   for (let round = 0; round < 5; round++) {
     const a = await listeningTransport(t)
     const b = await listeningTransport(t)
-    const [ab, ba] = await Promise.all([a.dial(b.address!, b.nodeId), b.dial(a.address!, a.nodeId)])
+    const atA: string[] = []
+    const atB: string[] = []
+    a.on('frame', (_peer, frame) => atA.push(contentOf(frame)))
+    b.on('frame', (_peer, frame) => atB.push(contentOf(frame)))
+    const [ab, ba] = await Promise.all([
+      a.dial(b.address!, b.nodeId).then((link) => { link.send(gossipFrame(text('from a'))); return link }),
+      b.dial(a.address!, a.nodeId).then((link) => { link.send(gossipFrame(text('from b'))); return link })
+    ])
     t.ok(ab.peerId === b.nodeId && ba.peerId === a.nodeId)
+    // Whichever link each dial returned, even one about to lose the race, its frame arrives.
+    await eventually(() => atA.includes('from b') && atB.includes('from a'), 'frames sent during the race arrive')
     await eventually(() => {
       const x = a.links.get(b.nodeId)
       const y = b.links.get(a.nodeId)
