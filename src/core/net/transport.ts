@@ -218,7 +218,14 @@ export class Transport extends EventEmitter<TransportEvents> {
     }
     this.pendingInbound++
     this.handshake(socket, false, undefined)
-      .then((session) => { this.adopt(session) }, () => {})
+      .then((session) => {
+        try {
+          this.adopt(session)
+        } catch (err) {
+          // A listener of 'link' threw: that is the owner's bug, but must not kill the listener.
+          this.logger.error({ err, peer: session.peerId }, 'error while adopting an inbound link')
+        }
+      }, () => {})
       .finally(() => { this.pendingInbound-- })
   }
 
