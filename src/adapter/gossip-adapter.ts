@@ -127,7 +127,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       events.close()
       throw err
     }
-    const connection: Connection = { node, handle, subscription: handle.subscribe(), events }
+    const connection: Connection = { node, handle, subscription: handle.subscribe({ bufferSize: this.options.receiveBufferSize }), events }
     this.consume(connection).catch((err: unknown) => { this.options.logger.error({ err }, 'socket.io adapter: receive loop failed') })
     this.watch(connection).catch((err: unknown) => { this.options.logger.error({ err }, 'socket.io adapter: event loop failed') })
     return connection

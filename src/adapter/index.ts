@@ -28,7 +28,7 @@ export type GossipAdapterConstructor = typeof Adapter & {
 }
 
 const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
-  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout'
+  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout', 'receiveBufferSize'
 ]
 
 function nodeOptions (options: CreateAdapterOptions): GossipOptions {

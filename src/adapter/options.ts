@@ -21,6 +21,11 @@ export interface AdapterOptions extends ClusterAdapterOptions {
    * Default 16.
    */
   directFanout?: number
+  /**
+   * Messages the adapter's subscription may buffer while this server's event loop is busy, before
+   * the node reports it `lagged` and drops the excess. Default 16 384.
+   */
+  receiveBufferSize?: number
   /** Where the adapter logs (skipped gaps, undecodable messages, failed publishes). Default: silent. */
   logger?: Logger
 }
@@ -36,6 +41,7 @@ export interface ResolvedAdapterOptions {
   maxHeldPerSender: number
   announceInterval: number
   directFanout: number
+  receiveBufferSize: number
   logger: Logger
 }
 
@@ -73,6 +79,7 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
     maxHeldPerSender: Math.floor(positive('maxHeldPerSender', options.maxHeldPerSender, 1_024)),
     announceInterval: positive('announceInterval', options.announceInterval, 1_000),
     directFanout: nonNegativeInteger('directFanout', options.directFanout, 16),
+    receiveBufferSize: Math.floor(positive('receiveBufferSize', options.receiveBufferSize, 16_384)),
     logger: options.logger ?? silentLogger
   }
 }
