@@ -6,8 +6,9 @@
 import type { PlumtreeConfig } from './config.js'
 import { isDue } from './deadline.js'
 import { ExpiringMap } from './expiring-map.js'
+import { ExpiringSet } from './expiring-set.js'
 import type { Outbox } from './outbox.js'
-import type { IHaveEntry, Message, MessageId, PlumtreeMessage, TopicId } from './types.js'
+import type { IHaveEntry, Message, MessageId, PlumtreeMessage, Timer, TopicId } from './types.js'
 
 /** IHAVE entries per message; keeps every frame small whatever the backlog. */
 const MAX_IHAVE_ENTRIES_PER_MESSAGE = 512
@@ -37,7 +38,7 @@ export class Plumtree<PI> {
   readonly eager = new Set<PI>()
   readonly lazy = new Set<PI>()
   /** Ids delivered recently, so duplicates are recognised. */
-  private readonly seen: ExpiringMap<MessageId, true>
+  private readonly seen: ExpiringSet<MessageId>
   /** Payloads delivered recently, to answer GRAFTs. */
   private readonly cache: ExpiringMap<MessageId, Cached<PI>>
   /** Ids announced by IHAVE and not received yet (insertion-ordered: the first is the oldest). */
@@ -52,6 +53,9 @@ export class Plumtree<PI> {
   /** Whether the seen-id window alone answers "seen?" (it does unless it is the smaller bound). */
   private readonly seenCoversCache: boolean
   private dispatchScheduled = false
+  /** Timer objects are immutable: one per topic serves every scheduling. */
+  private readonly dispatchTimer: Timer<PI>
+  private readonly evictTimer: Timer<PI>
   private evictScheduled = false
 
   constructor (
@@ -60,8 +64,10 @@ export class Plumtree<PI> {
     private readonly config: PlumtreeConfig,
     private readonly out: Outbox<PI>
   ) {
-    this.seen = new ExpiringMap(config.maxSeenIds)
+    this.seen = new ExpiringSet(config.maxSeenIds)
     this.cache = new ExpiringMap(config.maxCachedMessages)
+    this.dispatchTimer = { type: 'dispatchIHave', topic }
+    this.evictTimer = { type: 'evictCache', topic }
     this.seenCoversCache = config.maxSeenIds >= config.maxCachedMessages && config.messageIdRetention >= config.messageCacheTimeout
   }
 
@@ -291,7 +297,7 @@ export class Plumtree<PI> {
     }
     if (!this.dispatchScheduled) {
       this.dispatchScheduled = true
-      this.out.schedule(this.config.dispatchTimeout, { type: 'dispatchIHave', topic: this.topic })
+      this.out.schedule(this.config.dispatchTimeout, this.dispatchTimer)
     }
   }
 
@@ -300,7 +306,7 @@ export class Plumtree<PI> {
   }
 
   private remember (id: MessageId, cached: Cached<PI>, now: number): void {
-    this.seen.set(id, true, now + this.config.messageIdRetention)
+    this.seen.add(id, now + this.config.messageIdRetention)
     this.cache.set(id, cached, now + this.config.messageCacheTimeout)
     this.scheduleEvict(now)
   }
@@ -317,7 +323,7 @@ export class Plumtree<PI> {
     const oldest = Math.min(a ?? Infinity, b ?? Infinity)
     const after = Math.max(this.config.cacheEvictInterval, oldest - now)
     this.evictScheduled = true
-    this.out.schedule(after, { type: 'evictCache', topic: this.topic })
+    this.out.schedule(after, this.evictTimer)
   }
 
   // -------------------------------------------------------------------------------------------
