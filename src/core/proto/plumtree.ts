@@ -53,10 +53,11 @@ export class Plumtree<PI> {
   /** Whether the seen-id window alone answers "seen?" (it does unless it is the smaller bound). */
   private readonly seenCoversCache: boolean
   private dispatchScheduled = false
+  /** When the pending eviction timer is due (-Infinity: none pending); earlier firings are stale. */
+  private evictDue = -Infinity
   /** Timer objects are immutable: one per topic serves every scheduling. */
   private readonly dispatchTimer: Timer<PI>
   private readonly evictTimer: Timer<PI>
-  private evictScheduled = false
 
   constructor (
     private readonly me: PI,
@@ -158,7 +159,9 @@ export class Plumtree<PI> {
   }
 
   onEvictCache (now: number): void {
-    this.evictScheduled = false
+    // A timer left over from an earlier life of this topic must not start a second chain.
+    if (!isDue(now, this.evictDue)) return
+    this.evictDue = -Infinity
     this.seen.evictExpired(now)
     this.cache.evictExpired(now)
     this.scheduleEvict(now)
@@ -316,13 +319,13 @@ export class Plumtree<PI> {
    * expires: idle topics cost no timer events.
    */
   private scheduleEvict (now: number): void {
-    if (this.evictScheduled) return
+    if (this.evictDue !== -Infinity) return
     const a = this.seen.oldestExpiry()
     const b = this.cache.oldestExpiry()
     if (a === undefined && b === undefined) return
     const oldest = Math.min(a ?? Infinity, b ?? Infinity)
     const after = Math.max(this.config.cacheEvictInterval, oldest - now)
-    this.evictScheduled = true
+    this.evictDue = now + after
     this.out.schedule(after, this.evictTimer)
   }
 

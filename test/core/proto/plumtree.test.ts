@@ -226,6 +226,13 @@ t.test('caches', async t => {
     t.same(schedules(end, 'evictCache'), [])
   })
 
+  t.test('an eviction timer left over from before is ignored: one eviction chain at a time', async t => {
+    const s = withLazyC()
+    s.handle(recv('a', gossip('m1', 0)), 0)
+    t.same(s.handle(timer({ type: 'evictCache', topic: T }), 10), [], 'fires long before the pending one is due')
+    t.equal(s.stats(T)?.cached, 1)
+  })
+
   t.test('payloads beyond maxCachedMessages and ids beyond maxSeenIds drop the oldest', async t => {
     const s = node('me', { broadcast: { maxCachedMessages: 3, maxSeenIds: 5 } })
     withNeighbors(s, ['a'])
