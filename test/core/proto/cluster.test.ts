@@ -17,12 +17,12 @@ function bootstrap (n: number, seed: number): Cluster {
   return c
 }
 
-function asymmetries (c: Cluster): string[] {
+function asymmetries (c: Cluster, topic = TOPIC): string[] {
   const bad: string[] = []
   for (const [id, s] of c.nodes) {
     if (c.dead.has(id)) continue
-    for (const p of s.view(TOPIC)?.active ?? []) {
-      if (!(c.state(p).view(TOPIC)?.active.includes(id) ?? false)) bad.push(`${id}->${p}`)
+    for (const p of s.view(topic)?.active ?? []) {
+      if (!(c.state(p).view(topic)?.active.includes(id) ?? false)) bad.push(`${id}->${p}`)
     }
   }
   return bad
@@ -66,4 +66,44 @@ t.test('a broadcast still reaches every survivor after a fifth of the nodes cras
   c.advance(5_000)
   const receivers = new Set(c.emitted.slice(before).filter(e => e.event.type === 'received').map(e => e.node))
   t.equal(receivers.size, 79, 'all 79 other survivors receive it')
+})
+
+t.test('two topics share the links: a broadcast stays in its topic, and quitting one topic releases only the links it alone needed', async t => {
+  const A = 'a1'.repeat(32)
+  const B = 'b2'.repeat(32)
+  const c = new Cluster(4)
+  const rng = seededRng(4)
+  for (let i = 0; i < 15; i++) c.add(`n${i}`)
+  c.join('n0', [], A)
+  c.join('n0', [], B)
+  for (let i = 1; i < 15; i++) {
+    c.join(`n${i}`, [`n${randomInt(rng, i)}`], A)
+    if (i < 8) c.join(`n${i}`, [`n${randomInt(rng, i)}`], B)
+    c.advance(10)
+  }
+  c.advance(1_000)
+  const inB = [...c.nodes.keys()].filter(id => c.state(id).topics().includes(B))
+  t.equal(inB.length, 8)
+  const before = c.emitted.length
+  c.broadcast('n3', bytes('only for B'), B)
+  c.advance(1_000)
+  const got = c.emitted.slice(before).filter(e => e.event.type === 'received')
+  t.ok(got.every(e => e.topic === B && inB.includes(e.node)), 'only members of B receive it')
+  t.equal(got.length, 7)
+
+  const disconnected: Array<[string, string]> = []
+  const needed = (id: string, p: string): boolean => c.state(id).view(A)?.active.includes(p) ?? false
+  for (const id of inB) {
+    const out = c.input(id, { type: 'command', topic: B, command: { type: 'quit' } })
+    for (const o of out) if (o.type === 'disconnect') disconnected.push([id, o.peer])
+    c.drain()
+  }
+  t.same(c.emitted.filter(e => e.event.type === 'left').map(e => e.node).sort(), inB.sort(), 'every quitter gets left')
+  for (const [id, p] of disconnected) t.notOk(needed(id, p), `${id} only released ${p} because topic A does not need it`)
+  for (const [id, s] of c.nodes) {
+    t.same(s.topics(), [A], `${id} is left with topic A only`)
+    for (const p of c.nodes.keys()) if (s.needsLink(p) !== needed(id, p)) t.fail(`${id} needsLink(${p}) disagrees with topic A's view`)
+  }
+  t.same(asymmetries(c, A), [], 'topic A is untouched and symmetric')
+  t.ok([...c.nodes.values()].every(s => (s.view(A)?.active.length ?? 0) > 0), 'everyone still has neighbours in A')
 })
