@@ -38,20 +38,25 @@ const chosen: Scenario[] = scenarios.filter(s =>
   wanted.length > 0 ? wanted.includes(s.name) : s.maxNodes === undefined || nodes <= s.maxNodes)
 
 interface Aggregate {
+  /** Means over the seeds where the figure is defined (a recovery time is not, if it never happened). */
   mean: Record<string, number | null>
   min: Record<string, number | null>
   max: Record<string, number | null>
+  /** Seeds where the figure is defined. */
+  defined: Record<string, number>
   wallSeconds: number
+  cpuSeconds: number
 }
 
-function aggregate (runs: ScenarioResult[], wallSeconds: number): Aggregate {
+function aggregate (runs: ScenarioResult[], wallSeconds: number, cpuSeconds: number): Aggregate {
   const keys = [...new Set(runs.flatMap(r => Object.keys(r)))]
-  const out: Aggregate = { mean: {}, min: {}, max: {}, wallSeconds }
+  const out: Aggregate = { mean: {}, min: {}, max: {}, defined: {}, wallSeconds, cpuSeconds }
   for (const k of keys) {
     const vs = runs.map(r => r[k]).filter((v): v is number => v !== undefined && Number.isFinite(v))
     out.mean[k] = vs.length === 0 ? null : vs.reduce((a, b) => a + b, 0) / vs.length
     out.min[k] = vs.length === 0 ? null : Math.min(...vs)
     out.max[k] = vs.length === 0 ? null : Math.max(...vs)
+    out.defined[k] = vs.length
   }
   return out
 }
@@ -61,12 +66,15 @@ const results = new Map<string, Aggregate>()
 for (const scenario of chosen) {
   const runs: ScenarioResult[] = []
   const t0 = process.hrtime.bigint()
+  const cpu0 = process.cpuUsage()
   for (let seed = 1; seed <= seeds; seed++) {
     runs.push(scenario.run({ nodes, seed, bootstrap: contacts === undefined ? undefined : { contacts } }))
   }
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
-  results.set(scenario.name, aggregate(runs, wall))
-  if (!values.json) process.stderr.write(`${scenario.name}: ${wall.toFixed(1)} s\n`)
+  const cpuUsed = process.cpuUsage(cpu0)
+  const cpu = (cpuUsed.user + cpuUsed.system) / 1e6
+  results.set(scenario.name, aggregate(runs, wall, cpu))
+  if (!values.json) process.stderr.write(`${scenario.name}: ${wall.toFixed(1)} s wall, ${cpu.toFixed(1)} s CPU\n`)
 }
 const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9
 const peakRssMb = process.resourceUsage().maxRSS / 1024
@@ -74,7 +82,14 @@ const peakRssMb = process.resourceUsage().maxRSS / 1024
 if (values.json) {
   const out: Record<string, unknown> = {}
   for (const [name, a] of results) {
-    out[name] = { ...a.mean, wallSeconds: a.wallSeconds / seeds, min: a.min, max: a.max }
+    out[name] = {
+      ...a.mean,
+      wallSeconds: a.wallSeconds / seeds,
+      cpuSeconds: a.cpuSeconds / seeds,
+      min: a.min,
+      max: a.max,
+      seedsDefined: a.defined
+    }
   }
   console.log(JSON.stringify({ nodes, seeds, wallSeconds, peakRssMb, scenarios: out }, null, 2))
 } else {
@@ -87,8 +102,10 @@ function cell (a: Aggregate, key: string, format: (v: number) => string): string
   if (m === null) return 'n/a'
   const lo = a.min[key] as number
   const hi = a.max[key] as number
-  if (seeds === 1 || format(lo) === format(hi)) return format(m)
-  return `${format(m)} (${format(lo)}–${format(hi)})`
+  const defined = a.defined[key] ?? 0
+  const missing = defined < seeds ? ` [${defined}/${seeds} seeds]` : ''
+  if (defined === 1 || format(lo) === format(hi)) return format(m) + missing
+  return `${format(m)} (${format(lo)}–${format(hi)})${missing}`
 }
 
 function printTable (): void {
@@ -110,9 +127,9 @@ function printTable (): void {
     ['activeMean', 'active', num(2)],
     ['passiveMean', 'passive', num(1)]
   ]
-  const header = ['scenario', ...columns.map(c => c[1]), 'wall s/seed']
+  const header = ['scenario', ...columns.map(c => c[1]), 'wall s/seed', 'CPU s/seed']
   const rows = [...results].map(([name, a]) => [
-    name, ...columns.map(([key, , f]) => cell(a, key, f)), (a.wallSeconds / seeds).toFixed(1)
+    name, ...columns.map(([key, , f]) => cell(a, key, f)), (a.wallSeconds / seeds).toFixed(1), (a.cpuSeconds / seeds).toFixed(1)
   ])
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`
   console.log(`nodes ${nodes}, seeds ${seeds}: mean (min–max) over seeds`)

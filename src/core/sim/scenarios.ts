@@ -177,7 +177,7 @@ function killScenario (share: number): Scenario {
   const pct = Math.round(share * 100)
   return {
     name: `kill${pct}`,
-    description: `kill ${pct} % at once, then a broadcast every second for 3 shuffle periods`,
+    description: `kill ${pct} % at once; from one second later a broadcast every second for 3 shuffle periods`,
     run (settings) {
       const sim = setUp(settings)
       broadcastSeries(sim, 5, 250, () => randomMember(sim))
