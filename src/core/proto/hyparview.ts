@@ -56,10 +56,6 @@ export class HyParView<PI> {
     return this.active.includes(peer) || this.pendingNeighbor.has(peer) || this.pendingJoin.has(peer)
   }
 
-  isActive (peer: PI): boolean {
-    return this.active.includes(peer)
-  }
-
   pendingCount (): number {
     return this.pendingNeighbor.size + this.pendingJoin.size
   }
@@ -453,11 +449,6 @@ export class HyParView<PI> {
     const after = Math.round(this.config.shuffleInterval * (0.75 + 0.5 * this.rng.next()))
     this.shuffleDue = this.now + after
     this.out.schedule(after, { type: 'shuffle', topic: this.topic })
-  }
-
-  /** Testing and metrics: the peers with a NEIGHBOR request out. */
-  pendingNeighbors (): PI[] {
-    return [...this.pendingNeighbor.keys()]
   }
 }
 
