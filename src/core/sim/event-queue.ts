@@ -20,6 +20,8 @@ export class EventQueue<E> {
   private readonly buckets = new Map<number, Bucket<E>>()
   private count = 0
   private popped = Number.NaN
+  /** The bucket of `times[0]`, kept to skip a Map lookup per pop while a bucket drains. */
+  private head: Bucket<E> | undefined
 
   get size (): number {
     return this.count
@@ -43,6 +45,8 @@ export class EventQueue<E> {
       return
     }
     this.buckets.set(time, { items: [event], head: 0 })
+    // A new earliest time takes over the head.
+    if (this.times.length > 0 && time < (this.times[0] as number)) this.head = undefined
     const heap = this.times
     let i = heap.length
     heap.push(time)
@@ -60,11 +64,16 @@ export class EventQueue<E> {
   pop (): E | undefined {
     const time = this.times[0]
     if (time === undefined) return undefined
-    const bucket = this.buckets.get(time) as Bucket<E>
+    let bucket = this.head
+    if (bucket === undefined) {
+      bucket = this.buckets.get(time) as Bucket<E>
+      this.head = bucket
+    }
     const event = bucket.items[bucket.head] as E
     bucket.items[bucket.head++] = undefined as E // let the event be collected
     if (bucket.head === bucket.items.length) {
       this.buckets.delete(time)
+      this.head = undefined
       this.popTime()
     }
     this.count--

@@ -52,3 +52,26 @@ t.test('an event pushed at the time being drained runs after the ones already th
   q.push(5, 'early')
   t.same(drain(q).map(e => e.event), ['early', 'b', 'c'])
 })
+
+t.test('any interleaving of pushes and pops matches a sorted reference', async t => {
+  const op = fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 10 }) }), fc.constant({ pop: true as const }))
+  fc.assert(fc.property(fc.array(op, { maxLength: 200 }), ops => {
+    const q = new EventQueue<number>()
+    const ref: Array<{ time: number, event: number }> = []
+    let n = 0
+    for (const o of ops) {
+      if ('push' in o) {
+        q.push(o.push, n)
+        ref.push({ time: o.push, event: n++ })
+        ref.sort((a, b) => a.time - b.time || a.event - b.event)
+      } else {
+        const want = ref.shift()
+        const got = q.pop()
+        if (got !== want?.event || (want !== undefined && q.lastTime !== want.time)) return false
+      }
+      if (q.size !== ref.length || q.peekTime() !== ref[0]?.time) return false
+    }
+    return true
+  }), { numRuns: 300 })
+  t.pass('300 random interleavings agree')
+})
