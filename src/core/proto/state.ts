@@ -1,11 +1,25 @@
 /**
  * One node's protocol state across all its topics: the single entry point of the pure protocol.
- * `handle(input, now)` returns the effects to carry out. No IO, no clock, no Math.random.
+ * `handle(input, now)` returns the effects to carry out, in order. No IO, no clock, no Math.random.
  *
- * Link bookkeeping: one link per peer serves every topic. A topic needs the link while the peer is
- * in its active view or a JOIN / NEIGHBOR to it is unanswered. Whenever, at the end of a `handle`,
- * a peer that was just dropped from a view or sent a one-off message (a refusal, a SHUFFLE_REPLY,
- * a DISCONNECT) is needed by no topic, a `disconnect` for it follows the sends to it.
+ * What a driver (the simulator, the runtime) must know:
+ * - Carry out the outputs in the order given. A `send` to a peer without a link means "dial it"
+ *   (its address came earlier as `peerData`, or with the join command).
+ * - Links: one per peer, shared by every topic. A topic needs the link while the peer is in its
+ *   active view or a JOIN / NEIGHBOR to it is unanswered (`needsLink`). At the end of a `handle`,
+ *   every peer that was just dropped from a view, or sent a one-off message (a refusal, a
+ *   SHUFFLE_REPLY, a DISCONNECT, an answer to a stranger), and that no topic needs gets a
+ *   `disconnect` output, after the sends to it: flush them, then close. The remote side should
+ *   then see `peerDisconnected` only after every message sent before the close.
+ * - `peerDisconnected` is a failure for every topic that has the peer active or a request pending
+ *   (neighborDown 'failure', the peer is forgotten, a passive peer is asked instead); for a peer
+ *   that is only passive it changes nothing, so closing idle links is safe.
+ * - Timers: each `schedule` must come back once as a `timer` input after `after` ms. Timers carry
+ *   no generation; a timer that fires well before the deadline the state keeps for it is stale
+ *   and ignored, so the driver never needs to cancel one.
+ * - Messages and contents in the outputs are shared (one GOSSIP object goes to several peers):
+ *   never mutate them.
+ * - Message ids made here are `<32 hex chars of this node's random prefix>.<sequence in hex>`.
  */
 import type { ProtoConfig } from './config.js'
 import { MessageIds } from './message-id.js'
