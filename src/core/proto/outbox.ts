@@ -14,7 +14,7 @@ export class Outbox<PI> {
   take (): OutEvent<PI>[] {
     const events = this.events
     this.events = []
-    this.touched.length = 0
+    if (this.touched.length > 0) this.touched.length = 0
     return events
   }
 
