@@ -311,12 +311,12 @@ async function main (): Promise<void> {
       const saturated = new Set<Kind>()
       for (const rate of options.rates) {
         for (const cluster of order) {
-          // An adapter that lost deliveries or could not keep the rate has hit its ceiling in
-          // this round: higher rungs would only measure a backlog. A slow p99 alone is noise here.
+          // An adapter that lost deliveries has hit its ceiling in this round. A slow rung alone
+          // does not stop the climb: on a shared machine that is as often noise as saturation.
           if (saturated.has(cluster.kind)) continue
           const run = await measure(cluster, rate, round, options)
           runs.push(run)
-          if (run.deliveryRatio < 1 || run.achievedRate < rate * 0.9) saturated.add(cluster.kind)
+          if (run.deliveryRatio < 1) saturated.add(cluster.kind)
           if (!options.json) {
             process.stderr.write(`round ${round + 1} ${cluster.kind.padEnd(9)} ${String(rate).padStart(6)}/s: ` +
               `delivered ${(run.deliveryRatio * 100).toFixed(2)}%, p50 ${fmt(run.p50Ms)} ms, p99 ${fmt(run.p99Ms)} ms\n`)
