@@ -4,7 +4,7 @@
  * publish→deliver latency (HDR histogram). The same run measures the raw baseline: the same
  * payloads as length-prefixed frames written straight to plain TCP sockets, the physical limit.
  *
- *   npm run bench:node -- [--seconds 2] [--json]
+ *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip] [--json]
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,10 @@ const args = process.argv.slice(2)
 const json = args.includes('--json')
 const secondsArg = args.indexOf('--seconds')
 const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 2
+const sizesArg = args.indexOf('--sizes')
+const sizes = sizesArg >= 0 ? String(args[sizesArg + 1]).split(',').map(Number) : undefined
+const modesArg = args.indexOf('--modes')
+const modes = (modesArg >= 0 ? String(args[modesArg + 1]).split(',') : ['raw', 'gossip']) as Array<'raw' | 'gossip'>
 const workerPath = fileURLToPath(new URL('./node-worker.js', import.meta.url))
 
 class Worker {
@@ -42,8 +46,17 @@ class Worker {
     return reply
   }
 
+  /**
+   * Wait until the process is gone: a worker still draining a saturated step would steal CPU from
+   * the next measurement.
+   */
   async stop (): Promise<void> {
-    await this.call({ cmd: 'stop' }).catch(() => {})
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = new Promise(resolve => this.child.once('exit', resolve))
+    this.child.send({ cmd: 'stop' })
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000)
+    await exited
+    clearTimeout(timer)
   }
 }
 
@@ -117,9 +130,10 @@ const plan: Array<{ size: number, rates: number[] }> = [
 async function main (): Promise<void> {
   const started = performance.now()
   const rows: Row[] = []
-  for (const mode of ['raw', 'gossip'] as const) {
-    for (const { size, rates } of plan) {
-      // A fresh cluster per payload size: a step past saturation must not spoil the next size.
+  // Per payload size, the baseline then Grapevine, each on a fresh cluster, so that both see the
+  // machine in the same state and a saturated step cannot spoil the next one.
+  for (const { size, rates } of plan.filter(p => sizes === undefined || sizes.includes(p.size))) {
+    for (const mode of modes) {
       const workers = await cluster(mode)
       try {
         for (const rate of rates) {
