@@ -5,6 +5,12 @@
  *
  * - isolated: the topic has no active neighbour but the address book knows interested nodes →
  *   join up to `isolatedJoins` random ones, with exponential backoff while it stays isolated;
+ * - on probation: a node that just left isolation may have joined another isolated node, and the
+ *   two would form an island the rare split check takes long to find (the simulator showed four
+ *   such islands among 100 newcomers). An island is small, so its active views stay small, while
+ *   a JOIN into a large overlay brings the contact and the ends of the FORWARD_JOIN walks. For
+ *   `probationJoins` short backoffs, a node whose active view is still below `probationBelow`
+ *   joins one more node; one in a healthy overlay costs nobody an eviction;
  * - possibly split: every `interval` (jittered), join one random interested node outside the
  *   active view with probability `expectedJoins / interested`, so the whole overlay makes about
  *   `expectedJoins` healing joins per interval however large it is. In a split into two halves,
@@ -22,6 +28,10 @@ export interface HealerConfig {
   expectedJoins: number
   /** Nodes joined at once when isolated. */
   isolatedJoins: number
+  /** Checks, one per `isolatedBackoffMin`, after leaving isolation. */
+  probationJoins: number
+  /** A check joins one more node while the active view is smaller than this. */
+  probationBelow: number
   /** First and largest backoff while isolated, ms. */
   isolatedBackoffMin: number
   isolatedBackoffMax: number
@@ -30,7 +40,9 @@ export interface HealerConfig {
 export const defaultHealerConfig: HealerConfig = Object.freeze({
   interval: 10_000,
   expectedJoins: 2,
-  isolatedJoins: 2,
+  isolatedJoins: 1,
+  probationJoins: 3,
+  probationBelow: 3,
   isolatedBackoffMin: 1_000,
   isolatedBackoffMax: 30_000
 })
@@ -50,6 +62,7 @@ export interface HealDecision<PI> {
 
 export class Healer<PI> {
   private readonly backoff = new Map<TopicId, number>()
+  private readonly probation = new Map<TopicId, number>()
 
   constructor (private readonly config: HealerConfig, private readonly rng: Rng) {}
 
@@ -61,9 +74,17 @@ export class Healer<PI> {
       if (candidates.length === 0) return { join: [], next: this.jitter(c.isolatedBackoffMin) }
       const wait = this.backoff.get(topic) ?? c.isolatedBackoffMin
       this.backoff.set(topic, Math.min(wait * 2, c.isolatedBackoffMax))
+      if (c.probationJoins > 0) this.probation.set(topic, c.probationJoins)
       return { join: this.pick(candidates, c.isolatedJoins), next: this.jitter(wait) }
     }
     this.backoff.delete(topic)
+    const probation = this.probation.get(topic) ?? 0
+    if (probation > 0) {
+      if (probation === 1) this.probation.delete(topic)
+      else this.probation.set(topic, probation - 1)
+      const join = active.length < c.probationBelow ? this.pick(candidates, 1) : []
+      return { join, next: this.jitter(c.isolatedBackoffMin) }
+    }
     const p = candidates.length === 0 ? 0 : Math.min(1, c.expectedJoins / (candidates.length + active.length))
     const join = this.rng.next() < p ? this.pick(candidates, 1) : []
     return { join, next: this.jitter(c.interval) }
@@ -71,6 +92,7 @@ export class Healer<PI> {
 
   forget (topic: TopicId): void {
     this.backoff.delete(topic)
+    this.probation.delete(topic)
   }
 
   /** ±25 % so that nodes started together do not heal in lock step. */

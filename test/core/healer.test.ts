@@ -49,3 +49,27 @@ t.test('in a small overlay the split check joins every interval', async t => {
   const d = healer.tick({ topic: 't', active: ['a'], interested: ['a', 'b'] })
   t.same(d.join, ['b'])
 })
+
+t.test('a node that just left isolation for a small island joins more nodes while on probation', async t => {
+  const healer = new Healer<string>(defaultHealerConfig, sequence([0.99]))
+  const interested = Array.from({ length: 1000 }, (_, i) => `n${i}`)
+  t.equal(healer.tick({ topic: 't', active: [], interested }).join.length, 1, 'isolated: one join')
+  const joins: number[] = []
+  for (let i = 0; i < defaultHealerConfig.probationJoins + 2; i++) {
+    const d = healer.tick({ topic: 't', active: ['n1'], interested })
+    joins.push(d.join.length)
+    if (i < defaultHealerConfig.probationJoins) t.ok(d.next <= defaultHealerConfig.isolatedBackoffMin * 1.25, 'probation ticks come soon')
+  }
+  const expected = [...Array(defaultHealerConfig.probationJoins).fill(1), 0, 0]
+  t.same(joins, expected, 'one join per probation tick, then none (the split check draws 0.99)')
+})
+
+t.test('a node that left isolation into a large overlay makes no probation join', async t => {
+  const healer = new Healer<string>(defaultHealerConfig, sequence([0.99]))
+  const interested = Array.from({ length: 1000 }, (_, i) => `n${i}`)
+  healer.tick({ topic: 't', active: [], interested })
+  const active = interested.slice(0, defaultHealerConfig.probationBelow)
+  for (let i = 0; i < defaultHealerConfig.probationJoins; i++) {
+    t.same(healer.tick({ topic: 't', active, interested }).join, [])
+  }
+})
