@@ -125,7 +125,9 @@ process.on('message', (m: Command) => {
         send({ ok: true })
         return
       case 'waitNeighbours':
-        while (mode === 'gossip' && handle!.neighbours().length < m.count) await new Promise(resolve => setTimeout(resolve, 20))
+        if (mode === 'gossip') {
+          while (handle!.neighbours().length < m.count) await new Promise(resolve => setTimeout(resolve, 20))
+        }
         send({ ok: true })
         return
       case 'reset':

@@ -158,19 +158,19 @@ async function main (): Promise<void> {
 }
 
 function print (rows: Row[], ratios: Record<string, { raw: number, gossip: number, ratio: number }>, wallMs: number): void {
-if (json) {
-  console.log(JSON.stringify({ seconds, wallSeconds: Number((wallMs / 1000).toFixed(1)), rows, sustainable: ratios }, null, 2))
-} else {
-  const fmt = (x: number | null): string => x === null ? '-' : x.toFixed(2)
-  console.log('| mode | payload | target rate | sent | delivered/s per receiver | delivered | p50 ms | p99 ms |')
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-  for (const r of rows) {
-    console.log(`| ${r.mode} | ${r.size} B | ${String(r.rate)} | ${r.sent} | ${r.deliveredPerSecond} | ${(r.deliveryRatio * 100).toFixed(1)} % | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`)
+  if (json) {
+    console.log(JSON.stringify({ seconds, wallSeconds: Number((wallMs / 1000).toFixed(1)), rows, sustainable: ratios }, null, 2))
+  } else {
+    const fmt = (x: number | null): string => x === null ? '-' : x.toFixed(2)
+    console.log('| mode | payload | target rate | sent | delivered/s per receiver | delivered | p50 ms | p99 ms |')
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    for (const r of rows) {
+      console.log(`| ${r.mode} | ${r.size} B | ${String(r.rate)} | ${r.sent} | ${r.deliveredPerSecond} | ${(r.deliveryRatio * 100).toFixed(1)} % | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`)
+    }
+    console.log('\n| payload | raw sustainable msgs/s | gossip sustainable msgs/s | gossip / raw |')
+    console.log('| ---: | ---: | ---: | ---: |')
+    for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.raw} | ${v.gossip} | ${v.ratio}x |`)
   }
-  console.log('\n| payload | raw sustainable msgs/s | gossip sustainable msgs/s | gossip / raw |')
-  console.log('| ---: | ---: | ---: | ---: |')
-  for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.raw} | ${v.gossip} | ${v.ratio}x |`)
-}
 }
 
 main().catch(err => { console.error(err); process.exit(1) })

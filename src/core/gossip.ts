@@ -383,10 +383,8 @@ export class Gossip implements GossipApi, HandleHost {
       return
     }
     this.dialing.set(peer, [frame])
-    this.transport.dial(addr, peer).then(link => {
-      // onLink flushed the queue already when the link came up.
-      void link
-    }, (err: unknown) => {
+    // On success onLink flushes the queue when the link comes up; only failure is handled here.
+    this.transport.dial(addr, peer).catch((err: unknown) => {
       this.dialing.delete(peer)
       if (this.closed) return
       this.book.failure(peer, this.now())
@@ -435,9 +433,10 @@ export class Gossip implements GossipApi, HandleHost {
       }
       case 'bye':
         this.log.debug({ peer, reason: frame.reason }, 'peer said goodbye')
-        return
+        break
       case 'hello':
         // The transport consumes hellos; one here is a protocol violation it already handles.
+        break
     }
   }
 

@@ -17,7 +17,7 @@ t.test('a node is not recorded before its address is known', async t => {
   t.equal(book.size, 0)
 })
 
-t.test("what a node says of its own topics replaces what we knew; hearsay only adds", async t => {
+t.test('what a node says of its own topics replaces what we knew; hearsay only adds', async t => {
   const book = new AddressBook('me')
   book.learn('x', 'h:1', ['a', 'b'], 0)
   book.learn('x', undefined, ['c'], 1)
