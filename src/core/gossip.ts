@@ -124,6 +124,7 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly background = new Set<NodeJS.Timeout>()
   private readonly seedAddrs = new Set<string>()
   private closed = false
+  private localSeq = 0
   private readonly epoch = performance.now()
 
   private constructor (options: GossipOptions) {
@@ -216,12 +217,13 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   /** @internal HandleHost */
-  async publish (topic: TopicId, data: Uint8Array | string): Promise<void> {
+  async publish (topic: TopicId, data: Uint8Array | string, from: TopicHandle): Promise<void> {
     if (this.closed) throw new ClosedError()
     const bytes = typeof data === 'string' ? Buffer.from(data) : data
     if (bytes.length > this.maxMessageSize) throw new MessageTooLargeError(bytes.length, this.maxMessageSize)
     const entry = this.topics.get(topic)
     if (entry === undefined) throw new ClosedError('gossip handle')
+    this.deliverLocally(entry, topic, bytes, from)
     const view = this.state.view(topic)
     if (view === undefined || view.active.length === 0) {
       // p2panda-net's promise: a publish before the first neighbour is queued, not lost.
@@ -232,6 +234,17 @@ export class Gossip implements GossipApi, HandleHost {
       return
     }
     this.input({ type: 'command', topic, command: { type: 'broadcast', content: bytes } })
+  }
+
+  /**
+   * Other handles of the topic on this node are subscribers too (a route's handle and the
+   * WebSocket bridge's, two adapters on one node): they get the publish at once, at hop 0. The
+   * network never sends a node its own message back, so this is their only way to see it.
+   */
+  private deliverLocally (entry: TopicEntry, topic: TopicId, content: Uint8Array, from: TopicHandle): void {
+    if (entry.handles.size < 2) return
+    const message: GossipMessage = { type: 'message', id: `${this.nodeId}:local:${this.localSeq++}`, topic, content, origin: this.nodeId, from: this.nodeId, hops: 0 }
+    for (const h of entry.handles) if (h !== from) h.deliver(message)
   }
 
   /** @internal HandleHost */

@@ -9,7 +9,8 @@ import { ClosedError } from './errors.js'
 
 /** What a handle needs from the node that made it. */
 export interface HandleHost {
-  publish(topic: TopicId, data: Uint8Array | string): Promise<void>
+  /** `from` is the publishing handle: the node delivers to its other handles of the topic. */
+  publish(topic: TopicId, data: Uint8Array | string, from: TopicHandle): Promise<void>
   neighbours(topic: TopicId): NodeId[]
   release(handle: TopicHandle): Promise<void>
   readonly subscriberBufferSize: number
@@ -23,7 +24,7 @@ export class TopicHandle implements GossipHandle {
 
   async publish (data: Uint8Array | string): Promise<void> {
     if (this.closed) throw new ClosedError('gossip handle')
-    await this.host.publish(this.topic, data)
+    await this.host.publish(this.topic, data, this)
   }
 
   subscribe (options: { bufferSize?: number } = {}): Subscription {

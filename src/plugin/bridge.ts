@@ -14,9 +14,9 @@ import { TopicHub, type TopicMember } from './topic-hub.js'
 export interface GossipBridge {
   /**
    * Publishes to every subscriber of `topic`: browsers on this instance and on every other
-   * instance, and server handles on other instances. (A handle of `fastify.gossip` reaches the
-   * other instances only: a node never delivers its own publishes back to itself.) The topic
-   * stays joined until the app closes.
+   * instance, and server handles everywhere. A shortcut: publishing on a handle of
+   * `fastify.gossip` reaches the same subscribers (the node hands it to its other handles of the
+   * topic, the bridge's among them). The topic stays joined until the app closes.
    */
   publish (topic: string, data: string | Uint8Array): Promise<void>
   /** Browser connections open on this instance. */

@@ -2,9 +2,10 @@
  * The bridge's view of topics on this instance: one node handle and one subscription per topic,
  * shared by every connection that uses it, opened by the first and closed with the last.
  *
- * A node never delivers its own publishes back to itself, so a publish from one connection is
- * handed to the overlay (for other instances) and fanned out here to the other local
- * subscribers. The sender does not get its own message back.
+ * A node never delivers a publish back to the handle that made it, so a publish from one
+ * connection is handed to the overlay (for other instances and the node's other handles of the
+ * topic) and fanned out here to the other local connections. The sender does not get its own
+ * message back.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { GossipApi, GossipHandle, Subscription } from '../core/api.js'

@@ -144,3 +144,22 @@ t.test('a topic given as 32 bytes is used as it is; other lengths are refused', 
   t.equal(h.topic, '01'.repeat(32))
   await t.rejects(a.stream(new Uint8Array(5)), { code: 'ERR_GOSSIP_INVALID_TOPIC' })
 })
+
+t.test("a publish reaches the node's other handles of the topic at once, never the publishing handle", async t => {
+  const nodes = await spawnCluster(2)
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  const [route, bridge] = [await nodes[0]!.stream('local'), await nodes[0]!.stream('local')]
+  const remote = await nodes[1]!.stream('local')
+  const routeIn = collect(route!)
+  const bridgeIn = collect(bridge!)
+  const remoteIn = collect(remote)
+  await route!.publish('before any neighbour')
+  await waitFor(() => bridgeIn.messages.length === 1, 'the sibling handle got it')
+  t.match(bridgeIn.messages[0], { origin: nodes[0]!.nodeId, hops: 0 })
+  await waitFor(() => remoteIn.messages.length === 1, 'the remote node got it once the topic had a neighbour')
+  await bridge!.publish('from the other handle')
+  await waitFor(() => routeIn.messages.length === 1 && remoteIn.messages.length === 2, 'both ways')
+  t.same(routeIn.texts(), ['from the other handle'])
+  t.same(bridgeIn.texts(), ['before any neighbour'], 'a handle never gets its own publish')
+  t.same(remoteIn.texts(), ['before any neighbour', 'from the other handle'], 'the network delivers each once')
+})
