@@ -20,7 +20,9 @@ type Command =
   | { cmd: 'stop' }
 
 const send = (m: unknown): void => { process.send?.(m) }
-const wallNow = (): number => performance.timeOrigin + performance.now()
+// CLOCK_MONOTONIC is one clock for every process of the machine; performance.timeOrigin is not
+// (measured: processes disagree by more than a loopback hop, giving negative latencies).
+const wallNow = (): number => Number(process.hrtime.bigint()) / 1e6
 
 let mode: 'gossip' | 'raw' = 'gossip'
 let gossip: Gossip | undefined
@@ -34,7 +36,7 @@ let firstAt = 0
 let lastAt = 0
 
 function record (payload: Uint8Array): void {
-  // The first 8 bytes carry the publisher's wall clock in ms (same host, same clock).
+  // The first 8 bytes carry the publisher's monotonic clock in ms (same host, same clock).
   const sentAt = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).readDoubleLE(0)
   const now = wallNow()
   histogram.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)))

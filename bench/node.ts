@@ -4,7 +4,7 @@
  * publish→deliver latency (HDR histogram). The same run measures the raw baseline: the same
  * payloads as length-prefixed frames written straight to plain TCP sockets, the physical limit.
  *
- *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip] [--json]
+ *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip] [--json] [--profile DIR]
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +20,9 @@ const sizesArg = args.indexOf('--sizes')
 const sizes = sizesArg >= 0 ? String(args[sizesArg + 1]).split(',').map(Number) : undefined
 const modesArg = args.indexOf('--modes')
 const modes = (modesArg >= 0 ? String(args[modesArg + 1]).split(',') : ['raw', 'gossip']) as Array<'raw' | 'gossip'>
+const profileArg = args.indexOf('--profile')
+/** `--profile DIR`: every worker writes a V8 CPU profile there, to see where a step's time goes. */
+const execArgv = profileArg >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${String(args[profileArg + 1])}`] : []
 const workerPath = fileURLToPath(new URL('./node-worker.js', import.meta.url))
 
 class Worker {
@@ -28,7 +31,7 @@ class Worker {
   readonly ready: Promise<void>
 
   constructor () {
-    this.child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
     this.ready = new Promise(resolve => {
       this.child.on('message', (m: Reply) => {
         if (m.ready === true) { resolve(); return }
