@@ -15,6 +15,7 @@ export type GossipErrorCode =
   | 'ERR_GOSSIP_QUEUE_FULL'
   | 'ERR_GOSSIP_TOO_MANY_TOPICS'
   | 'ERR_GOSSIP_TIMEOUT'
+  | 'ERR_GOSSIP_UNKNOWN_PEER'
 
 export class GossipError extends Error {
   readonly code: GossipErrorCode

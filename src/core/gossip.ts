@@ -213,7 +213,11 @@ export class Gossip implements GossipApi, HandleHost {
     if (this.closed) throw new ClosedError()
     const bytes = typeof content === 'string' ? Buffer.from(content) : content
     if (bytes.length > this.maxMessageSize) throw new MessageTooLargeError(bytes.length, this.maxMessageSize)
-    this.sendFrame(peer, { type: 'direct', topic: toTopicId(topic), content: bytes })
+    const topicId = toTopicId(topic)
+    if (!this.transport.links.has(peer) && !this.dialing.has(peer) && this.book.get(peer) === undefined) {
+      throw new GossipError('ERR_GOSSIP_UNKNOWN_PEER', `no link to node ${peer.slice(0, 16)}… and no address known for it`)
+    }
+    this.sendFrame(peer, { type: 'direct', topic: topicId, content: bytes })
   }
 
   /** @internal HandleHost */

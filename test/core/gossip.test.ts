@@ -163,3 +163,16 @@ t.test("a publish reaches the node's other handles of the topic at once, never t
   t.same(bridgeIn.texts(), ['before any neighbour'], 'a handle never gets its own publish')
   t.same(remoteIn.texts(), ['before any neighbour', 'from the other handle'], 'the network delivers each once')
 })
+
+t.test('sendDirect reaches one node only, and refuses a node it has no way to reach', async t => {
+  const nodes = await spawnCluster(3)
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  const handles = await Promise.all(nodes.map(async n => await n.stream('direct')))
+  const inboxes = handles.map(h => collect(h))
+  await waitFor(() => handles.every(h => h.neighbours().length > 0), 'neighbours')
+  await nodes[1]!.sendDirect(nodes[2]!.nodeId, 'direct', 'for node 2 only')
+  await waitFor(() => inboxes[2]!.messages.length === 1, 'delivery to node 2')
+  t.match(inboxes[2]!.messages[0], { origin: nodes[1]!.nodeId, hops: 0 })
+  t.equal(inboxes[0]!.messages.length, 0, 'node 0 got nothing')
+  await t.rejects(nodes[0]!.sendDirect('ab'.repeat(32), 'direct', 'x'), { code: 'ERR_GOSSIP_UNKNOWN_PEER' })
+})

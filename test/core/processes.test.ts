@@ -17,7 +17,8 @@ class Child {
   address = ''
 
   constructor () {
-    this.proc = fork(childPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // Without tap's loaders (NODE_OPTIONS): the child runs built JavaScript and starts faster.
+    this.proc = fork(childPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env: { ...process.env, NODE_OPTIONS: '' } })
     this.ready = new Promise(resolve => {
       this.proc.on('message', (m: Reply & { ready?: boolean }) => {
         if (m.ready === true) return resolve()
