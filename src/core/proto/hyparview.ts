@@ -221,7 +221,10 @@ export class HyParView<PI> {
       this.out.send(from, this.topic, { type: 'neighborReply', accepted: true })
       return
     }
-    if (priority === 'high' || this.active.length < this.config.activeViewCapacity) {
+    // Slots promised to our own pending requests are not free: accepting into them let three
+    // nodes ask each other at once, all accept, all find themselves full when the replies came
+    // back, all undo, and start again, forever (found by the cluster property test).
+    if (priority === 'high' || this.active.length + this.pendingNeighbor.size < this.config.activeViewCapacity) {
       this.addActive(from, data)
       this.out.send(from, this.topic, { type: 'neighborReply', accepted: true })
       return

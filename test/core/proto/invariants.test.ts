@@ -220,3 +220,26 @@ t.test('random joins, broadcasts, quits, crashes and time in a cluster keep ever
   t.ok(formed > 200, `nodes had neighbours at the end (${formed} node-runs)`)
   t.ok(delivered > 200, `broadcasts were delivered (${delivered} deliveries)`)
 })
+
+t.test('nodes asking each other to be neighbours at once settle instead of bouncing forever', async t => {
+  // The counterexample fast-check found (1 run in ~2,500): three nodes with room sent NEIGHBOR(low)
+  // around a cycle, each accepted, each found itself full when its reply came back, each undid it.
+  const ops: Op[] = [{ op: 'join', node: 3, contacts: [0], topic: 1 }, { op: 'join', node: 6, contacts: [0], topic: 0 }, { op: 'join', node: 1, contacts: [0], topic: 1 }, { op: 'join', node: 4, contacts: [1], topic: 1 }, { op: 'join', node: 2, contacts: [0], topic: 1 }, { op: 'join', node: 2, contacts: [1], topic: 0 }, { op: 'join', node: 5, contacts: [1], topic: 1 }, { op: 'advance', ms: 2866 }, { op: 'advance', ms: 1 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'quit', node: 0, topic: 0 }, { op: 'advance', ms: 1 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'advance', ms: 47 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'broadcast', node: 0, topic: 0 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'quit', node: 0, topic: 1 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'advance', ms: 1 }, { op: 'advance', ms: 1 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'broadcast', node: 0, topic: 0 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'join', node: 0, contacts: [0], topic: 0 }, { op: 'join', node: 0, contacts: [0], topic: 0 }]
+  const c = new Cluster(4, SMALL)
+  for (let i = 0; i < N; i++) c.add(`n${i}`)
+  c.join('n0', [], TOPICS[0])
+  c.join('n0', [], TOPICS[1])
+  let steps = 0
+  c.onStep = () => { if (++steps > 20_000) throw new Error('livelock: over 20,000 protocol steps') }
+  for (const o of ops) {
+    switch (o.op) {
+      case 'join': c.join(`n${o.node}`, o.contacts.map((i: number) => `n${i}`), TOPICS[o.topic]); break
+      case 'broadcast': c.broadcast(`n${o.node}`, new Uint8Array([3]), TOPICS[o.topic]); break
+      case 'quit': c.input(`n${o.node}`, { type: 'command', topic: TOPICS[o.topic] as string, command: { type: 'quit' } }); break
+      case 'advance': c.advance(o.ms); break
+    }
+    c.drain()
+  }
+  c.advance(10_000)
+  t.ok(steps < 20_000, `the whole run took ${steps} protocol steps`)
+})
