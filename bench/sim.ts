@@ -6,7 +6,10 @@
  * A benchmark, not a test: it prints what it measures and never fails on a number.
  */
 import { parseArgs } from 'node:util'
-import { scenarios, type Scenario, type ScenarioResult } from '../src/core/sim/scenarios.js'
+import { scenarios as paperScenarios, type Scenario, type ScenarioResult } from '../src/core/sim/scenarios.js'
+import { healingScenarios } from '../src/core/sim/healing.js'
+
+const scenarios: Scenario[] = [...paperScenarios, ...healingScenarios]
 
 const { values } = parseArgs({
   options: {
@@ -128,7 +131,8 @@ function printTable (): void {
     ['passiveMean', 'passive', num(1)]
   ]
   const header = ['scenario', ...columns.map(c => c[1]), 'wall s/seed', 'CPU s/seed']
-  const rows = [...results].map(([name, a]) => [
+  const healingNames = new Set(healingScenarios.map(h => h.name))
+  const rows = [...results].filter(([name]) => !healingNames.has(name)).map(([name, a]) => [
     name, ...columns.map(([key, , f]) => cell(a, key, f)), (a.wallSeconds / seeds).toFixed(1), (a.cpuSeconds / seeds).toFixed(1)
   ])
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`
@@ -136,5 +140,21 @@ function printTable (): void {
   console.log(line(header))
   console.log(line(header.map(() => '---')))
   for (const r of rows) console.log(line(r))
+  const healing = [...results].filter(([name]) => healingNames.has(name))
+  if (healing.length > 0) {
+    const healColumns: Array<[string, string, (v: number) => string]> = [
+      ['componentsDuringSplit', 'components split', num(1)],
+      ['newcomersJoined', 'newcomers in', num(0)],
+      ['componentsAfter', 'components after', num(1)],
+      ['healMs', 'healed after ms', num(0)],
+      ['finalFullDelivery', 'last 10 msgs fully delivered', pct],
+      ['evictionsPerNode', 'evictions / node', num(2)]
+    ]
+    const healHeader = ['scenario', ...healColumns.map(c => c[1]), 'wall s/seed']
+    console.log(`\nhealing, nodes ${nodes}, seeds ${seeds}`)
+    console.log(line(healHeader))
+    console.log(line(healHeader.map(() => '---')))
+    for (const [name, a] of healing) console.log(line([name, ...healColumns.map(([key, , f]) => cell(a, key, f)), (a.wallSeconds / seeds).toFixed(1)]))
+  }
   console.log(`\nwall ${wallSeconds.toFixed(1)} s, peak RSS ${peakRssMb.toFixed(0)} MiB`)
 }

@@ -13,7 +13,7 @@ import { State } from '../proto/state.js'
 import type { TopicId } from '../proto/types.js'
 import { seededRng, shuffle } from '../proto/random.js'
 import type { MessageOutcome, MessageRecord } from './metrics.js'
-import { SIM_TOPIC, bootstrap, broadcastSeries, outcomes, overlay, randomMember } from './scenarios.js'
+import { SIM_TOPIC, bootstrap, broadcastSeries, outcomes, overlay, randomMember, type Scenario } from './scenarios.js'
 import { Simulator, type ProtocolFactory } from './simulator.js'
 
 /** Counts evictions (neighbourDown with reason 'eviction') over the whole run. */
@@ -193,3 +193,17 @@ export function bootstrapLossScenario (settings: HealingSettings): BootstrapLoss
     evictionsPerNode: during / settings.nodes
   }
 }
+
+/** The two healing experiments in the form `bench:sim` runs. */
+export const healingScenarios: Scenario[] = [
+  {
+    name: 'partition',
+    description: '50/50 split for 30 s, then mended; a broadcast every second for 60 s; healer on',
+    run: settings => partitionScenario({ nodes: settings.nodes, seed: settings.seed })
+  },
+  {
+    name: 'bootstrap-loss',
+    description: 'all joined through node 0, node 0 dies, 10 % newcomers join through dead node 0 only; healer on',
+    run: settings => bootstrapLossScenario({ nodes: settings.nodes, seed: settings.seed })
+  }
+]
