@@ -3,22 +3,20 @@
  * as long as every entry of one map gets the same lifetime and time does not run backwards: so
  * both eviction of expired entries and dropping the oldest when full only ever touch the front.
  */
-interface Entry<V> {
-  value: V
-  expires: number
-  /** Position of this entry's record in `order`; older records of a refreshed key are stale. */
-  slot: number
-}
-
 /*
- * Why a separate queue: deleting the oldest key of a large JS Map and asking for the next oldest
- * with `keys().next()` walks over every deleted slot until V8 rehashes, which measured ~20 µs per
- * message once a 10,000-entry cache was full. The queue makes both eviction paths O(1) amortised.
+ * Why a queue beside the Map: deleting the oldest key of a large JS Map and asking for the next
+ * oldest with `keys().next()` walks over every deleted slot until V8 rehashes, which measured ~20 µs
+ * per message once a 10,000-entry cache was full. The queue makes both eviction paths O(1)
+ * amortised. An entry costs a Map entry and three array slots, no object: the seen-id window
+ * (`ExpiringSet`) sits on the hot path of every delivered message.
  */
 export class ExpiringMap<K, V> {
-  private readonly entries = new Map<K, Entry<V>>()
-  /** Keys in insertion order; `undefined` marks a slot whose key was refreshed or deleted. */
+  /** Key -> its slot in the arrays below. */
+  private readonly slots = new Map<K, number>()
+  /** Keys in insertion order (`undefined`: refreshed or deleted), with their values and expiries. */
   private order: Array<K | undefined> = []
+  private values: Array<V | undefined> = []
+  private expiries: number[] = []
   private head = 0
   readonly capacity: number
 
@@ -27,15 +25,16 @@ export class ExpiringMap<K, V> {
   }
 
   get size (): number {
-    return this.entries.size
+    return this.slots.size
   }
 
   has (key: K): boolean {
-    return this.entries.has(key)
+    return this.slots.has(key)
   }
 
   get (key: K): V | undefined {
-    return this.entries.get(key)?.value
+    const slot = this.slots.get(key)
+    return slot === undefined ? undefined : this.values[slot]
   }
 
   /**
@@ -44,19 +43,21 @@ export class ExpiringMap<K, V> {
    */
   set (key: K, value: V, expires: number): void {
     if (this.capacity === 0) return
-    const previous = this.entries.get(key)
-    if (previous !== undefined) this.order[previous.slot] = undefined
-    this.entries.set(key, { value, expires, slot: this.order.length })
+    const previous = this.slots.get(key)
+    if (previous !== undefined) this.clearSlot(previous)
+    this.slots.set(key, this.order.length)
     this.order.push(key)
-    while (this.entries.size > this.capacity) this.dropOldest()
+    this.values.push(value)
+    this.expiries.push(expires)
+    while (this.slots.size > this.capacity) this.dropOldest()
     this.compact()
   }
 
   delete (key: K): boolean {
-    const entry = this.entries.get(key)
-    if (entry === undefined) return false
-    this.order[entry.slot] = undefined
-    this.entries.delete(key)
+    const slot = this.slots.get(key)
+    if (slot === undefined) return false
+    this.clearSlot(slot)
+    this.slots.delete(key)
     this.compact()
     return true
   }
@@ -64,9 +65,7 @@ export class ExpiringMap<K, V> {
   /** Drop every entry that expired at or before `now`; returns how many were dropped. */
   evictExpired (now: number): number {
     let dropped = 0
-    for (;;) {
-      const entry = this.oldest()
-      if (entry === undefined || entry.expires > now) break
+    while (this.skipStale() && (this.expiries[this.head] as number) <= now) {
       this.dropOldest()
       dropped++
     }
@@ -76,57 +75,65 @@ export class ExpiringMap<K, V> {
 
   /** Expiry time of the oldest entry, or undefined when empty. */
   oldestExpiry (): number | undefined {
-    return this.oldest()?.expires
+    return this.skipStale() ? this.expiries[this.head] : undefined
   }
 
   keys (): IterableIterator<K> {
-    return this.entries.keys()
+    return this.slots.keys()
   }
 
   clear (): void {
-    this.entries.clear()
+    this.slots.clear()
     this.order = []
+    this.values = []
+    this.expiries = []
     this.head = 0
   }
 
-  /** The oldest live entry; skips (and consumes) stale slots at the front. */
-  private oldest (): Entry<V> | undefined {
+  private clearSlot (slot: number): void {
+    this.order[slot] = undefined
+    this.values[slot] = undefined
+  }
+
+  /** Moves `head` to the oldest live slot; false when there is none. */
+  private skipStale (): boolean {
     while (this.head < this.order.length) {
       const key = this.order[this.head]
-      if (key !== undefined) {
-        const entry = this.entries.get(key)
-        if (entry !== undefined && entry.slot === this.head) return entry
-      }
+      if (key !== undefined && this.slots.get(key) === this.head) return true
       this.head++
     }
-    return undefined
+    return false
   }
 
   private dropOldest (): void {
-    if (this.oldest() === undefined) return
-    this.entries.delete(this.order[this.head] as K)
-    this.order[this.head] = undefined
+    if (!this.skipStale()) return
+    this.slots.delete(this.order[this.head] as K)
+    this.clearSlot(this.head)
     this.head++
   }
 
   /**
    * Reclaim stale slots now and then (a consumed front, or keys refreshed or deleted in the
-   * middle), so the queue stays within a constant factor of the live entries; slots are renumbered.
+   * middle), so the arrays stay within a constant factor of the live entries; slots are renumbered.
    */
   private compact (): void {
-    const slots = this.order.length - this.head
+    const used = this.order.length - this.head
     const frontIsLarge = this.head >= 1024 && this.head * 2 >= this.order.length
-    if (!frontIsLarge && slots <= 2 * this.entries.size + 1024) return
-    const live: Array<K | undefined> = []
+    if (!frontIsLarge && used <= 2 * this.slots.size + 1024) return
+    const order: Array<K | undefined> = []
+    const values: Array<V | undefined> = []
+    const expiries: number[] = []
     for (let i = this.head; i < this.order.length; i++) {
       const key = this.order[i]
-      if (key === undefined) continue
-      const entry = this.entries.get(key)
-      if (entry === undefined || entry.slot !== i) continue
-      entry.slot = live.length
-      live.push(key)
+      if (key === undefined || this.slots.get(key) !== i) continue
+      this.slots.set(key, order.length)
+      order.push(key)
+      values.push(this.values[i])
+      expiries.push(this.expiries[i] as number)
     }
-    this.order = live
+    this.order = order
+    this.values = values
+    this.expiries = expiries
     this.head = 0
   }
 }
