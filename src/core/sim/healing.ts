@@ -8,7 +8,7 @@
  * discovery converges to in a small cluster). Dead nodes stay in it, so healing joins to them fail
  * as they would for real.
  */
-import { Healer, defaultHealerConfig, type HealerConfig } from '../healer.js'
+import { Healer, defaultHealerConfig, type HealerConfig } from '../discovery/healer.js'
 import { State } from '../proto/state.js'
 import type { TopicId } from '../proto/types.js'
 import { seededRng, shuffle } from '../proto/random.js'

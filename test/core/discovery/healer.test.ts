@@ -1,6 +1,6 @@
 import t from 'tap'
-import { Healer, defaultHealerConfig } from '../../src/core/healer.js'
-import type { Rng } from '../../src/core/proto/types.js'
+import { Healer, defaultHealerConfig } from '../../../src/core/discovery/healer.js'
+import type { Rng } from '../../../src/core/proto/types.js'
 
 function sequence (values: number[]): Rng {
   let i = 0

@@ -19,7 +19,7 @@
  * Pure: the caller passes time, randomness and what it knows; the result says whom to join and
  * when to ask again.
  */
-import type { Rng, TopicId } from './proto/types.js'
+import type { Rng, TopicId } from '../proto/types.js'
 
 export interface HealerConfig {
   /** Period of the split check, ms. */
