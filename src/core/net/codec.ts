@@ -10,6 +10,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr'
 import { CodecError } from '../errors.js'
+import { wireLimits } from '../proto/limits.js'
 import type { Frame, NodeId, NodeRecord } from './frames.js'
 import type {
   HyParViewMessage,
@@ -20,27 +21,12 @@ import type {
   TopicMessage
 } from '../proto/types.js'
 
-/** Upper bounds of what one frame may carry; a frame beyond them is refused, never truncated. */
-export const codecLimits = Object.freeze({
-  /** Message ids are origin prefix + sequence: short strings. */
-  maxIdLength: 128,
-  /** Opaque peer data (an encoded address). */
-  maxPeerDataBytes: 1024,
-  /** "host:port" as announced in hello and discovery. */
-  maxAddrLength: 300,
-  maxReasonLength: 1024,
-  /** TTLs of random walks count down from a handful. */
-  maxTtl: 255,
-  /** Plumtree rounds are hop counts. */
-  maxRound: 65_535,
-  maxVersion: 65_535,
-  /** PeerInfo lists: shuffle samples, disconnect samples. */
-  maxPeers: 256,
-  maxIHaveEntries: 16_384,
-  maxTopics: 4096,
-  maxDiscoveryNodes: 1024,
-  proofBytes: 32
-})
+/**
+ * Upper bounds of what one frame may carry; a frame beyond them is refused, never truncated. The
+ * same object as the state machines' `wireLimits`: a value the decoder accepts can always be
+ * encoded again when a node stores or forwards it.
+ */
+export const codecLimits = wireLimits
 
 const FrameCode = { Hello: 0, Proto: 1, Discovery: 2, Direct: 3, Bye: 4 } as const
 
@@ -156,7 +142,7 @@ function encodeMessage (message: Message<NodeId>): unknown[] {
 
 function encodePeerData (data: Uint8Array | undefined): Uint8Array | null {
   if (data === undefined) return null
-  checkBytes(data, 0, codecLimits.maxPeerDataBytes, 'peer data')
+  checkBytes(data, codecLimits.minPeerDataBytes, codecLimits.maxPeerDataBytes, 'peer data')
   return data
 }
 
@@ -438,7 +424,7 @@ function readNodeRecords (value: unknown): NodeRecord[] {
 
 function readPeerData (value: unknown): Uint8Array | undefined {
   if (value === null) return undefined
-  return readBytes(value, 0, codecLimits.maxPeerDataBytes, 'peer data')
+  return readBytes(value, codecLimits.minPeerDataBytes, codecLimits.maxPeerDataBytes, 'peer data')
 }
 
 function readId32 (value: unknown, what: string): string {

@@ -3,6 +3,7 @@
  * iroh-gossip; see ../shared/DESIGN.md. Every queue and cache inside the state machines is bounded
  * by one of these.
  */
+import { MIN_FRAME_BYTES } from './limits.js'
 
 export interface HyParViewConfig {
   /** Active view capacity (fanout + 1). */
@@ -59,6 +60,13 @@ export interface ProtoConfig {
   broadcast: PlumtreeConfig
   /** Upper bound of topics one node may be part of. */
   maxTopics: number
+  /**
+   * Byte budget of every control message the state machines emit (IHAVE, SHUFFLE, SHUFFLE_REPLY,
+   * DISCONNECT, JOIN, ...): lists are cut to fit, so a burst or a generous shuffle setting cannot
+   * build a frame the transport refuses. GOSSIP carries application payloads and is bounded by
+   * the runtime's message size instead. At least `MIN_FRAME_BYTES`.
+   */
+  maxFrameBytes: number
 }
 
 export const defaultConfig: ProtoConfig = Object.freeze({
@@ -88,19 +96,28 @@ export const defaultConfig: ProtoConfig = Object.freeze({
     maxPendingIHaves: 10_000,
     maxMissingMessages: 10_000
   }),
-  maxTopics: 1_000
+  maxTopics: 1_000,
+  // The runtime's frame limit is its message size plus 16 KiB: control frames fit whatever that is.
+  maxFrameBytes: 16 * 1024
 }) as ProtoConfig
 
 export type PartialProtoConfig = {
   membership?: Partial<HyParViewConfig>
   broadcast?: Partial<PlumtreeConfig>
   maxTopics?: number
+  maxFrameBytes?: number
 }
 
+/** Throws a RangeError when `maxFrameBytes` is below `MIN_FRAME_BYTES` or not an integer. */
 export function resolveConfig (partial: PartialProtoConfig = {}): ProtoConfig {
+  const maxFrameBytes = partial.maxFrameBytes ?? defaultConfig.maxFrameBytes
+  if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < MIN_FRAME_BYTES) {
+    throw new RangeError(`maxFrameBytes must be an integer of at least ${MIN_FRAME_BYTES}, got ${maxFrameBytes}`)
+  }
   return {
     membership: { ...defaultConfig.membership, ...partial.membership },
     broadcast: { ...defaultConfig.broadcast, ...partial.broadcast },
-    maxTopics: partial.maxTopics ?? defaultConfig.maxTopics
+    maxTopics: partial.maxTopics ?? defaultConfig.maxTopics,
+    maxFrameBytes
   }
 }

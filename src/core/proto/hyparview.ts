@@ -3,8 +3,10 @@
  * active view of connected neighbours and a larger passive view of known, reachable peers used to
  * repair the active one. Sans-IO: effects go to the shared outbox, time comes in as `now`.
  */
+import { defaultConfig } from './config.js'
 import type { HyParViewConfig } from './config.js'
 import { isDue } from './deadline.js'
+import { isWirePeerData, peersWithin, wireTtl } from './limits.js'
 import type { Outbox } from './outbox.js'
 import { pick, randomInt, sample } from './random.js'
 import type { DownReason, HyParViewMessage, PeerData, PeerInfo, Priority, Rng, TopicId } from './types.js'
@@ -40,6 +42,13 @@ export class HyParView<PI> {
   private shuffleDue = -Infinity
   /** Time of the input being handled, for deadlines of timers scheduled while handling it. */
   private now = 0
+  /**
+   * PeerInfos one SHUFFLE, SHUFFLE_REPLY or DISCONNECT sample may carry: the configured counts are
+   * clamped to it, so no setting can build a frame over the byte budget or the decoder's limit.
+   */
+  private readonly maxListPeers: number
+  private readonly forwardJoinTtl: number
+  private readonly shuffleTtl: number
 
   constructor (
     private readonly me: PI,
@@ -48,8 +57,13 @@ export class HyParView<PI> {
     private readonly rng: Rng,
     private readonly self: () => PeerInfo<PI>,
     private readonly out: Outbox<PI>,
-    private readonly listener: ActiveViewListener<PI>
-  ) {}
+    private readonly listener: ActiveViewListener<PI>,
+    maxFrameBytes: number = defaultConfig.maxFrameBytes
+  ) {
+    this.maxListPeers = peersWithin(maxFrameBytes)
+    this.forwardJoinTtl = wireTtl(config.activeRandomWalkLength)
+    this.shuffleTtl = wireTtl(config.shuffleRandomWalkLength)
+  }
 
   /** True while this topic needs a link to `peer`. */
   needs (peer: PI): boolean {
@@ -74,7 +88,7 @@ export class HyParView<PI> {
     let sent = false
     for (const contact of contacts) {
       if (contact.id === this.me || this.active.includes(contact.id)) continue
-      this.out.send(contact.id, this.topic, { type: 'join', ...dataField(this.self().data) })
+      this.out.send(contact.id, this.topic, { type: 'join', ...dataField(this.selfData()) })
       this.pendingJoin.add(contact.id)
       if (!this.joinContacts.includes(contact.id)) this.joinContacts.push(contact.id)
       sent = true
@@ -106,11 +120,12 @@ export class HyParView<PI> {
     const target = pick(this.rng, this.active)
     if (target !== undefined) {
       const others = this.active.filter(p => p !== target)
-      const nodes = sample(this.rng, others, this.config.shuffleActiveViewCount)
-      for (const p of sample(this.rng, this.passive, this.config.shufflePassiveViewCount)) nodes.push(p)
+      const nodes = sample(this.rng, others, Math.min(this.config.shuffleActiveViewCount, this.maxListPeers))
+      const passiveCount = Math.min(this.config.shufflePassiveViewCount, this.maxListPeers - nodes.length)
+      for (const p of sample(this.rng, this.passive, passiveCount)) nodes.push(p)
       this.lastShuffle = nodes
       this.out.send(target, this.topic, {
-        type: 'shuffle', origin: this.self(), nodes: nodes.map(p => this.info(p)), ttl: this.config.shuffleRandomWalkLength
+        type: 'shuffle', origin: wirePeer(this.me, this.self().data), nodes: nodes.map(p => this.info(p)), ttl: this.shuffleTtl
       })
     }
     // A periodic chance to repair a view that lost peers while every candidate refused.
@@ -187,10 +202,10 @@ export class HyParView<PI> {
     this.addActive(from, data)
     // A high-priority NEIGHBOR makes the joiner add us, so that the active views are symmetric.
     this.sendNeighbor(from, 'high')
-    const peer = { id: from, ...dataField(data) }
+    const peer = wirePeer(from, data)
     for (const p of this.active) {
       if (p === from) continue
-      this.out.send(p, this.topic, { type: 'forwardJoin', peer, ttl: this.config.activeRandomWalkLength })
+      this.out.send(p, this.topic, { type: 'forwardJoin', peer, ttl: this.forwardJoinTtl })
     }
   }
 
@@ -210,7 +225,7 @@ export class HyParView<PI> {
       this.sendNeighbor(peer.id, 'high')
       return
     }
-    this.out.send(next, this.topic, { type: 'forwardJoin', peer, ttl: ttl - 1 })
+    this.out.send(next, this.topic, { type: 'forwardJoin', peer: wirePeer(peer.id, peer.data), ttl: wireTtl(ttl - 1) })
   }
 
   private onNeighbor (from: PI, priority: Priority, data: PeerData | undefined): void {
@@ -263,11 +278,14 @@ export class HyParView<PI> {
     if (ttl > 0 && this.active.length > 1) {
       const next = this.pickActive(from, origin.id)
       if (next !== undefined) {
-        this.out.send(next, this.topic, { type: 'shuffle', origin, nodes, ttl: ttl - 1 })
+        const forward = nodes.length > this.maxListPeers ? nodes.slice(0, this.maxListPeers) : nodes
+        this.out.send(next, this.topic, {
+          type: 'shuffle', origin: wirePeer(origin.id, origin.data), nodes: forward.map(n => wirePeer(n.id, n.data)), ttl: wireTtl(ttl - 1)
+        })
         return
       }
     }
-    const reply = sample(this.rng, this.passive, nodes.length)
+    const reply = sample(this.rng, this.passive, Math.min(nodes.length, this.maxListPeers))
     this.out.send(origin.id, this.topic, { type: 'shuffleReply', nodes: reply.map(p => this.info(p)) })
     this.out.touch(origin.id)
     this.integrate(origin, reply)
@@ -311,7 +329,7 @@ export class HyParView<PI> {
     this.pendingJoin.delete(peer)
     const i = this.passive.indexOf(peer)
     if (i >= 0) this.passive.splice(i, 1)
-    if (data !== undefined) this.data.set(peer, data)
+    this.keepData(peer, data)
     while (this.active.length >= this.config.activeViewCapacity && this.active.length > 0) {
       this.evict(this.active[randomInt(this.rng, this.active.length)] as PI)
     }
@@ -345,7 +363,7 @@ export class HyParView<PI> {
 
   private addPassive (peer: PI, data: PeerData | undefined): void {
     if (peer === this.me || this.active.includes(peer)) return
-    if (data !== undefined) this.data.set(peer, data)
+    this.keepData(peer, data)
     if (this.passive.includes(peer)) return
     if (this.config.passiveViewCapacity <= 0) return
     if (this.passive.length >= this.config.passiveViewCapacity) {
@@ -353,7 +371,7 @@ export class HyParView<PI> {
       this.dropPassiveAt(j)
     }
     this.passive.push(peer)
-    if (data !== undefined) this.data.set(peer, data)
+    this.keepData(peer, data)
   }
 
   private removePassive (peer: PI): void {
@@ -372,7 +390,7 @@ export class HyParView<PI> {
     const id = node.id
     if (id === this.me || this.active.includes(id)) return
     if (this.passive.includes(id)) {
-      if (node.data !== undefined) this.data.set(id, node.data)
+      this.keepData(id, node.data)
       return
     }
     if (this.config.passiveViewCapacity <= 0) return
@@ -387,7 +405,7 @@ export class HyParView<PI> {
       this.dropPassiveAt(j)
     }
     this.passive.push(id)
-    if (node.data !== undefined) this.data.set(id, node.data)
+    this.keepData(id, node.data)
   }
 
   /** Ask passive peers to become neighbours until the active view (with requests out) is full. */
@@ -414,7 +432,7 @@ export class HyParView<PI> {
   }
 
   private sendNeighbor (peer: PI, priority: Priority): void {
-    this.out.send(peer, this.topic, { type: 'neighbor', priority, ...dataField(this.self().data) })
+    this.out.send(peer, this.topic, { type: 'neighbor', priority, ...dataField(this.selfData()) })
   }
 
   private pickActive (not1: PI, not2: PI): PI | undefined {
@@ -434,16 +452,26 @@ export class HyParView<PI> {
     const pool: PI[] = []
     for (const p of this.active) if (p !== peer) pool.push(p)
     for (const p of this.passive) if (p !== peer) pool.push(p)
-    return sample(this.rng, pool, this.config.disconnectSampleSize).map(p => this.info(p))
+    return sample(this.rng, pool, Math.min(this.config.disconnectSampleSize, this.maxListPeers)).map(p => this.info(p))
   }
 
   private info (peer: PI): PeerInfo<PI> {
-    return { id: peer, ...dataField(this.data.get(peer)) }
+    return wirePeer(peer, this.data.get(peer))
+  }
+
+  private selfData (): PeerData | undefined {
+    return wireData(this.self().data)
+  }
+
+  private keepData (peer: PI, data: PeerData | undefined): void {
+    const d = wireData(data)
+    if (d !== undefined) this.data.set(peer, d)
   }
 
   private learn (peer: PI, data: PeerData | undefined): void {
-    if (data === undefined || peer === this.me) return
-    this.out.peerData(peer, data)
+    const d = wireData(data)
+    if (d === undefined || peer === this.me) return
+    this.out.peerData(peer, d)
   }
 
   private ensureShuffleTimer (): void {
@@ -453,6 +481,18 @@ export class HyParView<PI> {
     this.shuffleDue = this.now + after
     this.out.schedule(after, { type: 'shuffle', topic: this.topic })
   }
+}
+
+/**
+ * Peer data as the decoder would accept it, or none: data from a driver other than the codec (or a
+ * misconfigured own address) must not make a frame unencodable.
+ */
+function wireData (data: PeerData | undefined): PeerData | undefined {
+  return data !== undefined && isWirePeerData(data) ? data : undefined
+}
+
+function wirePeer<PI> (id: PI, data: PeerData | undefined): PeerInfo<PI> {
+  return { id, ...dataField(wireData(data)) }
 }
 
 function dataField (data: PeerData | undefined): { data?: PeerData } {

@@ -3,20 +3,22 @@
  * active view: payloads travel eagerly along a spanning tree that duplicates prune, ids travel
  * lazily along every other link so that a lost payload is pulled back with GRAFT.
  */
+import { defaultConfig } from './config.js'
 import type { PlumtreeConfig } from './config.js'
 import { isDue } from './deadline.js'
 import { ExpiringMap } from './expiring-map.js'
 import { ExpiringSet } from './expiring-set.js'
+import { MESSAGE_OVERHEAD, ihaveEntryCost, saturatingRound, wireLimits } from './limits.js'
 import type { Outbox } from './outbox.js'
 import type { IHaveEntry, Message, MessageId, PlumtreeMessage, Timer, TopicId } from './types.js'
-
-/** IHAVE entries per message; keeps every frame small whatever the backlog. */
-const MAX_IHAVE_ENTRIES_PER_MESSAGE = 512
 
 interface Cached<PI> {
   origin: PI
   content: Uint8Array
-  /** Hops at which we delivered it (0 at the origin); lowered when the tree is optimised. */
+  /**
+   * Hops at which we delivered it (0 at the origin); lowered when the tree is optimised. Saturated
+   * at the wire's largest round, so it can be sent on as it is.
+   */
   hops: number
   /** The neighbour we got it from (our parent in the tree for this message), none at the origin. */
   from: PI | undefined
@@ -49,7 +51,11 @@ export class Plumtree<PI> {
    */
   private ihaveTo: PI[] = []
   private ihaveEntry: IHaveEntry[] = []
+  /** Encoded size bound of each queued entry, counted once per message rather than once per peer. */
+  private ihaveCost: number[] = []
   private ihaveHead = 0
+  /** Bytes the entries of one IHAVE may take so that the whole frame stays within the budget. */
+  private readonly ihaveBytes: number
   /** Whether the seen-id window alone answers "seen?" (it does unless it is the smaller bound). */
   private readonly seenCoversCache: boolean
   private dispatchScheduled = false
@@ -63,8 +69,10 @@ export class Plumtree<PI> {
     private readonly me: PI,
     private readonly topic: TopicId,
     private readonly config: PlumtreeConfig,
-    private readonly out: Outbox<PI>
+    private readonly out: Outbox<PI>,
+    maxFrameBytes: number = defaultConfig.maxFrameBytes
   ) {
+    this.ihaveBytes = maxFrameBytes - MESSAGE_OVERHEAD
     this.seen = new ExpiringSet(config.maxSeenIds)
     this.cache = new ExpiringMap(config.maxCachedMessages)
     this.dispatchTimer = { type: 'dispatchIHave', topic }
@@ -106,14 +114,19 @@ export class Plumtree<PI> {
     this.dispatchScheduled = false
     const to = this.ihaveTo
     const entries = this.ihaveEntry
+    const costs = this.ihaveCost
     const head = this.ihaveHead
     this.ihaveTo = []
     this.ihaveEntry = []
+    this.ihaveCost = []
     this.ihaveHead = 0
     // Group by peer. Queues are short (one entry per lazy peer per message), so a linear scan for
     // the peers already seen beats a Map; every peer's entries keep their queue order.
+    // A batch is cut by bytes (a count cap let long ids build frames the transport refused) and
+    // by the count the decoder takes.
     const peers: PI[] = []
     const groups: IHaveEntry[][] = []
+    const groupBytes: number[] = []
     for (let i = head; i < to.length; i++) {
       const peer = to[i] as PI
       let g = peers.indexOf(peer)
@@ -122,13 +135,18 @@ export class Plumtree<PI> {
         g = peers.length
         peers.push(peer)
         groups.push([])
+        groupBytes.push(0)
       }
-      const group = groups[g] as IHaveEntry[]
-      group.push(entries[i] as IHaveEntry)
-      if (group.length >= MAX_IHAVE_ENTRIES_PER_MESSAGE) {
+      const cost = costs[i] as number
+      let group = groups[g] as IHaveEntry[]
+      if (group.length > 0 && (group.length >= wireLimits.maxIHaveEntries || (groupBytes[g] as number) + cost > this.ihaveBytes)) {
         this.out.send(peer, this.topic, { type: 'ihave', entries: group })
-        groups[g] = []
+        group = []
+        groups[g] = group
+        groupBytes[g] = 0
       }
+      group.push(entries[i] as IHaveEntry)
+      groupBytes[g] = (groupBytes[g] as number) + cost
     }
     for (let g = 0; g < peers.length; g++) {
       const group = groups[g] as IHaveEntry[]
@@ -146,7 +164,7 @@ export class Plumtree<PI> {
     let next = missing.queue.shift()
     while (next !== undefined && !this.isNeighbor(next.peer)) next = missing.queue.shift()
     if (next !== undefined) {
-      this.out.send(next.peer, this.topic, { type: 'graft', id, round: next.round })
+      this.out.send(next.peer, this.topic, { type: 'graft', id, round: saturatingRound(next.round) })
       this.lazy.delete(next.peer)
       this.eager.add(next.peer)
     }
@@ -191,7 +209,8 @@ export class Plumtree<PI> {
       }
       return
     }
-    const hops = round + 1
+    // At the largest round the wire carries a message still travels: its hop count stops growing.
+    const hops = saturatingRound(round + 1)
     this.remember(id, { origin, content, hops, from: neighbor ? from : undefined }, now)
     this.missing.delete(id)
     if (neighbor) {
@@ -234,9 +253,9 @@ export class Plumtree<PI> {
     if (cached === undefined) return
     const parent = cached.from
     if (parent === undefined || parent === from || !this.eager.has(parent)) return
-    const viaAnnouncer = entry.round + 1
+    const viaAnnouncer = saturatingRound(entry.round + 1)
     if (cached.hops - viaAnnouncer < this.config.optimizationThreshold) return
-    this.out.send(from, this.topic, { type: 'graft', round: entry.round })
+    this.out.send(from, this.topic, { type: 'graft', round: saturatingRound(entry.round) })
     this.lazy.delete(from)
     this.eager.add(from)
     this.out.send(parent, this.topic, { type: 'prune' })
@@ -279,22 +298,25 @@ export class Plumtree<PI> {
     }
     if (this.lazy.size === 0) return
     const entry: IHaveEntry = { id, round: hops }
+    const cost = ihaveEntryCost(id)
     for (const peer of this.lazy) {
       if (peer === from || peer === origin) continue
-      this.queueIHave(peer, entry)
+      this.queueIHave(peer, entry, cost)
     }
   }
 
-  private queueIHave (to: PI, entry: IHaveEntry): void {
+  private queueIHave (to: PI, entry: IHaveEntry, cost: number): void {
     if (this.config.maxPendingIHaves <= 0) return
     this.ihaveTo.push(to)
     this.ihaveEntry.push(entry)
+    this.ihaveCost.push(cost)
     if (this.ihaveTo.length - this.ihaveHead > this.config.maxPendingIHaves) {
       // Over the bound the oldest announcement goes: the freshest ones are the likeliest to matter.
       this.ihaveHead++
       if (this.ihaveHead > 1024 && this.ihaveHead * 2 > this.ihaveTo.length) {
         this.ihaveTo = this.ihaveTo.slice(this.ihaveHead)
         this.ihaveEntry = this.ihaveEntry.slice(this.ihaveHead)
+        this.ihaveCost = this.ihaveCost.slice(this.ihaveHead)
         this.ihaveHead = 0
       }
     }

@@ -28,12 +28,12 @@ export class Topic<PI> {
     self: () => PeerInfo<PI>,
     private readonly out: Outbox<PI>
   ) {
-    const broadcast = new Plumtree<PI>(me, id, config.broadcast, out)
+    const broadcast = new Plumtree<PI>(me, id, config.broadcast, out, config.maxFrameBytes)
     this.broadcast = broadcast
     this.membership = new HyParView<PI>(me, id, config.membership, rng, self, out, {
       neighborUp: peer => broadcast.neighborUp(peer),
       neighborDown: peer => broadcast.neighborDown(peer)
-    })
+    }, config.maxFrameBytes)
   }
 
   handleMessage (from: PI, body: TopicMessage<PI>, now: number): void {
