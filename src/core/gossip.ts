@@ -1,31 +1,39 @@
 /**
- * A gossip node over real sockets: the runtime that carries out what the pure protocol decides.
+ * A gossip node over real sockets: the IO runtime that carries out what the pure state machines
+ * decide. It owns the sockets, timers, DNS and the dial queue, nothing else.
  *
  * Data flows one way. Bytes from a link are decoded by the transport into frames; `proto` frames
- * become `recv` inputs of the protocol state; the state's outputs (send, emit, schedule,
- * disconnect, peerData) are executed here. Topic discovery and healing sit beside the protocol:
- * they learn who wants which topic and issue `join` commands, never touching its internals.
+ * become inputs of the protocol state (../proto), `discovery` frames inputs of topic discovery
+ * (./discovery); the outputs of both (send, emit, schedule, disconnect...) are executed here.
+ * The healer reads discovery's address book and issues `join` commands into the protocol.
+ *
+ * Nothing a peer sends and nothing the node emits may crash the process: every input and every
+ * effect runs guarded, and a failure logs its reason and closes at most the link concerned.
  */
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { randomInt } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
 import type {
   GossipApi, GossipEvent, GossipMessage, GossipOptions, KeyPair, Lagged, Logger, NodeId, TopicId, TopicInput
 } from './api.js'
-import { AddressBook } from './address-book.js'
 import { BoundedQueue } from './bounded-queue.js'
 import { ClosedError, GossipError, MessageTooLargeError } from './errors.js'
 import { TopicHandle, type HandleHost } from './handle.js'
-import { Healer, defaultHealerConfig } from './discovery/healer.js'
+import { LocalTopics } from './local-topics.js'
 import { silentLogger } from './logger.js'
 import { toTopicId } from './topic-id.js'
+import { Discovery } from './discovery/discovery.js'
+import { Healer, defaultHealerConfig } from './discovery/healer.js'
+import type { DiscoveryInput, DiscoveryOutput } from './discovery/types.js'
 import { resolveConfig, type ProtoConfig } from './proto/config.js'
+import { wireLimits } from './proto/limits.js'
+import { MESSAGE_ID_PREFIX_CHARS } from './proto/message-id.js'
 import { seededRng } from './proto/random.js'
 import { State } from './proto/state.js'
 import type { Event, InEvent, Message, OutEvent, Timer } from './proto/types.js'
 import type { Frame } from './net/frames.js'
-import { Transport } from './net/transport.js'
+import { Transport, parseAddress } from './net/transport.js'
 import type { Link, LinkCloseInfo } from './net/link.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './net/identity.js'
 
@@ -41,21 +49,10 @@ const DEFAULTS = {
   maxPendingHandshakes: 64,
   /** Frames held for a peer while we dial it. */
   dialQueueLimit: 1024,
-  /** Topic discovery: how often a random linked peer hears what we know. */
-  discoveryInterval: 10_000,
-  /** Records handed over per discovery frame. */
-  discoverySample: 16,
   /** A link no topic needs is closed after this long without traffic. */
   idleLinkTimeout: 60_000,
-  /** Room for framing and headers around the largest payload. */
+  /** Room for framing and headers around the largest payload; also the control frames' budget. */
   frameOverhead: 16 * 1024
-}
-
-interface TopicEntry {
-  handles: Set<TopicHandle>
-  /** Publishes made while the topic has no neighbour; sent when the first one comes up. */
-  pending: Uint8Array[]
-  healTimer: NodeJS.Timeout | undefined
 }
 
 function validateOptions (options: GossipOptions): void {
@@ -82,6 +79,18 @@ function splitHostPort (addr: string): { host: string, port: number } {
 
 function joinHostPort (host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/** Peer data is an address only if it reads as one: what a peer sends is never trusted as is. */
+function addressFromPeerData (data: Uint8Array): string | undefined {
+  if (data.byteLength < wireLimits.minPeerDataBytes || data.byteLength > wireLimits.maxAddrLength) return undefined
+  const addr = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
+  try {
+    parseAddress(addr)
+    return addr
+  } catch {
+    return undefined
+  }
 }
 
 export class GossipBuilder {
@@ -114,48 +123,54 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly config: ProtoConfig
   private readonly transport: Transport
   private readonly state: State<NodeId>
-  private readonly book: AddressBook
+  private readonly discovery: Discovery<NodeId>
   private readonly healer: Healer<NodeId>
-  private readonly topics = new Map<TopicId, TopicEntry>()
+  private readonly topics: LocalTopics
+  private readonly healTimers = new Map<TopicId, NodeJS.Timeout>()
   private readonly timers = new Set<NodeJS.Timeout>()
+  private discoveryTimer: NodeJS.Timeout | undefined
   private readonly dialing = new Map<NodeId, Frame[]>()
   private readonly eventStreams = new Set<BoundedQueue<GossipEvent>>()
   private readonly lastActivity = new Map<NodeId, number>()
   private readonly background = new Set<NodeJS.Timeout>()
   private readonly seedAddrs = new Set<string>()
   private closed = false
-  private localSeq = 0
   private readonly epoch = performance.now()
 
   private constructor (options: GossipOptions) {
     this.options = options
     this.log = options.logger ?? silentLogger
-    this.config = resolveConfig(options.protocol)
+    this.maxMessageSize = options.maxMessageSize ?? DEFAULTS.maxMessageSize
+    const maxFrameSize = this.maxMessageSize + DEFAULTS.frameOverhead
+    // Control frames (IHAVE batches, shuffles, discovery) get the overhead's room at most, so a
+    // node with small messages never builds a control frame its peers would refuse.
+    const controlBudget = Math.min(DEFAULTS.frameOverhead, maxFrameSize)
+    this.config = resolveConfig({ maxFrameBytes: controlBudget, ...options.protocol })
     this.keyPair = normalizeKeyPair(options.keyPair ?? generateKeyPair())
     this.nodeId = nodeIdOf(this.keyPair.publicKey)
-    this.maxMessageSize = options.maxMessageSize ?? DEFAULTS.maxMessageSize
     this.subscriberBufferSize = options.subscriberBufferSize ?? DEFAULTS.subscriberBufferSize
-    const rng = seededRng(randomInt(2 ** 31))
-    this.state = new State<NodeId>(this.nodeId, this.config, rng)
-    this.book = new AddressBook(this.nodeId)
-    this.healer = new Healer<NodeId>(defaultHealerConfig, seededRng(randomInt(2 ** 31)))
+    this.topics = new LocalTopics(this.nodeId, options.pendingPublishLimit ?? DEFAULTS.pendingPublishLimit)
+    const idPrefix = randomBytes(MESSAGE_ID_PREFIX_CHARS / 2).toString('hex')
+    this.state = new State<NodeId>(this.nodeId, this.config, seededRng(randomInt(2 ** 47)), undefined, idPrefix)
+    this.discovery = new Discovery<NodeId>(this.nodeId, seededRng(randomInt(2 ** 47)), { maxFrameBytes: Math.min(this.config.maxFrameBytes, controlBudget) })
+    this.healer = new Healer<NodeId>(defaultHealerConfig, seededRng(randomInt(2 ** 47)))
     this.transport = new Transport({
       keyPair: this.keyPair,
       secret: options.secret,
       host: options.host ?? DEFAULTS.host,
       port: options.port ?? DEFAULTS.port,
-      maxFrameSize: this.maxMessageSize + DEFAULTS.frameOverhead,
+      maxFrameSize,
       handshakeTimeout: options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
       maxPendingHandshakes: options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes,
       linkWriteBufferBytes: options.linkWriteBufferBytes ?? DEFAULTS.linkWriteBufferBytes,
       advertise: options.advertise,
       logger: this.log
     })
-    this.transport.on('link', (link: Link) => this.onLink(link))
+    this.transport.on('link', (link: Link) => { this.guard('link up', () => { this.onLink(link) }, link.peerId) })
     // Frames and disconnects come from the transport, not the link: it also delivers what a
     // losing duplicate link drains, and reports a peer gone only when no link replaced it.
-    this.transport.on('frame', (peer: NodeId, frame: Frame) => this.onFrame(peer, frame))
-    this.transport.on('disconnect', (peer: NodeId, info: LinkCloseInfo) => this.onPeerGone(peer, info))
+    this.transport.on('frame', (peer: NodeId, frame: Frame) => { this.guard(`${frame.type} frame`, () => { this.onFrame(peer, frame) }, peer) })
+    this.transport.on('disconnect', (peer: NodeId, info: LinkCloseInfo) => { this.guard('link down', () => { this.onPeerGone(peer, info) }) })
   }
 
   get address (): string { return this._address }
@@ -168,8 +183,7 @@ export class Gossip implements GossipApi, HandleHost {
     await this.transport.listen()
     this._address = this.transport.address as string
     this.state.setMyData(Buffer.from(this._address))
-    this.every(DEFAULTS.discoveryInterval, () => this.discoveryRound())
-    this.every(DEFAULTS.idleLinkTimeout / 2, () => this.closeIdleLinks())
+    this.every(DEFAULTS.idleLinkTimeout / 2, () => { this.closeIdleLinks() })
     const seeds = this.options.seeds ?? []
     if (seeds.length > 0) {
       this.every(this.options.seedRefreshInterval ?? DEFAULTS.seedRefreshInterval, () => { void this.dialSeeds() })
@@ -185,20 +199,16 @@ export class Gossip implements GossipApi, HandleHost {
   async stream (topic: TopicInput): Promise<TopicHandle> {
     if (this.closed) throw new ClosedError()
     const id = toTopicId(topic)
-    let entry = this.topics.get(id)
-    if (entry === undefined) {
-      if (this.topics.size >= this.config.maxTopics) {
-        throw new GossipError('ERR_GOSSIP_TOO_MANY_TOPICS', `this node is already in ${this.config.maxTopics} topics`)
-      }
-      entry = { handles: new Set(), pending: [], healTimer: undefined }
-      this.topics.set(id, entry)
-      const contacts = this.pickContacts(id)
-      this.input({ type: 'command', topic: id, command: { type: 'join', peers: contacts.map(c => ({ id: c })) } })
-      this.announceTopics()
-      this.scheduleHeal(id, 1_000)
+    if (!this.topics.has(id) && this.topics.size >= this.config.maxTopics) {
+      throw new GossipError('ERR_GOSSIP_TOO_MANY_TOPICS', `this node is already in ${this.config.maxTopics} topics`)
     }
     const handle = new TopicHandle(this, id)
-    entry.handles.add(handle)
+    if (this.topics.add(handle)) {
+      const contacts = this.pickContacts(id)
+      this.input({ type: 'command', topic: id, command: { type: 'join', peers: contacts.map(c => ({ id: c })) } })
+      this.discover({ type: 'joinTopic', topic: id })
+      this.scheduleHeal(id, 1_000)
+    }
     return handle
   }
 
@@ -214,7 +224,7 @@ export class Gossip implements GossipApi, HandleHost {
     const bytes = typeof content === 'string' ? Buffer.from(content) : content
     if (bytes.length > this.maxMessageSize) throw new MessageTooLargeError(bytes.length, this.maxMessageSize)
     const topicId = toTopicId(topic)
-    if (!this.transport.links.has(peer) && !this.dialing.has(peer) && this.book.get(peer) === undefined) {
+    if (!this.transport.links.has(peer) && !this.dialing.has(peer) && this.discovery.addressOf(peer) === undefined) {
       throw new GossipError('ERR_GOSSIP_UNKNOWN_PEER', `no link to node ${peer.slice(0, 16)}… and no address known for it`)
     }
     this.sendFrame(peer, { type: 'direct', topic: topicId, content: bytes })
@@ -225,30 +235,14 @@ export class Gossip implements GossipApi, HandleHost {
     if (this.closed) throw new ClosedError()
     const bytes = typeof data === 'string' ? Buffer.from(data) : data
     if (bytes.length > this.maxMessageSize) throw new MessageTooLargeError(bytes.length, this.maxMessageSize)
-    const entry = this.topics.get(topic)
-    if (entry === undefined) throw new ClosedError('gossip handle')
-    this.deliverLocally(entry, topic, bytes, from)
+    if (!this.topics.has(topic)) throw new ClosedError('gossip handle')
+    this.topics.deliverLocally(from, bytes)
     const view = this.state.view(topic)
     if (view === undefined || view.active.length === 0) {
-      // p2panda-net's promise: a publish before the first neighbour is queued, not lost.
-      if (entry.pending.length >= (this.options.pendingPublishLimit ?? DEFAULTS.pendingPublishLimit)) {
-        throw new GossipError('ERR_GOSSIP_QUEUE_FULL', 'the topic has no neighbour yet and its queue of pending publishes is full')
-      }
-      entry.pending.push(bytes)
+      this.topics.hold(topic, bytes)
       return
     }
     this.input({ type: 'command', topic, command: { type: 'broadcast', content: bytes } })
-  }
-
-  /**
-   * Other handles of the topic on this node are subscribers too (a route's handle and the
-   * WebSocket bridge's, two adapters on one node): they get the publish at once, at hop 0. The
-   * network never sends a node its own message back, so this is their only way to see it.
-   */
-  private deliverLocally (entry: TopicEntry, topic: TopicId, content: Uint8Array, from: TopicHandle): void {
-    if (entry.handles.size < 2) return
-    const message: GossipMessage = { type: 'message', id: `${this.nodeId}:local:${this.localSeq++}`, topic, content, origin: this.nodeId, from: this.nodeId, hops: 0 }
-    for (const h of entry.handles) if (h !== from) h.deliver(message)
   }
 
   /** @internal HandleHost */
@@ -258,21 +252,18 @@ export class Gossip implements GossipApi, HandleHost {
 
   /** @internal HandleHost */
   async release (handle: TopicHandle): Promise<void> {
-    const entry = this.topics.get(handle.topic)
-    if (entry === undefined) return
-    entry.handles.delete(handle)
-    if (entry.handles.size === 0 && !this.closed) this.leave(handle.topic, entry)
+    if (this.topics.remove(handle) && !this.closed) this.leave(handle.topic)
   }
 
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const [topic, entry] of [...this.topics]) {
-      for (const h of entry.handles) h.terminate()
-      this.leave(topic, entry)
-    }
+    for (const topic of this.topics.terminateAll()) this.leave(topic)
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
+    for (const t of this.healTimers.values()) clearTimeout(t)
+    this.healTimers.clear()
+    if (this.discoveryTimer !== undefined) clearTimeout(this.discoveryTimer)
     for (const t of this.background) clearInterval(t)
     this.background.clear()
     await this.transport.close()
@@ -281,12 +272,25 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Driving the protocol
+  // Driving the state machines
   // -------------------------------------------------------------------------------------------
+
+  /**
+   * Run `fn`; if it throws, log what failed and close the link of `peer` when one is concerned.
+   * A bug, or a peer that found a way to make us fail, costs at most that link, never the node.
+   */
+  private guard (what: string, fn: () => void, peer?: NodeId): void {
+    try {
+      fn()
+    } catch (err) {
+      this.log.error({ err, peer }, `gossip node failed on ${what}`)
+      if (peer !== undefined) this.transport.links.get(peer)?.close(`internal error on ${what}`)
+    }
+  }
 
   private input (event: InEvent<NodeId>): void {
     if (this.closed && event.type !== 'command') return
-    let outs: OutEvent<NodeId>[]
+    let outs: Array<OutEvent<NodeId>>
     try {
       outs = this.state.handle(event, this.now())
     } catch (err) {
@@ -294,7 +298,7 @@ export class Gossip implements GossipApi, HandleHost {
       this.log.error({ err, input: event.type }, 'protocol state failed on an input')
       return
     }
-    for (const out of outs) this.execute(out)
+    for (const out of outs) this.guard(`protocol ${out.type}`, () => { this.execute(out) }, out.type === 'send' ? out.to : undefined)
   }
 
   private execute (out: OutEvent<NodeId>): void {
@@ -314,10 +318,48 @@ export class Gossip implements GossipApi, HandleHost {
         this.dialing.delete(out.peer)
         break
       }
-      case 'peerData':
-        this.book.learn(out.peer, Buffer.from(out.data).toString(), undefined, this.now())
+      case 'peerData': {
+        const addr = addressFromPeerData(out.data)
+        if (addr !== undefined) this.discover({ type: 'learn', peer: out.peer, addr })
         break
+      }
     }
+  }
+
+  private discover (input: DiscoveryInput<NodeId>): void {
+    if (this.closed && input.type !== 'leaveTopic') return
+    let outs: Array<DiscoveryOutput<NodeId>>
+    try {
+      outs = this.discovery.handle(input, this.now())
+    } catch (err) {
+      this.log.error({ err, input: input.type }, 'topic discovery failed on an input')
+      return
+    }
+    for (const out of outs) {
+      this.guard(`discovery ${out.type}`, () => {
+        switch (out.type) {
+          case 'send':
+            this.sendFrame(out.to, { type: 'discovery', message: out.message })
+            break
+          case 'schedule':
+            this.scheduleDiscovery(out.after)
+            break
+          case 'found':
+            // A topic that is isolated and just learned of interested nodes should not wait its backoff.
+            if (this.topics.has(out.topic) && (this.state.view(out.topic)?.active.length ?? 0) === 0) this.scheduleHeal(out.topic, 0)
+        }
+      }, out.type === 'send' ? out.to : undefined)
+    }
+  }
+
+  private scheduleDiscovery (after: number): void {
+    if (this.closed) return
+    if (this.discoveryTimer !== undefined) clearTimeout(this.discoveryTimer)
+    this.discoveryTimer = setTimeout(() => {
+      this.discoveryTimer = undefined
+      this.discover({ type: 'tick' })
+    }, after)
+    this.discoveryTimer.unref()
   }
 
   private schedule (after: number, timer: Timer<NodeId>): void {
@@ -331,12 +373,10 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   private onProtoEvent (topic: TopicId, event: Event<NodeId>): void {
-    const entry = this.topics.get(topic)
     switch (event.type) {
       case 'received': {
-        if (entry === undefined) return
         const message: GossipMessage = { type: 'message', id: event.id, topic, content: event.content, origin: event.origin, from: event.from, hops: event.hops }
-        for (const h of entry.handles) h.deliver(message)
+        this.topics.deliver(topic, message)
         return
       }
       case 'joined':
@@ -359,33 +399,39 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   private flushPending (topic: TopicId): void {
-    const entry = this.topics.get(topic)
-    if (entry === undefined || entry.pending.length === 0) return
-    const pending = entry.pending.splice(0)
-    for (const content of pending) this.input({ type: 'command', topic, command: { type: 'broadcast', content } })
+    for (const content of this.topics.takePending(topic)) this.input({ type: 'command', topic, command: { type: 'broadcast', content } })
   }
 
   private emitEvent (event: GossipEvent): void {
     for (const q of this.eventStreams) q.push(event)
   }
 
-  private leave (topic: TopicId, entry: TopicEntry): void {
-    if (entry.healTimer !== undefined) clearTimeout(entry.healTimer)
+  private leave (topic: TopicId): void {
+    const heal = this.healTimers.get(topic)
+    if (heal !== undefined) clearTimeout(heal)
+    this.healTimers.delete(topic)
     this.healer.forget(topic)
     this.input({ type: 'command', topic, command: { type: 'quit' } })
-    this.topics.delete(topic)
-    if (!this.closed) this.announceTopics()
+    this.discover({ type: 'leaveTopic', topic })
   }
 
   // -------------------------------------------------------------------------------------------
   // Links
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * Send or queue a frame. A frame our own encoder refuses is our bug, not the peer's: it is
+   * logged and dropped, and the link stays (the protocol's timeouts cover a lost message).
+   */
   private sendFrame (peer: NodeId, frame: Frame): void {
     const link = this.transport.links.get(peer)
     if (link !== undefined) {
       this.lastActivity.set(peer, this.now())
-      link.send(frame)
+      try {
+        link.send(frame)
+      } catch (err) {
+        this.log.error({ err, peer, frame: frame.type }, 'frame not sent: it does not encode within the limits')
+      }
       return
     }
     const queued = this.dialing.get(peer)
@@ -393,7 +439,7 @@ export class Gossip implements GossipApi, HandleHost {
       if (queued.length < DEFAULTS.dialQueueLimit) queued.push(frame)
       return
     }
-    const addr = this.book.get(peer)?.addr
+    const addr = this.discovery.addressOf(peer)
     if (addr === undefined) {
       this.log.debug({ peer }, 'no address known for peer')
       this.input({ type: 'peerDisconnected', peer })
@@ -404,22 +450,22 @@ export class Gossip implements GossipApi, HandleHost {
     this.transport.dial(addr, peer).catch((err: unknown) => {
       this.dialing.delete(peer)
       if (this.closed) return
-      this.book.failure(peer, this.now())
       this.log.debug({ peer, addr, err }, 'dial failed')
-      this.input({ type: 'peerDisconnected', peer })
+      this.guard('dial failure', () => {
+        this.discover({ type: 'dialFailed', peer })
+        this.input({ type: 'peerDisconnected', peer })
+      })
     })
   }
 
   private onLink (link: Link): void {
     const peer = link.peerId
-    const now = this.now()
-    this.lastActivity.set(peer, now)
-    if (link.remoteAddr != null) this.book.learn(peer, link.remoteAddr, undefined, now)
-    this.book.success(peer, now)
+    this.lastActivity.set(peer, this.now())
     const queued = this.dialing.get(peer)
     this.dialing.delete(peer)
-    link.send({ type: 'discovery', topics: [...this.topics.keys()], nodes: this.book.sample(DEFAULTS.discoverySample) })
-    if (queued !== undefined) for (const f of queued) link.send(f)
+    this.discover({ type: 'linkUp', peer, addr: link.remoteAddr ?? undefined })
+    if (link.remoteAddr !== null && this.seedAddrs.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
+    if (queued !== undefined) for (const f of queued) this.sendFrame(peer, f)
   }
 
   private onPeerGone (peer: NodeId, info: LinkCloseInfo): void {
@@ -427,6 +473,7 @@ export class Gossip implements GossipApi, HandleHost {
     if (this.closed) return
     if (info.error) this.log.warn({ peer, reason: info.reason }, 'link failed')
     else this.log.debug({ peer, reason: info.reason }, 'link closed')
+    this.discover({ type: 'linkDown', peer })
     this.input({ type: 'peerDisconnected', peer })
   }
 
@@ -436,16 +483,12 @@ export class Gossip implements GossipApi, HandleHost {
       case 'proto':
         this.input({ type: 'recv', from: peer, message: frame.message as Message<NodeId> })
         return
-      case 'discovery': {
-        const link = this.transport.links.get(peer)
-        if (link !== undefined) this.onDiscovery(link, frame.topics, frame.nodes)
+      case 'discovery':
+        this.discover({ type: 'recv', from: peer, message: frame.message })
         return
-      }
       case 'direct': {
-        const entry = this.topics.get(frame.topic)
-        if (entry === undefined) return
         const message: GossipMessage = { type: 'message', id: `direct:${peer}`, topic: frame.topic, content: frame.content, origin: peer, from: peer, hops: 0 }
-        for (const h of entry.handles) h.deliver(message)
+        this.topics.deliver(frame.topic, message)
         return
       }
       case 'bye':
@@ -458,83 +501,43 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Topic discovery and healing
+  // Healing
   // -------------------------------------------------------------------------------------------
 
-  private onDiscovery (link: Link, topics: TopicId[], nodes: { id: NodeId, addr: string, topics: TopicId[] }[]): void {
-    const now = this.now()
-    const before = this.book.get(link.peerId)?.topics
-    this.book.learn(link.peerId, link.remoteAddr, topics, now)
-    for (const n of nodes) {
-      if (n.id === this.nodeId) continue
-      const known = this.book.get(n.id) !== undefined
-      this.book.learn(n.id, n.addr, known ? undefined : n.topics, now)
-      if (known) this.book.addTopics(n.id, n.topics)
-    }
-    // Answer with who else wants the topics the sender just told us about, so two nodes that
-    // want a topic meet without sharing a bootstrap node. Only new topics get an answer: two
-    // nodes never ping-pong.
-    const fresh = topics.filter(t => before === undefined || !before.has(t))
-    if (fresh.length > 0) {
-      const records = []
-      for (const t of fresh) {
-        for (const id of this.book.interestedIn(t).slice(0, 8)) {
-          if (id === link.peerId) continue
-          const r = this.book.get(id)
-          if (r !== undefined) records.push({ id, addr: r.addr, topics: [...r.topics] })
-        }
-      }
-      if (records.length > 0) link.send({ type: 'discovery', topics: [...this.topics.keys()], nodes: records.slice(0, 64) })
-    }
-    // A topic that is isolated and just learned of interested nodes should not wait its backoff.
-    for (const [topic, entry] of this.topics) {
-      if ((this.state.view(topic)?.active.length ?? 0) === 0 && this.book.interestedIn(topic).length > 0) {
-        this.scheduleHeal(topic, 0, entry)
-      }
-    }
-  }
-
-  private announceTopics (): void {
-    const topics = [...this.topics.keys()]
-    for (const link of this.transport.links.values()) link.send({ type: 'discovery', topics, nodes: [] })
-  }
-
-  private discoveryRound (): void {
-    const links = [...this.transport.links.values()]
-    if (links.length === 0) return
-    const link = links[randomInt(links.length)] as Link
-    link.send({ type: 'discovery', topics: [...this.topics.keys()], nodes: this.book.sample(DEFAULTS.discoverySample) })
-  }
-
   private pickContacts (topic: TopicId): NodeId[] {
-    const interested = this.book.interestedIn(topic)
+    const interested = this.discovery.interestedIn(topic)
     const out: NodeId[] = []
     while (out.length < 3 && interested.length > 0) {
       const i = randomInt(interested.length)
       out.push(interested[i] as NodeId)
-      interested.splice(i, 1)
+      interested[i] = interested[interested.length - 1] as NodeId
+      interested.pop()
     }
     return out
   }
 
-  private scheduleHeal (topic: TopicId, after: number, entry = this.topics.get(topic)): void {
-    if (entry === undefined || this.closed) return
-    if (entry.healTimer !== undefined) clearTimeout(entry.healTimer)
-    entry.healTimer = setTimeout(() => {
-      entry.healTimer = undefined
-      if (this.closed || this.topics.get(topic) !== entry) return
-      const decision = this.healer.tick({
-        topic,
-        active: this.state.view(topic)?.active ?? [],
-        interested: this.book.interestedIn(topic)
+  private scheduleHeal (topic: TopicId, after: number): void {
+    if (!this.topics.has(topic) || this.closed) return
+    const previous = this.healTimers.get(topic)
+    if (previous !== undefined) clearTimeout(previous)
+    const timer = setTimeout(() => {
+      this.healTimers.delete(topic)
+      if (this.closed || !this.topics.has(topic)) return
+      this.guard('healing', () => {
+        const decision = this.healer.tick({
+          topic,
+          active: this.state.view(topic)?.active ?? [],
+          interested: this.discovery.interestedIn(topic)
+        })
+        if (decision.join.length > 0) {
+          this.log.debug({ topic, peers: decision.join }, 'healing: joining')
+          this.input({ type: 'command', topic, command: { type: 'join', peers: decision.join.map(id => ({ id })) } })
+        }
+        this.scheduleHeal(topic, decision.next)
       })
-      if (decision.join.length > 0) {
-        this.log.debug({ topic, peers: decision.join }, 'healing: joining')
-        this.input({ type: 'command', topic, command: { type: 'join', peers: decision.join.map(id => ({ id })) } })
-      }
-      this.scheduleHeal(topic, decision.next, entry)
     }, after)
-    entry.healTimer.unref()
+    timer.unref()
+    this.healTimers.set(topic, timer)
   }
 
   private closeIdleLinks (): void {
@@ -573,7 +576,7 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   private every (ms: number, fn: () => void): void {
-    const t = setInterval(() => { if (!this.closed) fn() }, ms)
+    const t = setInterval(() => { if (!this.closed) this.guard('periodic task', fn) }, ms)
     t.unref()
     this.background.add(t)
   }

@@ -1,98 +1,152 @@
 /**
- * Known nodes, where they listen and which topics they want. Filled from seeds, from the links we
- * make and from topic discovery; read by the healer to find interested nodes the overlay cannot
- * reach. Pure: time is passed in. Bounded: past `capacity`, the record heard of least recently
- * (failures first) is forgotten.
+ * Known nodes, where they listen and which topics they want. Filled from seeds, links, the
+ * membership protocol's peer data and topic discovery; read by the healer and by discovery's
+ * answers. Pure: time is passed in.
+ *
+ * Bounded three ways, because most of what fills it is what peers say: nodes (past `maxNodes`
+ * the failing, least recently heard of goes), topics per node, and interests in all. An interest
+ * a node declared itself over a live link lasts while the link does; one heard from a third party,
+ * or kept after the link went, lasts `interestTtl`.
  */
-import type { TopicId } from './proto/types.js'
-import type { NodeId, NodeRecord } from './net/frames.js'
+import type { TopicId } from '../proto/types.js'
 
-export interface AddressRecord {
-  id: NodeId
-  addr: string
-  topics: Set<TopicId>
+export interface AddressRecord<PI> {
+  id: PI
+  addr: string | undefined
+  /** Topic -> when the interest expires (Infinity: declared by the node over a live link). */
+  topics: Map<TopicId, number>
   /** Last time anything told us about this node. */
   lastSeen: number
-  /** Last time a link to it was established. */
-  lastSuccess: number | undefined
-  /** Last time dialling it failed. */
-  lastFailure: number | undefined
   /** Failed dials since the last success. */
   failures: number
 }
 
-export class AddressBook {
-  private readonly records = new Map<NodeId, AddressRecord>()
+export interface AddressBookLimits {
+  maxNodes: number
+  maxTopicsPerNode: number
+  maxInterests: number
+}
 
-  constructor (private readonly self: NodeId, private readonly capacity = 10_000) {}
+export class AddressBook<PI> {
+  private readonly records = new Map<PI, AddressRecord<PI>>()
+  /** Topic -> nodes wanting it: answers "who is in T" without a walk over every record. */
+  private readonly index = new Map<TopicId, Set<PI>>()
+  private interests = 0
+
+  constructor (private readonly self: PI, private readonly limits: AddressBookLimits) {}
 
   get size (): number { return this.records.size }
 
-  get (id: NodeId): AddressRecord | undefined {
+  /** (node, topic) interests recorded. */
+  get interestCount (): number { return this.interests }
+
+  get (id: PI): AddressRecord<PI> | undefined {
     return this.records.get(id)
   }
 
-  /** Record what we heard of a node. `topics` replaces the known set when given (its owner said so). */
-  learn (id: NodeId, addr: string | null | undefined, topics: Iterable<TopicId> | undefined, now: number): void {
-    if (id === this.self) return
+  /** Record that `id` exists, and where it listens when `addr` is given. */
+  learn (id: PI, addr: string | undefined, now: number): AddressRecord<PI> | undefined {
+    if (id === this.self) return undefined
     let r = this.records.get(id)
     if (r === undefined) {
-      if (addr == null) return
-      r = { id, addr, topics: new Set(), lastSeen: now, lastSuccess: undefined, lastFailure: undefined, failures: 0 }
+      r = { id, addr, topics: new Map(), lastSeen: now, failures: 0 }
       this.records.set(id, r)
-      this.evictIfFull()
+      this.evictIfFull(id)
     }
-    if (addr != null) r.addr = addr
-    if (topics !== undefined) r.topics = new Set(topics)
-    r.lastSeen = Math.max(r.lastSeen, now)
+    if (addr !== undefined) r.addr = addr
+    if (now > r.lastSeen) r.lastSeen = now
+    return r
   }
 
-  /** Add topics a third party says `id` wants, without forgetting the ones we know. */
-  addTopics (id: NodeId, topics: Iterable<TopicId>): void {
+  /**
+   * `id` wants `topic` until `expires`. A longer-lived claim replaces a shorter one, never the
+   * other way round. Returns true if the interest is new.
+   */
+  addInterest (id: PI, topic: TopicId, expires: number): boolean {
     const r = this.records.get(id)
-    if (r === undefined) return
-    for (const t of topics) r.topics.add(t)
+    if (r === undefined) return false
+    const known = r.topics.get(topic)
+    if (known !== undefined) {
+      if (expires > known) r.topics.set(topic, expires)
+      return false
+    }
+    if (r.topics.size >= this.limits.maxTopicsPerNode || this.interests >= this.limits.maxInterests) return false
+    r.topics.set(topic, expires)
+    this.interests++
+    let holders = this.index.get(topic)
+    if (holders === undefined) {
+      holders = new Set()
+      this.index.set(topic, holders)
+    }
+    holders.add(id)
+    return true
   }
 
-  success (id: NodeId, now: number): void {
+  removeInterest (id: PI, topic: TopicId): void {
+    const r = this.records.get(id)
+    if (r === undefined || !r.topics.delete(topic)) return
+    this.interests--
+    const holders = this.index.get(topic)
+    if (holders === undefined) return
+    holders.delete(id)
+    if (holders.size === 0) this.index.delete(topic)
+  }
+
+  clearInterests (id: PI): void {
     const r = this.records.get(id)
     if (r === undefined) return
-    r.lastSuccess = now
-    r.lastSeen = Math.max(r.lastSeen, now)
+    for (const topic of [...r.topics.keys()]) this.removeInterest(id, topic)
+  }
+
+  /** The node's link went: what it declared now ages like hearsay. */
+  unpin (id: PI, expires: number): void {
+    const r = this.records.get(id)
+    if (r === undefined) return
+    for (const [topic, at] of r.topics) if (at === Infinity) r.topics.set(topic, expires)
+  }
+
+  /** Forget interests that expired by `now`. */
+  evictExpired (now: number): void {
+    for (const r of this.records.values()) {
+      for (const [topic, at] of r.topics) if (at <= now) this.removeInterest(r.id, topic)
+    }
+  }
+
+  success (id: PI, now: number): void {
+    const r = this.records.get(id)
+    if (r === undefined) return
+    if (now > r.lastSeen) r.lastSeen = now
     r.failures = 0
   }
 
-  failure (id: NodeId, now: number): void {
+  failure (id: PI): void {
     const r = this.records.get(id)
-    if (r === undefined) return
-    r.lastFailure = now
-    r.failures++
+    if (r !== undefined) r.failures++
   }
 
-  forget (id: NodeId): void {
+  forget (id: PI): void {
+    this.clearInterests(id)
     this.records.delete(id)
   }
 
-  /** Nodes known to want `topic`. */
-  interestedIn (topic: TopicId): NodeId[] {
-    const out: NodeId[] = []
-    for (const r of this.records.values()) if (r.topics.has(topic)) out.push(r.id)
-    return out
+  /** Nodes known to want `topic` (a fresh array the caller may keep). */
+  interestedIn (topic: TopicId): PI[] {
+    const holders = this.index.get(topic)
+    return holders === undefined ? [] : [...holders]
   }
 
-  /** Records to hand to another node in topic discovery: the most recently heard of first. */
-  sample (limit: number): NodeRecord[] {
-    const all = [...this.records.values()].filter(r => r.failures === 0)
-    all.sort((a, b) => b.lastSeen - a.lastSeen)
-    return all.slice(0, limit).map(r => ({ id: r.id, addr: r.addr, topics: [...r.topics] }))
+  /** How many nodes are known to want `topic`. */
+  interestCountOf (topic: TopicId): number {
+    return this.index.get(topic)?.size ?? 0
   }
 
-  private evictIfFull (): void {
-    if (this.records.size <= this.capacity) return
-    let worst: AddressRecord | undefined
+  private evictIfFull (keep: PI): void {
+    if (this.records.size <= this.limits.maxNodes) return
+    let worst: AddressRecord<PI> | undefined
     for (const r of this.records.values()) {
+      if (r.id === keep) continue
       if (worst === undefined || r.failures > worst.failures || (r.failures === worst.failures && r.lastSeen < worst.lastSeen)) worst = r
     }
-    if (worst !== undefined) this.records.delete(worst.id)
+    if (worst !== undefined) this.forget(worst.id)
   }
 }

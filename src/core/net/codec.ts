@@ -11,7 +11,8 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { CodecError } from '../errors.js'
 import { wireLimits } from '../proto/limits.js'
-import type { Frame, NodeId, NodeRecord } from './frames.js'
+import type { DiscoveryMessage, NodeAddr } from '../discovery/types.js'
+import type { Frame, NodeId } from './frames.js'
 import type {
   HyParViewMessage,
   IHaveEntry,
@@ -72,11 +73,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
       wire = encodeMessage(frame.message)
       break
     case 'discovery':
-      wire = [
-        FrameCode.Discovery,
-        encodeTopicList(frame.topics, 'discovery.topics'),
-        encodeNodeRecords(frame.nodes)
-      ]
+      wire = encodeDiscovery(frame.message)
       break
     case 'direct':
       checkBytes(frame.content, 0, Infinity, 'direct.content')
@@ -177,12 +174,53 @@ function encodeTopicList (topics: string[], what: string): Uint8Array[] {
   return topics.map((topic) => hexToBytes(topic, what))
 }
 
-function encodeNodeRecords (nodes: NodeRecord[]): unknown[] {
-  checkArray(nodes, codecLimits.maxDiscoveryNodes, 'discovery.nodes')
-  return nodes.map((node) => {
-    checkString(node.addr, codecLimits.maxAddrLength, 'discovery.addr')
-    return [hexToBytes(node.id, 'discovery.id'), node.addr, encodeTopicList(node.topics, 'discovery.node.topics')]
-  })
+const DiscoveryCode = { Topics: 0, Digest: 1, Resync: 2, Query: 3, Members: 4 } as const
+
+function encodeDiscovery (m: DiscoveryMessage<NodeId>): unknown[] {
+  switch (m.type) {
+    case 'topics':
+      checkBoolean(m.reset, 'topics.reset')
+      checkUint(m.base, codecLimits.maxDiscoveryVersion, 'topics.base')
+      checkUint(m.version, codecLimits.maxDiscoveryVersion, 'topics.version')
+      return [FrameCode.Discovery, DiscoveryCode.Topics, m.reset, m.base, m.version,
+        encodeTopicList(m.joined, 'topics.joined'), encodeTopicList(m.left, 'topics.left')]
+    case 'digest':
+      checkUint(m.version, codecLimits.maxDiscoveryVersion, 'digest.version')
+      checkUint(m.count, codecLimits.maxDiscoveryVersion, 'digest.count')
+      return [FrameCode.Discovery, DiscoveryCode.Digest, m.version, m.count]
+    case 'resync':
+      return [FrameCode.Discovery, DiscoveryCode.Resync]
+    case 'query':
+      return [FrameCode.Discovery, DiscoveryCode.Query, encodeTopicList(m.topics, 'query.topics')]
+    case 'members':
+      return [FrameCode.Discovery, DiscoveryCode.Members, encodeNodeAddrs(m.nodes),
+        encodeTopicList(m.topics, 'members.topics'), encodeHolders(m.holders, m.topics.length, m.nodes.length)]
+    default:
+      throw new CodecError(`cannot encode discovery message type ${String((m as { type: unknown }).type)}`)
+  }
+}
+
+/** Node tables are flattened to [id, addr, id, addr, ...]. */
+function encodeNodeAddrs (nodes: Array<NodeAddr<NodeId>>): unknown[] {
+  checkArray(nodes, codecLimits.maxDiscoveryNodes, 'members.nodes')
+  const out = new Array<unknown>(nodes.length * 2)
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i]!
+    checkString(node.addr, codecLimits.maxAddrLength, 'members.addr')
+    out[2 * i] = hexToBytes(node.id, 'members.id')
+    out[2 * i + 1] = node.addr
+  }
+  return out
+}
+
+function encodeHolders (holders: number[][], topics: number, nodes: number): number[][] {
+  checkArray(holders, codecLimits.maxTopics, 'members.holders')
+  if (holders.length !== topics) throw new CodecError('members.holders must have one list per topic')
+  for (const list of holders) {
+    checkArray(list, codecLimits.maxHolders, 'members.holders')
+    for (const i of list) checkUint(i, nodes - 1, 'members.holder')
+  }
+  return holders
 }
 
 // The same few topics and node ids are on almost every frame: convert (and validate) each once.
@@ -271,12 +309,7 @@ function decodeWire (wire: unknown[]): Frame {
     case FrameCode.Proto:
       return { type: 'proto', message: decodeMessage(wire) }
     case FrameCode.Discovery:
-      expectLength(wire, 3, 'discovery')
-      return {
-        type: 'discovery',
-        topics: readTopicList(wire[1], 'discovery.topics'),
-        nodes: readNodeRecords(wire[2])
-      }
+      return { type: 'discovery', message: decodeDiscovery(wire) }
     case FrameCode.Direct:
       expectLength(wire, 3, 'direct')
       return {
@@ -404,22 +437,65 @@ function readTopicList (value: unknown, what: string): string[] {
   return topics
 }
 
-function readNodeRecords (value: unknown): NodeRecord[] {
-  if (!Array.isArray(value) || value.length > codecLimits.maxDiscoveryNodes) {
-    throw new CodecError(`discovery.nodes must be an array of at most ${codecLimits.maxDiscoveryNodes} nodes`)
-  }
-  const nodes = new Array<NodeRecord>(value.length)
-  for (let i = 0; i < value.length; i++) {
-    const record: unknown = value[i]
-    if (!Array.isArray(record)) throw new CodecError('discovery node must be an array')
-    expectLength(record, 3, 'discovery node')
-    nodes[i] = {
-      id: readId32(record[0], 'discovery.id'),
-      addr: readString(record[1], codecLimits.maxAddrLength, 'discovery.addr'),
-      topics: readTopicList(record[2], 'discovery.node.topics')
+function decodeDiscovery (wire: unknown[]): DiscoveryMessage<NodeId> {
+  switch (wire[1]) {
+    case DiscoveryCode.Topics:
+      expectLength(wire, 7, 'topics')
+      return {
+        type: 'topics',
+        reset: readBoolean(wire[2], 'topics.reset'),
+        base: readUint(wire[3], codecLimits.maxDiscoveryVersion, 'topics.base'),
+        version: readUint(wire[4], codecLimits.maxDiscoveryVersion, 'topics.version'),
+        joined: readTopicList(wire[5], 'topics.joined'),
+        left: readTopicList(wire[6], 'topics.left')
+      }
+    case DiscoveryCode.Digest:
+      expectLength(wire, 4, 'digest')
+      return {
+        type: 'digest',
+        version: readUint(wire[2], codecLimits.maxDiscoveryVersion, 'digest.version'),
+        count: readUint(wire[3], codecLimits.maxDiscoveryVersion, 'digest.count')
+      }
+    case DiscoveryCode.Resync:
+      expectLength(wire, 2, 'resync')
+      return { type: 'resync' }
+    case DiscoveryCode.Query:
+      expectLength(wire, 3, 'query')
+      return { type: 'query', topics: readTopicList(wire[2], 'query.topics') }
+    case DiscoveryCode.Members: {
+      expectLength(wire, 5, 'members')
+      const nodes = readNodeAddrs(wire[2])
+      const topics = readTopicList(wire[3], 'members.topics')
+      return { type: 'members', nodes, topics, holders: readHolders(wire[4], topics.length, nodes.length) }
     }
+    default:
+      throw new CodecError(`unknown discovery message type ${describe(wire[1])}`)
+  }
+}
+
+function readNodeAddrs (value: unknown): Array<NodeAddr<NodeId>> {
+  if (!Array.isArray(value) || value.length % 2 !== 0 || value.length > codecLimits.maxDiscoveryNodes * 2) {
+    throw new CodecError(`members.nodes must be a flat list of at most ${codecLimits.maxDiscoveryNodes} [id, addr] pairs`)
+  }
+  const nodes = new Array<NodeAddr<NodeId>>(value.length / 2)
+  for (let i = 0; i < nodes.length; i++) {
+    nodes[i] = { id: readId32(value[2 * i], 'members.id'), addr: readString(value[2 * i + 1], codecLimits.maxAddrLength, 'members.addr') }
   }
   return nodes
+}
+
+function readHolders (value: unknown, topics: number, nodes: number): number[][] {
+  if (!Array.isArray(value) || value.length !== topics) throw new CodecError('members.holders must have one list per topic')
+  const out = new Array<number[]>(topics)
+  for (let t = 0; t < topics; t++) {
+    const list: unknown = value[t]
+    if (!Array.isArray(list) || list.length > codecLimits.maxHolders) {
+      throw new CodecError(`members.holders must be lists of at most ${codecLimits.maxHolders} indexes`)
+    }
+    for (const i of list) checkUint(i, nodes - 1, 'members.holder')
+    out[t] = list as number[]
+  }
+  return out
 }
 
 function readPeerData (value: unknown): Uint8Array | undefined {

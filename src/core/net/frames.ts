@@ -2,19 +2,13 @@
  * What travels on one link between two nodes, after the encrypted handshake. One link per peer
  * pair is shared by every topic. Node ids are the hex-encoded Ed25519 public keys (64 chars).
  */
+import type { DiscoveryMessage } from '../discovery/types.js'
 import type { Message, TopicId } from '../proto/types.js'
 
 /** Bumped on any incompatible change of the frames below; checked in `hello`. */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 export type NodeId = string
-
-/** A node and the address it listens on ("host:port"), as gossiped by topic discovery. */
-export interface NodeRecord {
-  id: NodeId
-  addr: string
-  topics: TopicId[]
-}
 
 export type Frame =
   /**
@@ -26,8 +20,8 @@ export type Frame =
   | { type: 'hello', version: number, proof: Uint8Array, addr: string | null }
   /** A protocol message for one topic (HyParView or Plumtree). */
   | { type: 'proto', message: Message<NodeId> }
-  /** Topic discovery: what the sender is interested in, and a sample of nodes it knows. */
-  | { type: 'discovery', topics: TopicId[], nodes: NodeRecord[] }
+  /** Topic discovery: who wants which topic (see ../discovery/types.ts). */
+  | { type: 'discovery', message: DiscoveryMessage<NodeId> }
   /** A point-to-point application message (used for replies that concern one node only). */
   | { type: 'direct', topic: TopicId, content: Uint8Array }
   /** Sent before a deliberate close, so the other side can log why. */

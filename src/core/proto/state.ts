@@ -40,12 +40,13 @@ export class State<PI> {
   private readonly ids: MessageIds
   private readonly self = (): PeerInfo<PI> => this.selfInfo
 
-  constructor (me: PI, config: ProtoConfig, rng: Rng, myData?: PeerData) {
+  /** `idPrefix`: 32 hex characters from a strong random source; drawn from `rng` when absent. */
+  constructor (me: PI, config: ProtoConfig, rng: Rng, myData?: PeerData, idPrefix?: string) {
     this.me = me
     this.config = config
     this.rng = rng
     this.selfInfo = myData === undefined ? { id: me } : { id: me, data: myData }
-    this.ids = new MessageIds(rng)
+    this.ids = new MessageIds(rng, idPrefix)
   }
 
   /** Feed one input at time `now` (ms, any monotonic origin); returns the effects in order. */

@@ -1,53 +1,88 @@
 import t from 'tap'
-import { AddressBook } from '../../src/core/address-book.js'
+import { AddressBook } from '../../../src/core/discovery/address-book.js'
 
-t.test('a node learned with topics is found by interest, and never the book owner itself', async t => {
-  const book = new AddressBook('me')
-  book.learn('me', '127.0.0.1:1', ['a'], 0)
-  book.learn('x', '127.0.0.1:2', ['a', 'b'], 0)
-  book.learn('y', '127.0.0.1:3', ['b'], 0)
+const limits = { maxNodes: 100, maxTopicsPerNode: 100, maxInterests: 1000 }
+
+t.test('a node is found by the topics it wants, and never the book owner itself', async t => {
+  const book = new AddressBook('me', limits)
+  book.learn('me', 'h:1', 0)
+  book.addInterest('me', 'a', Infinity)
+  book.learn('x', 'h:2', 0)
+  book.learn('y', 'h:3', 0)
+  book.addInterest('x', 'a', Infinity)
+  book.addInterest('x', 'b', Infinity)
+  book.addInterest('y', 'b', 10)
   t.same(book.interestedIn('a'), ['x'])
   t.same(book.interestedIn('b').sort(), ['x', 'y'])
   t.equal(book.get('me'), undefined)
 })
 
-t.test('a node is not recorded before its address is known', async t => {
-  const book = new AddressBook('me')
-  book.learn('x', null, ['a'], 0)
-  t.equal(book.size, 0)
+t.test('an interest is recorded only for a node the book knows', async t => {
+  const book = new AddressBook('me', limits)
+  t.equal(book.addInterest('x', 'a', Infinity), false)
+  t.equal(book.interestCount, 0)
 })
 
-t.test('what a node says of its own topics replaces what we knew; hearsay only adds', async t => {
-  const book = new AddressBook('me')
-  book.learn('x', 'h:1', ['a', 'b'], 0)
-  book.learn('x', undefined, ['c'], 1)
-  t.same([...book.get('x')!.topics], ['c'])
-  book.addTopics('x', ['d'])
-  t.same([...book.get('x')!.topics].sort(), ['c', 'd'])
+t.test('hearsay expires; what a linked node declared lasts until its link goes, then ages too', async t => {
+  const book = new AddressBook('me', limits)
+  book.learn('x', 'h:1', 0)
+  book.learn('y', 'h:2', 0)
+  book.addInterest('x', 'a', Infinity)
+  book.addInterest('y', 'a', 100)
+  book.evictExpired(100)
+  t.same(book.interestedIn('a'), ['x'], 'the hearsay about y expired')
+  book.unpin('x', 200)
+  book.evictExpired(199)
+  t.same(book.interestedIn('a'), ['x'])
+  book.evictExpired(200)
+  t.same(book.interestedIn('a'), [], 'x aged out once its link was gone')
+  t.equal(book.interestCount, 0)
 })
 
-t.test('failures are counted until a success, and failing nodes are not handed to others', async t => {
-  const book = new AddressBook('me')
-  book.learn('x', 'h:1', [], 0)
-  book.learn('y', 'h:2', [], 5)
-  book.failure('x', 1)
-  book.failure('x', 2)
+t.test('a longer-lived claim replaces a shorter one, never the other way round', async t => {
+  const book = new AddressBook('me', limits)
+  book.learn('x', 'h:1', 0)
+  t.equal(book.addInterest('x', 'a', 100), true, 'new')
+  t.equal(book.addInterest('x', 'a', Infinity), false, 'not new')
+  book.addInterest('x', 'a', 50)
+  t.equal(book.get('x')!.topics.get('a'), Infinity)
+})
+
+t.test('topics per node and interests in all are bounded', async t => {
+  const book = new AddressBook('me', { maxNodes: 100, maxTopicsPerNode: 3, maxInterests: 5 })
+  book.learn('x', 'h:1', 0)
+  book.learn('y', 'h:2', 0)
+  for (let i = 0; i < 10; i++) book.addInterest('x', `t${i}`, Infinity)
+  t.equal(book.get('x')!.topics.size, 3, 'x keeps 3 topics')
+  for (let i = 0; i < 10; i++) book.addInterest('y', `t${i}`, Infinity)
+  t.equal(book.interestCount, 5, '5 interests in all')
+  book.forget('x')
+  t.equal(book.interestCount, 2, 'forgetting a node releases its interests')
+  t.same(book.interestedIn('t0'), ['y'])
+})
+
+t.test('failures are counted until a success', async t => {
+  const book = new AddressBook('me', limits)
+  book.learn('x', 'h:1', 0)
+  book.failure('x')
+  book.failure('x')
   t.equal(book.get('x')!.failures, 2)
-  t.same(book.sample(10).map(r => r.id), ['y'])
   book.success('x', 3)
   t.equal(book.get('x')!.failures, 0)
-  t.same(book.sample(10).map(r => r.id), ['y', 'x'], 'most recently heard of first')
 })
 
 t.test('the book is bounded: past capacity the failing, least recently heard of node goes', async t => {
-  const book = new AddressBook('me', 3)
-  book.learn('a', 'h:1', [], 1)
-  book.learn('b', 'h:2', [], 2)
-  book.learn('c', 'h:3', [], 3)
-  book.failure('c', 4)
-  book.learn('d', 'h:4', [], 5)
+  const book = new AddressBook('me', { ...limits, maxNodes: 3 })
+  book.learn('a', 'h:1', 1)
+  book.learn('b', 'h:2', 2)
+  book.learn('c', 'h:3', 3)
+  book.addInterest('c', 'topic', Infinity)
+  book.failure('c')
+  book.learn('d', 'h:4', 5)
   t.equal(book.size, 3)
   t.equal(book.get('c'), undefined)
-  book.learn('e', 'h:5', [], 6)
+  t.same(book.interestedIn('topic'), [], 'with its interests')
+  book.learn('e', 'h:5', 6)
   t.equal(book.get('a'), undefined, 'then the oldest')
+  t.ok(book.get('e'), 'the newcomer stays')
 })

@@ -1,0 +1,461 @@
+/**
+ * Topic discovery for one node: tells linked peers which topics this node is in, learns theirs,
+ * answers "who else wants T", and asks around for topics in which it knows nobody. Sans-IO like
+ * the protocol in ../proto: `handle(input, now)` returns the effects, time and randomness come
+ * in, and every message it emits fits `maxFrameBytes` (see ../proto/limits.ts for the costs).
+ *
+ * Costs: a change of our topics costs one delta per link, the size of the change; a new link
+ * costs one snapshot each way; the steady state costs one digest per link per `digestInterval`.
+ * An answer names at most `answerPerTopic` nodes per topic and `maxAnswerBytes` in all.
+ */
+import { TIMER_SLACK } from '../proto/deadline.js'
+import { HEADER_COST, ID_COST, MESSAGE_OVERHEAD, wireLimits } from '../proto/limits.js'
+import { sample } from '../proto/random.js'
+import type { Rng, TopicId } from '../proto/types.js'
+import { AddressBook } from './address-book.js'
+import type { DiscoveryConfig, DiscoveryInput, DiscoveryMessage, DiscoveryOutput, NodeAddr } from './types.js'
+import { defaultDiscoveryConfig } from './types.js'
+
+/** A holder index in a `members` message, at most (uint16). */
+const INDEX_COST = 3
+/** How often expired interests are swept, ms. */
+const EXPIRE_INTERVAL = 10_000
+/** A peer asking for snapshots faster than this gets at most one per interval. */
+const MIN_SNAPSHOT_INTERVAL = 1_000
+
+interface LinkState {
+  /** Our version the peer holds (what we last sent it). */
+  sent: number
+  /** The peer's version we hold. */
+  known: number
+  /** The peer's topics as it declared them. */
+  readonly theirs: Set<TopicId>
+  /** We asked for a snapshot and ignore deltas until it comes. */
+  awaiting: boolean
+  lastSnapshot: number
+  /** When a snapshot the peer asked for is to be sent (Infinity: none asked for). */
+  snapshotDue: number
+}
+
+interface Lonely {
+  due: number
+  backoff: number
+}
+
+export class Discovery<PI> {
+  readonly book: AddressBook<PI>
+  readonly config: DiscoveryConfig
+  private readonly mine = new Set<TopicId>()
+  /** Our topic changes: entry i took us from version `logBase + i` to `logBase + i + 1`. */
+  private log: TopicId[] = []
+  private logBase = 0
+  private version = 0
+  private readonly links = new Map<PI, LinkState>()
+  private readonly seeds = new Set<PI>()
+  /** Our topics in which we know nobody, with when to ask again. */
+  private readonly lonely = new Map<TopicId, Lonely>()
+  private out: Array<DiscoveryOutput<PI>> = []
+  private readonly found = new Set<TopicId>()
+  private announceDue = Infinity
+  private digestDue = Infinity
+  private expireDue = Infinity
+  private queryDue = Infinity
+  private resyncDue = Infinity
+  /** When the tick we asked for is due (Infinity: none pending). */
+  private tickAt = Infinity
+
+  constructor (private readonly me: PI, private readonly rng: Rng, config: Partial<DiscoveryConfig> = {}) {
+    this.config = { ...defaultDiscoveryConfig, ...config }
+    this.book = new AddressBook<PI>(me, this.config)
+  }
+
+  /** Our topics. */
+  topics (): ReadonlySet<TopicId> {
+    return this.mine
+  }
+
+  /** Where `peer` listens, if known. */
+  addressOf (peer: PI): string | undefined {
+    return this.book.get(peer)?.addr
+  }
+
+  /** Nodes known to want `topic`, this one excluded. */
+  interestedIn (topic: TopicId): PI[] {
+    return this.book.interestedIn(topic)
+  }
+
+  handle (input: DiscoveryInput<PI>, now: number): Array<DiscoveryOutput<PI>> {
+    switch (input.type) {
+      case 'linkUp': this.onLinkUp(input.peer, input.addr, now); break
+      case 'linkDown': this.onLinkDown(input.peer, now); break
+      case 'recv': this.onMessage(input.from, input.message, now); break
+      case 'joinTopic': this.onJoinTopic(input.topic, now); break
+      case 'leaveTopic': this.onLeaveTopic(input.topic, now); break
+      case 'learn': this.book.learn(input.peer, input.addr, now); break
+      case 'seed':
+        if (input.peer !== this.me && this.book.learn(input.peer, input.addr, now) !== undefined) this.seeds.add(input.peer)
+        break
+      case 'dialFailed': this.book.failure(input.peer); break
+      case 'tick': this.onTick(now); break
+    }
+    for (const topic of this.found) this.out.push({ type: 'found', topic })
+    this.found.clear()
+    this.scheduleTick(now)
+    const out = this.out
+    this.out = []
+    return out
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Our own topics
+  // -------------------------------------------------------------------------------------------
+
+  private onJoinTopic (topic: TopicId, now: number): void {
+    if (this.mine.has(topic)) return
+    this.mine.add(topic)
+    this.change(topic, now)
+    if (this.book.interestCountOf(topic) === 0) this.markLonely(topic, now + this.config.announceDelay)
+  }
+
+  private onLeaveTopic (topic: TopicId, now: number): void {
+    if (!this.mine.delete(topic)) return
+    this.change(topic, now)
+    this.lonely.delete(topic)
+  }
+
+  private change (topic: TopicId, now: number): void {
+    this.log.push(topic)
+    this.version++
+    if (this.log.length > this.config.maxLog) {
+      // Peers further behind than the log get a snapshot instead of a delta.
+      const drop = this.log.length - this.config.maxLog
+      this.log = this.log.slice(drop)
+      this.logBase += drop
+    }
+    if (this.announceDue === Infinity) this.announceDue = now + this.config.announceDelay
+  }
+
+  private announce (): void {
+    this.announceDue = Infinity
+    const deltas = new Map<number, { joined: TopicId[], left: TopicId[] }>()
+    for (const [peer, link] of this.links) {
+      if (link.sent === this.version) continue
+      if (link.sent < this.logBase) {
+        this.sendSnapshot(peer, link, -Infinity)
+        continue
+      }
+      let delta = deltas.get(link.sent)
+      if (delta === undefined) {
+        delta = this.deltaSince(link.sent)
+        deltas.set(link.sent, delta)
+      }
+      this.sendTopics(peer, false, link.sent, delta.joined, delta.left)
+      link.sent = this.version
+    }
+  }
+
+  /** The net change since `version`: a topic toggled an even number of times did not change. */
+  private deltaSince (version: number): { joined: TopicId[], left: TopicId[] } {
+    const toggles = new Map<TopicId, number>()
+    for (let i = version - this.logBase; i < this.log.length; i++) {
+      const topic = this.log[i] as TopicId
+      toggles.set(topic, (toggles.get(topic) ?? 0) + 1)
+    }
+    const joined: TopicId[] = []
+    const left: TopicId[] = []
+    for (const [topic, n] of toggles) {
+      if (n % 2 === 0) continue
+      if (this.mine.has(topic)) joined.push(topic)
+      else left.push(topic)
+    }
+    return { joined, left }
+  }
+
+  private sendSnapshot (peer: PI, link: LinkState, now: number): void {
+    link.lastSnapshot = now
+    link.snapshotDue = Infinity
+    link.sent = this.version
+    this.sendTopics(peer, true, 0, [...this.mine], [])
+  }
+
+  /**
+   * One change (or snapshot) in pages that each fit the budget. Only the last page of a change
+   * moves the receiver's version; the pages after a snapshot's first continue from its version.
+   */
+  private sendTopics (to: PI, reset: boolean, base: number, joined: TopicId[], left: TopicId[]): void {
+    const perPage = topicsPerPage(this.config.maxFrameBytes)
+    const total = joined.length + left.length
+    let start = 0
+    do {
+      const end = Math.min(total, start + perPage)
+      const first = start === 0
+      const last = end === total
+      this.send(to, {
+        type: 'topics',
+        reset: reset && first,
+        base: reset ? (first ? 0 : this.version) : base,
+        version: reset || last ? this.version : base,
+        joined: joined.slice(Math.min(start, joined.length), Math.min(end, joined.length)),
+        left: left.slice(Math.max(0, start - joined.length), Math.max(0, end - joined.length))
+      })
+      start = end
+    } while (start < total)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Links
+  // -------------------------------------------------------------------------------------------
+
+  private onLinkUp (peer: PI, addr: string | undefined, now: number): void {
+    if (peer === this.me) return
+    this.book.learn(peer, addr, now)
+    this.book.success(peer, now)
+    const previous = this.links.get(peer)
+    if (previous !== undefined) this.dropTheirs(peer, previous)
+    const link: LinkState = { sent: 0, known: 0, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity }
+    this.links.set(peer, link)
+    this.sendSnapshot(peer, link, now)
+    if (this.digestDue === Infinity) this.digestDue = now + this.config.digestInterval
+    if (this.expireDue === Infinity) this.expireDue = now + EXPIRE_INTERVAL
+    // A new peer may know members of the topics we asked about in vain.
+    if (this.lonely.size > 0) this.queryDue = Math.min(this.queryDue, now + this.config.announceDelay)
+    for (const q of this.lonely.values()) q.due = Math.min(q.due, now + this.config.announceDelay)
+  }
+
+  private onLinkDown (peer: PI, now: number): void {
+    const link = this.links.get(peer)
+    if (link === undefined) return
+    this.links.delete(peer)
+    this.book.unpin(peer, now + this.config.interestTtl)
+  }
+
+  /** Forget what a peer declared over a link that is being replaced. */
+  private dropTheirs (peer: PI, link: LinkState): void {
+    for (const topic of link.theirs) this.book.removeInterest(peer, topic)
+    link.theirs.clear()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+  // -------------------------------------------------------------------------------------------
+
+  private onMessage (from: PI, message: DiscoveryMessage<PI>, now: number): void {
+    if (from === this.me) return
+    const link = this.links.get(from)
+    switch (message.type) {
+      case 'topics':
+        if (link !== undefined) this.onTopics(from, link, message, now)
+        return
+      case 'digest':
+        if (link !== undefined && (message.version !== link.known || message.count !== link.theirs.size)) {
+          // Digests always ask again: a lost snapshot page must not leave us waiting forever.
+          link.awaiting = true
+          this.send(from, { type: 'resync' })
+        }
+        return
+      case 'resync':
+        // A peer asking faster than MIN_SNAPSHOT_INTERVAL gets its snapshot when the interval is up.
+        if (link !== undefined) link.snapshotDue = Math.max(now, link.lastSnapshot + MIN_SNAPSHOT_INTERVAL)
+        if (link !== undefined && link.snapshotDue <= now) this.sendSnapshot(from, link, now)
+        else if (link !== undefined) this.resyncDue = Math.min(this.resyncDue, link.snapshotDue)
+        return
+      case 'query':
+        this.answer(from, message.topics)
+        return
+      case 'members':
+        this.onMembers(message, now)
+    }
+  }
+
+  private onTopics (from: PI, link: LinkState, m: Extract<DiscoveryMessage<PI>, { type: 'topics' }>, now: number): void {
+    if (m.reset) {
+      this.dropTheirs(from, link)
+      link.awaiting = false
+    } else if (link.awaiting || m.base !== link.known) {
+      // Old news (a replaced link draining what it carried) is ignored; a gap asks for a snapshot.
+      if (!link.awaiting && m.version > link.known) {
+        link.awaiting = true
+        this.send(from, { type: 'resync' })
+      }
+      return
+    }
+    link.known = m.version
+    this.book.learn(from, undefined, now)
+    const added: TopicId[] = []
+    for (const topic of m.joined) {
+      if (link.theirs.has(topic) || link.theirs.size >= this.config.maxTopicsPerNode) continue
+      link.theirs.add(topic)
+      if (this.book.addInterest(from, topic, Infinity)) this.noteFound(topic)
+      added.push(topic)
+    }
+    for (const topic of m.left) {
+      if (link.theirs.delete(topic)) this.book.removeInterest(from, topic)
+    }
+    if (added.length > 0) this.answer(from, added)
+  }
+
+  private onMembers (m: Extract<DiscoveryMessage<PI>, { type: 'members' }>, now: number): void {
+    const expires = now + this.config.interestTtl
+    for (let i = 0; i < m.topics.length; i++) {
+      const topic = m.topics[i] as TopicId
+      for (const index of m.holders[i] ?? []) {
+        const node = m.nodes[index]
+        if (node === undefined || node.id === this.me) continue
+        if (this.book.learn(node.id, node.addr, now) === undefined) continue
+        if (this.book.addInterest(node.id, topic, expires)) this.noteFound(topic)
+      }
+    }
+  }
+
+  private noteFound (topic: TopicId): void {
+    if (!this.mine.has(topic)) return
+    this.found.add(topic)
+    this.lonely.delete(topic)
+  }
+
+  /**
+   * Tell `to` who else wants `topics`, in pages within the budget. Nodes are named once per page
+   * and referred to by index; nodes without a known address are useless to `to` and left out.
+   */
+  private answer (to: PI, topics: TopicId[]): void {
+    const c = this.config
+    let spent = 0
+    let page = new MembersPage<PI>()
+    for (const topic of topics) {
+      const holders = this.book.interestedIn(topic).filter(id => id !== to && this.book.get(id)?.addr !== undefined)
+      if (holders.length === 0) continue
+      const chosen = sample(this.rng, holders, c.answerPerTopic).map(id => ({ id, addr: this.book.get(id)?.addr as string }))
+      let cost = page.cost(chosen)
+      if (!page.fits(cost, chosen.length, c.maxFrameBytes)) {
+        if (page.topics > 0) {
+          this.send(to, page.message)
+          spent += page.bytes
+        }
+        page = new MembersPage<PI>()
+        cost = page.cost(chosen)
+        if (!page.fits(cost, chosen.length, c.maxFrameBytes)) continue
+      }
+      if (spent + page.bytes + cost > c.maxAnswerBytes) break
+      page.add(topic, chosen, cost)
+    }
+    if (page.topics > 0) this.send(to, page.message)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Time
+  // -------------------------------------------------------------------------------------------
+
+  private onTick (now: number): void {
+    // The driver's timer fired: whatever is due next gets a fresh one.
+    this.tickAt = Infinity
+    // Real timers may fire a millisecond before the deadline: what is due within the slack is due.
+    const at = now + TIMER_SLACK
+    if (at >= this.announceDue) this.announce()
+    if (at >= this.resyncDue) {
+      this.resyncDue = Infinity
+      for (const [peer, link] of this.links) {
+        if (link.snapshotDue <= at) this.sendSnapshot(peer, link, now)
+        else if (link.snapshotDue < this.resyncDue) this.resyncDue = link.snapshotDue
+      }
+    }
+    if (at >= this.digestDue) {
+      this.digestDue = this.links.size > 0 ? now + this.config.digestInterval : Infinity
+      for (const peer of this.links.keys()) this.send(peer, { type: 'digest', version: this.version, count: this.mine.size })
+    }
+    if (at >= this.expireDue) {
+      this.expireDue = this.links.size > 0 || this.book.interestCount > 0 ? now + EXPIRE_INTERVAL : Infinity
+      this.book.evictExpired(now)
+      // An interest that expired may leave a topic of ours with nobody known.
+      for (const topic of this.mine) {
+        if (!this.lonely.has(topic) && this.book.interestCountOf(topic) === 0) this.markLonely(topic, now)
+      }
+    }
+    if (at >= this.queryDue) this.query(now, at)
+  }
+
+  private markLonely (topic: TopicId, due: number): void {
+    this.lonely.set(topic, { due, backoff: this.config.queryBackoffMin })
+    if (due < this.queryDue) this.queryDue = due
+  }
+
+  /** Ask a few linked peers and seeds about the topics in which we know nobody and whose turn it is. */
+  private query (now: number, at: number): void {
+    const c = this.config
+    const ask: TopicId[] = []
+    let next = Infinity
+    for (const [topic, q] of this.lonely) {
+      if (this.book.interestCountOf(topic) > 0) {
+        this.lonely.delete(topic)
+        continue
+      }
+      if (q.due <= at) {
+        ask.push(topic)
+        q.due = now + Math.round(q.backoff * (0.75 + 0.5 * this.rng.next()))
+        q.backoff = Math.min(q.backoff * 2, c.queryBackoffMax)
+      }
+      if (q.due < next) next = q.due
+    }
+    this.queryDue = next
+    if (ask.length === 0) return
+    const linked = sample(this.rng, [...this.links.keys()], c.queryFanout)
+    const seeds = sample(this.rng, [...this.seeds].filter(s => !this.links.has(s)), c.queryFanout)
+    const perPage = topicsPerPage(c.maxFrameBytes)
+    for (const peer of [...linked, ...seeds]) {
+      for (let i = 0; i < ask.length; i += perPage) this.send(peer, { type: 'query', topics: ask.slice(i, i + perPage) })
+    }
+  }
+
+  private scheduleTick (now: number): void {
+    const due = Math.min(this.announceDue, this.resyncDue, this.digestDue, this.expireDue, this.queryDue)
+    if (due === Infinity || due >= this.tickAt) return
+    this.tickAt = due
+    this.out.push({ type: 'schedule', after: Math.max(0, due - now) })
+  }
+
+  private send (to: PI, message: DiscoveryMessage<PI>): void {
+    this.out.push({ type: 'send', to, message })
+  }
+}
+
+/** Topic ids that fit one message of `budget` bytes. */
+function topicsPerPage (budget: number): number {
+  return Math.max(1, Math.min(wireLimits.maxTopics, Math.floor((budget - MESSAGE_OVERHEAD) / ID_COST)))
+}
+
+/** A `members` message being filled, with its size so far. */
+class MembersPage<PI> {
+  readonly message: Extract<DiscoveryMessage<PI>, { type: 'members' }> = { type: 'members', nodes: [], topics: [], holders: [] }
+  bytes = MESSAGE_OVERHEAD
+  private readonly index = new Map<PI, number>()
+
+  get topics (): number { return this.message.topics.length }
+
+  /** What naming `nodes` for one more topic adds: the topic, the indexes, the nodes not named yet. */
+  cost (nodes: Array<NodeAddr<PI>>): number {
+    let cost = ID_COST + HEADER_COST + nodes.length * INDEX_COST
+    for (const n of nodes) if (!this.index.has(n.id)) cost += HEADER_COST + ID_COST + HEADER_COST + Buffer.byteLength(n.addr)
+    return cost
+  }
+
+  fits (cost: number, nodes: number, budget: number): boolean {
+    return this.bytes + cost <= budget &&
+      this.message.topics.length < wireLimits.maxTopics &&
+      this.message.nodes.length + nodes <= wireLimits.maxDiscoveryNodes
+  }
+
+  add (topic: TopicId, nodes: Array<NodeAddr<PI>>, cost: number): void {
+    const refs: number[] = []
+    for (const n of nodes) {
+      let i = this.index.get(n.id)
+      if (i === undefined) {
+        i = this.message.nodes.length
+        this.index.set(n.id, i)
+        this.message.nodes.push(n)
+      }
+      refs.push(i)
+    }
+    this.message.topics.push(topic)
+    this.message.holders.push(refs)
+    this.bytes += cost
+  }
+}
