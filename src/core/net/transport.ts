@@ -59,6 +59,8 @@ export interface TransportEvents {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT = 5000
+/** Why the losing one of two links between the same nodes is closed. */
+const DUPLICATE = 'duplicate'
 const DEFAULT_MAX_PENDING_HANDSHAKES = 64
 
 export class Transport extends EventEmitter<TransportEvents> {
@@ -83,7 +85,12 @@ export class Transport extends EventEmitter<TransportEvents> {
   private readonly dials = new Map<string, Promise<Link>>()
   /** Outbound sockets not yet connected: close() must not wait for their connect timeout. */
   private readonly connecting = new Set<Socket>()
+  /** Peers whose live link the peer closed as a duplicate: waiting for the link it kept. */
+  private readonly replacing = new Map<NodeId, NodeJS.Timeout>()
   private pendingInbound = 0
+  /** Bytes of the sockets already closed; the open ones are read from their own counters. */
+  private closedBytesSent = 0
+  private closedBytesReceived = 0
   private closing = false
   private closed: Promise<void> | null = null
 
@@ -112,6 +119,23 @@ export class Transport extends EventEmitter<TransportEvents> {
   /** "host:port" announced to peers: the advertise option, else the bound address once listening. */
   get address (): string | null {
     return this.advertise
+  }
+
+  /**
+   * Bytes written to the wire (encrypted, handshakes included) over every socket this transport
+   * ever had, closed ones too. Read from Node's own per-socket counters: nothing on the send path.
+   */
+  get bytesSent (): number {
+    let total = this.closedBytesSent
+    for (const socket of this.sockets) total += socket.bytesWritten ?? 0
+    return total
+  }
+
+  /** Bytes read from the wire, counted like `bytesSent`. */
+  get bytesReceived (): number {
+    let total = this.closedBytesReceived
+    for (const socket of this.sockets) total += socket.bytesRead
+    return total
   }
 
   /** Start accepting links. Resolves with the bound address. */
@@ -145,13 +169,18 @@ export class Transport extends EventEmitter<TransportEvents> {
       const existing = this.links.get(expectedPeerId)
       if (existing !== undefined) return existing
     }
-    const key = `${addr}|${expectedPeerId ?? ''}`
-    let attempt = this.dials.get(key)
+    // One attempt per address, whoever asks: two links dialled from the same end at once would be
+    // adopted in different orders by the two ends, each keeping a different one as the newer.
+    let attempt = this.dials.get(addr)
     if (attempt === undefined) {
-      attempt = this.connect(addr, expectedPeerId).finally(() => { this.dials.delete(key) })
-      this.dials.set(key, attempt)
+      attempt = this.connect(addr, expectedPeerId).finally(() => { this.dials.delete(addr) })
+      this.dials.set(addr, attempt)
     }
-    return await attempt
+    const link = await attempt
+    if (expectedPeerId !== undefined && link.peerId !== expectedPeerId) {
+      throw new HandshakeError(`the node at ${addr} is ${link.peerId}, not the expected ${expectedPeerId}`)
+    }
+    return link
   }
 
   /** Close every link, handshake and the listener; resolves once every socket is closed. */
@@ -165,6 +194,8 @@ export class Transport extends EventEmitter<TransportEvents> {
     const serverClosed = this.server === null
       ? Promise.resolve()
       : new Promise<void>((resolve) => { this.server!.close(() => { resolve() }) })
+    for (const timer of this.replacing.values()) clearTimeout(timer)
+    this.replacing.clear()
     for (const socket of this.connecting) socket.destroy()
     for (const handshake of [...this.handshakes]) handshake.abort('transport closing')
     for (const link of [...this.allLinks]) link.close('transport closing')
@@ -234,7 +265,11 @@ export class Transport extends EventEmitter<TransportEvents> {
     // Sockets hand their errors to the secret stream once it exists; this keeps an error before
     // that (or after it has gone) from being an uncaught exception.
     socket.on('error', () => {})
-    socket.once('close', () => { this.sockets.delete(socket) })
+    socket.once('close', () => {
+      this.sockets.delete(socket)
+      this.closedBytesSent += socket.bytesWritten ?? 0
+      this.closedBytesReceived += socket.bytesRead
+    })
   }
 
   private async handshake (socket: Socket, isInitiator: boolean, expectedPeerId: NodeId | undefined): Promise<Session> {
@@ -273,6 +308,18 @@ export class Transport extends EventEmitter<TransportEvents> {
       this.allLinks.delete(link)
       if (this.links.get(link.peerId) !== link) return
       this.links.delete(link.peerId)
+      if (info.reason === `closed by peer: ${DUPLICATE}` && !this.closing) {
+        // The peer kept another link between us, whose handshake may not have finished on this
+        // end yet (each end completes the two handshakes in its own order). Give it that long
+        // before calling the peer gone, or every topic would see a failure that is not one.
+        const timer = setTimeout(() => {
+          this.replacing.delete(link.peerId)
+          if (!this.links.has(link.peerId)) this.emit('disconnect', link.peerId, info, link)
+        }, this.handshakeTimeout)
+        timer.unref()
+        this.replacing.set(link.peerId, timer)
+        return
+      }
       this.emit('disconnect', link.peerId, info, link)
     })
     if (this.closing) {
@@ -287,15 +334,20 @@ export class Transport extends EventEmitter<TransportEvents> {
     }
     const existing = this.links.get(link.peerId)
     if (existing !== undefined && !this.prefer(link, existing)) {
-      link.close('duplicate', { keepReading: true })
+      link.close(DUPLICATE, { keepReading: true })
       link.start()
       return link
     }
     this.links.set(link.peerId, link)
+    const replaced = this.replacing.get(link.peerId)
+    if (replaced !== undefined) {
+      clearTimeout(replaced)
+      this.replacing.delete(link.peerId)
+    }
     this.logger.debug({ peer: link.peerId, remoteAddr: link.remoteAddr, outbound: link.isInitiator }, 'link up')
     this.emit('link', link)
     // Only after the new link is live, so the owner never sees the peer as disconnected.
-    existing?.close('duplicate', { keepReading: true })
+    existing?.close(DUPLICATE, { keepReading: true })
     link.start()
     return link
   }
