@@ -3,6 +3,10 @@ import { Gossip } from '../../src/core/gossip.js'
 import { GossipError, MessageTooLargeError } from '../../src/core/errors.js'
 import type { GossipEvent } from '../../src/core/api.js'
 import { SECRET, collect, spawnCluster, spawnNode, waitFor } from '../fixtures/cluster.js'
+import { randomBytes } from 'node:crypto'
+import { State } from '../../src/core/proto/state.js'
+import { resolveConfig } from '../../src/core/proto/config.js'
+import { seededRng } from '../../src/core/proto/random.js'
 
 t.test('five nodes: every node receives every message of the topics it joined, and none of the others', async t => {
   const nodes = await spawnCluster(5)
@@ -175,4 +179,26 @@ t.test('sendDirect reaches one node only, and refuses a node it has no way to re
   t.match(inboxes[2]!.messages[0], { origin: nodes[1]!.nodeId, hops: 0 })
   t.equal(inboxes[0]!.messages.length, 0, 'node 0 got nothing')
   await t.rejects(nodes[0]!.sendDirect('ab'.repeat(32), 'direct', 'x'), { code: 'ERR_GOSSIP_UNKNOWN_PEER' })
+})
+
+t.test('message ids carry a 128-bit prefix from crypto: nodes never share one, even with the same protocol seed', async t => {
+  const nodes = await spawnCluster(3)
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  const handles = await Promise.all(nodes.map(async n => await n.stream('ids')))
+  const inbox = collect(handles[0]!)
+  await waitFor(() => handles.every(h => h.neighbours().length > 0), 'neighbours')
+  await handles[1]!.publish('from 1')
+  await handles[2]!.publish('from 2')
+  await waitFor(() => inbox.messages.length === 2, 'both messages')
+  const prefixes = inbox.messages.map(m => m.id.split('.')[0]!)
+  for (const p of prefixes) t.match(p, /^[0-9a-f]{32}$/, 'a 32-hex-character prefix')
+  t.not(prefixes[0], prefixes[1], 'two nodes, two prefixes')
+  // The protocol's own rng is seeded; the prefix must not come from it.
+  const same = seededRng(42)
+  const again = seededRng(42)
+  const a = new State('a', resolveConfig(), same, undefined, randomBytes(16).toString('hex'))
+  const b = new State('b', resolveConfig(), again, undefined, randomBytes(16).toString('hex'))
+  t.not(a.messageIdPrefix(), b.messageIdPrefix(), 'the same seed with prefixes from crypto: different ids')
+  t.equal(new State('a', resolveConfig(), seededRng(42)).messageIdPrefix(), new State('b', resolveConfig(), seededRng(42)).messageIdPrefix(),
+    'whereas a prefix drawn from the seed repeats (the simulator relies on that for reproducible runs)')
 })
