@@ -345,10 +345,14 @@ export class Transport extends EventEmitter<TransportEvents> {
       this.replacing.delete(link.peerId)
     }
     this.logger.debug({ peer: link.peerId, remoteAddr: link.remoteAddr, outbound: link.isInitiator }, 'link up')
-    this.emit('link', link)
-    // Only after the new link is live, so the owner never sees the peer as disconnected.
-    existing?.close(DUPLICATE, { keepReading: true })
-    link.start()
+    try {
+      this.emit('link', link)
+    } finally {
+      // Even if a listener threw: a registered link that is never read would hang the peer.
+      // Only after the new link is live, so the owner never sees the peer as disconnected.
+      existing?.close(DUPLICATE, { keepReading: true })
+      link.start()
+    }
     return link
   }
 

@@ -245,3 +245,23 @@ t.test('closing a link deliberately tells the peer and disconnects it on both si
   const again = await a.dial(b.address!, b.nodeId)
   t.not(again, link, 'a new dial makes a new link')
 })
+
+t.test('an inbound link whose owner throws while adopting it is still read: the peer is served, not left hanging', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  const { logger, entries } = recordingLogger()
+  const c = await listeningTransport(t, { logger })
+  const inbound = nextLink(c, a.nodeId)
+  let thrown = 0
+  c.on('link', () => { thrown++; throw new Error('owner bug while adopting a link') })
+  const link = await a.dial(c.address!, c.nodeId)
+  const atC = await inbound
+  const arrived = nextFrame(atC)
+  link.send(gossipFrame(text('still read')))
+  t.equal(contentOf(await arrived), 'still read', 'frames on the link arrive')
+  t.equal(thrown, 1, 'the owner did throw')
+  t.ok(entries.some(e => e.level === 'error'), 'and it was logged')
+  // The listener keeps accepting others.
+  const other = await b.dial(c.address!, c.nodeId)
+  t.equal(other.peerId, c.nodeId)
+})
