@@ -145,14 +145,20 @@ export class Gossip implements GossipApi, HandleHost {
     // Control frames (IHAVE batches, shuffles, discovery) get the overhead's room at most, so a
     // node with small messages never builds a control frame its peers would refuse.
     const controlBudget = Math.min(DEFAULTS.frameOverhead, maxFrameSize)
-    this.config = resolveConfig({ maxFrameBytes: controlBudget, ...options.protocol })
+    const wanted = options.protocol?.maxFrameBytes ?? controlBudget
+    try {
+      // A larger budget than the frame limit would build frames every peer refuses.
+      this.config = resolveConfig({ ...options.protocol, maxFrameBytes: Math.min(wanted, maxFrameSize) })
+    } catch (err) {
+      throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `option "protocol" ${(err as Error).message}`, { cause: err })
+    }
     this.keyPair = normalizeKeyPair(options.keyPair ?? generateKeyPair())
     this.nodeId = nodeIdOf(this.keyPair.publicKey)
     this.subscriberBufferSize = options.subscriberBufferSize ?? DEFAULTS.subscriberBufferSize
     this.topics = new LocalTopics(this.nodeId, options.pendingPublishLimit ?? DEFAULTS.pendingPublishLimit)
     const idPrefix = randomBytes(MESSAGE_ID_PREFIX_CHARS / 2).toString('hex')
     this.state = new State<NodeId>(this.nodeId, this.config, seededRng(randomInt(2 ** 47)), undefined, idPrefix)
-    this.discovery = new Discovery<NodeId>(this.nodeId, seededRng(randomInt(2 ** 47)), { maxFrameBytes: Math.min(this.config.maxFrameBytes, controlBudget) })
+    this.discovery = new Discovery<NodeId>(this.nodeId, seededRng(randomInt(2 ** 47)), { maxFrameBytes: this.config.maxFrameBytes })
     this.healer = new Healer<NodeId>(defaultHealerConfig, seededRng(randomInt(2 ** 47)))
     this.transport = new Transport({
       keyPair: this.keyPair,
@@ -248,6 +254,11 @@ export class Gossip implements GossipApi, HandleHost {
   /** @internal HandleHost */
   neighbours (topic: TopicId): NodeId[] {
     return this.state.view(topic)?.active.slice() ?? []
+  }
+
+  /** @internal measurement for benchmarks and tests */
+  traffic (): { bytesSent: number, bytesReceived: number, links: number } {
+    return { bytesSent: this.transport.bytesSent, bytesReceived: this.transport.bytesReceived, links: this.transport.links.size }
   }
 
   /** @internal HandleHost */

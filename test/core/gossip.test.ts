@@ -130,6 +130,7 @@ t.test('options are validated with a code that names the option', async t => {
   await t.rejects(Gossip.spawn({ secret: '' }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /secret/ })
   await t.rejects(Gossip.spawn({ secret: SECRET, port: 70000 }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /port/ })
   await t.rejects(Gossip.spawn({ secret: SECRET, seeds: ['nope'] }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /seeds/ })
+  await t.rejects(Gossip.spawn({ secret: SECRET, protocol: { maxFrameBytes: 100 } }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /protocol.*maxFrameBytes/ })
 })
 
 t.test('after close, the API rejects with ERR_GOSSIP_CLOSED', async t => {
