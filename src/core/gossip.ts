@@ -10,8 +10,6 @@
  * Nothing a peer sends and nothing the node emits may crash the process: every input and every
  * effect runs guarded, and a failure logs its reason and closes at most the link concerned.
  */
-import { lookup } from 'node:dns/promises'
-import { isIP } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { randomBytes, randomInt } from 'node:crypto'
 import type {
@@ -21,6 +19,7 @@ import { BoundedQueue } from './bounded-queue.js'
 import { ClosedError, GossipError, MessageTooLargeError } from './errors.js'
 import { TopicHandle, type HandleHost } from './handle.js'
 import { LocalTopics } from './local-topics.js'
+import { Seeds } from './seeds.js'
 import { silentLogger } from './logger.js'
 import { toTopicId } from './topic-id.js'
 import { Discovery } from './discovery/discovery.js'
@@ -70,17 +69,6 @@ function validateOptions (options: GossipOptions): void {
   }
 }
 
-function splitHostPort (addr: string): { host: string, port: number } {
-  const i = addr.lastIndexOf(':')
-  let host = addr.slice(0, i)
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1)
-  return { host, port: Number(addr.slice(i + 1)) }
-}
-
-function joinHostPort (host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`
-}
-
 /** Peer data is an address only if it reads as one: what a peer sends is never trusted as is. */
 function addressFromPeerData (data: Uint8Array): string | undefined {
   if (data.byteLength < wireLimits.minPeerDataBytes || data.byteLength > wireLimits.maxAddrLength) return undefined
@@ -118,7 +106,6 @@ export class Gossip implements GossipApi, HandleHost {
   readonly maxMessageSize: number
   readonly subscriberBufferSize: number
   private _address = ''
-  private readonly options: GossipOptions
   private readonly log: Logger
   private readonly config: ProtoConfig
   private readonly transport: Transport
@@ -133,12 +120,11 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly eventStreams = new Set<BoundedQueue<GossipEvent>>()
   private readonly lastActivity = new Map<NodeId, number>()
   private readonly background = new Set<NodeJS.Timeout>()
-  private readonly seedAddrs = new Set<string>()
+  private readonly seeds: Seeds
   private closed = false
   private readonly epoch = performance.now()
 
   private constructor (options: GossipOptions) {
-    this.options = options
     this.log = options.logger ?? silentLogger
     this.maxMessageSize = options.maxMessageSize ?? DEFAULTS.maxMessageSize
     const maxFrameSize = this.maxMessageSize + DEFAULTS.frameOverhead
@@ -172,6 +158,13 @@ export class Gossip implements GossipApi, HandleHost {
       advertise: options.advertise,
       logger: this.log
     })
+    this.seeds = new Seeds(options.seeds ?? [], { refreshInterval: options.seedRefreshInterval ?? DEFAULTS.seedRefreshInterval }, {
+      dial: async addr => await this.transport.dial(addr),
+      linkedTo: addr => [...this.transport.links.values()].some(l => l.remoteAddr === addr),
+      linkCount: () => this.transport.links.size,
+      self: () => this._address,
+      log: this.log
+    })
     this.transport.on('link', (link: Link) => { this.guard('link up', () => { this.onLink(link) }, link.peerId) })
     // Frames and disconnects come from the transport, not the link: it also delivers what a
     // losing duplicate link drains, and reports a peer gone only when no link replaced it.
@@ -190,11 +183,7 @@ export class Gossip implements GossipApi, HandleHost {
     this._address = this.transport.address as string
     this.state.setMyData(Buffer.from(this._address))
     this.every(DEFAULTS.idleLinkTimeout / 2, () => { this.closeIdleLinks() })
-    const seeds = this.options.seeds ?? []
-    if (seeds.length > 0) {
-      this.every(this.options.seedRefreshInterval ?? DEFAULTS.seedRefreshInterval, () => { void this.dialSeeds() })
-      await this.dialSeeds()
-    }
+    await this.seeds.start()
     this.log.info({ nodeId: this.nodeId, address: this._address }, 'gossip node listening')
   }
 
@@ -275,6 +264,7 @@ export class Gossip implements GossipApi, HandleHost {
     for (const t of this.healTimers.values()) clearTimeout(t)
     this.healTimers.clear()
     if (this.discoveryTimer !== undefined) clearTimeout(this.discoveryTimer)
+    this.seeds.close()
     for (const t of this.background) clearInterval(t)
     this.background.clear()
     await this.transport.close()
@@ -475,7 +465,7 @@ export class Gossip implements GossipApi, HandleHost {
     const queued = this.dialing.get(peer)
     this.dialing.delete(peer)
     this.discover({ type: 'linkUp', peer, addr: link.remoteAddr ?? undefined })
-    if (link.remoteAddr !== null && this.seedAddrs.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
+    if (link.remoteAddr !== null && this.seeds.addresses.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
     if (queued !== undefined) for (const f of queued) this.sendFrame(peer, f)
   }
 
@@ -486,6 +476,7 @@ export class Gossip implements GossipApi, HandleHost {
     else this.log.debug({ peer, reason: info.reason }, 'link closed')
     this.discover({ type: 'linkDown', peer })
     this.input({ type: 'peerDisconnected', peer })
+    if (this.transport.links.size === 0) this.seeds.lonely()
   }
 
   private onFrame (peer: NodeId, frame: Frame): void {
@@ -558,32 +549,6 @@ export class Gossip implements GossipApi, HandleHost {
       const last = this.lastActivity.get(peer) ?? 0
       if (now - last > DEFAULTS.idleLinkTimeout) link.close('idle')
     }
-  }
-
-  private async dialSeeds (): Promise<void> {
-    const addrs: string[] = []
-    for (const seed of this.options.seeds ?? []) {
-      const { host, port } = splitHostPort(seed)
-      if (isIP(host) !== 0) {
-        addrs.push(joinHostPort(host, port))
-        continue
-      }
-      try {
-        // A Kubernetes headless service resolves to every pod: dial them all.
-        for (const a of await lookup(host, { all: true })) addrs.push(joinHostPort(a.address, port))
-      } catch (err) {
-        this.log.warn({ seed, err }, 'could not resolve seed')
-      }
-    }
-    const linkedAddrs = new Set([...this.transport.links.values()].map(l => l.remoteAddr))
-    await Promise.all(addrs.filter(a => a !== this._address && !linkedAddrs.has(a)).map(async addr => {
-      this.seedAddrs.add(addr)
-      try {
-        await this.transport.dial(addr)
-      } catch (err) {
-        if (!this.closed) this.log.debug({ addr, err }, 'seed not reachable')
-      }
-    }))
   }
 
   private every (ms: number, fn: () => void): void {

@@ -1,0 +1,150 @@
+/**
+ * Bootstrap contacts. A seed that is not up yet (servers started together) is dialled again with
+ * exponential backoff and jitter, from a few hundred ms up to the refresh interval, so a late seed
+ * is found within about a second; DNS names are resolved again on the refresh interval, apart
+ * from the backoff. A node that has seeds but reaches none says so once, at warn, naming each
+ * seed and the last error it gave, and again only after it was linked in between.
+ */
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import type { Logger } from './api.js'
+import { formatAddress, parseAddress } from './net/transport.js'
+
+export interface SeedsHost {
+  /** Dial an address; resolves once linked. */
+  dial: (addr: string) => Promise<unknown>
+  /** Whether some live link goes to this address. */
+  linkedTo: (addr: string) => boolean
+  /** Live links of the node, to seeds or not. */
+  linkCount: () => number
+  /** The node's own advertised address, never dialled. */
+  self: () => string
+  log: Logger
+}
+
+export interface SeedsOptions {
+  refreshInterval: number
+  backoffMin?: number
+  /** Failed rounds of every seed before the node says it is alone. */
+  warnAfter?: number
+}
+
+interface SeedState {
+  backoff: number
+  failures: number
+  lastError: string | undefined
+  timer: NodeJS.Timeout | undefined
+}
+
+export class Seeds {
+  /** Resolved addresses of the seeds (what a link's announced address is compared with). */
+  readonly addresses = new Set<string>()
+  private readonly state = new Map<string, SeedState>()
+  private readonly backoffMin: number
+  private readonly warnAfter: number
+  private refresh: NodeJS.Timeout | undefined
+  private warned = false
+  private closed = false
+
+  constructor (private readonly seeds: readonly string[], private readonly options: SeedsOptions, private readonly host: SeedsHost) {
+    this.backoffMin = options.backoffMin ?? 250
+    this.warnAfter = options.warnAfter ?? 3
+  }
+
+  /** Resolve and dial every seed once (resolves when each first attempt has ended), then keep at it. */
+  async start (): Promise<void> {
+    if (this.seeds.length === 0) return
+    this.refresh = setInterval(() => { void this.round() }, this.options.refreshInterval)
+    this.refresh.unref()
+    await this.round()
+  }
+
+  close (): void {
+    this.closed = true
+    if (this.refresh !== undefined) clearInterval(this.refresh)
+    for (const s of this.state.values()) if (s.timer !== undefined) clearTimeout(s.timer)
+  }
+
+  /** The node lost its last link: try the seeds again now rather than at the next refresh. */
+  lonely (): void {
+    if (this.closed) return
+    for (const addr of this.addresses) {
+      const s = this.state.get(addr)
+      if (s !== undefined && s.timer === undefined) void this.dial(addr)
+    }
+  }
+
+  private async round (): Promise<void> {
+    if (this.closed) return
+    const addrs = await this.resolve()
+    await Promise.all(addrs.map(async addr => {
+      const s = this.state.get(addr)
+      // A seed waiting for its backoff keeps waiting: the refresh is not a second retry schedule.
+      if (s?.timer !== undefined) return
+      await this.dial(addr)
+    }))
+  }
+
+  private async resolve (): Promise<string[]> {
+    const out: string[] = []
+    for (const seed of this.seeds) {
+      const { host, port } = parseAddress(seed)
+      if (isIP(host) !== 0) {
+        out.push(formatAddress(host, port))
+        continue
+      }
+      try {
+        // A Kubernetes headless service resolves to every pod: dial them all.
+        for (const a of await lookup(host, { all: true })) out.push(formatAddress(a.address, port))
+      } catch (err) {
+        this.host.log.warn({ seed, err }, 'could not resolve seed')
+      }
+    }
+    const self = this.host.self()
+    const fresh = out.filter(a => a !== self)
+    for (const a of fresh) this.addresses.add(a)
+    return fresh
+  }
+
+  private async dial (addr: string): Promise<void> {
+    if (this.closed || this.host.linkedTo(addr)) return
+    let s = this.state.get(addr)
+    if (s === undefined) {
+      s = { backoff: this.backoffMin, failures: 0, lastError: undefined, timer: undefined }
+      this.state.set(addr, s)
+    }
+    try {
+      await this.host.dial(addr)
+      s.backoff = this.backoffMin
+      s.failures = 0
+      s.lastError = undefined
+      if (this.warned) this.host.log.info({ seed: addr }, 'linked to a seed again')
+      this.warned = false
+    } catch (err) {
+      if (this.closed) return
+      s.failures++
+      s.lastError = (err as Error)?.message ?? String(err)
+      this.host.log.debug({ seed: addr, err, retryIn: s.backoff }, 'seed not reachable')
+      const wait = Math.round(s.backoff * (0.75 + 0.5 * Math.random()))
+      s.backoff = Math.min(s.backoff * 2, this.options.refreshInterval)
+      const state = s
+      state.timer = setTimeout(() => {
+        state.timer = undefined
+        void this.dial(addr)
+      }, wait)
+      state.timer.unref()
+      this.warnIfAlone()
+    }
+  }
+
+  private warnIfAlone (): void {
+    if (this.warned || this.host.linkCount() > 0) return
+    const all = [...this.state.entries()]
+    if (all.length === 0 || all.some(([, s]) => s.failures < this.warnAfter)) return
+    this.warned = true
+    this.host.log.warn(
+      { seeds: all.map(([addr, s]) => ({ addr, failures: s.failures, lastError: s.lastError })) },
+      'no seed reachable: this node is alone and keeps trying'
+    )
+  }
+}

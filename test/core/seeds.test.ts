@@ -1,0 +1,57 @@
+import t from 'tap'
+import { createServer } from 'node:net'
+import type { Logger } from '../../src/core/api.js'
+import { spawnNode, waitFor } from '../fixtures/cluster.js'
+
+/** A port that was free a moment ago (nobody listens on it now). */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise<void>(resolve => server.close(() => resolve()))
+  return port
+}
+
+function recording (): { logger: Logger, lines: Array<{ level: string, obj: any, msg: string | undefined }> } {
+  const lines: Array<{ level: string, obj: any, msg: string | undefined }> = []
+  const keep = (level: string) => (obj: unknown, msg?: string): void => { lines.push({ level, obj, msg }) }
+  return { lines, logger: { trace: keep('trace'), debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') } }
+}
+
+t.test('a seed that comes up late is dialled again with backoff, long before the refresh interval', async t => {
+  const port = await freePort()
+  const started = Date.now()
+  // With a refresh of a minute, only the backoff can link these two within the test's wait.
+  const early = await spawnNode({ seeds: [`127.0.0.1:${port}`], seedRefreshInterval: 60_000 })
+  t.teardown(async () => await early.close())
+  await new Promise(resolve => setTimeout(resolve, 1_500))
+  const seed = await spawnNode({ port })
+  t.teardown(async () => await seed.close())
+  const seedUp = Date.now()
+  const a = await early.stream('late')
+  const b = await seed.stream('late')
+  await waitFor(() => a.neighbours().length > 0 && b.neighbours().length > 0, 'the late seed is found and the topic joined', 30_000)
+  t.comment(`linked ${Date.now() - seedUp} ms after the seed came up (${Date.now() - started} ms after the first attempt)`)
+  t.pass('found without waiting for the 60 s refresh')
+})
+
+t.test('a node that reaches none of its seeds says so once, naming each seed and its last error, and again only after it was linked', async t => {
+  const { logger, lines } = recording()
+  const port = await freePort()
+  const lonely = await spawnNode({ seeds: [`127.0.0.1:${port}`], seedRefreshInterval: 60_000, logger })
+  t.teardown(async () => await lonely.close())
+  const alone = (): typeof lines => lines.filter(l => l.level === 'warn' && /no seed reachable/.test(l.msg ?? ''))
+  await waitFor(() => alone().length > 0, 'the warning', 30_000)
+  const [warning] = alone()
+  t.same(warning!.obj.seeds.map((s: { addr: string }) => s.addr), [`127.0.0.1:${port}`], 'it names the seed')
+  t.match(warning!.obj.seeds[0].lastError, /ECONNREFUSED/, 'and the last error')
+  // More failed attempts, no more warnings.
+  const attempts = (): number => lines.filter(l => l.msg === 'seed not reachable').length
+  const seen = attempts()
+  await waitFor(() => attempts() >= seen + 2, 'two more attempts', 30_000)
+  t.equal(alone().length, 1, 'said once')
+  const seed = await spawnNode({ port })
+  t.teardown(async () => await seed.close())
+  await waitFor(() => lines.some(l => l.level === 'info' && /linked to a seed again/.test(l.msg ?? '')), 'the all-clear', 30_000)
+  t.pass('and it says when it is linked again')
+})
