@@ -10,7 +10,8 @@
  * The loser is closed with reason 'duplicate'.
  */
 import { EventEmitter } from 'node:events'
-import { createConnection, createServer } from 'node:net'
+import { createConnection, createServer, isIP } from 'node:net'
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import type { KeyPair, Logger } from '../api.js'
 import { ClosedError, GossipError } from '../errors.js'
@@ -153,7 +154,7 @@ export class Transport extends EventEmitter<TransportEvents> {
     })
     server.on('error', (err) => { this.logger.error({ err }, 'transport server error') })
     const bound = server.address() as AddressInfo
-    this.advertise ??= formatAddress(bound.address, bound.port)
+    this.advertise ??= formatAddress(reachableHost(bound.address), bound.port)
     return bound
   }
 
@@ -176,7 +177,16 @@ export class Transport extends EventEmitter<TransportEvents> {
       attempt = this.connect(addr, expectedPeerId).finally(() => { this.dials.delete(addr) })
       this.dials.set(addr, attempt)
     }
-    const link = await attempt
+    let link: Link
+    try {
+      link = await attempt
+    } catch (err) {
+      // The peer dialled us while our dial was failing: the caller wanted a link to it and there
+      // is one. Failing would make the node report a live peer as gone in every topic.
+      const live = expectedPeerId === undefined || this.closing ? undefined : this.links.get(expectedPeerId)
+      if (live === undefined) throw err
+      return live
+    }
     if (expectedPeerId !== undefined && link.peerId !== expectedPeerId) {
       throw new HandshakeError(`the node at ${addr} is ${link.peerId}, not the expected ${expectedPeerId}`)
     }
@@ -369,6 +379,31 @@ function positiveInt (value: number | undefined, fallback: number, name: string)
   if (value === undefined) return fallback
   if (!Number.isInteger(value) || value <= 0) throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `${name} must be a positive integer`)
   return value
+}
+
+/** True for 0.0.0.0 and ::, which mean "every interface" to a listener and nothing to a peer. */
+export function isUnspecified (host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]'
+}
+
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+/**
+ * What peers should dial for a listener bound to `host`. An unspecified address is never
+ * announced: `POD_IP` when the environment gives it (Kubernetes' downward API), else the first
+ * address of an interface that is not loopback (IPv4 first), else loopback.
+ */
+export function reachableHost (host: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!isUnspecified(host)) return host
+  const podIp = env.POD_IP
+  if (podIp !== undefined && isIP(podIp) !== 0 && !isUnspecified(podIp)) return podIp
+  const all = Object.values(networkInterfaces()).flat().filter((i): i is NetworkInterfaceInfo => i !== undefined && !i.internal)
+  const v4 = all.find(i => i.family === 'IPv4')
+  const v6 = all.find(i => i.family === 'IPv6' && !i.address.startsWith('fe80:'))
+  if (host === '0.0.0.0') return v4?.address ?? '127.0.0.1'
+  return v4?.address ?? v6?.address ?? '::1'
 }
 
 export function parseAddress (addr: string): { host: string, port: number } {
