@@ -32,7 +32,7 @@ import { seededRng } from './proto/random.js'
 import { State } from './proto/state.js'
 import type { Event, InEvent, Message, OutEvent, Timer } from './proto/types.js'
 import type { Frame } from './net/frames.js'
-import { Transport, parseAddress } from './net/transport.js'
+import { Transport, isLoopback, isUnspecified, parseAddress } from './net/transport.js'
 import type { Link, LinkCloseInfo } from './net/link.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './net/identity.js'
 
@@ -63,6 +63,25 @@ function validateOptions (options: GossipOptions): void {
   if (!(typeof s === 'string' && s.length > 0) && !(s instanceof Uint8Array && s.length > 0)) fail('secret', 'must be a non-empty string or Uint8Array')
   if (options.port !== undefined && !(Number.isInteger(options.port) && options.port >= 0 && options.port < 65536)) fail('port', 'must be an integer from 0 to 65535')
   if (options.seeds !== undefined && (!Array.isArray(options.seeds) || options.seeds.some(x => typeof x !== 'string' || !/^.+:\d+$/.test(x)))) fail('seeds', 'must be an array of "host:port" strings')
+  if (options.advertise !== undefined) {
+    let host = ''
+    try {
+      host = parseAddress(options.advertise).host
+    } catch {
+      fail('advertise', `must be "host:port", got ${JSON.stringify(options.advertise)}`)
+    }
+    if (isUnspecified(host)) fail('advertise', `must be an address peers can dial, not ${options.advertise}`)
+  }
+  // A node listening on loopback can only be reached from its own host: with seeds elsewhere it
+  // would sit alone without a word. Refuse it at start, naming both.
+  const host = options.host ?? DEFAULTS.host
+  if (isLoopback(host) && options.advertise === undefined) {
+    const remote = (options.seeds ?? []).find(seed => !isLoopback(parseAddress(seed).host))
+    if (remote !== undefined) {
+      fail('host', `is ${host}${options.host === undefined ? ' (the default)' : ''}, a loopback address, but seed ${JSON.stringify(remote)} is not: ` +
+        'peers on other hosts could never reach this node. Listen on "0.0.0.0" (or this host\'s address), or set "advertise"')
+    }
+  }
   for (const name of ['maxMessageSize', 'subscriberBufferSize', 'pendingPublishLimit', 'linkWriteBufferBytes', 'handshakeTimeout', 'maxPendingHandshakes', 'seedRefreshInterval'] as const) {
     const v = options[name]
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) fail(name, 'must be a positive integer')
