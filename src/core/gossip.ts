@@ -50,6 +50,8 @@ const DEFAULTS = {
   dialQueueLimit: 1024,
   /** A link no topic needs is closed after this long without traffic. */
   idleLinkTimeout: 60_000,
+  /** A topic without a neighbour for this long is worth a warning. */
+  aloneWarning: 10_000,
   /** Room for framing and headers around the largest payload; also the control frames' budget. */
   frameOverhead: 16 * 1024
 }
@@ -138,6 +140,9 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly dialing = new Map<NodeId, Frame[]>()
   private readonly eventStreams = new Set<BoundedQueue<GossipEvent>>()
   private readonly lastActivity = new Map<NodeId, number>()
+  /** Topics without a neighbour, since when, and those already warned about. */
+  private readonly aloneSince = new Map<TopicId, number>()
+  private readonly aloneWarned = new Set<TopicId>()
   private readonly background = new Set<NodeJS.Timeout>()
   private readonly seeds: Seeds
   private closed = false
@@ -202,6 +207,7 @@ export class Gossip implements GossipApi, HandleHost {
     this._address = this.transport.address as string
     this.state.setMyData(Buffer.from(this._address))
     this.every(DEFAULTS.idleLinkTimeout / 2, () => { this.closeIdleLinks() })
+    this.every(DEFAULTS.aloneWarning / 2, () => { this.checkAlone() })
     await this.seeds.start()
     this.log.info({ nodeId: this.nodeId, address: this._address }, 'gossip node listening')
   }
@@ -559,6 +565,37 @@ export class Gossip implements GossipApi, HandleHost {
     }, after)
     timer.unref()
     this.healTimers.set(topic, timer)
+  }
+
+  /**
+   * Say once when topics have had no neighbour for a while (their publishes wait in the queue),
+   * and once when they have neighbours again; one line for all of them, not one per topic.
+   */
+  private checkAlone (): void {
+    const now = this.now()
+    const late: TopicId[] = []
+    let recovered = 0
+    for (const topic of this.topics.ids()) {
+      const alone = (this.state.view(topic)?.active.length ?? 0) === 0
+      const since = this.aloneSince.get(topic)
+      if (!alone) {
+        if (since !== undefined && this.aloneWarned.delete(topic)) recovered++
+        this.aloneSince.delete(topic)
+        continue
+      }
+      if (since === undefined) this.aloneSince.set(topic, now)
+      else if (now - since >= DEFAULTS.aloneWarning && !this.aloneWarned.has(topic)) late.push(topic)
+    }
+    for (const topic of this.aloneSince.keys()) if (!this.topics.has(topic)) { this.aloneSince.delete(topic); this.aloneWarned.delete(topic) }
+    if (late.length > 0) {
+      for (const topic of late) this.aloneWarned.add(topic)
+      this.log.warn({
+        topics: late.length,
+        sample: late.slice(0, 5).map(topic => ({ topic, knownMembers: this.discovery.interestedIn(topic).length })),
+        links: this.transport.links.size
+      }, `${late.length} topic(s) without a neighbour for more than ${DEFAULTS.aloneWarning / 1000} s: publishes wait in their queues`)
+    }
+    if (recovered > 0) this.log.info({ topics: recovered }, `${recovered} topic(s) have neighbours again`)
   }
 
   private closeIdleLinks (): void {
