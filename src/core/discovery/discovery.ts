@@ -247,7 +247,8 @@ export class Discovery<PI> {
         if (link !== undefined) this.onTopics(from, link, message, now)
         return
       case 'digest':
-        if (link !== undefined && (message.version !== link.known || message.count !== link.theirs.size)) {
+        // We keep at most maxTopicsPerNode of a peer's topics: a peer holding more is in step at the cap.
+        if (link !== undefined && (message.version !== link.known || Math.min(message.count, this.config.maxTopicsPerNode) !== link.theirs.size)) {
           // Digests always ask again: a lost snapshot page must not leave us waiting forever.
           link.awaiting = true
           this.send(from, { type: 'resync' })
@@ -269,7 +270,10 @@ export class Discovery<PI> {
 
   private onTopics (from: PI, link: LinkState, m: Extract<DiscoveryMessage<PI>, { type: 'topics' }>, now: number): void {
     if (m.reset) {
+      // The sender's own word replaces all we knew of its topics: what an earlier link declared
+      // (ageing since it went) and hearsay.
       this.dropTheirs(from, link)
+      this.book.clearInterests(from)
       link.awaiting = false
     } else if (link.awaiting || m.base !== link.known) {
       // Old news (a replaced link draining what it carried) is ignored; a gap asks for a snapshot.
@@ -324,7 +328,7 @@ export class Discovery<PI> {
     for (const topic of topics) {
       const holders = this.book.interestedIn(topic).filter(id => id !== to && this.book.get(id)?.addr !== undefined)
       if (holders.length === 0) continue
-      const chosen = sample(this.rng, holders, c.answerPerTopic).map(id => ({ id, addr: this.book.get(id)?.addr as string }))
+      const chosen = sample(this.rng, holders, Math.min(c.answerPerTopic, wireLimits.maxHolders)).map(id => ({ id, addr: this.book.get(id)?.addr as string }))
       let cost = page.cost(chosen)
       if (!page.fits(cost, chosen.length, c.maxFrameBytes)) {
         if (page.topics > 0) {
@@ -360,7 +364,8 @@ export class Discovery<PI> {
     }
     if (at >= this.digestDue) {
       this.digestDue = this.links.size > 0 ? now + this.config.digestInterval : Infinity
-      for (const peer of this.links.keys()) this.send(peer, { type: 'digest', version: this.version, count: this.mine.size })
+      // A link with a delta still to come would read the digest as a gap and ask for a snapshot.
+      for (const [peer, link] of this.links) if (link.sent === this.version) this.send(peer, { type: 'digest', version: this.version, count: this.mine.size })
     }
     if (at >= this.expireDue) {
       this.expireDue = this.links.size > 0 || this.book.interestCount > 0 ? now + EXPIRE_INTERVAL : Infinity
@@ -383,6 +388,9 @@ export class Discovery<PI> {
     const c = this.config
     const ask: TopicId[] = []
     let next = Infinity
+    // One jitter per round: topics asked together stay together (a jitter per topic scattered
+    // 1,000 lonely topics into ~1,000 queries a round).
+    let jitter: number | undefined
     for (const [topic, q] of this.lonely) {
       if (this.book.interestCountOf(topic) > 0) {
         this.lonely.delete(topic)
@@ -390,7 +398,8 @@ export class Discovery<PI> {
       }
       if (q.due <= at) {
         ask.push(topic)
-        q.due = now + Math.round(q.backoff * (0.75 + 0.5 * this.rng.next()))
+        jitter ??= 0.75 + 0.5 * this.rng.next()
+        q.due = now + Math.round(q.backoff * jitter)
         q.backoff = Math.min(q.backoff * 2, c.queryBackoffMax)
       }
       if (q.due < next) next = q.due
