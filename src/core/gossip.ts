@@ -46,6 +46,7 @@ const DEFAULTS = {
   linkWriteBufferBytes: 8 * 1024 * 1024,
   handshakeTimeout: 5_000,
   maxPendingHandshakes: 64,
+  keepaliveTimeout: 6_000,
   /** Frames held for a peer while we dial it. */
   dialQueueLimit: 1024,
   /** A link no topic needs is closed after this long without traffic. */
@@ -84,7 +85,7 @@ function validateOptions (options: GossipOptions): void {
         'peers on other hosts could never reach this node. Listen on "0.0.0.0" (or this host\'s address), or set "advertise"')
     }
   }
-  for (const name of ['maxMessageSize', 'subscriberBufferSize', 'pendingPublishLimit', 'linkWriteBufferBytes', 'handshakeTimeout', 'maxPendingHandshakes', 'seedRefreshInterval'] as const) {
+  for (const name of ['maxMessageSize', 'subscriberBufferSize', 'pendingPublishLimit', 'linkWriteBufferBytes', 'handshakeTimeout', 'maxPendingHandshakes', 'seedRefreshInterval', 'keepaliveTimeout'] as const) {
     const v = options[name]
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) fail(name, 'must be a positive integer')
   }
@@ -179,6 +180,7 @@ export class Gossip implements GossipApi, HandleHost {
       handshakeTimeout: options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
       maxPendingHandshakes: options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes,
       linkWriteBufferBytes: options.linkWriteBufferBytes ?? DEFAULTS.linkWriteBufferBytes,
+      keepaliveTimeout: options.keepaliveTimeout ?? DEFAULTS.keepaliveTimeout,
       advertise: options.advertise,
       logger: this.log
     })

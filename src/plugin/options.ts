@@ -112,6 +112,7 @@ const nodeChecks: Record<keyof GossipOptions, Check> = {
   linkWriteBufferBytes: positiveInt,
   handshakeTimeout: positiveInt,
   maxPendingHandshakes: positiveInt,
+  keepaliveTimeout: positiveInt,
   logger: (value, name) => {
     const logger = value as Record<string, unknown> | null
     if (typeof logger !== 'object' || logger === null || !['trace', 'debug', 'info', 'warn', 'error'].every(level => typeof logger[level] === 'function')) {

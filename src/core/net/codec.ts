@@ -29,7 +29,7 @@ import type {
  */
 export const codecLimits = wireLimits
 
-const FrameCode = { Hello: 0, Proto: 1, Discovery: 2, Direct: 3, Bye: 4 } as const
+const FrameCode = { Hello: 0, Proto: 1, Discovery: 2, Direct: 3, Bye: 4, Ping: 5, Pong: 6 } as const
 
 const BodyCode = {
   Join: 0,
@@ -82,6 +82,11 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'bye':
       checkString(frame.reason, codecLimits.maxReasonLength, 'bye.reason', true)
       wire = [FrameCode.Bye, frame.reason]
+      break
+    case 'ping':
+    case 'pong':
+      checkUint(frame.nonce, codecLimits.maxNonce, `${frame.type}.nonce`)
+      wire = [frame.type === 'ping' ? FrameCode.Ping : FrameCode.Pong, frame.nonce]
       break
     default:
       throw new CodecError(`cannot encode frame type ${String((frame as { type: unknown }).type)}`)
@@ -320,6 +325,12 @@ function decodeWire (wire: unknown[]): Frame {
     case FrameCode.Bye:
       expectLength(wire, 2, 'bye')
       return { type: 'bye', reason: readString(wire[1], codecLimits.maxReasonLength, 'bye.reason', true) }
+    case FrameCode.Ping:
+    case FrameCode.Pong: {
+      const type = wire[0] === FrameCode.Ping ? 'ping' : 'pong'
+      expectLength(wire, 2, type)
+      return { type, nonce: readUint(wire[1], codecLimits.maxNonce, `${type}.nonce`) }
+    }
     default:
       throw new CodecError(`unknown frame type ${describe(wire[0])}`)
   }

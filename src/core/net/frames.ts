@@ -26,3 +26,9 @@ export type Frame =
   | { type: 'direct', topic: TopicId, content: Uint8Array }
   /** Sent before a deliberate close, so the other side can log why. */
   | { type: 'bye', reason: string }
+  /**
+   * Keepalive: sent on a link that has been quiet for a while; the peer answers `pong` with the
+   * same nonce. A peer silent past the timeout (a cut without RST or FIN) is declared gone.
+   */
+  | { type: 'ping', nonce: number }
+  | { type: 'pong', nonce: number }

@@ -7,6 +7,7 @@
  * growing our memory. Any bad input from the peer closes this link only, with a reason.
  */
 import { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { Logger } from '../api.js'
 import { silentLogger } from '../logger.js'
@@ -36,6 +37,12 @@ export interface LinkEvents {
 
 export interface LinkOptions {
   linkWriteBufferBytes: number
+  /**
+   * Keepalive, ms: a link that heard nothing for `keepaliveInterval` sends a ping; one that heard
+   * nothing for `keepaliveTimeout` fails. 0 turns keepalive off.
+   */
+  keepaliveInterval?: number | undefined
+  keepaliveTimeout?: number | undefined
   /** Largest frame body sent; the peer would refuse anything larger and close the link. */
   maxFrameSize: number
   logger?: Logger | undefined
@@ -64,6 +71,14 @@ export class Link extends EventEmitter<LinkEvents> {
   private reading = true
   private graceTimer: NodeJS.Timeout | null = null
   private peerBye: string | null = null
+  private readonly keepaliveTimeout: number
+  private keepaliveTimer: NodeJS.Timeout | null = null
+  private lastHeard = performance.now()
+  private pingNonce = 0
+  private pingSentAt = 0
+  private paused = false
+  /** Round-trip time measured by the last answered ping, ms. */
+  rtt: number | undefined
 
   constructor (session: Session, options: LinkOptions) {
     super()
@@ -78,6 +93,12 @@ export class Link extends EventEmitter<LinkEvents> {
     this.maxFrameSize = options.maxFrameSize
     this.logger = options.logger ?? silentLogger
     this.socket.setNoDelay(true)
+    this.keepaliveTimeout = options.keepaliveTimeout ?? 0
+    const interval = options.keepaliveInterval ?? 0
+    if (interval > 0 && this.keepaliveTimeout > 0) {
+      this.keepaliveTimer = setInterval(() => { this.keepalive(interval) }, interval)
+      this.keepaliveTimer.unref()
+    }
     this.stream.on('data', (chunk) => { this.receive(chunk) })
     this.stream.on('end', () => { this.onEnd() })
     this.stream.on('error', (err) => { this.fail(`connection error: ${err.message}`) })
@@ -151,11 +172,32 @@ export class Link extends EventEmitter<LinkEvents> {
    * limit, close its end of the link. For a consumer that cannot keep up.
    */
   pause (): void {
+    this.paused = true
     this.stream.pause()
   }
 
   resume (): void {
+    this.paused = false
+    this.lastHeard = performance.now()
     if (this.reading) this.stream.resume()
+  }
+
+  /**
+   * TCP alone notices a silent cut (no RST, no FIN) only after minutes of retransmissions: ask
+   * the peer for a sign of life when it has been quiet, and give up on it past the timeout.
+   */
+  private keepalive (interval: number): void {
+    if (this.closeInfo !== null || this.paused) return
+    const quiet = performance.now() - this.lastHeard
+    if (quiet >= this.keepaliveTimeout) {
+      this.fail(`keepalive timeout: nothing heard for ${Math.round(quiet)} ms`)
+      return
+    }
+    if (quiet >= interval) {
+      this.pingNonce = (this.pingNonce + 1) >>> 0
+      this.pingSentAt = performance.now()
+      this.send({ type: 'ping', nonce: this.pingNonce })
+    }
   }
 
   /** For tests of hostile peers: push raw bytes through the encrypted channel, bypassing the codec. */
@@ -198,6 +240,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
   private receive (chunk: Buffer): void {
     if (!this.reading) return
+    this.lastHeard = performance.now()
     this.decoder.push(chunk)
     this.drainDecoder()
   }
@@ -217,13 +260,29 @@ export class Link extends EventEmitter<LinkEvents> {
         this.fail('unexpected hello after the handshake')
         return
       }
+      if (frame.type === 'ping') {
+        this.send({ type: 'pong', nonce: frame.nonce })
+        continue
+      }
+      if (frame.type === 'pong') {
+        if (frame.nonce === this.pingNonce) this.rtt = performance.now() - this.pingSentAt
+        continue
+      }
       if (frame.type === 'bye') {
         this.peerBye = frame.reason
         this.reading = false
         this.closeGracefully(`closed by peer: ${frame.reason}`, false)
         return
       }
-      this.emit('frame', frame)
+      try {
+        this.emit('frame', frame)
+      } catch (err) {
+        // The owner failed on this frame. Thrown from here it would escape the stream's data
+        // callback: an uncaught exception, and a stream left not reading. It costs this link only.
+        this.logger.error({ err, peer: this.peerId, frame: frame.type }, 'internal error while handling a frame')
+        this.fail(`internal error on a ${frame.type} frame`)
+        return
+      }
     }
   }
 
@@ -283,6 +342,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
   private markClosed (reason: string, error: boolean): void {
     if (this.closeInfo !== null) return
+    if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer)
     this.closeInfo = { reason, error }
     if (!error) this.logger.debug({ peer: this.peerId }, `link closed: ${reason}`)
     this.emit('close', this.closeInfo)

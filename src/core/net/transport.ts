@@ -44,6 +44,8 @@ export interface TransportOptions {
   maxPendingHandshakes?: number | undefined
   /** Bytes a link may have queued for writing before it is closed. Default 8 MiB. */
   linkWriteBufferBytes?: number | undefined
+  /** A link that heard nothing for this long fails, ms (0: never). A ping goes out at a third of it. Default 0. */
+  keepaliveTimeout?: number | undefined
   logger?: Logger | undefined
 }
 
@@ -78,6 +80,7 @@ export class Transport extends EventEmitter<TransportEvents> {
   private readonly handshakeTimeout: number
   private readonly maxPendingHandshakes: number
   private readonly linkWriteBufferBytes: number
+  private readonly keepaliveTimeout: number
   private readonly logger: Logger
   private server: Server | null = null
   private readonly sockets = new Set<Socket>()
@@ -113,6 +116,7 @@ export class Transport extends EventEmitter<TransportEvents> {
     }
     this.handshakeTimeout = positiveInt(options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 'handshakeTimeout')
     this.maxPendingHandshakes = positiveInt(options.maxPendingHandshakes, DEFAULT_MAX_PENDING_HANDSHAKES, 'maxPendingHandshakes')
+    this.keepaliveTimeout = options.keepaliveTimeout ?? 0
     this.linkWriteBufferBytes = positiveInt(options.linkWriteBufferBytes, DEFAULT_LINK_WRITE_BUFFER_BYTES, 'linkWriteBufferBytes')
     this.logger = options.logger ?? silentLogger
   }
@@ -309,6 +313,8 @@ export class Transport extends EventEmitter<TransportEvents> {
   private adopt (session: Session): Link {
     const link = new Link(session, {
       linkWriteBufferBytes: this.linkWriteBufferBytes,
+      keepaliveTimeout: this.keepaliveTimeout,
+      keepaliveInterval: Math.ceil(this.keepaliveTimeout / 3),
       maxFrameSize: this.maxFrameSize,
       logger: this.logger
     })

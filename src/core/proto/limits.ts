@@ -34,7 +34,9 @@ export const wireLimits = Object.freeze({
   maxHolders: 64,
   /** Discovery versions and counts: topic changes of one node. */
   maxDiscoveryVersion: 2 ** 52,
-  proofBytes: 32
+  proofBytes: 32,
+  /** Keepalive nonces. */
+  maxNonce: 2 ** 32 - 1
 })
 
 /** A MessagePack array or bin header, at most (array32 / bin32). */
