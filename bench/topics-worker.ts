@@ -3,7 +3,7 @@
  * and reports when each topic got its first neighbour and its full active view, what it logged,
  * its memory, its bytes on the wire and what it delivered.
  */
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { Gossip } from '../src/core/gossip.js'
 import type { GossipHandle, Logger, TopicId } from '../src/core/api.js'
 import { toTopicId } from '../src/core/topic-id.js'
@@ -61,6 +61,8 @@ const downs: Record<string, number> = {}
 let joinFailed = 0
 let lagged = 0
 const received = new Map<string, Set<string>>()
+/** How long the event loop went without a turn (a burst of timers or frames holds every socket up). */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 })
 
 /**
  * Record the first time a topic has a neighbour and the first time it has every other node. A
@@ -123,6 +125,7 @@ process.on('message', (m: Command) => {
         return
       case 'join': {
         joinStartedAt = wallNow()
+        loopDelay.enable()
         const t0 = performance.now()
         for (const name of m.topics) {
           const handle = await gossip!.stream(name)
@@ -151,7 +154,7 @@ process.on('message', (m: Command) => {
       }
       case 'sample': {
         const mem = process.memoryUsage()
-        send({ id: m.id, ok: true, at: wallNow(), rss: mem.rss, heapUsed: mem.heapUsed, cpu: process.cpuUsage(), traffic: gossip!.traffic(), debug: Object.fromEntries(debugReasons), ...status() })
+        send({ id: m.id, ok: true, at: wallNow(), rss: mem.rss, heapUsed: mem.heapUsed, cpu: process.cpuUsage(), maxLoopDelayMs: loopDelay.max / 1e6, traffic: gossip!.traffic(), debug: Object.fromEntries(debugReasons), ...status() })
         return
       }
       case 'subscribe':

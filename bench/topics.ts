@@ -187,6 +187,8 @@ interface Run {
   joinSentKB: number[]
   /** CPU each node used from its start until settled, s. */
   joinCpuSeconds: number[]
+  /** Longest time each node's event loop did not turn, from the first stream call until settled, ms. */
+  maxLoopDelayMs: number[]
   /** When the idle window started, s after the first stream call. */
   idleFromSeconds: number
   delivered: number
@@ -293,6 +295,7 @@ async function run (topicCount: number): Promise<Run> {
       idleCpuPercent: perNode(i => ((after[i].cpu.user + after[i].cpu.system - before[i].cpu.user - before[i].cpu.system) / 1e3) / (seconds(i) * 1000) * 100),
       joinSentKB: perNode(i => before[i].traffic.bytesSent / 1024),
       joinCpuSeconds: workers.map((_, i) => Number(((before[i].cpu.user + before[i].cpu.system) / 1e6).toFixed(1))),
+      maxLoopDelayMs: perNode(i => Number(before[i].maxLoopDelayMs)),
       idleFromSeconds: Math.round((Number(before[0].at) - t0) / 1000),
       delivered,
       expected,
@@ -340,6 +343,7 @@ function print (runs: Run[], load: number[]): void {
     ['heap used per node, MB', r => list(r.heapMB)],
     ['KB sent until settled, per node', r => list(r.joinSentKB)],
     ['CPU until settled, per node', r => list(r.joinCpuSeconds, ' s')],
+    ['longest event-loop stall until settled, per node', r => list(r.maxLoopDelayMs, ' ms')],
     [`idle KB/s sent per node, ${idleSeconds} s window`, r => `${kb(r.idleSentBps)} (window from ${r.idleFromSeconds} s)`],
     ['idle KB/s received per node', r => kb(r.idleReceivedBps)],
     ['idle CPU per node', r => list(r.idleCpuPercent, ' %')],
