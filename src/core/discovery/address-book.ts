@@ -10,6 +10,9 @@
  */
 import type { TopicId } from '../proto/types.js'
 
+/** Records looked at to choose one to evict. */
+const EVICTION_CANDIDATES = 32
+
 export interface AddressRecord<PI> {
   id: PI
   addr: string | undefined
@@ -19,6 +22,10 @@ export interface AddressRecord<PI> {
   lastSeen: number
   /** Failed dials since the last success. */
   failures: number
+  /** The address came from the node itself (its link's hello): hearsay never replaces it. */
+  firsthand: boolean
+  /** A live link goes to this node: it is never evicted. */
+  linked: boolean
 }
 
 export interface AddressBookLimits {
@@ -44,16 +51,22 @@ export class AddressBook<PI> {
     return this.records.get(id)
   }
 
-  /** Record that `id` exists, and where it listens when `addr` is given. */
-  learn (id: PI, addr: string | undefined, now: number): AddressRecord<PI> | undefined {
+  /**
+   * Record that `id` exists, and where it listens when `addr` is given. `firsthand`: the node
+   * itself said so; an address a third party gives never replaces one the node gave.
+   */
+  learn (id: PI, addr: string | undefined, now: number, firsthand = false): AddressRecord<PI> | undefined {
     if (id === this.self) return undefined
     let r = this.records.get(id)
     if (r === undefined) {
-      r = { id, addr, topics: new Map(), lastSeen: now, failures: 0 }
+      r = { id, addr, topics: new Map(), lastSeen: now, failures: 0, firsthand: false, linked: false }
       this.records.set(id, r)
       this.evictIfFull(id)
     }
-    if (addr !== undefined) r.addr = addr
+    if (addr !== undefined && (firsthand || !r.firsthand)) {
+      r.addr = addr
+      if (firsthand) r.firsthand = true
+    }
     if (now > r.lastSeen) r.lastSeen = now
     return r
   }
@@ -112,6 +125,11 @@ export class AddressBook<PI> {
     }
   }
 
+  setLinked (id: PI, linked: boolean): void {
+    const r = this.records.get(id)
+    if (r !== undefined) r.linked = linked
+  }
+
   success (id: PI, now: number): void {
     const r = this.records.get(id)
     if (r === undefined) return
@@ -140,12 +158,19 @@ export class AddressBook<PI> {
     return this.index.get(topic)?.size ?? 0
   }
 
+  /**
+   * Past capacity, a node goes: among the oldest few records, the one failing most, then heard
+   * of least recently; never a linked node. Looking at a few rather than all keeps a flood of
+   * made-up nodes from costing a scan of the whole book each.
+   */
   private evictIfFull (keep: PI): void {
     if (this.records.size <= this.limits.maxNodes) return
     let worst: AddressRecord<PI> | undefined
+    let looked = 0
     for (const r of this.records.values()) {
-      if (r.id === keep) continue
+      if (r.id === keep || r.linked) continue
       if (worst === undefined || r.failures > worst.failures || (r.failures === worst.failures && r.lastSeen < worst.lastSeen)) worst = r
+      if (++looked >= EVICTION_CANDIDATES) break
     }
     if (worst !== undefined) this.forget(worst.id)
   }

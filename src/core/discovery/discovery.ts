@@ -208,7 +208,8 @@ export class Discovery<PI> {
 
   private onLinkUp (peer: PI, addr: string | undefined, now: number): void {
     if (peer === this.me) return
-    this.book.learn(peer, addr, now)
+    this.book.learn(peer, addr, now, true)
+    this.book.setLinked(peer, true)
     this.book.success(peer, now)
     const previous = this.links.get(peer)
     if (previous !== undefined) this.dropTheirs(peer, previous)
@@ -226,6 +227,7 @@ export class Discovery<PI> {
     const link = this.links.get(peer)
     if (link === undefined) return
     this.links.delete(peer)
+    this.book.setLinked(peer, false)
     this.book.unpin(peer, now + this.config.interestTtl)
   }
 
@@ -304,7 +306,8 @@ export class Discovery<PI> {
       const topic = m.topics[i] as TopicId
       for (const index of m.holders[i] ?? []) {
         const node = m.nodes[index]
-        if (node === undefined || node.id === this.me) continue
+        // A linked node tells us its topics itself; hearsay about it adds nothing true.
+        if (node === undefined || node.id === this.me || this.links.has(node.id)) continue
         if (this.book.learn(node.id, node.addr, now) === undefined) continue
         if (this.book.addInterest(node.id, topic, expires)) this.noteFound(topic)
       }
@@ -337,6 +340,11 @@ export class Discovery<PI> {
         }
         page = new MembersPage<PI>()
         cost = page.cost(chosen)
+        // At a small budget, name as many as fit rather than none.
+        while (chosen.length > 1 && !page.fits(cost, chosen.length, c.maxFrameBytes)) {
+          chosen.pop()
+          cost = page.cost(chosen)
+        }
         if (!page.fits(cost, chosen.length, c.maxFrameBytes)) continue
       }
       if (spent + page.bytes + cost > c.maxAnswerBytes) break

@@ -170,7 +170,9 @@ function problems (net: DiscoveryNet): string[] {
   for (const [id, n] of net.nodes) {
     const c = n.d.config
     const book = n.d.book
-    if (book.size > c.maxNodes) bad.push(`${id.slice(-2)} knows ${book.size} nodes, more than ${c.maxNodes}`)
+    // Linked nodes are never evicted (links are bounded elsewhere); the rest stays within maxNodes.
+    const linked = [...net.nodes.keys()].filter(other => book.get(other)?.linked === true).length
+    if (book.size > c.maxNodes + linked) bad.push(`${id.slice(-2)} knows ${book.size} nodes, more than ${c.maxNodes} + ${linked} linked`)
     if (book.interestCount > c.maxInterests) bad.push(`${id.slice(-2)} records ${book.interestCount} interests, more than ${c.maxInterests}`)
     if (book.get(id) !== undefined) bad.push(`${id.slice(-2)} has a record of itself`)
     for (const other of [...ids, STRANGER]) {

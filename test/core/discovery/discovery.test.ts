@@ -378,7 +378,7 @@ t.test('1,000 topics in which nobody is known are asked about together: a round 
   t.same(net.violations, [])
 })
 
-t.test('a topic whose members listen at long addresses is still named at the smallest budget, by as many as fit', { todo: 'answer() skips a topic whose answerPerTopic holders do not fit an empty page, instead of naming fewer' }, async t => {
+t.test('a topic whose members listen at long addresses is still named at the smallest budget, by as many as fit', async t => {
   const net = new DiscoveryNet({ maxFrameBytes: 1024 })
   net.add(S)
   net.add(N)
@@ -432,7 +432,7 @@ t.test('answers are capped: answerPerTopic nodes per topic, every page within th
     t.ok(total > maxAnswerBytes * 0.6, 'and not far below it')
     t.ok(named.length < 1000, 'the answer was cut')
     t.equal(new Set(named).size, named.length, 'every topic once')
-    t.ok(pages.every(p => p.message.holders.every(h => h.length === defaultDiscoveryConfig.answerPerTopic)), 'answerPerTopic nodes per topic')
+    t.ok(pages.every(p => p.message.holders.every(h => h.length >= 1 && h.length <= defaultDiscoveryConfig.answerPerTopic)), 'at most answerPerTopic nodes per topic, at least one')
     t.ok(pages.every(p => p.message.nodes.every(n => n.id !== N)), 'never the asker')
     t.same(net.violations, [])
   }
@@ -524,7 +524,7 @@ t.test('what a linked peer declared lasts while the link does, and expires inter
   t.same(net.get(A).interestedIn(T), [])
 })
 
-t.test('hearsay cannot evict what a linked peer declared', { todo: 'AddressBook.evictIfFull may evict a linked peer: its declared topics are lost while the link lasts and its digests agree' }, async t => {
+t.test('hearsay cannot evict what a linked peer declared', async t => {
   const net = new DiscoveryNet({ digestInterval: 1000 })
   net.add(A, { maxNodes: 50 })
   net.add(B)
