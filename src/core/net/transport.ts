@@ -91,7 +91,9 @@ export class Transport extends EventEmitter<TransportEvents> {
   private readonly connecting = new Set<Socket>()
   /** Peers whose live link the peer closed as a duplicate: waiting for the link it kept. */
   private readonly replacing = new Map<NodeId, NodeJS.Timeout>()
-  private pendingInbound = 0
+  /** Inbound sockets whose handshake is under way, oldest first, and how many per remote address. */
+  private readonly pendingInbound: Socket[] = []
+  private readonly pendingFrom = new Map<string, number>()
   /** Bytes of the sockets already closed; the open ones are read from their own counters. */
   private closedBytesSent = 0
   private closedBytesReceived = 0
@@ -256,12 +258,10 @@ export class Transport extends EventEmitter<TransportEvents> {
       socket.destroy()
       return
     }
-    if (this.pendingInbound >= this.maxPendingHandshakes) {
-      this.logger.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'inbound socket refused: too many pending handshakes')
-      socket.destroy()
-      return
-    }
-    this.pendingInbound++
+    const ip = socket.remoteAddress ?? ''
+    this.makeRoomFor(ip)
+    this.pendingInbound.push(socket)
+    this.pendingFrom.set(ip, (this.pendingFrom.get(ip) ?? 0) + 1)
     this.handshake(socket, false, undefined)
       .then((session) => {
         try {
@@ -271,7 +271,39 @@ export class Transport extends EventEmitter<TransportEvents> {
           this.logger.error({ err, peer: session.peerId }, 'error while adopting an inbound link')
         }
       }, () => {})
-      .finally(() => { this.pendingInbound-- })
+      .finally(() => { this.releaseSlot(socket, ip) })
+  }
+
+  private releaseSlot (socket: Socket, ip: string): void {
+    const i = this.pendingInbound.indexOf(socket)
+    if (i < 0) return
+    this.pendingInbound.splice(i, 1)
+    const left = (this.pendingFrom.get(ip) ?? 1) - 1
+    if (left > 0) this.pendingFrom.set(ip, left)
+    else this.pendingFrom.delete(ip)
+  }
+
+  /**
+   * Fair handshake slots. Refusing newcomers when every slot is taken lets whoever opens silent
+   * connections fastest lock everyone else out; instead the newcomer takes the slot of the oldest
+   * pending handshake, from the address holding most of them (its own, past its share). An honest
+   * handshake takes milliseconds, a stalled one the whole timeout, so the stalled ones go.
+   */
+  private makeRoomFor (ip: string): void {
+    const share = Math.max(1, Math.floor(this.maxPendingHandshakes / 4))
+    let victimIp: string | undefined
+    if ((this.pendingFrom.get(ip) ?? 0) >= share) victimIp = ip
+    else if (this.pendingInbound.length >= this.maxPendingHandshakes) {
+      let most = 0
+      for (const [addr, n] of this.pendingFrom) if (n > most) { most = n; victimIp = addr }
+    }
+    if (victimIp === undefined) return
+    const victim = this.pendingInbound.find(s => (s.remoteAddress ?? '') === victimIp)
+    if (victim === undefined) return
+    this.logger.warn({ remote: `${victim.remoteAddress ?? '?'}:${victim.remotePort ?? '?'}`, pending: this.pendingInbound.length, fromThatAddress: this.pendingFrom.get(victimIp) },
+      'pending handshake dropped to make room for a newer connection')
+    this.releaseSlot(victim, victimIp)
+    victim.destroy()
   }
 
   private track (socket: Socket): void {

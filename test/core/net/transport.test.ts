@@ -171,17 +171,22 @@ t.test('a socket that connects and says nothing is closed at the handshake timeo
   t.equal((await friend.dial(a.address!, a.nodeId)).peerId, a.nodeId, 'a good peer still connects')
 })
 
-t.test('inbound handshakes beyond the cap are closed at once', async t => {
-  const a = await listeningTransport(t, { maxPendingHandshakes: 2, handshakeTimeout: 60_000 })
-  const silent = [await rawSocket(t, a.address!), await rawSocket(t, a.address!)]
-  await eventually(() => (a as unknown as { pendingInbound: number }).pendingInbound === 2, 'two handshakes pending')
-  const third = await rawSocket(t, a.address!)
-  await socketClosed(third)
-  t.notOk(silent.some((s) => s.closed), 'the pending ones are still open')
-  for (const s of silent) s.destroy()
-  await eventually(() => (a as unknown as { pendingInbound: number }).pendingInbound === 0, 'slots freed')
+t.test('silent connections cannot hold the handshake slots: a newcomer takes the slot of the oldest pending one', async t => {
+  const { logger, entries } = recordingLogger()
+  const a = await listeningTransport(t, { maxPendingHandshakes: 4, handshakeTimeout: 60_000, logger })
+  const pending = (): number => (a as unknown as { pendingInbound: unknown[] }).pendingInbound.length
+  const silent = []
+  for (let i = 0; i < 20; i++) silent.push(await rawSocket(t, a.address!))
+  await eventually(() => silent.filter(s => s.closed).length >= 16, 'the oldest silent sockets dropped')
+  t.ok(pending() <= 4, `never more pending than the cap (${pending()})`)
+  t.notOk(silent.slice(-1)[0]!.closed, 'the newest is still waiting')
+  t.ok(entries.some(e => e.level === 'warn' && /make room for a newer connection/.test(e.msg ?? '')), 'each drop is logged')
+  // The flood goes on while an honest node dials: it gets in.
+  const flood = setInterval(() => { void rawSocket(t, a.address!) }, 5)
+  t.teardown(() => clearInterval(flood))
   const friend = await listeningTransport(t)
-  t.equal((await friend.dial(a.address!, a.nodeId)).peerId, a.nodeId, 'a good peer connects once slots are free')
+  t.equal((await friend.dial(a.address!, a.nodeId)).peerId, a.nodeId, 'an honest peer links during the flood')
+  clearInterval(flood)
 })
 
 t.test('transport.close() closes every link and leaves no handle behind', async t => {
