@@ -534,7 +534,7 @@ export class Gossip implements GossipApi, HandleHost {
   // -------------------------------------------------------------------------------------------
 
   private pickContacts (topic: TopicId): NodeId[] {
-    const interested = this.discovery.interestedIn(topic)
+    const interested = this.discovery.contactsFor(topic)
     const out: NodeId[] = []
     while (out.length < 3 && interested.length > 0) {
       const i = randomInt(interested.length)
@@ -556,7 +556,8 @@ export class Gossip implements GossipApi, HandleHost {
         const decision = this.healer.tick({
           topic,
           active: this.state.view(topic)?.active ?? [],
-          interested: this.discovery.interestedIn(topic)
+          // The topic's passive view is made of members the overlay itself vouched for.
+          interested: [...new Set([...(this.state.view(topic)?.passive ?? []), ...this.discovery.contactsFor(topic)])]
         })
         if (decision.join.length > 0) {
           this.log.debug({ topic, peers: decision.join }, 'healing: joining')

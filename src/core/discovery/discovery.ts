@@ -84,6 +84,17 @@ export class Discovery<PI> {
     return this.book.interestedIn(topic)
   }
 
+  /**
+   * Whom to join in `topic`: the nodes we have heard from ourselves (linked now or before) when
+   * there are any, else the hearsay. A peer can make up any number of members; it cannot make
+   * us have talked to them, so a flood of invented names never crowds out the real ones.
+   */
+  contactsFor (topic: TopicId): PI[] {
+    const all = this.book.interestedIn(topic)
+    const known = all.filter(id => this.book.get(id)?.firsthand === true)
+    return known.length > 0 ? known : all
+  }
+
   handle (input: DiscoveryInput<PI>, now: number): Array<DiscoveryOutput<PI>> {
     switch (input.type) {
       case 'linkUp': this.onLinkUp(input.peer, input.addr, now); break
@@ -95,7 +106,11 @@ export class Discovery<PI> {
       case 'seed':
         if (input.peer !== this.me && this.book.learn(input.peer, input.addr, now) !== undefined) this.seeds.add(input.peer)
         break
-      case 'dialFailed': this.book.failure(input.peer); break
+      case 'dialFailed':
+        // Hearsay we could not even dial is forgotten; a node we talked to may just be restarting.
+        if (this.book.get(input.peer)?.firsthand === false) this.book.forget(input.peer)
+        else this.book.failure(input.peer)
+        break
       case 'tick': this.onTick(now); break
     }
     for (const topic of this.found) this.out.push({ type: 'found', topic })

@@ -175,7 +175,7 @@ t.test('silent connections cannot hold the handshake slots: a newcomer takes the
   const { logger, entries } = recordingLogger()
   const a = await listeningTransport(t, { maxPendingHandshakes: 4, handshakeTimeout: 60_000, logger })
   const pending = (): number => (a as unknown as { pendingInbound: unknown[] }).pendingInbound.length
-  const silent = []
+  const silent: Socket[] = []
   for (let i = 0; i < 20; i++) silent.push(await rawSocket(t, a.address!))
   await eventually(() => silent.filter(s => s.closed).length >= 16, 'the oldest silent sockets dropped')
   t.ok(pending() <= 4, `never more pending than the cap (${pending()})`)
