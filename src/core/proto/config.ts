@@ -53,6 +53,16 @@ export interface PlumtreeConfig {
   maxPendingIHaves: number
   /** Upper bound of ids waiting for a GRAFT per topic. */
   maxMissingMessages: number
+  /**
+   * Ids one neighbour may have us waiting for at once (those it announced first); past it, its
+   * announcements are ignored. Bounds what a peer announcing ids it never delivers costs.
+   */
+  maxMissingPerPeer: number
+  /**
+   * GRAFTs a neighbour may leave unanswered in a row; past it, it is demoted: its IHAVEs are
+   * ignored until it delivers a payload again.
+   */
+  maxUnansweredGrafts: number
 }
 
 export interface ProtoConfig {
@@ -94,7 +104,9 @@ export const defaultConfig: ProtoConfig = Object.freeze({
     maxCachedMessages: 10_000,
     maxSeenIds: 100_000,
     maxPendingIHaves: 10_000,
-    maxMissingMessages: 10_000
+    maxMissingMessages: 10_000,
+    maxMissingPerPeer: 1_000,
+    maxUnansweredGrafts: 32
   }),
   maxTopics: 1_000,
   // The runtime's frame limit is its message size plus 16 KiB: control frames fit whatever that is.

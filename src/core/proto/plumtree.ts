@@ -34,6 +34,10 @@ interface Missing<PI> {
   queue: Announcement<PI>[]
   /** When the pending graft timer for this id is due. */
   due: number
+  /** Who announced it first (counts against that peer's `maxMissingPerPeer`). */
+  by: PI
+  /** The announcer we last grafted for it, if any: still missing at the next timeout, it failed us. */
+  grafted: PI | undefined
 }
 
 export class Plumtree<PI> {
@@ -45,6 +49,9 @@ export class Plumtree<PI> {
   private readonly cache: ExpiringMap<MessageId, Cached<PI>>
   /** Ids announced by IHAVE and not received yet (insertion-ordered: the first is the oldest). */
   private readonly missing = new Map<MessageId, Missing<PI>>()
+  /** Per neighbour: ids in `missing` it announced first, and GRAFTs it left unanswered in a row. */
+  private readonly missingBy = new Map<PI, number>()
+  private readonly unanswered = new Map<PI, number>()
   /**
    * IHAVEs waiting for the dispatch timer, as two parallel queues (no object per entry);
    * `ihaveHead` skips the ones dropped for the bound.
@@ -92,6 +99,7 @@ export class Plumtree<PI> {
   neighborDown (peer: PI): void {
     this.eager.delete(peer)
     this.lazy.delete(peer)
+    this.unanswered.delete(peer)
   }
 
   private isNeighbor (peer: PI): boolean {
@@ -158,8 +166,12 @@ export class Plumtree<PI> {
     const missing = this.missing.get(id)
     if (missing === undefined || !isDue(now, missing.due)) return
     if (this.hasSeen(id)) {
-      this.missing.delete(id)
+      this.dropMissing(id, missing)
       return
+    }
+    if (missing.grafted !== undefined) {
+      this.unanswered.set(missing.grafted, (this.unanswered.get(missing.grafted) ?? 0) + 1)
+      missing.grafted = undefined
     }
     let next = missing.queue.shift()
     while (next !== undefined && !this.isNeighbor(next.peer)) next = missing.queue.shift()
@@ -167,9 +179,10 @@ export class Plumtree<PI> {
       this.out.send(next.peer, this.topic, { type: 'graft', id, round: saturatingRound(next.round) })
       this.lazy.delete(next.peer)
       this.eager.add(next.peer)
+      missing.grafted = next.peer
     }
-    if (missing.queue.length === 0) {
-      this.missing.delete(id)
+    if (missing.queue.length === 0 && missing.grafted === undefined) {
+      this.dropMissing(id, missing)
       return
     }
     missing.due = now + this.config.graftTimeout2
@@ -212,7 +225,10 @@ export class Plumtree<PI> {
     // At the largest round the wire carries a message still travels: its hop count stops growing.
     const hops = saturatingRound(round + 1)
     this.remember(id, { origin, content, hops, from: neighbor ? from : undefined }, now)
-    this.missing.delete(id)
+    const missing = this.missing.get(id)
+    if (missing !== undefined) this.dropMissing(id, missing)
+    // It delivers: whatever GRAFTs it left unanswered before, it is trusted again.
+    this.unanswered.delete(from)
     if (neighbor) {
       this.lazy.delete(from)
       this.eager.add(from)
@@ -223,6 +239,8 @@ export class Plumtree<PI> {
 
   private onIHave (from: PI, entries: IHaveEntry[], now: number): void {
     if (!this.isNeighbor(from)) return
+    // A neighbour that keeps announcing what it never delivers is not listened to until it does.
+    if ((this.unanswered.get(from) ?? 0) >= this.config.maxUnansweredGrafts) return
     for (const entry of entries) {
       const id = entry.id
       if (this.hasSeen(id)) {
@@ -235,11 +253,13 @@ export class Plumtree<PI> {
         continue
       }
       if (this.config.maxMissingMessages <= 0) continue
+      if ((this.missingBy.get(from) ?? 0) >= this.config.maxMissingPerPeer) continue
       if (this.missing.size >= this.config.maxMissingMessages) {
-        const oldest = this.missing.keys().next()
-        if (oldest.done !== true) this.missing.delete(oldest.value)
+        const oldest = this.missing.entries().next()
+        if (oldest.done !== true) this.dropMissing(oldest.value[0], oldest.value[1])
       }
-      this.missing.set(id, { queue: [{ peer: from, round: entry.round }], due: now + this.config.graftTimeout1 })
+      this.missing.set(id, { queue: [{ peer: from, round: entry.round }], due: now + this.config.graftTimeout1, by: from, grafted: undefined })
+      this.missingBy.set(from, (this.missingBy.get(from) ?? 0) + 1)
       this.out.schedule(this.config.graftTimeout1, { type: 'graftTimeout', topic: this.topic, id })
     }
   }
@@ -324,6 +344,13 @@ export class Plumtree<PI> {
       this.dispatchScheduled = true
       this.out.schedule(this.config.dispatchTimeout, this.dispatchTimer)
     }
+  }
+
+  private dropMissing (id: MessageId, missing: Missing<PI>): void {
+    this.missing.delete(id)
+    const n = (this.missingBy.get(missing.by) ?? 1) - 1
+    if (n > 0) this.missingBy.set(missing.by, n)
+    else this.missingBy.delete(missing.by)
   }
 
   private hasSeen (id: MessageId): boolean {

@@ -99,7 +99,35 @@ t.test('an IHAVE for an unseen id grafts its announcer after graftTimeout1, then
 
   const g2 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1 + pt.graftTimeout2)
   t.same(sends(g2).map(m => [m.to, m.body]), [['c', { type: 'graft', id: 'm1', round: 4 }]])
-  t.same(schedules(g2, 'graftTimeout'), [], 'no announcer left to try')
+  t.same(schedules(g2, 'graftTimeout').map(x => x.after), [pt.graftTimeout2], 'one last timer, to see whether c answered')
+  const g3 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1 + 2 * pt.graftTimeout2)
+  t.same(sends(g3), [], 'no announcer left to try')
+  t.same(schedules(g3, 'graftTimeout'), [])
+  t.equal(s.stats(T)?.missing, 0, 'the id is given up')
+})
+
+t.test('a neighbour announcing ids it never delivers is bounded, then ignored until it delivers', async t => {
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2 } })
+  withNeighbors(s, ['a', 'liar'])
+  s.handle(recv('liar', { type: 'prune' }), 0)
+  const flood = s.handle(recv('liar', { type: 'ihave', entries: Array.from({ length: 10 }, (_, i) => ({ id: `x${i}`, round: 0 })) }), 10)
+  t.equal(schedules(flood, 'graftTimeout').length, 3, 'only maxMissingPerPeer of its ids are waited for')
+  t.equal(s.stats(T)?.missing, 3)
+  // Each is grafted, never answered, and given up.
+  let now = 10
+  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+    now += step
+    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
+  }
+  t.equal(s.stats(T)?.missing, 0)
+  const ignored = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y1', round: 0 }] }), now + 1)
+  t.same(schedules(ignored, 'graftTimeout'), [], 'past maxUnansweredGrafts its announcements are ignored')
+  s.handle(recv('liar', gossip('real', 0)), now + 2)
+  const heard = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y2', round: 0 }] }), now + 3)
+  t.equal(schedules(heard, 'graftTimeout').length, 1, 'once it delivers a payload, it is heard again')
+  // An honest neighbour's announcements were never affected.
+  const honest = s.handle(recv('a', { type: 'ihave', entries: [{ id: 'z', round: 0 }] }), now + 4)
+  t.equal(schedules(honest, 'graftTimeout').length, 1)
 })
 
 t.test('a payload arriving before the graft timer expires cancels the graft', async t => {
