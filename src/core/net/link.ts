@@ -190,7 +190,13 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.closeInfo !== null || this.paused) return
     const quiet = performance.now() - this.lastHeard
     if (quiet >= this.keepaliveTimeout) {
-      this.fail(`keepalive timeout: nothing heard for ${Math.round(quiet)} ms`)
+      // After a long busy stretch of this process, timers run before the sockets are read: what
+      // the peer sent meanwhile is still waiting. Judge once it is in (setImmediate runs after I/O).
+      setImmediate(() => {
+        if (this.closeInfo !== null || this.paused) return
+        const still = performance.now() - this.lastHeard
+        if (still >= this.keepaliveTimeout) this.fail(`keepalive timeout: nothing heard for ${Math.round(still)} ms`)
+      })
       return
     }
     if (quiet >= interval) {
