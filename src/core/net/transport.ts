@@ -227,6 +227,9 @@ export class Transport extends EventEmitter<TransportEvents> {
     const socket = createConnection({ host, port })
     this.track(socket)
     this.connecting.add(socket)
+    // A host that drops our SYNs silently would hold the dial for the kernel's SYN retries (about
+    // 2 minutes): the connect phase gets the handshake's bound too.
+    let timer: NodeJS.Timeout | undefined
     try {
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error): void => { reject(err) }
@@ -236,11 +239,13 @@ export class Transport extends EventEmitter<TransportEvents> {
           socket.off('error', onError)
           resolve()
         })
+        timer = setTimeout(() => { reject(new Error(`connect to ${addr} timed out after ${this.handshakeTimeout} ms`)) }, this.handshakeTimeout)
       })
     } catch (err) {
       socket.destroy()
       throw this.closing ? new ClosedError('transport') : err
     } finally {
+      clearTimeout(timer)
       this.connecting.delete(socket)
     }
     const session = await this.handshake(socket, true, expectedPeerId)
