@@ -62,6 +62,12 @@ export interface GossipOptions {
    * sends a ping every third of it. Catches cuts TCP does not report. Default 6 000.
    */
   keepaliveTimeout?: number
+  /**
+   * Sign every message with the node's identity key and deliver or forward a message only when
+   * its origin signed it, so that no node, even one holding the cluster secret, can publish as
+   * another. Every node of a cluster must agree. Default true.
+   */
+  signMessages?: boolean
   /** Where logs go. Default: silent. */
   logger?: Logger
 }

@@ -27,6 +27,7 @@ import { Healer, defaultHealerConfig } from './discovery/healer.js'
 import type { DiscoveryInput, DiscoveryOutput } from './discovery/types.js'
 import { resolveConfig, type ProtoConfig } from './proto/config.js'
 import { wireLimits } from './proto/limits.js'
+import { TIMER_SLACK } from './proto/deadline.js'
 import { MESSAGE_ID_PREFIX_CHARS } from './proto/message-id.js'
 import { seededRng } from './proto/random.js'
 import { State } from './proto/state.js'
@@ -35,6 +36,7 @@ import type { Frame } from './net/frames.js'
 import { Transport, isLoopback, isUnspecified, parseAddress } from './net/transport.js'
 import type { Link, LinkCloseInfo } from './net/link.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './net/identity.js'
+import { signMessage, verifyMessage } from './net/origin.js'
 
 const DEFAULTS = {
   host: '127.0.0.1',
@@ -51,6 +53,8 @@ const DEFAULTS = {
   dialQueueLimit: 1024,
   /** A link no topic needs is closed after this long without traffic. */
   idleLinkTimeout: 60_000,
+  /** Topics healed per turn of the event loop. */
+  healSlice: 50,
   /** A topic without a neighbour for this long is worth a warning. */
   aloneWarning: 10_000,
   /** Room for framing and headers around the largest payload; also the control frames' budget. */
@@ -85,6 +89,7 @@ function validateOptions (options: GossipOptions): void {
         'peers on other hosts could never reach this node. Listen on "0.0.0.0" (or this host\'s address), or set "advertise"')
     }
   }
+  if (options.signMessages !== undefined && typeof options.signMessages !== 'boolean') fail('signMessages', 'must be a boolean')
   for (const name of ['maxMessageSize', 'subscriberBufferSize', 'pendingPublishLimit', 'linkWriteBufferBytes', 'handshakeTimeout', 'maxPendingHandshakes', 'seedRefreshInterval', 'keepaliveTimeout'] as const) {
     const v = options[name]
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) fail(name, 'must be a positive integer')
@@ -135,7 +140,10 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly discovery: Discovery<NodeId>
   private readonly healer: Healer<NodeId>
   private readonly topics: LocalTopics
-  private readonly healTimers = new Map<TopicId, NodeJS.Timeout>()
+  /** When each topic's healer wants to be asked again (one timer serves them all). */
+  private readonly healDue = new Map<TopicId, number>()
+  private healTimer: NodeJS.Timeout | undefined
+  private healTimerAt = Infinity
   private readonly timers = new Set<NodeJS.Timeout>()
   private discoveryTimer: NodeJS.Timeout | undefined
   private readonly dialing = new Map<NodeId, Frame[]>()
@@ -147,6 +155,10 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly background = new Set<NodeJS.Timeout>()
   private readonly seeds: Seeds
   private closed = false
+  private readonly signing: boolean
+  private messageSeq = 0
+  /** Messages dropped because their origin had not signed them. */
+  private forged = 0
   private readonly epoch = performance.now()
 
   private constructor (options: GossipOptions) {
@@ -166,6 +178,7 @@ export class Gossip implements GossipApi, HandleHost {
     this.keyPair = normalizeKeyPair(options.keyPair ?? generateKeyPair())
     this.nodeId = nodeIdOf(this.keyPair.publicKey)
     this.subscriberBufferSize = options.subscriberBufferSize ?? DEFAULTS.subscriberBufferSize
+    this.signing = options.signMessages ?? true
     this.topics = new LocalTopics(this.nodeId, options.pendingPublishLimit ?? DEFAULTS.pendingPublishLimit)
     const idPrefix = randomBytes(MESSAGE_ID_PREFIX_CHARS / 2).toString('hex')
     this.state = new State<NodeId>(this.nodeId, this.config, seededRng(randomInt(2 ** 47)), undefined, idPrefix)
@@ -264,7 +277,7 @@ export class Gossip implements GossipApi, HandleHost {
       this.topics.hold(topic, bytes)
       return
     }
-    this.input({ type: 'command', topic, command: { type: 'broadcast', content: bytes } })
+    this.broadcast(topic, bytes)
   }
 
   /** @internal HandleHost */
@@ -288,8 +301,8 @@ export class Gossip implements GossipApi, HandleHost {
     for (const topic of this.topics.terminateAll()) this.leave(topic)
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
-    for (const t of this.healTimers.values()) clearTimeout(t)
-    this.healTimers.clear()
+    if (this.healTimer !== undefined) clearTimeout(this.healTimer)
+    this.healDue.clear()
     if (this.discoveryTimer !== undefined) clearTimeout(this.discoveryTimer)
     this.seeds.close()
     for (const t of this.background) clearInterval(t)
@@ -426,8 +439,15 @@ export class Gossip implements GossipApi, HandleHost {
     }
   }
 
+  /** Our own publish: its id, and our signature so that nobody else can publish as us. */
+  private broadcast (topic: TopicId, content: Uint8Array): void {
+    const id = `${this.state.messageIdPrefix()}.${(this.messageSeq++).toString(16)}`
+    const sig = this.signing ? signMessage(this.keyPair.secretKey, topic, id, content) : undefined
+    this.input({ type: 'command', topic, command: { type: 'broadcast', content, id, sig } })
+  }
+
   private flushPending (topic: TopicId): void {
-    for (const content of this.topics.takePending(topic)) this.input({ type: 'command', topic, command: { type: 'broadcast', content } })
+    for (const content of this.topics.takePending(topic)) this.broadcast(topic, content)
   }
 
   private emitEvent (event: GossipEvent): void {
@@ -435,9 +455,7 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   private leave (topic: TopicId): void {
-    const heal = this.healTimers.get(topic)
-    if (heal !== undefined) clearTimeout(heal)
-    this.healTimers.delete(topic)
+    this.healDue.delete(topic)
     this.healer.forget(topic)
     this.input({ type: 'command', topic, command: { type: 'quit' } })
     this.discover({ type: 'leaveTopic', topic })
@@ -509,9 +527,21 @@ export class Gossip implements GossipApi, HandleHost {
   private onFrame (peer: NodeId, frame: Frame): void {
     this.lastActivity.set(peer, this.now())
     switch (frame.type) {
-      case 'proto':
-        this.input({ type: 'recv', from: peer, message: frame.message as Message<NodeId> })
+      case 'proto': {
+        const message = frame.message
+        const body = message.body
+        // Checked before delivery and before forwarding; a copy of a message already delivered
+        // changes nothing, so it costs no check.
+        if (body.type === 'gossip' && this.signing && !this.state.hasSeen(message.topic, body.id) &&
+          !verifyMessage(body.origin, message.topic, body.id, body.content, body.sig)) {
+          this.forged++
+          this.log.warn({ peer, origin: body.origin, topic: message.topic }, 'message whose origin did not sign it: link closed')
+          this.transport.links.get(peer)?.close('forged message origin')
+          return
+        }
+        this.input({ type: 'recv', from: peer, message: message as Message<NodeId> })
         return
+      }
       case 'discovery':
         this.discover({ type: 'recv', from: peer, message: frame.message })
         return
@@ -533,41 +563,89 @@ export class Gossip implements GossipApi, HandleHost {
   // Healing
   // -------------------------------------------------------------------------------------------
 
+  /** Up to three contacts for a new topic: one we have talked to when there is one, the rest from all. */
   private pickContacts (topic: TopicId): NodeId[] {
-    const interested = this.discovery.contactsFor(topic)
+    const trusted = this.discovery.contactsFor(topic)
+    const all = this.discovery.interestedIn(topic)
     const out: NodeId[] = []
-    while (out.length < 3 && interested.length > 0) {
-      const i = randomInt(interested.length)
-      out.push(interested[i] as NodeId)
-      interested[i] = interested[interested.length - 1] as NodeId
-      interested.pop()
+    if (trusted.length > 0) out.push(trusted[randomInt(trusted.length)] as NodeId)
+    while (out.length < 3 && all.length > 0) {
+      const i = randomInt(all.length)
+      const pick = all[i] as NodeId
+      all[i] = all[all.length - 1] as NodeId
+      all.pop()
+      if (!out.includes(pick)) out.push(pick)
     }
     return out
   }
 
+  /**
+   * Healing runs on one timer for all topics, not one per topic: a node entering 1,000 topics at
+   * once would otherwise run 1,000 heal ticks back to back before reading a socket (Node runs
+   * every due timer before any IO). Each firing heals at most `healSlice` topics, then lets IO in.
+   */
   private scheduleHeal (topic: TopicId, after: number): void {
     if (!this.topics.has(topic) || this.closed) return
-    const previous = this.healTimers.get(topic)
-    if (previous !== undefined) clearTimeout(previous)
-    const timer = setTimeout(() => {
-      this.healTimers.delete(topic)
-      if (this.closed || !this.topics.has(topic)) return
-      this.guard('healing', () => {
-        const decision = this.healer.tick({
-          topic,
-          active: this.state.view(topic)?.active ?? [],
-          // The topic's passive view is made of members the overlay itself vouched for.
-          interested: [...new Set([...(this.state.view(topic)?.passive ?? []), ...this.discovery.contactsFor(topic)])]
-        })
-        if (decision.join.length > 0) {
-          this.log.debug({ topic, peers: decision.join }, 'healing: joining')
-          this.input({ type: 'command', topic, command: { type: 'join', peers: decision.join.map(id => ({ id })) } })
-        }
-        this.scheduleHeal(topic, decision.next)
-      })
-    }, after)
-    timer.unref()
-    this.healTimers.set(topic, timer)
+    const due = this.now() + after
+    this.healDue.set(topic, due)
+    this.armHeal(due)
+  }
+
+  private armHeal (due: number): void {
+    if (this.closed || due >= this.healTimerAt) return
+    if (this.healTimer !== undefined) clearTimeout(this.healTimer)
+    this.healTimerAt = due
+    this.healTimer = setTimeout(() => {
+      this.healTimer = undefined
+      this.healTimerAt = Infinity
+      this.runHeals()
+    }, Math.max(0, due - this.now()))
+    this.healTimer.unref()
+  }
+
+  private runHeals (): void {
+    if (this.closed) return
+    // Timers may fire a little early: what is due within TIMER_SLACK is due.
+    const now = this.now() + TIMER_SLACK
+    const due: TopicId[] = []
+    for (const [topic, at] of this.healDue) {
+      if (at <= now) due.push(topic)
+      if (due.length >= DEFAULTS.healSlice) break
+    }
+    for (const topic of due) {
+      this.healDue.delete(topic)
+      if (this.topics.has(topic)) this.guard('healing', () => { this.healOne(topic) })
+    }
+    let next = Infinity
+    for (const at of this.healDue.values()) if (at < next) next = at
+    if (next === Infinity) return
+    if (next <= now) {
+      // More are due than one slice: read the sockets first, then go on.
+      const t: NodeJS.Timeout = setTimeout(() => {
+        this.timers.delete(t)
+        this.runHeals()
+      }, 0)
+      t.unref()
+      this.timers.add(t)
+      return
+    }
+    this.armHeal(next)
+  }
+
+  private healOne (topic: TopicId): void {
+    const view = this.state.view(topic)
+    const active = view?.active ?? []
+    // Isolated, a node joins members it has talked to, or that the overlay itself vouched for (its
+    // passive view), before hearsay: invented members cannot keep it from the real ones.
+    const candidates = active.length === 0
+      ? [...new Set([...(view?.passive ?? []), ...this.discovery.contactsFor(topic)])]
+      : this.discovery.interestedIn(topic)
+    const decision = this.healer.tick({ topic, active, interested: candidates })
+    if (decision.join.length > 0) {
+      this.log.debug({ topic, peers: decision.join }, 'healing: joining')
+      this.input({ type: 'command', topic, command: { type: 'join', peers: decision.join.map(id => ({ id })) } })
+    }
+    this.scheduleHeal(topic, decision.next)
   }
 
   /**

@@ -113,6 +113,9 @@ const nodeChecks: Record<keyof GossipOptions, Check> = {
   handshakeTimeout: positiveInt,
   maxPendingHandshakes: positiveInt,
   keepaliveTimeout: positiveInt,
+  signMessages: (value, name) => {
+    if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${show(value)}`)
+  },
   logger: (value, name) => {
     const logger = value as Record<string, unknown> | null
     if (typeof logger !== 'object' || logger === null || !['trace', 'debug', 'info', 'warn', 'error'].every(level => typeof logger[level] === 'function')) {

@@ -128,7 +128,8 @@ function encodeMessage (message: Message<NodeId>): unknown[] {
       checkString(body.id, codecLimits.maxIdLength, 'gossip.id')
       checkBytes(body.content, 0, Infinity, 'gossip.content')
       checkUint(body.round, codecLimits.maxRound, 'gossip.round')
-      return [FrameCode.Proto, topic, BodyCode.Gossip, body.id, hexToBytes(body.origin, 'gossip.origin'), body.content, body.round]
+      if (body.sig !== undefined) checkBytes(body.sig, codecLimits.sigBytes, codecLimits.sigBytes, 'gossip.sig')
+      return [FrameCode.Proto, topic, BodyCode.Gossip, body.id, hexToBytes(body.origin, 'gossip.origin'), body.content, body.round, body.sig ?? null]
     case 'ihave':
       return [FrameCode.Proto, topic, BodyCode.IHave, encodeIHaves(body.entries)]
     case 'graft':
@@ -383,15 +384,18 @@ function decodeBody (wire: unknown[]): HyParViewMessage<NodeId> | PlumtreeMessag
         ? { type: 'disconnect', alive }
         : { type: 'disconnect', alive, sample: readPeers(wire[4], 'disconnect.sample') }
     }
-    case BodyCode.Gossip:
-      expectLength(wire, 7, 'gossip')
+    case BodyCode.Gossip: {
+      expectLength(wire, 8, 'gossip')
+      const sig = wire[7] === null ? undefined : readBytes(wire[7], codecLimits.sigBytes, codecLimits.sigBytes, 'gossip.sig')
       return {
         type: 'gossip',
         id: readString(wire[3], codecLimits.maxIdLength, 'gossip.id'),
         origin: readId32(wire[4], 'gossip.origin'),
         content: readBytes(wire[5], 0, Infinity, 'gossip.content'),
-        round: readUint(wire[6], codecLimits.maxRound, 'gossip.round')
+        round: readUint(wire[6], codecLimits.maxRound, 'gossip.round'),
+        ...(sig === undefined ? {} : { sig })
       }
+    }
     case BodyCode.IHave:
       expectLength(wire, 4, 'ihave')
       return { type: 'ihave', entries: readIHaves(wire[3]) }

@@ -35,6 +35,8 @@ export const wireLimits = Object.freeze({
   /** Discovery versions and counts: topic changes of one node. */
   maxDiscoveryVersion: 2 ** 52,
   proofBytes: 32,
+  /** An origin's Ed25519 signature of a message. */
+  sigBytes: 64,
   /** Keepalive nonces. */
   maxNonce: 2 ** 32 - 1
 })

@@ -22,6 +22,8 @@ interface Cached<PI> {
   hops: number
   /** The neighbour we got it from (our parent in the tree for this message), none at the origin. */
   from: PI | undefined
+  /** The origin's signature, forwarded as it came. */
+  sig: Uint8Array | undefined
 }
 
 interface Announcement<PI> {
@@ -111,10 +113,10 @@ export class Plumtree<PI> {
   // -------------------------------------------------------------------------------------------
 
   /** Publish. Returns false when the id was already seen (nothing is sent then). */
-  broadcast (id: MessageId, content: Uint8Array, now: number): boolean {
+  broadcast (id: MessageId, content: Uint8Array, now: number, sig?: Uint8Array): boolean {
     if (this.hasSeen(id)) return false
-    this.remember(id, { origin: this.me, content, hops: 0, from: undefined }, now)
-    this.push(id, this.me, content, 0, undefined)
+    this.remember(id, { origin: this.me, content, hops: 0, from: undefined, sig }, now)
+    this.push(id, this.me, content, 0, undefined, sig)
     return true
   }
 
@@ -204,14 +206,14 @@ export class Plumtree<PI> {
 
   handle (from: PI, msg: PlumtreeMessage<PI>, now: number): void {
     switch (msg.type) {
-      case 'gossip': return this.onGossip(from, msg.id, msg.origin, msg.content, msg.round, now)
+      case 'gossip': return this.onGossip(from, msg.id, msg.origin, msg.content, msg.round, now, msg.sig)
       case 'ihave': return this.onIHave(from, msg.entries, now)
       case 'graft': return this.onGraft(from, msg.id)
       case 'prune': return this.onPrune(from)
     }
   }
 
-  private onGossip (from: PI, id: MessageId, origin: PI, content: Uint8Array, round: number, now: number): void {
+  private onGossip (from: PI, id: MessageId, origin: PI, content: Uint8Array, round: number, now: number, sig: Uint8Array | undefined): void {
     const neighbor = this.isNeighbor(from)
     if (this.hasSeen(id)) {
       if (neighbor) {
@@ -224,7 +226,7 @@ export class Plumtree<PI> {
     }
     // At the largest round the wire carries a message still travels: its hop count stops growing.
     const hops = saturatingRound(round + 1)
-    this.remember(id, { origin, content, hops, from: neighbor ? from : undefined }, now)
+    this.remember(id, { origin, content, hops, from: neighbor ? from : undefined, sig }, now)
     const missing = this.missing.get(id)
     if (missing !== undefined) this.dropMissing(id, missing)
     // It delivers: whatever GRAFTs it left unanswered before, it is trusted again.
@@ -234,7 +236,7 @@ export class Plumtree<PI> {
       this.eager.add(from)
     }
     this.out.emit(this.topic, { type: 'received', id, content, from, origin, hops })
-    this.push(id, origin, content, hops, from)
+    this.push(id, origin, content, hops, from, sig)
   }
 
   private onIHave (from: PI, entries: IHaveEntry[], now: number): void {
@@ -294,7 +296,7 @@ export class Plumtree<PI> {
     if (id === undefined) return
     const cached = this.cache.get(id)
     if (cached === undefined) return
-    this.out.send(from, this.topic, { type: 'gossip', id, origin: cached.origin, content: cached.content, round: cached.hops })
+    this.out.send(from, this.topic, { type: 'gossip', id, origin: cached.origin, content: cached.content, round: cached.hops, sig: cached.sig })
     // A GRAFT from outside the active view is answered once; the link is not ours to keep.
     if (!neighbor) this.out.touch(from)
   }
@@ -309,11 +311,11 @@ export class Plumtree<PI> {
   // -------------------------------------------------------------------------------------------
 
   /** Eager push to the eager peers, lazy announcement to the others; never back to `from` or the origin. */
-  private push (id: MessageId, origin: PI, content: Uint8Array, hops: number, from: PI | undefined): void {
+  private push (id: MessageId, origin: PI, content: Uint8Array, hops: number, from: PI | undefined, sig: Uint8Array | undefined): void {
     let message: Message<PI> | undefined
     for (const peer of this.eager) {
       if (peer === from || peer === origin) continue
-      message ??= { topic: this.topic, body: { type: 'gossip', id, origin, content, round: hops } }
+      message ??= { topic: this.topic, body: { type: 'gossip', id, origin, content, round: hops, sig } }
       this.out.sendMessage(peer, message)
     }
     if (this.lazy.size === 0) return
@@ -381,6 +383,11 @@ export class Plumtree<PI> {
   // -------------------------------------------------------------------------------------------
   // Introspection for tests and metrics
   // -------------------------------------------------------------------------------------------
+
+  /** Whether `id` was delivered here recently (a copy of it needs no checking). */
+  hasDelivered (id: MessageId): boolean {
+    return this.hasSeen(id)
+  }
 
   stats (): { cached: number, seen: number, missing: number, pendingIHaves: number } {
     return {

@@ -93,6 +93,11 @@ export class State<PI> {
     return false
   }
 
+  /** Whether `id` was delivered in `topic` recently: a copy of it changes nothing. */
+  hasSeen (topic: TopicId, id: MessageId): boolean {
+    return this.topicMap.get(topic)?.broadcast.hasDelivered(id) ?? false
+  }
+
   /** The id prefix of this node's messages (ids are `<prefix>.<sequence in hex>`). */
   messageIdPrefix (): string {
     return this.ids.prefix
@@ -140,7 +145,7 @@ export class State<PI> {
         const topic = this.topicMap.get(topicId)
         if (topic === undefined) return
         const id: MessageId = command.id ?? this.ids.next()
-        topic.publish(id, command.content, now)
+        topic.publish(id, command.content, now, command.sig)
         return
       }
       case 'quit': {

@@ -64,8 +64,8 @@ export class Topic<PI> {
     this.membership.join(peers, now)
   }
 
-  publish (id: MessageId, content: Uint8Array, now: number): boolean {
-    return this.broadcast.broadcast(id, content, now)
+  publish (id: MessageId, content: Uint8Array, now: number, sig?: Uint8Array): boolean {
+    return this.broadcast.broadcast(id, content, now, sig)
   }
 
   peerDisconnected (peer: PI, now: number): void {

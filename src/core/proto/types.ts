@@ -60,7 +60,7 @@ export type PlumtreeMessage<PI> =
    * Eager push of a payload. `round` is the hop count as sent: the origin sends 0 and a direct
    * neighbour of the origin delivers it at hop 1 (receivers deliver at `round + 1`).
    */
-  | { type: 'gossip', id: MessageId, origin: PI, content: Uint8Array, round: number }
+  | { type: 'gossip', id: MessageId, origin: PI, content: Uint8Array, round: number, sig?: Uint8Array | undefined }
   /** Lazy push of ids. */
   | { type: 'ihave', entries: IHaveEntry[] }
   /** Ask for a missed payload and make the link eager again. `id` absent: only re-graft the link. */
@@ -82,8 +82,11 @@ export interface Message<PI> {
 export type Command<PI> =
   /** Join the topic through these contacts (may be empty: wait to be joined). */
   | { type: 'join', peers: PeerInfo<PI>[] }
-  /** Broadcast a payload. `id` may be supplied by the caller; otherwise the state makes one. */
-  | { type: 'broadcast', content: Uint8Array, id?: MessageId | undefined }
+  /**
+   * Broadcast a payload. `id` may be supplied by the caller; otherwise the state makes one. `sig`
+   * is the origin's signature, opaque here: it travels with the payload wherever it goes.
+   */
+  | { type: 'broadcast', content: Uint8Array, id?: MessageId | undefined, sig?: Uint8Array | undefined }
   /** Leave the topic gracefully. */
   | { type: 'quit' }
 

@@ -46,8 +46,10 @@ t.test('payload bytes are decoded as a view of the input, not a copy', async t =
 
 t.test('the array layout keeps a small gossip frame compact', async t => {
   const bytes = encodeFrame({ type: 'proto', message: { topic: hex(1), body: { type: 'gossip', id: 'abc:1', origin: hex(2), content: new Uint8Array(100), round: 3 } } })
-  // 1 array + 1 type + 34 topic + 1 kind + 6 id + 34 origin + 102 content + 1 round
-  t.equal(bytes.byteLength, 180)
+  // 1 array + 1 type + 34 topic + 1 kind + 6 id + 34 origin + 102 content + 1 round + 1 nil signature
+  t.equal(bytes.byteLength, 181)
+  const signed = encodeFrame({ type: 'proto', message: { topic: hex(1), body: { type: 'gossip', id: 'abc:1', origin: hex(2), content: new Uint8Array(100), round: 3, sig: new Uint8Array(64) } } })
+  t.equal(signed.byteLength, 180 + 66, 'a signature adds 66 bytes (bin8 header + 64)')
 })
 
 t.test('encoding refuses frames that break the limits with a CodecError', async t => {

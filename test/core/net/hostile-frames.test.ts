@@ -21,6 +21,7 @@ import {
   allDelivered, distinctErrors, HONEST, HOSTILE_SECRET, hostileScene, publishSeries
 } from '../../fixtures/hostile-scene.js'
 import type { HostileScene, Member } from '../../fixtures/hostile-scene.js'
+import { signMessage } from '../../../src/core/net/origin.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const fakeId = (i: number): NodeId => (0x1000 + i).toString(16).padStart(64, 'f')
@@ -139,7 +140,8 @@ t.test('a GOSSIP at round 65,535 is delivered and forwarded at 65,535, not 65,53
   const text = `${HONEST}at the largest round`
   s.sendFrames(link, [
     joinFrame(s, s.attacker),
-    proto(s.topic, { type: 'gossip', id: 'attacker.1', origin: s.attacker.nodeId, content: Buffer.from(text), round: codecLimits.maxRound })
+    // Signed with the attacker's own key: a valid message of its own, only the round is extreme.
+    proto(s.topic, { type: 'gossip', id: 'attacker.1', origin: s.attacker.nodeId, content: Buffer.from(text), round: codecLimits.maxRound, sig: signMessage(s.attacker.keyPair.secretKey, s.topic, 'attacker.1', Buffer.from(text)) })
   ])
   const everyone = [s.victim, ...s.honest]
   await waitFor(() => everyone.every((m) => m.inbox.includes(text)), 'the message at every honest node', 10_000)
@@ -164,7 +166,7 @@ t.test('a GOSSIP at round 65,535 is announced lazily at round 65,535 too (IHAVE 
   const link = await s.link()
   s.sendFrames(link, [
     joinFrame(s, s.attacker),
-    proto(s.topic, { type: 'gossip', id: 'attacker.2', origin: s.attacker.nodeId, content: Buffer.from('x'), round: codecLimits.maxRound })
+    proto(s.topic, { type: 'gossip', id: 'attacker.2', origin: s.attacker.nodeId, content: Buffer.from('x'), round: codecLimits.maxRound, sig: signMessage(s.attacker.keyPair.secretKey, s.topic, 'attacker.2', Buffer.from('x')) })
   ])
   await waitFor(() => announced.length > 0, 'the IHAVE at the lazy neighbour', 10_000)
   t.ok(announced.every((round) => round <= codecLimits.maxRound), `announced at round ${announced.join(', ')}`)
@@ -339,4 +341,26 @@ t.test('a frame whose handling throws in the owner costs that link only, never t
   friendLink.send({ type: 'direct', topic: fakeTopic(1), content: Buffer.from('still here') })
   await waitFor(() => got.includes('still here'), 'the friend\'s frame', 5_000)
   t.pass('the other link keeps being read')
+})
+
+t.test('a message claiming an honest origin it was not signed by is never delivered, costs the forger its link, and the honest origin is not silenced', async t => {
+  trapCrashes(t)
+  const s = await hostileScene(t)
+  const impersonated = s.honest[0]!
+  const link = await s.link()
+  const prefix = impersonated.node.nodeId.slice(0, 32)
+  const forged = Array.from({ length: 50 }, (_, i) => {
+    const id = `${prefix}.${i.toString(16)}`
+    const text = `${HONEST}forged ${i}`
+    // Signed, but by the attacker: the origin it claims never signed it.
+    return proto(s.topic, { type: 'gossip', id, origin: impersonated.node.nodeId, content: Buffer.from(text), round: 0, sig: signMessage(s.attacker.keyPair.secretKey, s.topic, id, Buffer.from(text)) })
+  })
+  s.sendFrames(link, [joinFrame(s, s.attacker), ...forged])
+  await waitFor(() => link.closed, 'the forger\'s link closed', 10_000)
+  t.ok([...s.closeReasons.keys()].some(r => /forged message origin/.test(r)), `closed for it: ${[...s.closeReasons.keys()].join(', ')}`)
+  // The honest node publishes: its real messages are delivered, none of the forged ones ever was.
+  const texts = await publishSeries(impersonated, 'real', 20)
+  await allDelivered([s.victim, ...s.honest.filter(m => m !== impersonated)], impersonated, texts)
+  for (const m of [s.victim, ...s.honest]) t.notOk(m.inbox.some(x => x.includes('forged')), `${m.name} delivered no forged message`)
+  t.ok([...s.victim.log.warnings.keys()].some(k => /did not sign/.test(k)), 'the victim says why')
 })

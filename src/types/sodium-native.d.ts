@@ -1,0 +1,5 @@
+// The two functions of sodium-native (libsodium bindings, shipped prebuilt) that Grapevine uses.
+declare module 'sodium-native' {
+  export function crypto_sign_detached (signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void
+  export function crypto_sign_verify_detached (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean
+}
