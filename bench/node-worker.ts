@@ -10,7 +10,7 @@ import { Gossip } from '../src/core/gossip.js'
 import type { GossipHandle } from '../src/core/api.js'
 
 type Command =
-  | { cmd: 'start', mode: 'gossip' | 'raw', secret: string, seeds: string[] }
+  | { cmd: 'start', mode: 'gossip' | 'raw', secret: string, seeds: string[], unsigned?: boolean }
   | { cmd: 'join' }
   | { cmd: 'connect', addrs: string[] }
   | { cmd: 'waitNeighbours', count: number }
@@ -98,7 +98,7 @@ process.on('message', (m: Command) => {
       case 'start':
         mode = m.mode
         if (mode === 'gossip') {
-          gossip = await Gossip.spawn({ secret: m.secret, seeds: m.seeds, maxMessageSize: 64 * 1024, linkWriteBufferBytes: 64 * 1024 * 1024 })
+          gossip = await Gossip.spawn({ secret: m.secret, seeds: m.seeds, maxMessageSize: 64 * 1024, linkWriteBufferBytes: 64 * 1024 * 1024, signMessages: m.unsigned !== true })
           send({ ok: true, address: gossip.address })
         } else {
           server = net.createServer(onRawSocket)

@@ -4,7 +4,9 @@
  * publish→deliver latency (HDR histogram). The same run measures the raw baseline: the same
  * payloads as length-prefixed frames written straight to plain TCP sockets, the physical limit.
  *
- *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip] [--json] [--profile DIR]
+ *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip,unsigned] [--json] [--profile DIR]
+ *
+ * `unsigned` is the node with `signMessages: false`: what origin signatures cost.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -19,7 +21,8 @@ const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 2
 const sizesArg = args.indexOf('--sizes')
 const sizes = sizesArg >= 0 ? String(args[sizesArg + 1]).split(',').map(Number) : undefined
 const modesArg = args.indexOf('--modes')
-const modes = (modesArg >= 0 ? String(args[modesArg + 1]).split(',') : ['raw', 'gossip']) as Array<'raw' | 'gossip'>
+type Mode = 'raw' | 'gossip' | 'unsigned'
+const modes = (modesArg >= 0 ? String(args[modesArg + 1]).split(',') : ['raw', 'gossip', 'unsigned']) as Mode[]
 const profileArg = args.indexOf('--profile')
 /** `--profile DIR`: every worker writes a V8 CPU profile there, to see where a step's time goes. */
 const execArgv = profileArg >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${String(args[profileArg + 1])}`] : []
@@ -64,7 +67,7 @@ class Worker {
 }
 
 interface Row {
-  mode: 'gossip' | 'raw'
+  mode: Mode
   size: number
   rate: number
   sent: number
@@ -76,16 +79,17 @@ interface Row {
   p99Ms: number | null
 }
 
-async function cluster (mode: 'gossip' | 'raw'): Promise<Worker[]> {
+async function cluster (mode: Mode): Promise<Worker[]> {
   const workers = [new Worker(), new Worker(), new Worker()]
   await Promise.all(workers.map(async w => await w.ready))
   const secret = 'bench-secret'
   const [pub, ...recv] = workers as [Worker, Worker, Worker]
-  if (mode === 'gossip') {
-    const a = await pub.call({ cmd: 'start', mode, secret, seeds: [] })
+  if (mode !== 'raw') {
+    const unsigned = mode === 'unsigned'
+    const a = await pub.call({ cmd: 'start', mode: 'gossip', secret, seeds: [], unsigned })
     const addrs = [String(a.address)]
     for (const w of recv) {
-      const r = await w.call({ cmd: 'start', mode, secret, seeds: addrs })
+      const r = await w.call({ cmd: 'start', mode: 'gossip', secret, seeds: addrs, unsigned })
       addrs.push(String(r.address))
     }
     for (const w of workers) await w.call({ cmd: 'join' })
@@ -99,7 +103,7 @@ async function cluster (mode: 'gossip' | 'raw'): Promise<Worker[]> {
   return workers
 }
 
-async function measure (workers: Worker[], mode: 'gossip' | 'raw', size: number, rate: number): Promise<Row> {
+async function measure (workers: Worker[], mode: Mode, size: number, rate: number): Promise<Row> {
   const [pub, ...recv] = workers as [Worker, Worker, Worker]
   for (const w of recv) await w.call({ cmd: 'reset' })
   const { sent, failed } = await pub.call({ cmd: 'publish', rate, seconds, size }) as unknown as { sent: number, failed?: string }
@@ -155,12 +159,14 @@ async function main (): Promise<void> {
   const ratios = Object.fromEntries(plan.map(p => [`${p.size}B`, {
     raw: sustainable('raw', p.size),
     gossip: sustainable('gossip', p.size),
-    ratio: Number((sustainable('gossip', p.size) / Math.max(1, sustainable('raw', p.size))).toFixed(2))
+    ratio: Number((sustainable('gossip', p.size) / Math.max(1, sustainable('raw', p.size))).toFixed(2)),
+    unsigned: sustainable('unsigned', p.size),
+    signedVsUnsigned: Number((sustainable('gossip', p.size) / Math.max(1, sustainable('unsigned', p.size))).toFixed(2))
   }]))
   print(rows, ratios, performance.now() - started)
 }
 
-function print (rows: Row[], ratios: Record<string, { raw: number, gossip: number, ratio: number }>, wallMs: number): void {
+function print (rows: Row[], ratios: Record<string, { raw: number, gossip: number, ratio: number, unsigned: number, signedVsUnsigned: number }>, wallMs: number): void {
   if (json) {
     console.log(JSON.stringify({ seconds, wallSeconds: Number((wallMs / 1000).toFixed(1)), rows, sustainable: ratios }, null, 2))
   } else {
@@ -170,9 +176,9 @@ function print (rows: Row[], ratios: Record<string, { raw: number, gossip: numbe
     for (const r of rows) {
       console.log(`| ${r.mode} | ${r.size} B | ${String(r.rate)} | ${r.sent} | ${r.deliveredPerSecond} | ${(r.deliveryRatio * 100).toFixed(1)} % | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`)
     }
-    console.log('\n| payload | raw sustainable msgs/s | gossip sustainable msgs/s | gossip / raw |')
-    console.log('| ---: | ---: | ---: | ---: |')
-    for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.raw} | ${v.gossip} | ${v.ratio}x |`)
+    console.log('\n| payload | raw sustainable msgs/s | gossip sustainable msgs/s | gossip / raw | unsigned gossip msgs/s | signed / unsigned |')
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: |')
+    for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.raw} | ${v.gossip} | ${v.ratio}x | ${v.unsigned} | ${v.signedVsUnsigned}x |`)
   }
 }
 
