@@ -2,14 +2,22 @@
  * What the adapter puts on the wire. Socket.IO packets may carry Buffers, Dates and nested binary,
  * so messages are MessagePack-encoded (a Buffer arrives as a Buffer) rather than JSON.
  *
- * Three kinds travel on a namespace's topic:
+ * Five kinds travel on a namespace's topic:
  * - `message`: a cluster message published to every server, stamped with the sender's sequence
  *   number so receivers can restore the sender's order;
  * - `filler`: takes the place of a sequence number whose message could not be published (too
  *   large), so receivers do not wait for a message that will never come;
- * - `response`: a reply sent directly to one server; unsequenced, it travels on one link.
+ * - `response`: a reply sent directly to one server; unsequenced, it travels on one link;
+ * - `ping`: sent directly to a node hosting a server not heard from before: "which servers are you?";
+ * - `pong`: each server of the pinged node answers with its uid, directly to the pinging node. A
+ *   server counts in `serverCount()` only once its node has answered (a ghost never does).
+ *
+ * Decoding checks everything the adapter or socket.io-adapter will later read, for every message
+ * type: a receiver acts on an envelope only once it is known to be well formed, so a malformed one
+ * is dropped before it can touch any server's state.
  */
 import { Packr } from 'msgpackr'
+import { MessageType } from 'socket.io-adapter'
 import type { ClusterMessage, ClusterResponse } from 'socket.io-adapter'
 import { GossipError } from '../core/errors.js'
 
@@ -17,11 +25,20 @@ const ENVELOPE_VERSION = 1
 const MESSAGE = 1
 const FILLER = 2
 const RESPONSE = 3
+const PING = 4
+const PONG = 5
+
+/** Longest server uid or request id accepted (socket.io-adapter makes 16 hex characters). */
+const MAX_ID_LENGTH = 64
+/** Event names Socket.IO refuses in `serverSideEmit` (a remote one must not reach the handlers either). */
+const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace'])
 
 export type Envelope =
   | { kind: 'message', seq: number, message: ClusterMessage }
   | { kind: 'filler', seq: number, uid: string }
   | { kind: 'response', response: ClusterResponse }
+  | { kind: 'ping' }
+  | { kind: 'pong', uid: string }
 
 // copyBuffers: decoded Buffers must not alias the receive buffer, which the transport may reuse.
 const packr = new Packr({ useRecords: false, copyBuffers: true })
@@ -38,6 +55,14 @@ export function encodeResponse (response: ClusterResponse): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, RESPONSE, response])
 }
 
+export function encodePing (): Uint8Array {
+  return packr.pack([ENVELOPE_VERSION, PING])
+}
+
+export function encodePong (uid: string): Uint8Array {
+  return packr.pack([ENVELOPE_VERSION, PONG, uid])
+}
+
 function invalid (why: string): GossipError {
   return new GossipError('ERR_GOSSIP_INVALID_MESSAGE', `invalid adapter envelope: ${why}`)
 }
@@ -46,13 +71,110 @@ function isSeq (value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0
 }
 
-function isAddressed (value: unknown): value is { uid: string, nsp: string, type: number } {
-  if (typeof value !== 'object' || value === null) return false
-  const v = value as Record<string, unknown>
-  return typeof v.uid === 'string' && typeof v.nsp === 'string' && typeof v.type === 'number'
+export function isServerId (value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH
 }
 
-/** Decodes and checks the envelope's shape; throws `ERR_GOSSIP_INVALID_MESSAGE` on anything else. */
+type Dict = Record<string, unknown>
+
+function isDict (value: unknown): value is Dict {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value) && !(value instanceof Date)
+}
+
+function isCount (value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0
+}
+
+function isRooms (value: unknown): boolean {
+  return Array.isArray(value) && value.every(r => typeof r === 'string' || (typeof r === 'number' && Number.isFinite(r)))
+}
+
+function isOptional (value: unknown, check: (v: unknown) => boolean): boolean {
+  return value === undefined || value === null || check(value)
+}
+
+const isBoolean = (v: unknown): boolean => typeof v === 'boolean'
+
+/** `BroadcastOptions` as encoded: rooms, except, and flags of the types Socket.IO gives them. */
+function isOpts (value: unknown): boolean {
+  if (!isDict(value) || !isRooms(value.rooms) || !isOptional(value.except, isRooms)) return false
+  const flags = value.flags
+  if (flags === undefined || flags === null) return true
+  if (!isDict(flags)) return false
+  for (const name of ['volatile', 'compress', 'local', 'broadcast', 'binary', 'expectSingleResponse']) {
+    if (!isOptional(flags[name], isBoolean)) return false
+  }
+  return isOptional(flags.timeout, v => typeof v === 'number' && Number.isFinite(v) && v >= 0)
+}
+
+/** An event name and its arguments, as `emit(...)` and `serverSideEmit(...)` carry them. */
+function isEventData (value: unknown): boolean {
+  return Array.isArray(value) && typeof value[0] === 'string' && !RESERVED_EVENTS.has(value[0])
+}
+
+/** A Socket.IO EVENT packet as `BroadcastOperator.emit` builds it (the data is the application's). */
+function isEventPacket (value: unknown): boolean {
+  if (!isDict(value) || (value.type !== 2 && value.type !== 5) || !isEventData(value.data)) return false
+  return isOptional(value.id, isCount) && isOptional(value.nsp, v => typeof v === 'string')
+}
+
+function isRequestId (value: unknown): boolean {
+  return isServerId(value)
+}
+
+function isRemoteSocket (value: unknown): boolean {
+  return isDict(value) && typeof value.id === 'string' && isDict(value.handshake) && isRooms(value.rooms)
+}
+
+function hasHeader (value: unknown): value is Dict & { uid: string, nsp: string, type: number } {
+  return isDict(value) && isServerId(value.uid) && typeof value.nsp === 'string' && typeof value.type === 'number'
+}
+
+/** A cluster message of a type a server publishes, with the data socket.io-adapter will read. */
+export function isClusterMessage (value: unknown): value is ClusterMessage {
+  if (!hasHeader(value)) return false
+  const data = value.data
+  switch (value.type) {
+    case MessageType.INITIAL_HEARTBEAT:
+    case MessageType.HEARTBEAT:
+    case MessageType.ADAPTER_CLOSE:
+      return data === undefined || data === null
+    case MessageType.BROADCAST:
+      return isDict(data) && isOpts(data.opts) && isEventPacket(data.packet) && isOptional(data.requestId, isRequestId)
+    case MessageType.SOCKETS_JOIN:
+    case MessageType.SOCKETS_LEAVE:
+      return isDict(data) && isOpts(data.opts) && isRooms(data.rooms)
+    case MessageType.DISCONNECT_SOCKETS:
+      return isDict(data) && isOpts(data.opts) && isOptional(data.close, isBoolean)
+    case MessageType.FETCH_SOCKETS:
+      return isDict(data) && isOpts(data.opts) && isRequestId(data.requestId)
+    case MessageType.SERVER_SIDE_EMIT:
+      return isDict(data) && isEventData(data.packet) && isOptional(data.requestId, isRequestId)
+    default:
+      // Responses travel as `response` envelopes, never as messages; anything else is unknown.
+      return false
+  }
+}
+
+/** A response of a type a server sends, with the data socket.io-adapter will read. */
+export function isClusterResponse (value: unknown): value is ClusterResponse {
+  if (!hasHeader(value)) return false
+  const data = value.data
+  if (!isDict(data) || !isRequestId(data.requestId)) return false
+  switch (value.type) {
+    case MessageType.FETCH_SOCKETS_RESPONSE:
+      return Array.isArray(data.sockets) && data.sockets.every(isRemoteSocket)
+    case MessageType.SERVER_SIDE_EMIT_RESPONSE:
+    case MessageType.BROADCAST_ACK:
+      return true
+    case MessageType.BROADCAST_CLIENT_COUNT:
+      return isCount(data.clientCount)
+    default:
+      return false
+  }
+}
+
+/** Decodes and checks the envelope in full; throws `ERR_GOSSIP_INVALID_MESSAGE` on anything else. */
 export function decodeEnvelope (bytes: Uint8Array): Envelope {
   let value: unknown
   try {
@@ -63,14 +185,20 @@ export function decodeEnvelope (bytes: Uint8Array): Envelope {
   if (!Array.isArray(value) || value[0] !== ENVELOPE_VERSION) throw invalid('unknown version')
   switch (value[1]) {
     case MESSAGE:
-      if (!isSeq(value[2]) || !isAddressed(value[3])) throw invalid('malformed message')
-      return { kind: 'message', seq: value[2], message: value[3] as ClusterMessage }
+      if (value.length !== 4 || !isSeq(value[2]) || !isClusterMessage(value[3])) throw invalid('malformed message')
+      return { kind: 'message', seq: value[2], message: value[3] }
     case FILLER:
-      if (!isSeq(value[2]) || typeof value[3] !== 'string') throw invalid('malformed filler')
+      if (value.length !== 4 || !isSeq(value[2]) || !isServerId(value[3])) throw invalid('malformed filler')
       return { kind: 'filler', seq: value[2], uid: value[3] }
     case RESPONSE:
-      if (!isAddressed(value[2])) throw invalid('malformed response')
-      return { kind: 'response', response: value[2] as ClusterResponse }
+      if (value.length !== 3 || !isClusterResponse(value[2])) throw invalid('malformed response')
+      return { kind: 'response', response: value[2] }
+    case PING:
+      if (value.length !== 2) throw invalid('malformed ping')
+      return { kind: 'ping' }
+    case PONG:
+      if (value.length !== 3 || !isServerId(value[2])) throw invalid('malformed pong')
+      return { kind: 'pong', uid: value[2] }
     default:
       throw invalid('unknown kind')
   }

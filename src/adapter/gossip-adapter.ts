@@ -11,19 +11,31 @@
  * - prompt membership: a server announces itself as soon as it has neighbours, and a neighbour that
  *   leaves the topic is dropped without waiting for the heartbeat timeout;
  * - requests that do not hang: a broadcast with acks counts a server that went away as one that
- *   reached no client, so the ack callback fires as soon as the rest have answered.
+ *   reached no client, so the ack callback fires as soon as the rest have answered;
+ * - servers that cannot be impersonated: every server uid is bound to the gossip node that first
+ *   announced it (see ServerBook), and envelopes about it (close, heartbeats, sequence numbers,
+ *   requests, responses, broadcasts) are accepted from that node only; a malformed envelope is
+ *   dropped before it touches anything; a server counts in `serverCount()` (and is waited for by
+ *   `fetchSockets()`) only once its node has answered a ping, so a ghost never does.
+ *
+ * How far the binding can be trusted is how far the node id it rests on can: a direct message
+ * (`sendDirect`: pings, pongs, responses) comes over the sender's own authenticated link, so its
+ * origin is proven. An overlay message's origin is the one the GOSSIP frame claims: until the gossip
+ * layer authenticates origins (signatures), a peer holding the cluster secret can still forge that
+ * field, and with it speak for a server bound to another node. The binding uses the origin the node
+ * reports, so it becomes airtight when origins are authenticated, with no change here.
  */
 import { Adapter, ClusterAdapterWithHeartbeat, MessageType } from 'socket.io-adapter'
 import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, ServerId } from 'socket.io-adapter'
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
-import { BoundedSet } from './bounded-set.js'
-import { decodeEnvelope, encodeFiller, encodeMessage, encodeResponse } from './envelope.js'
+import { decodeEnvelope, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
 import { SenderOrder } from './sender-order.js'
 import type { OrderStats } from './sender-order.js'
+import { ServerBook } from './server-book.js'
 
 interface Connection {
   node: GossipApi
@@ -45,12 +57,44 @@ interface PendingAck {
 interface HeartbeatInternals {
   removeNode(uid: ServerId): void
   addOffsetIfNecessary(packet: unknown, opts: BroadcastOptions, offset: Offset | undefined): void
+  /** The servers `serverCount()` counts and requests wait for, with when each was last heard from. */
+  nodesMap: Map<ServerId, number>
 }
+
+/** What the adapter refused, since it started. */
+export interface TrustStats {
+  /** Envelopes dropped because they were not well formed (nothing else was done with them). */
+  malformed: number
+  /** Envelopes about a server that came from another node than the one the server is bound to. */
+  wrongNode: number
+  /** Pings, pongs and responses that did not come over the sending node's own link. */
+  notDirect: number
+  /** Servers heard from whose node has not answered yet: not counted in `serverCount()`. */
+  unanswered: number
+}
+
+/** Servers not counted (pending, departed, timed out) remembered at most, with their node. */
+const BOOK_CAPACITY = 4_096
+/** Least time between two pings to one node, ms (capped by `announceInterval`). */
+const PING_GAP = 200
+/** Least time between two log lines about refused envelopes, ms. */
+const REFUSAL_LOG_GAP = 1_000
 
 interface EncodedOptions {
   rooms: Room[]
   except: Room[]
   flags: NonNullable<BroadcastOptions['flags']>
+}
+
+/**
+ * The adapters of each node and topic in this process (two Socket.IO servers may share a node). A
+ * node does not send itself direct messages, so messages and responses between such siblings are
+ * handed over here, as the node hands its own overlay publishes to its other handles.
+ */
+const siblings = new Map<string, Set<GossipAdapter>>()
+
+function siblingKey (nodeId: NodeId, topic: string): string {
+  return `${nodeId} ${topic}`
 }
 
 function encodeOptions (opts: BroadcastOptions): EncodedOptions {
@@ -71,8 +115,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private readonly lease: NodeLease
   private readonly ready: Promise<Connection>
   private readonly order: SenderOrder<{ message: ClusterMessage, seq: number }>
-  private readonly nodeOf = new Map<ServerId, NodeId>()
-  private readonly departed = new BoundedSet<ServerId>(4_096)
+  private readonly book: ServerBook
+  private readonly pings = new Map<NodeId, { last: number, timer: NodeJS.Timeout | undefined }>()
+  private readonly refused = { malformed: 0, wrongNode: 0, notDirect: 0 }
+  private lastRefusalLog = -Infinity
+  private connection: Connection | undefined
   private readonly pendingAcks = new Map<string, PendingAck>()
   private readonly leaveTimers = new Set<NodeJS.Timeout>()
   private seq = 0
@@ -80,6 +127,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private lastPublish: Promise<unknown> = Promise.resolve()
   private announceTimer: NodeJS.Timeout | undefined
   private lastAnnounce = -Infinity
+  private answerTimer: NodeJS.Timeout | undefined
+  private lastAnswer = -Infinity
   private closing: Promise<void> | undefined
 
   constructor (nsp: Namespace, lease: NodeLease, options: ResolvedAdapterOptions) {
@@ -91,14 +140,22 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.order = new SenderOrder({
       gapTimeout: options.reorderTimeout,
       maxHeld: options.maxHeldPerSender,
+      // A live server publishes at least a heartbeat per interval, so a stray number becomes the
+      // new start only if none of its numbers came within the window for longer than that; and
+      // before the heartbeat timeout would drop it.
+      resyncAfter: (options.heartbeatInterval + options.heartbeatTimeout) / 2,
       deliver: (_uid, { message, seq }) => { this.deliver(message, seq) },
       skipped: (uid, from, count) => {
         log.warn({ nsp: nsp.name, server: uid, from, count }, 'socket.io adapter: gave up waiting for missing messages from a server')
       },
       late: (uid, seq) => {
         log.warn({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: dropped a message that arrived after its gap was given up')
+      },
+      resynced: (uid, from, previous) => {
+        log.warn({ nsp: nsp.name, server: uid, from, previous }, 'socket.io adapter: a server\'s sequence numbers restarted after only out-of-window numbers came from it')
       }
     })
+    this.book = new ServerBook(BOOK_CAPACITY, uid => { this.order.forget(uid) })
     const internals = this as unknown as HeartbeatInternals
     const removeNode = internals.removeNode
     internals.removeNode = (uid: ServerId) => {
@@ -116,6 +173,16 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     return this.order.stats
   }
 
+  /** What was refused: malformed envelopes, envelopes from the wrong node, servers that never answered. */
+  get trustStats (): TrustStats {
+    return { ...this.refused, unanswered: this.book.count('pending') }
+  }
+
+  /** The base class's servers that count (`nodesMap`), with when each was last heard from. */
+  private get counted (): Map<ServerId, number> {
+    return (this as unknown as HeartbeatInternals).nodesMap
+  }
+
   private async connect (): Promise<Connection> {
     const node = await this.lease.acquire()
     // Listen before joining so the `joined` event of our own topic is not missed.
@@ -128,6 +195,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       throw err
     }
     const connection: Connection = { node, handle, subscription: handle.subscribe({ bufferSize: this.options.receiveBufferSize }), events }
+    this.connection = connection
+    const key = siblingKey(node.nodeId, this.topic)
+    let set = siblings.get(key)
+    if (set === undefined) siblings.set(key, set = new Set())
+    set.add(this)
     this.consume(connection).catch((err: unknown) => { this.options.logger.error({ err }, 'socket.io adapter: receive loop failed') })
     this.watch(connection).catch((err: unknown) => { this.options.logger.error({ err }, 'socket.io adapter: event loop failed') })
     return connection
@@ -137,6 +209,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     for await (const item of subscription) {
       if (item.type === 'lagged') {
         this.options.logger.warn({ nsp: this.nsp.name, dropped: item.dropped }, 'socket.io adapter: fell behind, messages were dropped')
+        // What was dropped is a gap like any other, however far it takes a server's numbers.
+        this.order.missed(item.dropped)
         continue
       }
       this.receive(item)
@@ -148,19 +222,112 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     try {
       envelope = decodeEnvelope(item.content)
     } catch (err) {
-      this.options.logger.warn({ err, from: item.origin }, 'socket.io adapter: ignored an undecodable message')
+      this.refuse('malformed', { err, from: item.origin })
       return
     }
-    if (envelope.kind === 'response') {
-      if (envelope.response.nsp === this.nsp.name) this.guard(() => { this.onResponse(envelope.response) })
+    // Over the sender's own link (a direct message, or a sibling on this node): the origin is the
+    // authenticated peer. An overlay message is at least one hop from its origin.
+    const direct = item.hops === 0 && item.from === item.origin
+    switch (envelope.kind) {
+      case 'ping':
+        if (direct) this.pong(item.origin)
+        else this.refuse('notDirect', { from: item.origin, kind: 'ping' })
+        return
+      case 'pong':
+        if (direct) this.answered(envelope.uid, item.origin)
+        else this.refuse('notDirect', { from: item.origin, kind: 'pong' })
+        return
+      case 'response':
+        this.receiveResponse(envelope.response, item.origin, direct)
+        return
+    }
+    if (envelope.kind === 'message' && envelope.message.nsp !== this.nsp.name) {
+      this.refuse('malformed', { from: item.origin, nsp: envelope.message.nsp })
       return
     }
     const uid = envelope.kind === 'message' ? envelope.message.uid : envelope.uid
-    if (uid === this.uid || this.departed.has(uid)) return
-    if (envelope.kind === 'message' && envelope.message.nsp !== this.nsp.name) return
-    // The origin is the authenticated publisher: the node a response to this server must go to.
-    this.nodeOf.set(uid, item.origin)
+    if (uid === this.uid) {
+      // Our own messages never come back; one claiming our uid is somebody else's.
+      this.refuse('wrongNode', { from: item.origin, server: uid })
+      return
+    }
+    if (!this.book.claim(uid, item.origin)) {
+      this.refuse('wrongNode', { from: item.origin, server: uid, boundTo: this.book.nodeOf(uid) })
+      return
+    }
+    const state = this.book.state(uid)
+    if (state === 'departed') return
+    if (state === 'pending') this.ping(item.origin)
     this.order.receive(uid, envelope.seq, envelope.kind === 'message' ? { message: envelope.message, seq: envelope.seq } : undefined)
+  }
+
+  /**
+   * A response counts only from a server that counts (no request of ours waits for another), over
+   * its node's own link (responses are always sent directly), from the node the server is bound to.
+   */
+  private receiveResponse (response: ClusterResponse, origin: NodeId, direct: boolean): void {
+    if (!direct) return this.refuse('notDirect', { from: origin, kind: 'response' })
+    if (response.nsp !== this.nsp.name) return this.refuse('malformed', { from: origin, nsp: response.nsp })
+    if (this.book.nodeOf(response.uid) !== origin) return this.refuse('wrongNode', { from: origin, server: response.uid })
+    if (this.book.state(response.uid) !== 'live') return
+    this.guard(() => { this.onResponse(response) })
+  }
+
+  /** Counts a refused envelope; logs at most one line per REFUSAL_LOG_GAP, with the totals. */
+  private refuse (why: keyof GossipAdapter['refused'], details: Record<string, unknown>): void {
+    this.refused[why] = Math.min(Number.MAX_SAFE_INTEGER, this.refused[why] + 1)
+    const now = Date.now()
+    if (now - this.lastRefusalLog < REFUSAL_LOG_GAP) return
+    this.lastRefusalLog = now
+    this.options.logger.warn({ nsp: this.nsp.name, why, ...details, refused: { ...this.refused } }, 'socket.io adapter: refused an envelope')
+  }
+
+  /**
+   * Asks `node` which servers it hosts, so the pending ones bound to it can count. At most one
+   * ping per PING_GAP per node: a ghost's flood costs one small direct message now and then.
+   */
+  private ping (node: NodeId): void {
+    const connection = this.connection
+    if (connection === undefined || this.closing !== undefined) return
+    if (node === connection.node.nodeId) {
+      // Our own node: siblings answer in-process.
+      for (const sibling of siblings.get(siblingKey(node, this.topic)) ?? []) this.answered(sibling.uid, node)
+      return
+    }
+    const gap = Math.min(PING_GAP, this.options.announceInterval)
+    const now = Date.now()
+    const last = this.pings.get(node)
+    if (last?.timer !== undefined) return
+    const wait = last === undefined ? 0 : last.last + gap - now
+    if (wait > 0) {
+      last!.timer = setTimeout(() => {
+        last!.timer = undefined
+        if (this.book.uidsOf(node).some(uid => this.book.state(uid) === 'pending')) this.ping(node)
+      }, wait)
+      return
+    }
+    if (this.pings.size >= BOOK_CAPACITY) {
+      for (const [n, p] of this.pings) if (p.timer === undefined && p.last + gap <= now) this.pings.delete(n)
+    }
+    this.pings.set(node, { last: now, timer: undefined })
+    connection.node.sendDirect(node, this.topic, encodePing()).catch((err: unknown) => {
+      this.options.logger.debug({ err, nsp: this.nsp.name, to: node }, 'socket.io adapter: could not ping a node')
+    })
+  }
+
+  private pong (to: NodeId): void {
+    const connection = this.connection
+    if (connection === undefined || this.closing !== undefined || to === connection.node.nodeId) return
+    connection.node.sendDirect(to, this.topic, encodePong(this.uid)).catch((err: unknown) => {
+      this.options.logger.debug({ err, nsp: this.nsp.name, to }, 'socket.io adapter: could not answer a ping')
+    })
+  }
+
+  /** `node` answered for `uid`: if `uid` is bound to it and waiting, it counts from now on. */
+  private answered (uid: ServerId, node: NodeId): void {
+    if (this.book.nodeOf(uid) !== node || this.book.state(uid) !== 'pending') return
+    this.book.set(uid, 'live')
+    this.counted.set(uid, Date.now())
   }
 
   private deliver (message: ClusterMessage, seq: number): void {
@@ -216,11 +383,12 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private nodeLeft (peer: NodeId): void {
     const timer = setTimeout(() => {
       this.leaveTimers.delete(timer)
-      for (const [uid, nodeId] of [...this.nodeOf]) {
-        if (nodeId !== peer) continue
+      for (const uid of this.book.uidsOf(peer)) {
+        if (this.book.state(uid) === 'departed') continue
         this.order.flush(uid)
-        if (!this.nodeOf.has(uid)) continue
-        this.departed.add(uid)
+        // Flushing may have delivered its goodbye.
+        if (this.book.state(uid) === 'departed') continue
+        this.book.set(uid, 'departed')
         ;(this as unknown as HeartbeatInternals).removeNode(uid)
       }
     }, this.options.reorderTimeout)
@@ -230,7 +398,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /** Runs on every departure: closed, left, or silent past the heartbeat timeout. */
   private forgetServer (uid: ServerId): void {
     this.order.forget(uid)
-    this.nodeOf.delete(uid)
+    // It stays bound to its node; if it speaks again it counts once its node answers again.
+    if (this.book.state(uid) === 'live') this.book.set(uid, 'pending')
     for (const [requestId, pending] of this.pendingAcks) {
       if (!pending.missing.has(uid)) continue
       // Counting it as a server that reached no client lets the broadcast's ack complete.
@@ -238,9 +407,39 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     }
   }
 
+  /**
+   * Only servers whose node answered count: the base class counts every sender it hears, so the
+   * count is taken back for the others. An announcement is answered with a heartbeat (that is how
+   * a new server learns of this one), at most one per `announceInterval` so a flood of invented
+   * servers cannot make every server publish a heartbeat each.
+   */
   override onMessage (message: ClusterMessage, offset?: string): void {
-    if (message.type === MessageType.ADAPTER_CLOSE) this.departed.add(message.uid)
+    const live = this.book.state(message.uid) === 'live'
+    switch (message.type) {
+      case MessageType.ADAPTER_CLOSE:
+        this.book.set(message.uid, 'departed')
+        break
+      case MessageType.INITIAL_HEARTBEAT:
+        if (live) this.counted.set(message.uid, Date.now())
+        this.answerAnnouncement()
+        return
+    }
     super.onMessage(message, offset)
+    if (!live) this.counted.delete(message.uid)
+  }
+
+  private answerAnnouncement (): void {
+    if (this.answerTimer !== undefined || this.closing !== undefined) return
+    const send = (): void => {
+      this.lastAnswer = Date.now()
+      this.publish({ type: MessageType.HEARTBEAT })
+    }
+    const wait = this.lastAnswer + this.options.announceInterval - Date.now()
+    if (wait <= 0) return send()
+    this.answerTimer = setTimeout(() => {
+      this.answerTimer = undefined
+      if (this.closing === undefined) send()
+    }, wait)
   }
 
   override onResponse (response: ClusterResponse): void {
@@ -259,7 +458,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const requestId = message.data.requestId
     const timer = setTimeout(() => { this.pendingAcks.delete(requestId) }, message.data.opts.flags?.timeout ?? DEFAULT_ACK_TIMEOUT)
     timer.unref()
-    this.pendingAcks.set(requestId, { missing: new Set(this.nodeOf.keys()), timer })
+    this.pendingAcks.set(requestId, { missing: new Set(this.counted.keys()), timer })
   }
 
   private dropPendingAck (requestId: string): void {
@@ -337,16 +536,31 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    */
   private directTargets (message: ClusterMessage): NodeId[] | undefined {
     if (message.type === MessageType.INITIAL_HEARTBEAT || message.type === MessageType.HEARTBEAT || message.type === MessageType.ADAPTER_CLOSE) return undefined
-    const nodes = new Set(this.nodeOf.values())
+    const nodes = this.book.liveNodes()
     if (nodes.size === 0 || nodes.size > this.options.directFanout) return undefined
     return [...nodes]
+  }
+
+  /** Hands `bytes` to the other adapters of this topic on this node (or to the one whose uid is `to`). */
+  private toSiblings (nodeId: NodeId, bytes: Uint8Array, to?: ServerId): void {
+    for (const sibling of siblings.get(siblingKey(nodeId, this.topic)) ?? []) {
+      if (sibling === this || (to !== undefined && sibling.uid !== to)) continue
+      const item: GossipMessage = { type: 'message', id: `${nodeId}:sibling`, topic: sibling.connection!.handle.topic, content: bytes, origin: nodeId, from: nodeId, hops: 0 }
+      setImmediate(() => { if (sibling.closing === undefined) sibling.receive(item) })
+    }
   }
 
   private async send (seq: number, bytes: Uint8Array, direct: NodeId[] | undefined): Promise<void> {
     const { node, handle } = await this.ready
     try {
-      if (direct === undefined) await handle.publish(bytes)
-      else await Promise.all(direct.map(async peer => { await node.sendDirect(peer, this.topic, bytes) }))
+      if (direct === undefined) {
+        await handle.publish(bytes)
+      } else {
+        await Promise.all(direct.map(async peer => {
+          if (peer === node.nodeId) this.toSiblings(peer, bytes)
+          else await node.sendDirect(peer, this.topic, bytes)
+        }))
+      }
     } catch (err) {
       if (err instanceof MessageTooLargeError) {
         // Fill the number so receivers do not hold this server's later messages back for it.
@@ -360,14 +574,15 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   protected override async doPublishResponse (requesterUid: ServerId, response: ClusterResponse): Promise<void> {
-    const nodeId = this.nodeOf.get(requesterUid)
-    if (nodeId === undefined) {
+    const nodeId = this.book.nodeOf(requesterUid)
+    if (nodeId === undefined || this.book.state(requesterUid) === 'departed') {
       throw new GossipError('ERR_GOSSIP_CLOSED', `socket.io adapter: server ${requesterUid} is gone, its response is dropped`)
     }
     const bytes = encodeResponse(response)
     const { node } = await this.ready
     try {
-      await node.sendDirect(nodeId, this.topic, bytes)
+      if (nodeId === node.nodeId) this.toSiblings(nodeId, bytes, requesterUid)
+      else await node.sendDirect(nodeId, this.topic, bytes)
     } catch (err) {
       this.options.logger.warn({ err, nsp: this.nsp.name, to: nodeId }, 'socket.io adapter: could not send a response')
       throw err
@@ -386,6 +601,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
 
   private async shutdown (): Promise<void> {
     clearTimeout(this.announceTimer)
+    clearTimeout(this.answerTimer)
+    for (const { timer } of this.pings.values()) clearTimeout(timer)
+    this.pings.clear()
     for (const timer of this.leaveTimers) clearTimeout(timer)
     this.leaveTimers.clear()
     super.close()
@@ -394,6 +612,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     for (const requestId of [...this.pendingAcks.keys()]) this.dropPendingAck(requestId)
     const connection = await this.ready.catch(() => undefined)
     if (connection !== undefined) {
+      const key = siblingKey(connection.node.nodeId, this.topic)
+      siblings.get(key)?.delete(this)
+      if (siblings.get(key)?.size === 0) siblings.delete(key)
       connection.subscription.close()
       connection.events.close()
       await connection.handle.close().catch(() => {})

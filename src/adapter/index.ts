@@ -14,6 +14,7 @@ import type { AdapterOptions, CreateAdapterOptions } from './options.js'
 import { Gossip } from '../core/gossip.js'
 
 export { GossipAdapter, adapterTopic } from './gossip-adapter.js'
+export type { TrustStats } from './gossip-adapter.js'
 export type { AdapterOptions, CreateAdapterOptions } from './options.js'
 export type { OrderStats } from './sender-order.js'
 

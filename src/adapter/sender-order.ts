@@ -8,6 +8,15 @@
  *
  * The first message heard from a sender sets where its sequence starts: whatever it published
  * before we were listening is not ours to wait for.
+ *
+ * A number further than `window` from the next expected one (ahead or behind) is not taken at its
+ * word: a sender does not skip ten thousand numbers, so it is held aside, never delivered out of
+ * turn, and never moves where the sequence stands. Messages within the window keep flowing
+ * meanwhile, so a stray `MAX_SAFE_INTEGER` silences nobody. Only when nothing but out-of-window
+ * numbers has come from the sender for `resyncAfter` (this receiver really did miss more than the
+ * window, say) does its sequence restart at the lowest of them: the gap is bounded in time. A
+ * receiver that knows it dropped messages (its subscription lagged) says so with `missed(count)`:
+ * for `resyncAfter` the window is that much wider, and such a jump is an ordinary gap.
  */
 
 export interface SenderOrderOptions<T> {
@@ -15,12 +24,18 @@ export interface SenderOrderOptions<T> {
   gapTimeout: number
   /** Messages held per sender at most; past it the oldest gap is given up at once. */
   maxHeld: number
+  /** Largest distance from the next expected number a message may be at and still be ordered. Default 10 000. */
+  window?: number
+  /** How long only out-of-window numbers must keep coming before the sequence restarts at them, ms. Default `gapTimeout`. */
+  resyncAfter?: number
   /** Called in order for each message (`item` undefined for a filler that takes a number's place). */
   deliver: (sender: string, item: T) => void
   /** Called when a gap is given up. */
   skipped?: (sender: string, from: number, count: number) => void
   /** Called for a message older than what was already delivered (it arrived after its gap was given up). */
   late?: (sender: string, seq: number) => void
+  /** Called when a sender's sequence restarts at `from` (`previous` was the number expected). */
+  resynced?: (sender: string, from: number, previous: number) => void
   /** Clock and timers, injectable so the logic can be tested without waiting. */
   now?: () => number
   setTimer?: (fn: () => void, ms: number) => unknown
@@ -36,6 +51,11 @@ interface SenderState<T> {
   next: number
   held: Map<number, Held<T>>
   timer: unknown
+  /** Out-of-window messages since the last one within the window, the first of them at `since`. */
+  stray: { since: number, items: Map<number, Held<T>> } | undefined
+  /** Numbers this receiver may have missed (it lagged): the window is that much wider until `slackUntil`. */
+  slack: number
+  slackUntil: number
 }
 
 export interface OrderStats {
@@ -43,39 +63,57 @@ export interface OrderStats {
   skipped: number
   /** Messages dropped because they arrived after their gap was given up. */
   late: number
-  /** Messages currently held back. */
+  /** Messages currently held back (within the window or out of it). */
   held: number
+  /** Messages whose number was out of the window when they arrived. */
+  outOfWindow: number
+  /** Times a sender's sequence restarted after only out-of-window numbers came for `resyncAfter`. */
+  resyncs: number
 }
+
+const DEFAULT_WINDOW = 10_000
 
 export class SenderOrder<T> {
   private readonly senders = new Map<string, SenderState<T>>()
   private readonly now: () => number
   private readonly setTimer: (fn: () => void, ms: number) => unknown
   private readonly clearTimer: (timer: unknown) => void
+  private readonly window: number
+  private readonly resyncAfter: number
   private skippedTotal = 0
   private lateTotal = 0
+  private outOfWindowTotal = 0
+  private resyncTotal = 0
 
   constructor (private readonly options: SenderOrderOptions<T>) {
     this.now = options.now ?? Date.now
     this.setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms))
     this.clearTimer = options.clearTimer ?? (t => { clearTimeout(t as NodeJS.Timeout) })
+    this.window = options.window ?? DEFAULT_WINDOW
+    this.resyncAfter = options.resyncAfter ?? options.gapTimeout
   }
 
   get stats (): OrderStats {
     let held = 0
-    for (const s of this.senders.values()) held += s.held.size
-    return { skipped: this.skippedTotal, late: this.lateTotal, held }
+    for (const s of this.senders.values()) held += s.held.size + (s.stray?.items.size ?? 0)
+    return { skipped: this.skippedTotal, late: this.lateTotal, held, outOfWindow: this.outOfWindowTotal, resyncs: this.resyncTotal }
   }
 
   /** `item` undefined marks a filler: the number is used up but there is nothing to deliver. */
   receive (sender: string, seq: number, item: T | undefined): void {
     let state = this.senders.get(sender)
     if (state === undefined) {
-      state = { next: seq, held: new Map(), timer: undefined }
+      state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0 }
       this.senders.set(sender, state)
     }
+    const reach = this.window + (state.slack > 0 && this.now() < state.slackUntil ? state.slack : 0)
+    if (Math.abs(seq - state.next) > reach) {
+      this.strayed(sender, state, seq, item)
+      return
+    }
+    state.stray = undefined
     if (seq < state.next) {
-      this.lateTotal++
+      this.lateTotal = saturatingIncrement(this.lateTotal)
       this.options.late?.(sender, seq)
       return
     }
@@ -88,6 +126,18 @@ export class SenderOrder<T> {
     state.next++
     if (item !== undefined) this.options.deliver(sender, item)
     this.drain(sender, state)
+  }
+
+  /**
+   * This receiver dropped `count` messages (its subscription lagged): any sender may be up to that
+   * many numbers further on, so for `resyncAfter` a jump that far is an ordinary gap.
+   */
+  missed (count: number): void {
+    const until = this.now() + this.resyncAfter
+    for (const state of this.senders.values()) {
+      state.slack = Math.min(Number.MAX_SAFE_INTEGER, (this.now() < state.slackUntil ? state.slack : 0) + count)
+      state.slackUntil = until
+    }
   }
 
   /** Deliver everything held for `sender` in order, giving up every gap, and forget the sender. */
@@ -105,11 +155,48 @@ export class SenderOrder<T> {
     if (state.timer !== undefined) this.clearTimer(state.timer)
     // A drain in progress (delivering the sender's ADAPTER_CLOSE, say) stops at an emptied state.
     state.held.clear()
+    state.stray = undefined
     this.senders.delete(sender)
   }
 
   close (): void {
     for (const sender of [...this.senders.keys()]) this.forget(sender)
+  }
+
+  /** Keeps an out-of-window message aside; restarts the sequence once they alone have come for `resyncAfter`. */
+  private strayed (sender: string, state: SenderState<T>, seq: number, item: T | undefined): void {
+    this.outOfWindowTotal = saturatingIncrement(this.outOfWindowTotal)
+    const now = this.now()
+    state.stray ??= { since: now, items: new Map() }
+    const items = state.stray.items
+    if (!items.has(seq)) {
+      // Bounded: past maxHeld the highest number makes room (the lowest is where a restart begins).
+      if (items.size >= this.options.maxHeld) {
+        const highest = Math.max(...items.keys())
+        if (seq < highest) items.delete(highest)
+      }
+      if (items.size < this.options.maxHeld) items.set(seq, { item, at: now })
+    }
+    if (now - state.stray.since < this.resyncAfter) return
+    this.resync(sender, state)
+  }
+
+  /** Deliver what the old window still holds, then continue from the lowest out-of-window number. */
+  private resync (sender: string, state: SenderState<T>): void {
+    const stray = state.stray
+    state.stray = undefined
+    if (stray === undefined || stray.items.size === 0) return
+    while (state.held.size > 0 && this.senders.get(sender) === state) this.giveUpGap(sender, state)
+    if (this.senders.get(sender) !== state) return
+    const entries = [...stray.items].sort((a, b) => a[0] - b[0])
+    const previous = state.next
+    state.next = entries[0]![0]
+    this.resyncTotal = saturatingIncrement(this.resyncTotal)
+    this.options.resynced?.(sender, state.next, previous)
+    for (const [seq, held] of entries) {
+      if (this.senders.get(sender) !== state) return
+      this.receive(sender, seq, held.item)
+    }
   }
 
   private drain (sender: string, state: SenderState<T>): void {
@@ -127,7 +214,7 @@ export class SenderOrder<T> {
   private giveUpGap (sender: string, state: SenderState<T>): void {
     const lowest = Math.min(...state.held.keys())
     const count = lowest - state.next
-    this.skippedTotal += count
+    this.skippedTotal = Math.min(Number.MAX_SAFE_INTEGER, this.skippedTotal + count)
     this.options.skipped?.(sender, state.next, count)
     state.next = lowest
     this.drain(sender, state)
@@ -153,4 +240,8 @@ export class SenderOrder<T> {
       this.giveUpGap(sender, state)
     }, wait)
   }
+}
+
+function saturatingIncrement (n: number): number {
+  return n < Number.MAX_SAFE_INTEGER ? n + 1 : n
 }

@@ -2,7 +2,8 @@ import t from 'tap'
 import { MessageType } from 'socket.io-adapter'
 import type { ClusterMessage, ClusterResponse } from 'socket.io-adapter'
 import { Packr } from 'msgpackr'
-import { decodeEnvelope, encodeFiller, encodeMessage, encodeResponse } from '../../src/adapter/envelope.js'
+import { decodeEnvelope, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from '../../src/adapter/envelope.js'
+import { malformedEnvelopes } from '../fixtures/adapter-hostile.js'
 
 t.test('a broadcast with binary, dates and undefined round-trips intact', async t => {
   const message: ClusterMessage = {
@@ -23,19 +24,55 @@ t.test('a broadcast with binary, dates and undefined round-trips intact', async 
   t.same(decoded.message, message)
 })
 
-t.test('responses and fillers round-trip', async t => {
+t.test('responses, fillers, pings and pongs round-trip', async t => {
   const response: ClusterResponse = { uid: 'u', nsp: '/x', type: MessageType.SERVER_SIDE_EMIT_RESPONSE, data: { requestId: 'r', packet: [1] } }
   t.same(decodeEnvelope(encodeResponse(response)), { kind: 'response', response })
   t.same(decodeEnvelope(encodeFiller(3, 'u')), { kind: 'filler', seq: 3, uid: 'u' })
+  t.same(decodeEnvelope(encodePing()), { kind: 'ping' })
+  t.same(decodeEnvelope(encodePong('u')), { kind: 'pong', uid: 'u' })
+})
+
+t.test('every message and response a server sends is accepted', async t => {
+  // Rooms named by numbers work in Socket.IO though its types say string.
+  const opts = { rooms: ['r', 42 as unknown as string], except: ['x'], flags: { local: false, timeout: 1000, expectSingleResponse: true } }
+  const messages: ClusterMessage[] = [
+    { uid: 'u', nsp: '/', type: MessageType.INITIAL_HEARTBEAT },
+    { uid: 'u', nsp: '/', type: MessageType.HEARTBEAT },
+    { uid: 'u', nsp: '/', type: MessageType.ADAPTER_CLOSE },
+    { uid: 'u', nsp: '/', type: MessageType.BROADCAST, data: { opts, packet: { type: 2, data: ['ev', 1, 'offset'], nsp: '/', id: 4 }, requestId: 'q' } },
+    { uid: 'u', nsp: '/', type: MessageType.SOCKETS_JOIN, data: { opts, rooms: ['a', 'b'] } },
+    { uid: 'u', nsp: '/', type: MessageType.SOCKETS_LEAVE, data: { opts, rooms: ['a'] } },
+    { uid: 'u', nsp: '/', type: MessageType.DISCONNECT_SOCKETS, data: { opts, close: true } },
+    { uid: 'u', nsp: '/', type: MessageType.FETCH_SOCKETS, data: { opts, requestId: 'q' } },
+    { uid: 'u', nsp: '/', type: MessageType.SERVER_SIDE_EMIT, data: { packet: ['ev', { a: 1 }], requestId: 'q' } }
+  ]
+  for (const message of messages) t.same(decodeEnvelope(encodeMessage(1, message)), { kind: 'message', seq: 1, message }, `type ${message.type}`)
+  const responses: ClusterResponse[] = [
+    { uid: 'u', nsp: '/', type: MessageType.FETCH_SOCKETS_RESPONSE, data: { requestId: 'q', sockets: [{ id: 's', handshake: { auth: {} }, rooms: ['s', 'r'], data: { name: 'n' } }] } },
+    { uid: 'u', nsp: '/', type: MessageType.BROADCAST_CLIENT_COUNT, data: { requestId: 'q', clientCount: 3 } },
+    { uid: 'u', nsp: '/', type: MessageType.BROADCAST_ACK, data: { requestId: 'q', packet: 'answer' } }
+  ]
+  for (const response of responses) t.same(decodeEnvelope(encodeResponse(response)), { kind: 'response', response }, `type ${response.type}`)
+})
+
+t.test('an envelope a server would never send is malformed, whatever it claims', async t => {
+  const bad = malformedEnvelopes('abcdef0123456789', 5)
+  for (const [i, bytes] of bad.entries()) t.throws(() => decodeEnvelope(bytes), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, `template ${i}`)
+  const packr = new Packr({ useRecords: false })
+  t.throws(() => decodeEnvelope(packr.pack([1, 4, 'extra'])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a ping with a payload')
+  t.throws(() => decodeEnvelope(packr.pack([1, 5, 7])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a pong without a uid')
+  t.throws(() => decodeEnvelope(packr.pack([1, 1, 0, { uid: 'x'.repeat(65), nsp: '/', type: 2 }])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a uid too long')
+  t.throws(() => decodeEnvelope(packr.pack([1, 1, 0, { uid: 'u', nsp: '/', type: 9, data: { packet: ['connection'] } }])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a reserved event')
+  t.throws(() => decodeEnvelope(packr.pack([1, 1, 0, { uid: 'u', nsp: '/', type: 3, data: { packet: { type: 2, data: ['e'] }, opts: { rooms: [], except: [], flags: { timeout: 'soon' } } } }])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a flag of the wrong type')
 })
 
 t.test('decoded Buffers do not alias the received bytes', async t => {
-  const message: ClusterMessage = { uid: 'u', nsp: '/', type: MessageType.SERVER_SIDE_EMIT, data: { packet: [Buffer.from('abcdefgh')] } }
+  const message: ClusterMessage = { uid: 'u', nsp: '/', type: MessageType.SERVER_SIDE_EMIT, data: { packet: ['ev', Buffer.from('abcdefgh')] } }
   const bytes = encodeMessage(0, message)
   const decoded = decodeEnvelope(bytes)
   bytes.fill(0)
   if (decoded.kind !== 'message') return t.fail('not a message')
-  t.equal(((decoded.message as { data: { packet: Buffer[] } }).data.packet[0]!).toString(), 'abcdefgh')
+  t.equal(((decoded.message as { data: { packet: Buffer[] } }).data.packet[1]!).toString(), 'abcdefgh')
 })
 
 t.test('anything that is not a well-formed envelope is rejected with ERR_GOSSIP_INVALID_MESSAGE', async t => {

@@ -13,7 +13,8 @@ import { Server } from 'socket.io'
 import { grapevine } from '../../src/plugin/index.js'
 import { createAdapter } from '../../src/adapter/index.js'
 import type { GossipAdapterConstructor } from '../../src/adapter/index.js'
-import { connectClient, waitFor } from '../fixtures/socketio-cluster.js'
+import { realNodes } from '../fixtures/adapter-nodes.js'
+import { connectClient, startServer, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
 import type { TestClient } from '../fixtures/socketio-cluster.js'
 
 interface App {
@@ -90,4 +91,31 @@ t.test('io.close() closes the node the adapter spawned for itself', async t => {
   const node = await factory.node()
   await new Promise<void>(resolve => { io.close(() => { resolve() }).catch(() => { resolve() }) })
   await t.rejects(node.stream('after close'), { code: 'ERR_GOSSIP_CLOSED' })
+})
+
+t.test('two Socket.IO servers on one node and a third elsewhere serve each other like any three', async t => {
+  const set = await realNodes(2)
+  const servers = [
+    await startServer(createAdapter({ gossip: set.nodes[0]! })),
+    await startServer(createAdapter({ gossip: set.nodes[0]! })),
+    await startServer(createAdapter({ gossip: set.nodes[1]! }))
+  ]
+  const clients = await Promise.all(servers.map(async (s, i) => await connectClient(s.url, `s${i}`)))
+  t.teardown(async () => {
+    for (const c of clients) c.socket.disconnect()
+    await Promise.all(servers.map(s => s.close()))
+    await set.close()
+  })
+  await waitForServerCount(servers, 3)
+  for (const [i, s] of servers.entries()) {
+    const sockets = await s.io.fetchSockets()
+    t.same(sockets.map(x => (x.data as { name: string }).name).sort(), ['s0', 's1', 's2'], `fetchSockets from s${i}`)
+    s.io.emit('from', i)
+  }
+  await waitFor('every client has every server\'s event', () => clients.every(c => c.got('from').length === 3))
+  for (const [i, s] of servers.entries()) s.io.on('q', (ack: (n: number) => void) => { ack(i) })
+  const answers = await servers[0]!.io.serverSideEmitWithAck('q') as number[]
+  t.same(answers.sort(), [1, 2])
+  const acks = await servers[1]!.io.timeout(10_000).emitWithAck('ask') as string[]
+  t.same(acks.sort(), ['s0', 's1', 's2'])
 })
