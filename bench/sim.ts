@@ -2,14 +2,15 @@
  * The paper table: every simulator scenario over several seeds, mean / min / max per figure.
  *
  *   npm run bench:sim -- --nodes 1000 --seeds 3 [--json] [--scenario kill50] [--contacts random]
+ *   npm run bench:sim -- --nodes 1000 --seeds 1 --scenario topics [--topics 10000]
  *
+ * `topics` (topic discovery with many topics) is heavier than the rest and runs only when named.
  * A benchmark, not a test: it prints what it measures and never fails on a number.
  */
 import { parseArgs } from 'node:util'
 import { scenarios as paperScenarios, type Scenario, type ScenarioResult } from '../src/core/sim/scenarios.js'
 import { healingScenarios } from '../src/core/sim/healing.js'
-
-const scenarios: Scenario[] = [...paperScenarios, ...healingScenarios]
+import { topicsBenchScenario } from '../src/core/sim/topics.js'
 
 const { values } = parseArgs({
   options: {
@@ -17,16 +18,23 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },
-    contacts: { type: 'string' }
+    contacts: { type: 'string' },
+    topics: { type: 'string' }
   }
 })
 
 const nodes = Number(values.nodes)
 const seeds = Number(values.seeds)
-if (!Number.isInteger(nodes) || nodes < 2 || !Number.isInteger(seeds) || seeds < 1) {
-  console.error('usage: bench:sim -- --nodes N --seeds S [--json] [--scenario name]... [--contacts 1|k|random]')
+const topicCount = values.topics === undefined ? undefined : Number(values.topics)
+if (!Number.isInteger(nodes) || nodes < 2 || !Number.isInteger(seeds) || seeds < 1 ||
+  (topicCount !== undefined && !(Number.isInteger(topicCount) && topicCount >= 1))) {
+  console.error('usage: bench:sim -- --nodes N --seeds S [--json] [--scenario name]... [--contacts 1|k|random] [--topics T]')
   process.exit(2)
 }
+const topicsScenario = topicsBenchScenario(topicCount)
+const scenarios: Scenario[] = [...paperScenarios, ...healingScenarios, topicsScenario]
+/** Scenarios run only when named. */
+const optIn = new Set([topicsScenario.name])
 const contacts = values.contacts === undefined
   ? undefined
   : values.contacts === 'random' ? 'random' as const : Number(values.contacts)
@@ -38,7 +46,7 @@ if (unknown.length > 0) {
   process.exit(2)
 }
 const chosen: Scenario[] = scenarios.filter(s =>
-  wanted.length > 0 ? wanted.includes(s.name) : s.maxNodes === undefined || nodes <= s.maxNodes)
+  wanted.length > 0 ? wanted.includes(s.name) : !optIn.has(s.name) && (s.maxNodes === undefined || nodes <= s.maxNodes))
 
 interface Aggregate {
   /** Means over the seeds where the figure is defined (a recovery time is not, if it never happened). */
@@ -49,11 +57,13 @@ interface Aggregate {
   defined: Record<string, number>
   wallSeconds: number
   cpuSeconds: number
+  /** The process's peak RSS once the scenario's runs were done, MiB. */
+  peakRssMb: number
 }
 
 function aggregate (runs: ScenarioResult[], wallSeconds: number, cpuSeconds: number): Aggregate {
   const keys = [...new Set(runs.flatMap(r => Object.keys(r)))]
-  const out: Aggregate = { mean: {}, min: {}, max: {}, defined: {}, wallSeconds, cpuSeconds }
+  const out: Aggregate = { mean: {}, min: {}, max: {}, defined: {}, wallSeconds, cpuSeconds, peakRssMb: process.resourceUsage().maxRSS / 1024 }
   for (const k of keys) {
     const vs = runs.map(r => r[k]).filter((v): v is number => v !== undefined && Number.isFinite(v))
     out.mean[k] = vs.length === 0 ? null : vs.reduce((a, b) => a + b, 0) / vs.length
@@ -89,6 +99,7 @@ if (values.json) {
       ...a.mean,
       wallSeconds: a.wallSeconds / seeds,
       cpuSeconds: a.cpuSeconds / seeds,
+      ...(optIn.has(name) ? { peakRssMb: a.peakRssMb } : {}),
       min: a.min,
       max: a.max,
       seedsDefined: a.defined
@@ -132,14 +143,17 @@ function printTable (): void {
   ]
   const header = ['scenario', ...columns.map(c => c[1]), 'wall s/seed', 'CPU s/seed']
   const healingNames = new Set(healingScenarios.map(h => h.name))
-  const rows = [...results].filter(([name]) => !healingNames.has(name)).map(([name, a]) => [
+  const separate = new Set([...healingNames, ...optIn])
+  const rows = [...results].filter(([name]) => !separate.has(name)).map(([name, a]) => [
     name, ...columns.map(([key, , f]) => cell(a, key, f)), (a.wallSeconds / seeds).toFixed(1), (a.cpuSeconds / seeds).toFixed(1)
   ])
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`
   console.log(`nodes ${nodes}, seeds ${seeds}: mean (min–max) over seeds`)
-  console.log(line(header))
-  console.log(line(header.map(() => '---')))
-  for (const r of rows) console.log(line(r))
+  if (rows.length > 0) {
+    console.log(line(header))
+    console.log(line(header.map(() => '---')))
+    for (const r of rows) console.log(line(r))
+  }
   const healing = [...results].filter(([name]) => healingNames.has(name))
   if (healing.length > 0) {
     const healColumns: Array<[string, string, (v: number) => string]> = [
@@ -156,5 +170,50 @@ function printTable (): void {
     console.log(line(healHeader.map(() => '---')))
     for (const [name, a] of healing) console.log(line([name, ...healColumns.map(([key, , f]) => cell(a, key, f)), (a.wallSeconds / seeds).toFixed(1)]))
   }
+  const topics = results.get(topicsScenario.name)
+  if (topics !== undefined) printTopics(topics, pct, num, line)
   console.log(`\nwall ${wallSeconds.toFixed(1)} s, peak RSS ${peakRssMb.toFixed(0)} MiB`)
+}
+
+/** The topic-discovery run: one figure per row (there are many), with the goal it is held to. */
+function printTopics (a: Aggregate, pct: (v: number) => string, num: (digits: number) => (v: number) => string, line: (cells: string[]) => string): void {
+  const kb = (v: number): string => `${(v / 1024).toFixed(2)} KiB`
+  const figures: Array<[string, string, (v: number) => string, string]> = [
+    ['topics', 'topics', num(0), ''],
+    ['meanTopicsPerNode', 'topics per node, mean', num(1), '~50'],
+    ['maxTopicsPerNode', 'topics per node, max', num(0), '<= 1,000'],
+    ['sharedTopics', 'topics with >= 2 members', num(0), ''],
+    ['oneOverlayAfterStart', 'one overlay, 10 s after the last start', pct, '100 %'],
+    ['oneOverlay', 'one overlay, 10 s after the churn', pct, '100 %'],
+    ['firstNeighbourP50', 'stream -> first neighbour p50, ms', num(0), ''],
+    ['firstNeighbourP99', 'stream -> first neighbour p99, ms', num(0), '<= 1,000'],
+    ['firstNeighbourMax', 'stream -> first neighbour max, ms', num(0), ''],
+    ['firstNeighbourMissing', 'streams never neighboured', num(0), '0'],
+    ['discoveryBps', 'discovery per node, steady', kb, '<= 2 KiB/s'],
+    ['bpsTopics', '  of which topics (deltas, snapshots)', kb, ''],
+    ['bpsMembers', '  of which members (answers)', kb, ''],
+    ['bpsDigest', '  of which digests', kb, ''],
+    ['bpsQuery', '  of which queries', kb, ''],
+    ['bpsResync', '  of which resyncs', kb, ''],
+    ['discoveryBpsBusiest', 'discovery, busiest node, steady', kb, ''],
+    ['discoveryBpsPeak', 'discovery per node, worst second', kb, ''],
+    ['discoveryBpsNodePeak', 'discovery, worst node-second', kb, ''],
+    ['maxDiscoveryFrame', 'largest discovery frame, bytes', num(0), '<= 16,384'],
+    ['maxProtoControlFrame', 'largest proto control frame, bytes', num(0), '<= 16,384'],
+    ['framesOverBudget', 'frames over budget', num(0), '0'],
+    ['reliability', 'delivery per topic broadcast, mean', pct, '100 %'],
+    ['minReliability', 'delivery per topic broadcast, min', pct, '100 %'],
+    ['topicsFullyDelivered', 'topics whose broadcasts all reached everyone', pct, '100 %'],
+    ['linksPerNode', 'open links per node at the end', num(1), ''],
+    ['bookNodes', 'address book: nodes, mean per node', num(0), ''],
+    ['bookInterests', 'address book: interests, mean per node', num(0), ''],
+    ['events', 'events', num(0), '']
+  ]
+  console.log(`\ntopic discovery, nodes ${nodes}, seeds ${seeds}`)
+  console.log(line(['figure', 'measured', 'goal']))
+  console.log(line(['---', '---', '---']))
+  for (const [key, label, f, goal] of figures) console.log(line([label, cell(a, key, f), goal]))
+  console.log(line(['wall per seed, s', (a.wallSeconds / seeds).toFixed(1), '<= 120']))
+  console.log(line(['CPU per seed, s', (a.cpuSeconds / seeds).toFixed(1), '']))
+  console.log(line(['peak RSS, MiB', a.peakRssMb.toFixed(0), '<= 4,096']))
 }

@@ -22,8 +22,8 @@ export class EvictionCounter {
 
   /** A protocol factory for `SimOptions.protocol` that wraps the real State and counts. */
   factory (): ProtocolFactory {
-    return (id, config, rng) => {
-      const state = new State<number>(id, config, rng)
+    return (id, config, rng, data) => {
+      const state = new State<number>(id, config, rng, data)
       return {
         handle: (input, now) => {
           const outs = state.handle(input, now)
@@ -73,6 +73,12 @@ export interface HealingSettings {
   seed: number
   /** Run the healer (false: HyParView alone, to show what healing adds). Default true. */
   heal?: boolean
+  /**
+   * Where the healer's candidates come from: `'all'` (default) every node that ever joined, as
+   * above; `'discovery'` the simulator's discovery layer, as in the runtime (nodes know 3 seeds,
+   * join through `stream()`, heal from discovery's book).
+   */
+  book?: 'all' | 'discovery'
 }
 
 export interface PartitionResult {
@@ -90,6 +96,20 @@ export interface PartitionResult {
 function healingSim (settings: HealingSettings, evictions: EvictionCounter, contacts: 1 | 'random'): Simulator {
   const sim = new Simulator({ seed: settings.seed, protocol: evictions.factory() })
   bootstrap(sim, { nodes: settings.nodes, contacts })
+  return sim
+}
+
+/** Like `bootstrap`, but every node knows only the seeds 0-2 and enters through `stream()`. */
+function discoverySim (settings: HealingSettings, evictions: EvictionCounter): Simulator {
+  const sim = new Simulator({ seed: settings.seed, protocol: evictions.factory(), discovery: { seeds: [0, 1, 2] } })
+  const interval = 2
+  for (let i = 0; i < settings.nodes; i++) {
+    sim.at(i * interval, () => {
+      const id = sim.addNode()
+      sim.stream(id, SIM_TOPIC)
+    })
+  }
+  sim.runUntil(settings.nodes * interval + 2 * sim.config.membership.shuffleInterval)
   return sim
 }
 
@@ -113,9 +133,10 @@ function tailFullDelivery (sim: Simulator, first: number, last: number): number 
  */
 export function partitionScenario (settings: HealingSettings): PartitionResult {
   const evictions = new EvictionCounter()
-  const sim = healingSim(settings, evictions, 'random')
+  const viaDiscovery = settings.book === 'discovery'
+  const sim = viaDiscovery ? discoverySim(settings, evictions) : healingSim(settings, evictions, 'random')
   const everyone = sim.aliveNodes()
-  if (settings.heal !== false) startHealing(sim, SIM_TOPIC, () => everyone)
+  if (settings.heal !== false && !viaDiscovery) startHealing(sim, SIM_TOPIC, () => everyone)
   broadcastSeries(sim, 5, 250, () => randomMember(sim))
   const order = shuffle(sim.rng, everyone.slice())
   const half = Math.floor(order.length / 2)

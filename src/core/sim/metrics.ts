@@ -13,6 +13,7 @@
  */
 import type { Event, Message, MessageId, TopicId } from '../proto/types.js'
 import type { TopicView } from '../proto/state.js'
+import type { DiscoveryMessage } from '../discovery/types.js'
 
 export interface MessageRecord {
   id: MessageId
@@ -21,8 +22,13 @@ export interface MessageRecord {
   publishedAt: number
   /** Subscribers other than the origin at publish time. */
   members: Int32Array
-  /** Delivery time by node id (NaN: not delivered); covers nodes that existed at publish time. */
+  /**
+   * Delivery time (NaN: not delivered) by node id, covering the nodes that existed at publish
+   * time; or, when `slots` is set, by the node's slot (its index in `members`).
+   */
   deliveredAt: Float64Array
+  /** Node id -> index in `deliveredAt`, for a record kept for its members only (one topic of many). */
+  slots?: Map<number, number> | undefined
   /** First deliveries, by any node. */
   deliveries: number
   /** A node delivering the same message twice: a protocol bug, counted to be seen. */
@@ -43,23 +49,35 @@ export interface TrafficCounters {
   delivered: number
   lost: number
   dropped: number
+  /** Topic discovery messages (not counted in `membership`). */
+  discovery: number
 }
 
 export class MetricsRecorder {
   readonly messages: MessageRecord[] = []
   private readonly byId = new Map<MessageId, MessageRecord>()
   private readonly traffic: TrafficCounters = {
-    payload: 0, ihave: 0, graft: 0, prune: 0, membership: 0, delivered: 0, lost: 0, dropped: 0
+    payload: 0, ihave: 0, graft: 0, prune: 0, membership: 0, delivered: 0, lost: 0, dropped: 0, discovery: 0
   }
 
-  onPublish (id: MessageId, topic: TopicId, origin: number, time: number, members: Int32Array, nodeCount: number): MessageRecord {
+  /**
+   * A message published now. `sparse`: keep delivery times for `members` only instead of for every
+   * node (for runs with many topics, where a topic's members are a small share of the nodes).
+   */
+  onPublish (id: MessageId, topic: TopicId, origin: number, time: number, members: Int32Array, nodeCount: number, sparse = false): MessageRecord {
+    let slots: Map<number, number> | undefined
+    if (sparse) {
+      slots = new Map()
+      for (let i = 0; i < members.length; i++) slots.set(members[i] as number, i)
+    }
     const record: MessageRecord = {
       id,
       topic,
       origin,
       publishedAt: time,
       members,
-      deliveredAt: new Float64Array(nodeCount).fill(Number.NaN),
+      deliveredAt: new Float64Array(sparse ? members.length : nodeCount).fill(Number.NaN),
+      slots,
       deliveries: 0,
       duplicateDeliveries: 0,
       payloadSends: 0,
@@ -74,6 +92,15 @@ export class MetricsRecorder {
 
   record (id: MessageId): MessageRecord | undefined {
     return this.byId.get(id)
+  }
+
+  /** Forgets the records from `messages[index]` on (deliveries of them are then ignored). */
+  dropFrom (index: number): void {
+    for (const r of this.messages.splice(index)) this.byId.delete(r.id)
+  }
+
+  onDiscoverySend (_message: DiscoveryMessage<number>): void {
+    this.traffic.discovery++
   }
 
   onSend (message: Message<number>): void {
@@ -99,11 +126,13 @@ export class MetricsRecorder {
   onReceived (node: number, event: Extract<Event<number>, { type: 'received' }>, time: number): void {
     const record = this.byId.get(event.id)
     if (record === undefined) return
-    if (node >= record.deliveredAt.length) {
-      // A node born after the publish is no recipient; still count the delivery for RMR.
+    const slot = record.slots === undefined ? node : (record.slots.get(node) ?? record.deliveredAt.length)
+    if (slot >= record.deliveredAt.length) {
+      // A node born after the publish (or, in a sparse record, no member then) is no recipient;
+      // still count the delivery for RMR.
       record.deliveries++
-    } else if (Number.isNaN(record.deliveredAt[node] as number)) {
-      record.deliveredAt[node] = time
+    } else if (Number.isNaN(record.deliveredAt[slot] as number)) {
+      record.deliveredAt[slot] = time
       record.deliveries++
     } else {
       record.duplicateDeliveries++
@@ -120,7 +149,7 @@ export class MetricsRecorder {
     const record = this.byId.get(id)
     if (record === undefined) return false
     if (record.origin === node) return true
-    const t = record.deliveredAt[node]
+    const t = record.deliveredAt[record.slots === undefined ? node : (record.slots.get(node) ?? -1)]
     return t !== undefined && !Number.isNaN(t)
   }
 
@@ -139,7 +168,8 @@ export function countersBetween (before: TrafficCounters, after: TrafficCounters
     membership: after.membership - before.membership,
     delivered: after.delivered - before.delivered,
     lost: after.lost - before.lost,
-    dropped: after.dropped - before.dropped
+    dropped: after.dropped - before.dropped,
+    discovery: after.discovery - before.discovery
   }
 }
 
@@ -167,10 +197,12 @@ export function messageOutcome (record: MessageRecord, isRecipient: (node: numbe
   let recipients = 0
   let delivered = 0
   let last = record.publishedAt
-  for (const node of record.members) {
+  const slots = record.slots
+  for (let i = 0; i < record.members.length; i++) {
+    const node = record.members[i] as number
     if (!isRecipient(node)) continue
     recipients++
-    const t = record.deliveredAt[node] as number
+    const t = record.deliveredAt[slots === undefined ? node : i] as number
     if (!Number.isNaN(t)) {
       delivered++
       if (t > last) last = t

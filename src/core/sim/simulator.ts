@@ -4,15 +4,24 @@
  * randomness is seeded from the run seed: one stream per node for the protocol, one for the
  * network (loss) and the scenario's own choices come from `sim.rng`. Events run in (time,
  * sequence) order, so the same seed gives the same run, byte for byte.
+ *
+ * With `discovery` set, every node also runs what the runtime (../gossip.ts) runs beside the
+ * protocol, wired the same way: topic discovery (`Discovery`, ../discovery) over the simulator's
+ * connections, the `Healer` fed from discovery's address book, seeds dialled at start and again
+ * while not linked, and `stream(topic)` / `leave(topic)` as the application's entry points.
+ * Without it nothing of that runs and the simulator behaves exactly as it did before.
  */
 import { resolveConfig, type PartialProtoConfig, type ProtoConfig } from '../proto/config.js'
 import { State, type TopicView } from '../proto/state.js'
-import type { Command, InEvent, Message, MessageId, OutEvent, Rng, Timer, TopicId } from '../proto/types.js'
+import type { Command, InEvent, Message, MessageId, OutEvent, PeerData, Rng, Timer, TopicId } from '../proto/types.js'
+import type { DiscoveryInput, DiscoveryMessage } from '../discovery/types.js'
 import { EventQueue } from './event-queue.js'
 import { MetricsRecorder } from './metrics.js'
 import { Network } from './network.js'
+import { NodeDiscovery, SEED_BACKOFF_MIN, type SimDiscoveryOptions } from './node-discovery.js'
 import { seededRng } from '../proto/random.js'
 import { deriveSeed } from './seed-streams.js'
+import { simAddr } from './wire-size.js'
 
 /** What the simulator needs from a node's protocol; `State<number>` is one. */
 export interface SimProtocol {
@@ -20,7 +29,8 @@ export interface SimProtocol {
   view(topic: TopicId): TopicView<number> | undefined
 }
 
-export type ProtocolFactory = (id: number, config: ProtoConfig, rng: Rng) => SimProtocol
+/** `data`: what the node advertises about itself (its address), when the discovery layer runs. */
+export type ProtocolFactory = (id: number, config: ProtoConfig, rng: Rng, data?: PeerData) => SimProtocol
 
 export interface SimOptions {
   seed: number
@@ -37,20 +47,49 @@ export interface SimOptions {
    * about fanout - 1. Used to check the RMR counter against a known value.
    */
   flood?: boolean | undefined
-  /** Builds a node's protocol; default `new State(id, config, rng)`. */
+  /** Builds a node's protocol; default `new State(id, config, rng, data)`. */
   protocol?: ProtocolFactory | undefined
+  /** Run topic discovery and the healer on every node, as the runtime does (see the header). */
+  discovery?: SimDiscoveryOptions | undefined
+  /** Sees every protocol message sent (for measurements). */
+  onSend?: ((from: number, to: number, message: Message<number>) => void) | undefined
+  /** Sees every discovery message sent (for measurements). */
+  onDiscoverySend?: ((from: number, to: number, message: DiscoveryMessage<number>) => void) | undefined
 }
 
 /** Timers that re-arm themselves forever; they do not keep a run from being quiet. */
 const PERIODIC_TIMERS = new Set<Timer<number>['type']>(['shuffle', 'evictCache'])
 
+/** A message on a connection, tagged with the layer it is for. */
+type Delivery =
+  | { kind: 'deliver', layer: 'proto', from: number, to: number, epoch: number, message: Message<number> }
+  | { kind: 'deliver', layer: 'discovery', from: number, to: number, epoch: number, message: DiscoveryMessage<number> }
+  /** The first bytes of a connection dialled for its own sake (a seed): nothing to hand over. */
+  | { kind: 'deliver', layer: 'hello', from: number, to: number, epoch: number, message: undefined }
+
 type SimEvent =
-  | { kind: 'deliver', from: number, to: number, epoch: number, message: Message<number> }
+  | Delivery
   /** `to` learns that its connection `epoch` with `from` is gone. */
   | { kind: 'closed', from: number, to: number, epoch: number }
+  /** The dialler `to` learns that `from` accepted its connection `epoch` (the handshake's answer). */
+  | { kind: 'connected', from: number, to: number, epoch: number }
   /** `periodic`: a re-arming timer that does not count as pending work. */
   | { kind: 'timer', node: number, timer: Timer<number>, periodic: boolean }
+  /** Discovery's timer and a topic's heal timer: periodic, stale unless `token` is the node's current one. */
+  | { kind: 'tick', node: number, token: number }
+  | { kind: 'heal', node: number, topic: TopicId, token: number }
+  /** The seed re-dial round (`seed` undefined), or the retry of one seed after a failed dial. */
+  | { kind: 'seeds', node: number, seed: number | undefined }
   | { kind: 'call', fn: () => void }
+
+/** Events that re-arm themselves forever and do not keep a run from being quiet. */
+function isPeriodic (event: SimEvent): boolean {
+  switch (event.kind) {
+    case 'timer': return event.periodic
+    case 'tick': case 'heal': case 'seeds': return true
+    default: return false
+  }
+}
 
 interface SimNode {
   protocol: SimProtocol
@@ -58,6 +97,18 @@ interface SimNode {
   /** When the node first had a neighbour in some topic (NaN: not yet): from then it is a subscriber. */
   memberSince: number
   diedAt: number
+  discovery: NodeDiscovery | undefined
+}
+
+/** The address in a node's peer data (what the runtime's `addressFromPeerData` reads). */
+const addresses = new WeakMap<PeerData, string>()
+function addressOf (data: PeerData): string {
+  let addr = addresses.get(data)
+  if (addr === undefined) {
+    addr = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
+    addresses.set(data, addr)
+  }
+  return addr
 }
 
 export class Simulator {
@@ -77,6 +128,19 @@ export class Simulator {
   private busy = 0
   private messageSeq = 0
   private processed = 0
+  private readonly discoveryOptions: SimDiscoveryOptions | undefined
+  private readonly seedSet: ReadonlySet<number>
+  private readonly onSend: SimOptions['onSend']
+  private readonly onDiscoverySend: SimOptions['onDiscoverySend']
+  /** Topic -> alive nodes with a stream of it (discovery layer). */
+  private readonly streaming = new Map<TopicId, Set<number>>()
+  /** stream() time, by node and topic, of streams still waiting for their first neighbour while another member existed. */
+  private readonly waiting = new Map<number, Map<TopicId, number>>()
+  /**
+   * From `stream(topic)` to the first neighbour in that topic, ms, for every stream opened while
+   * another node was in the topic (discovery layer).
+   */
+  readonly firstNeighbourMs: number[] = []
 
   constructor (options: SimOptions) {
     this.seed = options.seed >>> 0
@@ -84,7 +148,11 @@ export class Simulator {
     this.rng = seededRng(deriveSeed(this.seed, -1))
     this.netRng = seededRng(deriveSeed(this.seed, -2))
     this.flood = options.flood ?? false
-    this.protocol = options.protocol ?? ((id, config, rng) => new State<number>(id, config, rng))
+    this.protocol = options.protocol ?? ((id, config, rng, data) => new State<number>(id, config, rng, data))
+    this.discoveryOptions = options.discovery
+    this.seedSet = new Set(options.discovery?.seeds ?? [])
+    this.onSend = options.onSend
+    this.onDiscoverySend = options.onDiscoverySend
     this.network = new Network({
       seed: deriveSeed(this.seed, -3),
       latency: options.latency ?? { min: 10, max: 100 },
@@ -107,12 +175,27 @@ export class Simulator {
     return this.nodes.length
   }
 
-  /** Creates a node (not yet in any topic) and returns its id. */
+  /**
+   * Creates a node (not yet in any topic) and returns its id. With the discovery layer, the node
+   * starts as the runtime does: it dials its seeds now and every `seedRefreshInterval` after.
+   */
   addNode (): number {
     const id = this.nodes.length
     const rng = seededRng(deriveSeed(this.seed, id))
-    this.nodes.push({ protocol: this.protocol(id, this.config, rng), alive: true, memberSince: Number.NaN, diedAt: Number.NaN })
+    const d = this.discoveryOptions
+    const data = d === undefined ? undefined : Buffer.from(simAddr(id), 'latin1')
+    this.nodes.push({
+      protocol: this.protocol(id, this.config, rng, data),
+      alive: true,
+      memberSince: Number.NaN,
+      diedAt: Number.NaN,
+      discovery: d === undefined ? undefined : new NodeDiscovery(id, this.seed, d, this.config.maxFrameBytes)
+    })
     this.network.addNode(id)
+    if (d !== undefined) {
+      this.dialSeeds(id)
+      this.post(this.clock + this.seedRefresh, { kind: 'seeds', node: id, seed: undefined })
+    }
     return id
   }
 
@@ -170,11 +253,15 @@ export class Simulator {
     this.command(node, topic, { type: 'join', peers: contacts.map(id => ({ id })) })
   }
 
-  /** Publishes a fresh payload from `node` now and records it for the metrics; returns its id. */
-  broadcast (node: number, topic: TopicId, content: Uint8Array = new Uint8Array(0)): MessageId {
+  /**
+   * Publishes a fresh payload from `node` now and records it for the metrics; returns its id. The
+   * recipients are `recipients` when given (the topic's members, in runs with many topics),
+   * otherwise every member.
+   */
+  broadcast (node: number, topic: TopicId, content: Uint8Array = new Uint8Array(0), recipients?: readonly number[]): MessageId {
     const id = `m${this.messageSeq++}`
-    const members = this.members().filter(m => m !== node)
-    this.metrics.onPublish(id, topic, node, this.clock, Int32Array.from(members), this.nodes.length)
+    const members = (recipients ?? this.members()).filter(m => m !== node)
+    this.metrics.onPublish(id, topic, node, this.clock, Int32Array.from(members), this.nodes.length, recipients !== undefined)
     this.command(node, topic, { type: 'broadcast', content, id })
     return id
   }
@@ -186,6 +273,8 @@ export class Simulator {
       if (node === undefined || !node.alive) continue
       node.alive = false
       node.diedAt = this.clock
+      if (node.discovery !== undefined) for (const topic of node.discovery.streams) this.streaming.get(topic)?.delete(x)
+      this.waiting.delete(x)
       for (const [peer, end] of this.network.endsOf(x)) {
         if (end.open) this.post(this.clock + this.network.failureDelay(x, peer), { kind: 'closed', from: x, to: peer, epoch: end.epoch })
       }
@@ -249,7 +338,7 @@ export class Simulator {
   }
 
   private post (time: number, event: SimEvent): void {
-    if (event.kind !== 'timer' || !event.periodic) this.busy++
+    if (!isPeriodic(event)) this.busy++
     this.queue.push(time, event)
   }
 
@@ -257,15 +346,35 @@ export class Simulator {
     const event = this.queue.pop()
     if (event === undefined) return
     const time = this.queue.lastTime
-    if (event.kind !== 'timer' || !event.periodic) this.busy--
+    if (!isPeriodic(event)) this.busy--
     this.clock = time
     this.processed++
     switch (event.kind) {
-      case 'deliver': this.deliver(event.from, event.to, event.epoch, event.message); break
+      case 'deliver': this.deliver(event); break
       case 'closed': this.closed(event.from, event.to, event.epoch); break
+      case 'connected': this.connected(event.from, event.to, event.epoch); break
       case 'timer':
         if ((this.nodes[event.node] as SimNode).alive) this.input(event.node, { type: 'timer', timer: event.timer })
         break
+      case 'tick': {
+        const d = this.liveDiscovery(event.node)
+        if (d !== undefined && d.tick === event.token) this.discover(event.node, { type: 'tick' })
+        break
+      }
+      case 'heal': this.heal(event.node, event.topic, event.token); break
+      case 'seeds': {
+        const d = this.liveDiscovery(event.node)
+        if (d === undefined) break
+        if (event.seed === undefined) {
+          this.dialSeeds(event.node)
+          this.post(this.clock + this.seedRefresh, event)
+        } else {
+          const s = d.seedDials.get(event.seed)
+          if (s !== undefined) s.retrying = false
+          this.dialSeed(event.node, d, event.seed)
+        }
+        break
+      }
       case 'call': event.fn(); break
     }
   }
@@ -280,45 +389,60 @@ export class Simulator {
         case 'emit': {
           const ev = out.event
           if (ev.type === 'received') this.metrics.onReceived(node, ev, this.clock)
-          else if ((ev.type === 'joined' || ev.type === 'neighborUp') && Number.isNaN(n.memberSince)) n.memberSince = this.clock
+          else if (ev.type === 'joined' || ev.type === 'neighborUp') {
+            if (Number.isNaN(n.memberSince)) n.memberSince = this.clock
+            if (n.discovery !== undefined) this.firstNeighbour(node, out.topic)
+          }
           break
         }
         case 'schedule':
           this.post(this.clock + out.after, { kind: 'timer', node, timer: out.timer, periodic: PERIODIC_TIMERS.has(out.timer.type) })
           break
         case 'disconnect': this.hangUp(node, out.peer); break
-        case 'peerData': break
+        case 'peerData':
+          if (n.discovery !== undefined) this.discover(node, { type: 'learn', peer: out.peer, addr: addressOf(out.data) })
+          break
       }
     }
   }
 
   private send (from: number, to: number, message: Message<number>): void {
     this.metrics.onSend(message)
+    if (this.onSend !== undefined) this.onSend(from, to, message)
     const epoch = this.network.dial(from, to)
     if (this.network.loss > 0 && this.netRng.next() < this.network.loss) {
       this.metrics.onLost()
       return
     }
-    this.post(this.clock + this.network.latency(from, to), { kind: 'deliver', from, to, epoch, message })
+    this.post(this.clock + this.network.latency(from, to), { kind: 'deliver', layer: 'proto', from, to, epoch, message })
   }
 
-  private deliver (from: number, to: number, epoch: number, message: Message<number>): void {
+  private deliver (event: Delivery): void {
+    const { from, to, epoch } = event
     const target = this.nodes[to] as SimNode
     if (!target.alive || !this.network.reachable(from, to)) {
       // Nobody answers: the sender's connection attempt (or connection) fails after the failure delay.
-      this.metrics.onDropped()
+      if (event.layer !== 'hello') this.metrics.onDropped()
       if ((this.nodes[from] as SimNode).alive) {
         this.post(this.clock + this.network.failureDelay(from, to), { kind: 'closed', from: to, to: from, epoch })
       }
       return
     }
+    // The epoch `to` had with `from` before this message: a newer one is a connection `from` dialled.
+    const known = target.discovery === undefined ? epoch : this.network.end(to, from)?.epoch
     if (!this.network.accept(to, from, epoch)) {
-      this.metrics.onDropped()
+      if (event.layer !== 'hello') this.metrics.onDropped()
       return
     }
-    const body = message.body
-    if (this.flood && body.type === 'gossip' && this.metrics.has(body.id, to)) return
-    this.input(to, { type: 'recv', from, message })
+    if (known !== epoch) this.accepted(to, from, epoch)
+    if (event.layer === 'proto') {
+      const body = event.message.body
+      if (this.flood && body.type === 'gossip' && this.metrics.has(body.id, to)) return
+      this.input(to, { type: 'recv', from, message: event.message })
+    } else if (event.layer === 'discovery') {
+      this.discover(to, { type: 'recv', from, message: event.message })
+    }
+    // A hello only opens the connection.
   }
 
   private hangUp (node: number, peer: number): void {
@@ -326,10 +450,215 @@ export class Simulator {
     if (epoch === undefined) return
     // Queued after everything already sent on this link, and with the same latency: it arrives last.
     this.post(this.clock + this.network.latency(node, peer), { kind: 'closed', from: node, to: peer, epoch })
+    const d = (this.nodes[node] as SimNode).discovery
+    if (d !== undefined && d.up.delete(peer)) {
+      this.discover(node, { type: 'linkDown', peer })
+      if (d.up.size === 0) this.dialSeeds(node)
+    }
   }
 
   private closed (from: number, to: number, epoch: number): void {
-    if (!(this.nodes[to] as SimNode).alive) return
-    if (this.network.close(to, from, epoch)) this.input(to, { type: 'peerDisconnected', peer: from })
+    const node = this.nodes[to] as SimNode
+    if (!node.alive) return
+    if (!this.network.close(to, from, epoch)) return
+    const d = node.discovery
+    if (d === undefined) {
+      this.input(to, { type: 'peerDisconnected', peer: from })
+      return
+    }
+    // As the runtime: discovery first (a link that never came up is a failed dial), then the
+    // protocol; then the seeds, if this was our dial of a seed or our last link.
+    const wasUp = d.up.delete(from)
+    this.discover(to, wasUp ? { type: 'linkDown', peer: from } : { type: 'dialFailed', peer: from })
+    this.input(to, { type: 'peerDisconnected', peer: from })
+    const seedDial = d.seedDials.get(from)
+    if (!wasUp && seedDial !== undefined && seedDial.epoch === epoch && !seedDial.retrying) {
+      this.post(this.clock + d.seedRetry(from, this.seedRefresh), { kind: 'seeds', node: to, seed: from })
+    }
+    if (wasUp && d.up.size === 0) this.dialSeeds(to)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The discovery layer: what ../gossip.ts does around `Discovery`, `Healer` and `State`
+  // -------------------------------------------------------------------------------------------
+
+  /** The node's discovery state while it is alive (undefined without the layer). */
+  discoveryOf (node: number): NodeDiscovery | undefined {
+    return this.liveDiscovery(node)
+  }
+
+  /**
+   * The application opens a stream of `topic` on `node` (the runtime's `stream()` for a topic not
+   * streamed yet): join through up to 3 random nodes discovery knows in the topic (possibly none),
+   * tell discovery, and heal the topic from 1 s on.
+   */
+  stream (node: number, topic: TopicId): void {
+    const d = this.liveDiscovery(node)
+    if (d === undefined) throw new Error(`stream() needs the discovery layer and an alive node (node ${node})`)
+    if (d.streams.has(topic)) return
+    d.streams.add(topic)
+    let members = this.streaming.get(topic)
+    if (members === undefined) {
+      members = new Set()
+      this.streaming.set(topic, members)
+    }
+    if (members.size > 0) {
+      let waits = this.waiting.get(node)
+      if (waits === undefined) {
+        waits = new Map()
+        this.waiting.set(node, waits)
+      }
+      waits.set(topic, this.clock)
+    }
+    members.add(node)
+    this.join(node, topic, d.pickContacts(topic))
+    this.discover(node, { type: 'joinTopic', topic })
+    this.scheduleHeal(node, topic, 1_000)
+  }
+
+  /** The application closes the last stream of `topic` on `node`: quit, tell discovery, stop healing. */
+  leave (node: number, topic: TopicId): void {
+    const d = this.liveDiscovery(node)
+    if (d === undefined || !d.streams.delete(topic)) return
+    d.heal.delete(topic)
+    d.healer.forget(topic)
+    this.streaming.get(topic)?.delete(node)
+    this.waiting.get(node)?.delete(topic)
+    this.command(node, topic, { type: 'quit' })
+    this.discover(node, { type: 'leaveTopic', topic })
+  }
+
+  /** Alive nodes with a stream of `topic`. */
+  streamers (topic: TopicId): number[] {
+    return [...(this.streaming.get(topic) ?? [])]
+  }
+
+  /** Every topic some node has (or had) a stream of. */
+  streamedTopics (): TopicId[] {
+    return [...this.streaming.keys()]
+  }
+
+  /** Streams still waiting for their first neighbour although another member existed when they opened. */
+  waitingForNeighbour (): Array<{ node: number, topic: TopicId, since: number }> {
+    const out: Array<{ node: number, topic: TopicId, since: number }> = []
+    for (const [node, waits] of this.waiting) for (const [topic, since] of waits) out.push({ node, topic, since })
+    return out
+  }
+
+  private liveDiscovery (node: number): NodeDiscovery | undefined {
+    const n = this.nodes[node]
+    return n?.alive === true ? n.discovery : undefined
+  }
+
+  private firstNeighbour (node: number, topic: TopicId): void {
+    const waits = this.waiting.get(node)
+    const since = waits?.get(topic)
+    if (waits === undefined || since === undefined) return
+    waits.delete(topic)
+    this.firstNeighbourMs.push(this.clock - since)
+  }
+
+  private discover (node: number, input: DiscoveryInput<number>): void {
+    const n = this.nodes[node] as SimNode
+    const d = n.discovery
+    if (!n.alive || d === undefined) return
+    for (const out of d.discovery.handle(input, this.clock)) {
+      switch (out.type) {
+        case 'send': this.sendDiscovery(node, out.to, out.message); break
+        case 'schedule':
+          // One timer per node: the new one replaces the pending one.
+          d.tick = d.token()
+          this.post(this.clock + out.after, { kind: 'tick', node, token: d.tick })
+          break
+        case 'found':
+          // An isolated topic that just learned of interested nodes does not wait for its backoff.
+          if (d.streams.has(out.topic) && (n.protocol.view(out.topic)?.active.length ?? 0) === 0) this.scheduleHeal(node, out.topic, 0)
+          break
+      }
+    }
+  }
+
+  private sendDiscovery (from: number, to: number, message: DiscoveryMessage<number>): void {
+    this.metrics.onDiscoverySend(message)
+    if (this.onDiscoverySend !== undefined) this.onDiscoverySend(from, to, message)
+    const epoch = this.network.dial(from, to)
+    if (this.network.loss > 0 && this.netRng.next() < this.network.loss) {
+      this.metrics.onLost()
+      return
+    }
+    this.post(this.clock + this.network.latency(from, to), { kind: 'deliver', layer: 'discovery', from, to, epoch, message })
+  }
+
+  private get seedRefresh (): number {
+    return this.discoveryOptions?.seedRefreshInterval ?? 30_000
+  }
+
+  /** A round of the runtime's `Seeds`: dial every seed not linked and not waiting for its backoff. */
+  private dialSeeds (node: number): void {
+    const d = this.liveDiscovery(node)
+    if (d === undefined) return
+    for (const seed of this.seedSet) {
+      if (d.seedDials.get(seed)?.retrying !== true) this.dialSeed(node, d, seed)
+    }
+  }
+
+  /** Dial one seed unless linked to it (a seed not started yet is a dial that fails). */
+  private dialSeed (node: number, d: NodeDiscovery, seed: number): void {
+    if (seed === node || this.network.end(node, seed)?.open === true) return
+    const epoch = this.network.dial(node, seed)
+    const s = d.seedDials.get(seed)
+    if (s === undefined) d.seedDials.set(seed, { epoch, backoff: SEED_BACKOFF_MIN, retrying: false })
+    else s.epoch = epoch
+    if (seed >= this.nodes.length) {
+      this.post(this.clock + this.network.latency(node, seed), { kind: 'closed', from: seed, to: node, epoch })
+      return
+    }
+    this.post(this.clock + this.network.latency(node, seed), { kind: 'deliver', layer: 'hello', from: node, to: seed, epoch, message: undefined })
+  }
+
+  /** `node` accepted the connection `epoch` that `peer` dialled: its end is up, and the dialler learns so. */
+  private accepted (node: number, peer: number, epoch: number): void {
+    this.linkUp(node, peer, epoch)
+    this.post(this.clock + this.network.latency(node, peer), { kind: 'connected', from: node, to: peer, epoch })
+  }
+
+  private connected (from: number, to: number, epoch: number): void {
+    const d = this.liveDiscovery(to)
+    if (d === undefined || !this.network.reachable(from, to) || d.up.get(from) === epoch) return
+    const end = this.network.end(to, from)
+    if (end !== undefined && end.open && end.epoch === epoch) this.linkUp(to, from, epoch)
+  }
+
+  private linkUp (node: number, peer: number, epoch: number): void {
+    const d = (this.nodes[node] as SimNode).discovery
+    if (d === undefined) return
+    d.up.set(peer, epoch)
+    this.discover(node, { type: 'linkUp', peer, addr: simAddr(peer) })
+    if (this.seedSet.has(peer)) {
+      const s = d.seedDials.get(peer)
+      if (s !== undefined) s.backoff = SEED_BACKOFF_MIN
+      this.discover(node, { type: 'seed', peer, addr: simAddr(peer) })
+    }
+  }
+
+  /** A topic's heal timer (the runtime's `scheduleHeal`): a newer one replaces the pending one. */
+  private scheduleHeal (node: number, topic: TopicId, after: number): void {
+    const d = this.liveDiscovery(node)
+    if (d === undefined || !d.streams.has(topic)) return
+    const token = d.token()
+    d.heal.set(topic, token)
+    this.post(this.clock + after, { kind: 'heal', node, topic, token })
+  }
+
+  private heal (node: number, topic: TopicId, token: number): void {
+    const d = this.liveDiscovery(node)
+    if (d === undefined || d.heal.get(topic) !== token) return
+    d.heal.delete(topic)
+    if (!d.streams.has(topic)) return
+    const view = this.view(node, topic)
+    const active = view?.active ?? []
+    const decision = d.healer.tick({ topic, active, interested: d.healCandidates(topic, active, view?.passive ?? []) })
+    if (decision.join.length > 0) this.join(node, topic, decision.join)
+    this.scheduleHeal(node, topic, decision.next)
   }
 }

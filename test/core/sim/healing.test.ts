@@ -25,3 +25,10 @@ t.test('a 50/50 split longer than failure detection is one overlay again within 
 t.test('the same seed gives the same healing run', async t => {
   t.same(partitionScenario({ nodes: 100, seed: 11 }), partitionScenario({ nodes: 100, seed: 11 }))
 })
+
+t.test('with the discovery layer feeding the healer, a 50/50 split is one overlay again too', async t => {
+  const r = partitionScenario({ nodes: 100, seed: 3, book: 'discovery' })
+  t.equal(r.componentsDuringSplit >= 2, true, `split into ${r.componentsDuringSplit} components`)
+  t.equal(r.componentsAfter, 1, 'one overlay after the mend')
+  t.equal(r.finalFullDelivery, 1, 'the last broadcasts reach every member')
+})

@@ -83,7 +83,7 @@ t.test('traffic counters split payload, Plumtree control and membership', async 
   m.onReceived(1, received('a', 1), 1)
   m.onReceived(2, received('a', 1), 1)
   const w = countersBetween(before, m.counters())
-  t.same(w, { payload: 1, ihave: 2, graft: 1, prune: 1, membership: 1, delivered: 2, lost: 1, dropped: 1 })
+  t.same(w, { payload: 1, ihave: 2, graft: 1, prune: 1, membership: 1, delivered: 2, lost: 1, dropped: 1, discovery: 0 })
   t.equal(controlPerDelivery(w), 2)
 })
 
