@@ -177,7 +177,7 @@ function printTable (): void {
 
 /** The topic-discovery run: one figure per row (there are many), with the goal it is held to. */
 function printTopics (a: Aggregate, pct: (v: number) => string, num: (digits: number) => (v: number) => string, line: (cells: string[]) => string): void {
-  const kb = (v: number): string => `${(v / 1024).toFixed(2)} KiB`
+  const bps = (v: number): string => `${Math.round(v).toLocaleString('en-US')} B/s`
   const figures: Array<[string, string, (v: number) => string, string]> = [
     ['topics', 'topics', num(0), ''],
     ['meanTopicsPerNode', 'topics per node, mean', num(1), '~50'],
@@ -189,15 +189,17 @@ function printTopics (a: Aggregate, pct: (v: number) => string, num: (digits: nu
     ['firstNeighbourP99', 'stream -> first neighbour p99, ms', num(0), '<= 1,000'],
     ['firstNeighbourMax', 'stream -> first neighbour max, ms', num(0), ''],
     ['firstNeighbourMissing', 'streams never neighboured', num(0), '0'],
-    ['discoveryBps', 'discovery per node, steady', kb, '<= 2 KiB/s'],
-    ['bpsTopics', '  of which topics (deltas, snapshots)', kb, ''],
-    ['bpsMembers', '  of which members (answers)', kb, ''],
-    ['bpsDigest', '  of which digests', kb, ''],
-    ['bpsQuery', '  of which queries', kb, ''],
-    ['bpsResync', '  of which resyncs', kb, ''],
-    ['discoveryBpsBusiest', 'discovery, busiest node, steady', kb, ''],
-    ['discoveryBpsPeak', 'discovery per node, worst second', kb, ''],
-    ['discoveryBpsNodePeak', 'discovery, worst node-second', kb, ''],
+    ['discoveryBps', 'discovery per node, steady', bps, '<= 2,000 B/s'],
+    ['bpsTopics', '  of which topics (deltas, snapshots)', bps, ''],
+    ['bpsSnapshots', '    of which snapshots (first pages)', bps, ''],
+    ['bpsMembers', '  of which members (answers)', bps, ''],
+    ['bpsDigest', '  of which digests', bps, ''],
+    ['bpsQuery', '  of which queries', bps, ''],
+    ['bpsResync', '  of which resyncs', bps, ''],
+    ['snapshotsPerNodeSecond', 'snapshots sent per node per second, steady', num(2), ''],
+    ['discoveryBpsBusiest', 'discovery, busiest node, steady', bps, ''],
+    ['discoveryBpsPeak', 'discovery per node, worst second', bps, ''],
+    ['discoveryBpsNodePeak', 'discovery, worst node-second', bps, ''],
     ['maxDiscoveryFrame', 'largest discovery frame, bytes', num(0), '<= 16,384'],
     ['maxProtoControlFrame', 'largest proto control frame, bytes', num(0), '<= 16,384'],
     ['framesOverBudget', 'frames over budget', num(0), '0'],

@@ -68,6 +68,10 @@ export interface TopicsResult {
   bpsResync: number
   bpsQuery: number
   bpsMembers: number
+  /** Snapshots (first pages) sent per node per second, mean over the second half of the churn: one per new link end. */
+  snapshotsPerNodeSecond: number
+  /** Bytes of those first pages, per node per second (part of `bpsTopics`). */
+  bpsSnapshots: number
   /** From stream(topic) to the first neighbour, for streams opened while another member existed, ms. */
   firstNeighbourP50: number
   firstNeighbourP99: number
@@ -137,6 +141,8 @@ export function topicsScenario (settings: TopicsSettings): TopicsResult {
   let steadyTo = Infinity
   const steadyByNode = new Float64Array(n)
   const steadyByType = new Map<string, number>(MESSAGE_TYPES.map(t => [t, 0]))
+  let steadySnapshots = 0
+  let steadySnapshotBytes = 0
   let maxDiscovery = 0
   let maxProto = 0
   let overBudget = 0
@@ -160,6 +166,10 @@ export function topicsScenario (settings: TopicsSettings): TopicsResult {
       if (sim.now >= steadyFrom && sim.now < steadyTo) {
         steadyByNode[from] = (steadyByNode[from] as number) + bytes
         steadyByType.set(message.type, (steadyByType.get(message.type) ?? 0) + bytes)
+        if (message.type === 'topics' && message.reset) {
+          steadySnapshots++
+          steadySnapshotBytes += bytes
+        }
       }
     },
     onSend: (_from: number, _to: number, message: Message<number>) => {
@@ -298,6 +308,8 @@ export function topicsScenario (settings: TopicsSettings): TopicsResult {
     bpsResync: perNodeSecond(steadyByType.get('resync') ?? 0),
     bpsQuery: perNodeSecond(steadyByType.get('query') ?? 0),
     bpsMembers: perNodeSecond(steadyByType.get('members') ?? 0),
+    snapshotsPerNodeSecond: perNodeSecond(steadySnapshots),
+    bpsSnapshots: perNodeSecond(steadySnapshotBytes),
     firstNeighbourP50: percentile(delays, 0.5),
     firstNeighbourP99: percentile(delays, 0.99),
     firstNeighbourMax: delays.length === 0 ? Number.NaN : delays[delays.length - 1] as number,
