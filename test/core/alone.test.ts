@@ -1,18 +1,16 @@
 import t from 'tap'
-import type { Logger } from '../../src/core/api.js'
 import { spawnNode, waitFor } from '../fixtures/cluster.js'
+import { recordingLogger } from '../fixtures/net.js'
 
 t.test('topics without a neighbour for 10 s are reported once, in one line, and again when they have neighbours', async t => {
-  const lines: Array<{ level: string, obj: any, msg: string | undefined }> = []
-  const keep = (level: string) => (obj: unknown, msg?: string): void => { lines.push({ level, obj, msg }) }
-  const logger: Logger = { trace: keep('trace'), debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') }
+  const { logger, entries: lines } = recordingLogger()
   const lonely = await spawnNode({ logger })
   t.teardown(async () => await lonely.close())
   await lonely.stream('nobody-here')
   await lonely.stream('nobody-here-either')
   const warnings = (): typeof lines => lines.filter(l => l.level === 'warn' && /without a neighbour/.test(l.msg ?? ''))
   await waitFor(() => warnings().length > 0, 'the warning', 40_000)
-  t.equal(warnings()[0]!.obj.topics, 2, 'both topics, one line')
+  t.equal((warnings()[0]!.obj as { topics: number }).topics, 2, 'both topics, one line')
   t.match(warnings()[0]!.msg, /2 topic\(s\) without a neighbour for more than 10 s/)
   const other = await spawnNode({ seeds: [lonely.address] })
   t.teardown(async () => await other.close())

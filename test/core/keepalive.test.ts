@@ -1,18 +1,13 @@
 import t from 'tap'
-import type { GossipEvent, Logger } from '../../src/core/api.js'
+import type { GossipEvent } from '../../src/core/api.js'
 import { collect, spawnNode, waitFor } from '../fixtures/cluster.js'
 import { relay } from '../fixtures/relay.js'
-
-function recording (): { logger: Logger, lines: Array<{ level: string, obj: any, msg: string | undefined }> } {
-  const lines: Array<{ level: string, obj: any, msg: string | undefined }> = []
-  const keep = (level: string) => (obj: unknown, msg?: string): void => { lines.push({ level, obj, msg }) }
-  return { lines, logger: { trace: keep('trace'), debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') } }
-}
+import { recordingLogger } from '../fixtures/net.js'
 
 t.test('a link cut silently (no RST, no FIN) is declared failed by keepalive on both ends; the topic repairs and delivers', async t => {
   const keepaliveTimeout = 1_500
-  const a = recording()
-  const b = recording()
+  const a = recordingLogger()
+  const b = recordingLogger()
   const nodeB = await spawnNode({ keepaliveTimeout, logger: b.logger })
   t.teardown(async () => await nodeB.close())
   // A reaches B only through the relay at first; B announces its own address, which A may dial later.
@@ -34,7 +29,7 @@ t.test('a link cut silently (no RST, no FIN) is declared failed by keepalive on 
   wire.cut()
   await waitFor(() => downs.filter(e => e.type === 'neighbourDown' && e.reason === 'failure').length >= 2, 'both ends see the neighbour fail', 30_000)
   for (const rec of [a, b]) {
-    t.ok(rec.lines.some(l => l.level === 'warn' && /keepalive timeout/.test(l.msg ?? '')), 'the reason is logged at warn: keepalive timeout')
+    t.ok(rec.entries.some(l => l.level === 'warn' && /keepalive timeout/.test(l.msg ?? '')), 'the reason is logged at warn: keepalive timeout')
   }
   // B announced its real address: A can link again without the cut relay.
   await waitFor(() => ha.neighbours().length > 0 && hb.neighbours().length > 0, 'neighbours again after the cut', 30_000)

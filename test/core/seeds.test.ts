@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createServer } from 'node:net'
-import type { Logger } from '../../src/core/api.js'
 import { spawnNode, waitFor } from '../fixtures/cluster.js'
+import { recordingLogger } from '../fixtures/net.js'
 
 /** A port that was free a moment ago (nobody listens on it now). */
 async function freePort (): Promise<number> {
@@ -10,12 +10,6 @@ async function freePort (): Promise<number> {
   const port = (server.address() as { port: number }).port
   await new Promise<void>(resolve => server.close(() => resolve()))
   return port
-}
-
-function recording (): { logger: Logger, lines: Array<{ level: string, obj: any, msg: string | undefined }> } {
-  const lines: Array<{ level: string, obj: any, msg: string | undefined }> = []
-  const keep = (level: string) => (obj: unknown, msg?: string): void => { lines.push({ level, obj, msg }) }
-  return { lines, logger: { trace: keep('trace'), debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') } }
 }
 
 t.test('a seed that comes up late is dialled again with backoff, long before the refresh interval', async t => {
@@ -36,15 +30,16 @@ t.test('a seed that comes up late is dialled again with backoff, long before the
 })
 
 t.test('a node that reaches none of its seeds says so once, naming each seed and its last error, and again only after it was linked', async t => {
-  const { logger, lines } = recording()
+  const { logger, entries: lines } = recordingLogger()
   const port = await freePort()
   const lonely = await spawnNode({ seeds: [`127.0.0.1:${port}`], seedRefreshInterval: 60_000, logger })
   t.teardown(async () => await lonely.close())
   const alone = (): typeof lines => lines.filter(l => l.level === 'warn' && /no seed reachable/.test(l.msg ?? ''))
   await waitFor(() => alone().length > 0, 'the warning', 30_000)
   const [warning] = alone()
-  t.same(warning!.obj.seeds.map((s: { addr: string }) => s.addr), [`127.0.0.1:${port}`], 'it names the seed')
-  t.match(warning!.obj.seeds[0].lastError, /ECONNREFUSED/, 'and the last error')
+  const { seeds } = warning!.obj as { seeds: Array<{ addr: string, lastError: string }> }
+  t.same(seeds.map(s => s.addr), [`127.0.0.1:${port}`], 'it names the seed')
+  t.match(seeds[0]!.lastError, /ECONNREFUSED/, 'and the last error')
   // More failed attempts, no more warnings.
   const attempts = (): number => lines.filter(l => l.msg === 'seed not reachable').length
   const seen = attempts()
