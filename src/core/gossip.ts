@@ -146,7 +146,11 @@ export class Gossip implements GossipApi, HandleHost {
   private healTimerAt = Infinity
   private readonly timers = new Set<NodeJS.Timeout>()
   private discoveryTimer: NodeJS.Timeout | undefined
-  private readonly dialing = new Map<NodeId, Frame[]>()
+  /**
+   * Frames waiting for a link being dialled; `closeAfter` when the protocol is done with the peer
+   * once they are sent (a one-off reply such as a shuffle answer or a refusal).
+   */
+  private readonly dialing = new Map<NodeId, { frames: Frame[], closeAfter: boolean }>()
   private readonly eventStreams = new Set<BoundedQueue<GossipEvent>>()
   private readonly lastActivity = new Map<NodeId, number>()
   /** Topics without a neighbour, since when, and those already warned about. */
@@ -354,9 +358,10 @@ export class Gossip implements GossipApi, HandleHost {
         this.schedule(out.after, out.timer)
         break
       case 'disconnect': {
-        const link = this.transport.links.get(out.peer)
-        link?.close('no topic needs this link')
-        this.dialing.delete(out.peer)
+        // Still dialling: what was queued goes out first, then the link closes.
+        const queued = this.dialing.get(out.peer)
+        if (queued !== undefined) queued.closeAfter = true
+        else this.transport.links.get(out.peer)?.close('no topic needs this link')
         break
       }
       case 'peerData': {
@@ -482,7 +487,9 @@ export class Gossip implements GossipApi, HandleHost {
     }
     const queued = this.dialing.get(peer)
     if (queued !== undefined) {
-      if (queued.length < DEFAULTS.dialQueueLimit) queued.push(frame)
+      if (queued.frames.length < DEFAULTS.dialQueueLimit) queued.frames.push(frame)
+      // Sending again after a disconnect means the protocol wants the link after all.
+      queued.closeAfter = false
       return
     }
     const addr = this.discovery.addressOf(peer)
@@ -491,7 +498,7 @@ export class Gossip implements GossipApi, HandleHost {
       this.input({ type: 'peerDisconnected', peer })
       return
     }
-    this.dialing.set(peer, [frame])
+    this.dialing.set(peer, { frames: [frame], closeAfter: false })
     // On success onLink flushes the queue when the link comes up; only failure is handled here.
     this.transport.dial(addr, peer).catch((err: unknown) => {
       this.dialing.delete(peer)
@@ -511,7 +518,9 @@ export class Gossip implements GossipApi, HandleHost {
     this.dialing.delete(peer)
     this.discover({ type: 'linkUp', peer, addr: link.remoteAddr ?? undefined })
     if (link.remoteAddr !== null && this.seeds.addresses.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
-    if (queued !== undefined) for (const f of queued) this.sendFrame(peer, f)
+    if (queued === undefined) return
+    for (const f of queued.frames) this.sendFrame(peer, f)
+    if (queued.closeAfter) link.close('no topic needs this link')
   }
 
   private onPeerGone (peer: NodeId, info: LinkCloseInfo): void {
