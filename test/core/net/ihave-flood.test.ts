@@ -1,0 +1,96 @@
+/**
+ * An insider (it holds the cluster secret and is a neighbour of the victim in the topic) floods
+ * IHAVE frames of ids it never delivers, as fast as its socket drains. The victim must keep
+ * delivering honest messages both ways, keep the ids it awaits on the flooder's word within
+ * `broadcast.maxMissingPerPeer`, and end up no longer listening to it (or no longer linked to it).
+ * Real TCP, no timing thresholds: bench/hostile.ts measures how much the flood costs.
+ */
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { defaultConfig } from '../../../src/core/proto/config.js'
+import type { Link } from '../../../src/core/net/link.js'
+import { trapCrashes } from '../../fixtures/crash-trap.js'
+import { waitFor } from '../../fixtures/cluster.js'
+import { allDelivered, distinctErrors, hostileScene, publishSeries } from '../../fixtures/hostile-scene.js'
+import type { HostileScene, Member } from '../../fixtures/hostile-scene.js'
+
+interface Broadcast { missingBy: Map<string, number>, unanswered: Map<string, number> }
+interface Internals { state: { stats: (topic: string) => { missing: number } | undefined, topicMap: Map<string, { broadcast: Broadcast }> } }
+
+/** The victim's Plumtree state for the shared topic, as seen from inside (no public accessor). */
+function victimState (s: HostileScene): { missing: () => number, byFlooder: () => number, unanswered: () => number } {
+  const state = (s.victim.node as unknown as Internals).state
+  const broadcast = (): Broadcast | undefined => state.topicMap.get(s.topic)?.broadcast
+  return {
+    missing: () => state.stats(s.topic)?.missing ?? 0,
+    byFlooder: () => broadcast()?.missingBy.get(s.attacker.nodeId) ?? 0,
+    unanswered: () => broadcast()?.unanswered.get(s.attacker.nodeId) ?? 0
+  }
+}
+
+/** IHAVEs of fresh ids, 500 per frame, keeping about 256 KiB queued on the link, until stopped. */
+function flood (s: HostileScene, link: Link): { stop: () => Promise<number> } {
+  const prefix = randomBytes(16).toString('hex')
+  let seq = 0
+  let running = true
+  const on = (): boolean => running && !link.closed
+  const done = (async () => {
+    while (on()) {
+      while (link.bufferedBytes < 256 * 1024 && !link.closed) {
+        const entries = Array.from({ length: 500 }, () => ({ id: `${prefix}.${(seq++).toString(16)}`, round: 1 }))
+        s.sendFrames(link, [{ type: 'proto', message: { topic: s.topic, body: { type: 'ihave', entries } } }])
+      }
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  })()
+  return { stop: async () => { running = false; await done; return seq } }
+}
+
+t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited ids stay within the cap, the flooder ends ignored', async t => {
+  trapCrashes(t)
+  const s = await hostileScene(t)
+  const everyone: Member[] = [s.victim, ...s.honest]
+  const link = await s.link()
+  // The insider joins the shared topic with its real address: the victim takes it as a neighbour.
+  s.sendFrames(link, [{ type: 'proto', message: { topic: s.topic, body: { type: 'join', data: Buffer.from(s.attacker.address!) } } }])
+  await waitFor(() => s.victim.handle.neighbours().includes(s.attacker.nodeId), 'the insider in the victim\'s active view', 10_000)
+
+  const v = victimState(s)
+  const cap = defaultConfig.broadcast.maxMissingPerPeer
+  let maxMissing = 0
+  let maxByFlooder = 0
+  const watch = setInterval(() => {
+    maxMissing = Math.max(maxMissing, v.missing())
+    maxByFlooder = Math.max(maxByFlooder, v.byFlooder())
+  }, 5)
+  t.teardown(() => clearInterval(watch))
+
+  const f = flood(s, link)
+  // Honest traffic both ways while the flood runs: an honest origin through the victim, and the victim's own.
+  const [fromHonest, fromVictim] = await Promise.all([
+    publishSeries(s.honest[0]!, 'during the flood', 40, 20),
+    publishSeries(s.victim, 'during the flood', 40, 20)
+  ])
+  await allDelivered(everyone, s.honest[0]!, fromHonest, 20_000)
+  await allDelivered(everyone, s.victim, fromVictim, 20_000)
+  t.pass('every honest message published during the flood reached every honest node')
+
+  // Still flooding: the victim stops listening (or drops the link) and forgets what it awaited on its word.
+  const ignored = (): boolean => v.unanswered() >= defaultConfig.broadcast.maxUnansweredGrafts || !s.victim.handle.neighbours().includes(s.attacker.nodeId)
+  await waitFor(() => ignored() && v.byFlooder() === 0, 'the flooder ignored and nothing awaited on its word', 10_000)
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(v.byFlooder(), 0, 'fresh announcements from the ignored flooder add nothing to await')
+  const sent = await f.stop()
+  clearInterval(watch)
+  t.ok(sent >= 2 * cap, `the flooder announced ${sent} ids`)
+  t.ok(maxByFlooder <= cap, `ids awaited on the flooder's word never exceeded the cap (max ${maxByFlooder} of ${cap})`)
+  // Every other awaited id came from an honest announcement: at most one per honest message.
+  t.ok(maxMissing <= cap + fromHonest.length + fromVictim.length, `ids awaited in all stayed bounded (max ${maxMissing})`)
+  t.ok(ignored(), `the flooder ends ignored (${v.unanswered()} GRAFTs unanswered) or dropped`)
+  t.comment(link.closed ? `the victim dropped the flooder: ${link.closeInfo?.reason ?? ''}` : 'the victim keeps the flooder\'s link but ignores it')
+
+  const after = await publishSeries(s.honest[1]!, 'after the flood', 5, 5)
+  await allDelivered(everyone, s.honest[1]!, after, 20_000)
+  t.pass('honest messages still flow after the flood')
+  for (const m of everyone) t.same(distinctErrors(m.log), [], `${m.name} logged no internal error`)
+})
