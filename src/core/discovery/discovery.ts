@@ -4,9 +4,13 @@
  * the protocol in ../proto: `handle(input, now)` returns the effects, time and randomness come
  * in, and every message it emits fits `maxFrameBytes` (see ../proto/limits.ts for the costs).
  *
- * Costs: a change of our topics costs one delta per link, the size of the change; a new link
- * costs one snapshot each way; the steady state costs one digest per link per `digestInterval`.
- * An answer names at most `answerPerTopic` nodes per topic and `maxAnswerBytes` in all.
+ * Costs: a change of our topics costs one delta per link, the size of the change; a link to a
+ * peer we never linked to (or not within `interestTtl`) costs one snapshot each way; a link that
+ * comes back within `interestTtl` costs the change since the last one, if any, and a digest each
+ * way (both ends keep a closed link's versions and the peer's topics that long), and a snapshot
+ * only when the digest shows the copies went out of step; the steady state costs one digest per
+ * link per `digestInterval`. An answer names at most `answerPerTopic` nodes per topic and
+ * `maxAnswerBytes` in all.
  */
 import { TIMER_SLACK } from '../proto/deadline.js'
 import { HEADER_COST, ID_COST, MESSAGE_OVERHEAD, wireLimits } from '../proto/limits.js'
@@ -26,7 +30,7 @@ const MIN_SNAPSHOT_INTERVAL = 1_000
 interface LinkState {
   /** Our version the peer holds (what we last sent it). */
   sent: number
-  /** The peer's version we hold. */
+  /** The peer's version we hold (-1: none yet, we wait for a snapshot). */
   known: number
   /** The peer's topics as it declared them. */
   readonly theirs: Set<TopicId>
@@ -35,6 +39,14 @@ interface LinkState {
   lastSnapshot: number
   /** When a snapshot the peer asked for is to be sent (Infinity: none asked for). */
   snapshotDue: number
+  /** When we last asked the peer for a snapshot. */
+  askedAt: number
+}
+
+/** A closed link's state, kept so that a link coming back within `interestTtl` needs no snapshot. */
+interface Dormant {
+  link: LinkState
+  until: number
 }
 
 interface Lonely {
@@ -51,6 +63,8 @@ export class Discovery<PI> {
   private logBase = 0
   private version = 0
   private readonly links = new Map<PI, LinkState>()
+  /** Closed links, oldest first, until `interestTtl` after they closed (at most `maxNodes`). */
+  private readonly dormant = new Map<PI, Dormant>()
   private readonly seeds = new Set<PI>()
   /** Our topics in which we know nobody, with when to ask again. */
   private readonly lonely = new Map<TopicId, Lonely>()
@@ -226,11 +240,30 @@ export class Discovery<PI> {
     this.book.learn(peer, addr, now, true)
     this.book.setLinked(peer, true)
     this.book.success(peer, now)
+    // A link replacing one still up continues from where that one was.
     const previous = this.links.get(peer)
-    if (previous !== undefined) this.dropTheirs(peer, previous)
-    const link: LinkState = { sent: 0, known: 0, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity }
+    if (previous !== undefined) this.park(peer, previous, now)
+    const kept = this.dormant.get(peer)
+    this.dormant.delete(peer)
+    const link: LinkState = kept !== undefined && kept.until > now
+      ? kept.link
+      : { sent: -1, known: -1, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity, askedAt: -Infinity }
+    link.snapshotDue = Infinity
     this.links.set(peer, link)
-    this.sendSnapshot(peer, link, now)
+    if (link === kept?.link) this.restoreTheirs(peer, link)
+    if (link.sent >= this.logBase) {
+      // Both ends remember the closed link: tell the peer what changed since, and a digest that
+      // shows whether its copy is whole. A peer that forgot us (it restarted, or its memory of us
+      // expired) ignores the delta and asks for a snapshot on the digest.
+      if (link.sent !== this.version) {
+        const delta = this.deltaSince(link.sent)
+        this.sendTopics(peer, false, link.sent, delta.joined, delta.left)
+        link.sent = this.version
+      }
+      this.send(peer, { type: 'digest', version: this.version, count: this.mine.size })
+    } else {
+      this.sendSnapshot(peer, link, now)
+    }
     if (this.digestDue === Infinity) this.digestDue = now + this.config.digestInterval
     if (this.expireDue === Infinity) this.expireDue = now + EXPIRE_INTERVAL
     // A new peer may know members of the topics we asked about in vain.
@@ -241,15 +274,38 @@ export class Discovery<PI> {
   private onLinkDown (peer: PI, now: number): void {
     const link = this.links.get(peer)
     if (link === undefined) return
-    this.links.delete(peer)
+    this.park(peer, link, now)
     this.book.setLinked(peer, false)
     this.book.unpin(peer, now + this.config.interestTtl)
   }
 
-  /** Forget what a peer declared over a link that is being replaced. */
+  /** Keep a closed link's versions and the peer's topics for `interestTtl`. */
+  private park (peer: PI, link: LinkState, now: number): void {
+    this.links.delete(peer)
+    this.dormant.delete(peer)
+    this.dormant.set(peer, { link, until: now + this.config.interestTtl })
+    if (this.dormant.size > this.config.maxNodes) {
+      const [oldest] = this.dormant.keys()
+      if (oldest !== undefined) this.dormant.delete(oldest)
+    }
+  }
+
+  /** Forget what a peer declared (its snapshot replaces it). */
   private dropTheirs (peer: PI, link: LinkState): void {
     for (const topic of link.theirs) this.book.removeInterest(peer, topic)
     link.theirs.clear()
+  }
+
+  /**
+   * A link came back: what the peer declared lasts while the link does again, and what others
+   * said of it meanwhile goes (the peer's delta and digest put our copy right).
+   */
+  private restoreTheirs (peer: PI, link: LinkState): void {
+    const record = this.book.get(peer)
+    if (record !== undefined) {
+      for (const topic of [...record.topics.keys()]) if (!link.theirs.has(topic)) this.book.removeInterest(peer, topic)
+    }
+    for (const topic of link.theirs) if (this.book.addInterest(peer, topic, Infinity)) this.noteFound(topic)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -266,9 +322,10 @@ export class Discovery<PI> {
       case 'digest':
         // We keep at most maxTopicsPerNode of a peer's topics: a peer holding more is in step at the cap.
         if (link !== undefined && (message.version !== link.known || Math.min(message.count, this.config.maxTopicsPerNode) !== link.theirs.size)) {
-          // Digests always ask again: a lost snapshot page must not leave us waiting forever.
+          // Digests ask again (a lost snapshot page must not leave us waiting forever), but not
+          // right after a delta's gap asked.
           link.awaiting = true
-          this.send(from, { type: 'resync' })
+          if (now - link.askedAt >= MIN_SNAPSHOT_INTERVAL) this.askSnapshot(from, link, now)
         }
         return
       case 'resync':
@@ -296,7 +353,7 @@ export class Discovery<PI> {
       // Old news (a replaced link draining what it carried) is ignored; a gap asks for a snapshot.
       if (!link.awaiting && m.version > link.known) {
         link.awaiting = true
-        this.send(from, { type: 'resync' })
+        this.askSnapshot(from, link, now)
       }
       return
     }
@@ -313,6 +370,11 @@ export class Discovery<PI> {
       if (link.theirs.delete(topic)) this.book.removeInterest(from, topic)
     }
     if (added.length > 0) this.answer(from, added)
+  }
+
+  private askSnapshot (peer: PI, link: LinkState, now: number): void {
+    link.askedAt = now
+    this.send(peer, { type: 'resync' })
   }
 
   private onMembers (m: Extract<DiscoveryMessage<PI>, { type: 'members' }>, now: number): void {
@@ -391,8 +453,12 @@ export class Discovery<PI> {
       for (const [peer, link] of this.links) if (link.sent === this.version) this.send(peer, { type: 'digest', version: this.version, count: this.mine.size })
     }
     if (at >= this.expireDue) {
-      this.expireDue = this.links.size > 0 || this.book.interestCount > 0 ? now + EXPIRE_INTERVAL : Infinity
+      this.expireDue = this.links.size > 0 || this.dormant.size > 0 || this.book.interestCount > 0 ? now + EXPIRE_INTERVAL : Infinity
       this.book.evictExpired(now)
+      for (const [peer, kept] of this.dormant) {
+        if (kept.until > now) break
+        this.dormant.delete(peer)
+      }
       // An interest that expired may leave a topic of ours with nobody known.
       for (const topic of this.mine) {
         if (!this.lonely.has(topic) && this.book.interestCountOf(topic) === 0) this.markLonely(topic, now)
