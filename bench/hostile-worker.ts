@@ -61,7 +61,7 @@ let topicId = ''
 const arrivedAt: number[] = []
 const latency: number[] = []
 /** Samples every 100 ms: time, RSS, heap used, event-loop lag, awaited ids, the watched peer's state. */
-const samples: Array<{ t: number, rss: number, heap: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }> = []
+const samples: Array<{ t: number, rss: number, heap: number, cpu: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }> = []
 let watched: string | undefined
 let publishing = false
 let published = 0
@@ -89,7 +89,8 @@ function sample (lag: number): void {
       watchedLinked = internals().transport.links.has(watched)
     }
   }
-  samples.push({ t: now(), rss: m.rss, heap: m.heapUsed, lag, missing, unanswered, watchedNeighbour, watchedLinked })
+  const c = process.cpuUsage()
+  samples.push({ t: now(), rss: m.rss, heap: m.heapUsed, cpu: (c.user + c.system) / 1000, lag, missing, unanswered, watchedNeighbour, watchedLinked })
 }
 
 let sampler: NodeJS.Timeout | undefined
@@ -132,23 +133,35 @@ let graftsReceived = 0
 let lastGraftAt = 0
 let pushesReceived = 0
 
+let victimAddress = ''
+let victimId = ''
+
+/** Dial the victim and JOIN its topic with a real address: the victim takes the insider into its active view. */
+async function joinVictim (): Promise<Link> {
+  const link = await attacker!.dial(victimAddress, victimId)
+  link.writeRaw(frameBytes(encodeFrame({ type: 'proto', message: { topic: attackTopic, body: { type: 'join', data: Buffer.from(attacker!.address!) } } })))
+  return link
+}
+
 async function attack (m: Extract<Command, { cmd: 'attack' }>): Promise<string> {
   attacker = new Transport({ secret: m.secret, maxFrameSize: 16 * 1024 * 1024 - 128 })
   await attacker.listen()
   attackTopic = toTopicId(m.topic)
-  attackLink = await attacker.dial(m.address, m.nodeId)
+  victimAddress = m.address
+  victimId = m.nodeId
   attacker.on('frame', (_peer, frame: Frame) => {
     if (frame.type !== 'proto') return
     const body = frame.message.body
     if (body.type === 'graft') { graftsReceived++; lastGraftAt = now() } else if (body.type === 'gossip') pushesReceived++
   })
-  // A JOIN with its real address: the victim takes the insider into its active view.
-  attackLink.writeRaw(frameBytes(encodeFrame({ type: 'proto', message: { topic: attackTopic, body: { type: 'join', data: Buffer.from(attacker.address!) } } })))
+  attackLink = await joinVictim()
   return attacker.nodeId
 }
 
 async function flood (seconds: number, entriesPerFrame: number, evadeEveryMs: number): Promise<Record<string, unknown>> {
-  const link = attackLink!
+  let link = attackLink!
+  let redials = 0
+  const reasons: string[] = []
   const prefix = randomBytes(16).toString('hex')
   let seq = 0
   let ids = 0
@@ -161,7 +174,18 @@ async function flood (seconds: number, entriesPerFrame: number, evadeEveryMs: nu
   const end = start + seconds * 1000
   let lastEvade = start
   const graftsBefore = graftsReceived
-  while (now() < end && !link.closed) {
+  while (now() < end) {
+    if (link.closed) {
+      // Dropped: a determined insider comes straight back and joins again.
+      if (reasons.length < 5) reasons.push(link.closeInfo?.reason ?? '')
+      try {
+        link = attackLink = await joinVictim()
+        redials++
+      } catch {
+        await sleep(100)
+      }
+      continue
+    }
     // As fast as the socket allows: keep about 1 MiB queued, no more.
     while (link.bufferedBytes < 1 << 20 && !link.closed) {
       const entries = Array.from({ length: entriesPerFrame }, () => ({ id: `${prefix}.${(seq++).toString(16)}`, round: 1 }))
@@ -182,7 +206,7 @@ async function flood (seconds: number, entriesPerFrame: number, evadeEveryMs: nu
     await new Promise(resolve => setImmediate(resolve))
   }
   const spent = (now() - start) / 1000
-  return { ids, frames, bytes, seconds: spent, idsPerSecond: Math.round(ids / spent), delivered, graftsDuringFlood: graftsReceived - graftsBefore, linkClosed: link.closed, closeReason: link.closeInfo?.reason ?? null }
+  return { ids, frames, bytes, seconds: spent, idsPerSecond: Math.round(ids / spent), delivered, graftsDuringFlood: graftsReceived - graftsBefore, redials, closeReasons: reasons, linkClosed: link.closed }
 }
 
 // ---------------------------------------------------------------------------------------------
