@@ -14,7 +14,8 @@
 #   scripts/netns-bed.sh exec TAG I CMD...  run CMD inside node I, e.g.
 #                                             scripts/netns-bed.sh exec demo 2 node app.js
 #   scripts/netns-bed.sh loss TAG P         drop a share P (0.02 = 2 %) of packets arriving at
-#                                             every node (so on every link); P=0 removes it
+#                                             every node's eth0 (so on every link, not on its
+#                                             loopback); P=0 removes it
 #   scripts/netns-bed.sh cut TAG "1 2 3" "4 5"
 #                                           silent cut between two groups, both ways
 #   scripts/netns-bed.sh oneway TAG "1" "2" group 1 can send to group 2, not the reverse
@@ -110,7 +111,8 @@ case "$cmd" in
     for node in $(nodes_of "$tag"); do
       ipt "$node" -F GVLOSS
       if [ "$p" != 0 ]; then
-        ipt "$node" -A GVLOSS -m statistic --mode random --probability "$p" -j DROP
+        # eth0 only: a host's loopback (a relay in front of its node, its own clients) is no link.
+        ipt "$node" -A GVLOSS -i eth0 -m statistic --mode random --probability "$p" -j DROP
       fi
     done
     ;;

@@ -1,9 +1,11 @@
 /**
  * Issue 10, multi-host bed: 2 % of the packets arriving at every host are dropped (iptables
- * `statistic` match, so every link loses 2 % each way) from before the nodes start. Every message
- * still reaches every other node, once: 1,000 messages per sender as the issue asks (4,000
- * deliveries per node, 20,000 in all; a few seconds of sending). Needs root, `ip` and `iptables`
- * (skipped otherwise, failed under CI=true).
+ * `statistic` match, so every link loses 2 % each way) from before the nodes start, and every
+ * link carries 20 ms +- 10 ms of delay each way (a relay in front of every node: the kernel has no
+ * netem). Every message still reaches every other node, once: 1,000 messages per sender as the
+ * issue asks (4,000 deliveries per node, 20,000 in all; a few seconds of sending). The bridge and
+ * the Socket.IO adapter under the same conditions: loss-bridge.test.ts, loss-socketio.test.ts.
+ * Needs root, `ip` and `iptables` (skipped otherwise, failed under CI=true).
  */
 import { bed, components, multihost, oneOverlay, waitFor } from '../fixtures/netns.js'
 
@@ -11,14 +13,16 @@ const N = 5
 const TOPIC = 'lossy'
 const PER_SENDER = 1_000
 const LOSS = 0.02
+const RELAY = { delay: 20, jitter: 10 }
 
-multihost(`2 % packet loss on every link: ${PER_SENDER} messages from each of ${N} nodes reach every other node exactly once`, async t => {
+multihost(`2 % packet loss and 20 +- 10 ms delay on every link: ${PER_SENDER} messages from each of ${N} nodes reach every other node exactly once`, async t => {
   const b = await bed(t, N)
   await b.loss(LOSS)
   const nodes = Array.from({ length: N }, (_, k) => b.start(k + 1))
   const started = Date.now()
-  await Promise.all(nodes.map(async (n, k) => { await n.spawn({ seeds: k === 0 ? [] : [b.address(1)] }) }))
+  await Promise.all(nodes.map(async (n, k) => { await n.spawn({ seeds: k === 0 ? [] : [b.address(1)], relay: RELAY }) }))
   await Promise.all(nodes.map(async n => await n.call('stream', { topic: TOPIC })))
+  for (const n of nodes) t.equal(n.address, b.address(n.index), `node ${n.index} advertises its relay's address`)
   await waitFor('one overlay under loss', async () => await oneOverlay(nodes, TOPIC), 45_000)
   t.comment(`one overlay ${Date.now() - started} ms after the start, ${JSON.stringify(await components(nodes, TOPIC))}`)
 
