@@ -41,6 +41,8 @@ interface LinkState {
   snapshotDue: number
   /** When we last asked the peer for a snapshot. */
   askedAt: number
+  /** The pages coming are the rest of a snapshot (its first page came last). */
+  inSnapshot: boolean
 }
 
 /** A closed link's state, kept so that a link coming back within `interestTtl` needs no snapshot. */
@@ -247,7 +249,7 @@ export class Discovery<PI> {
     this.dormant.delete(peer)
     const link: LinkState = kept !== undefined && kept.until > now
       ? kept.link
-      : { sent: -1, known: -1, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity, askedAt: -Infinity }
+      : { sent: -1, known: -1, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity, askedAt: -Infinity, inSnapshot: false }
     link.snapshotDue = Infinity
     this.links.set(peer, link)
     if (link === kept?.link) this.restoreTheirs(peer, link)
@@ -349,6 +351,7 @@ export class Discovery<PI> {
       this.dropTheirs(from, link)
       this.book.clearInterests(from)
       link.awaiting = false
+      link.inSnapshot = true
     } else if (link.awaiting || m.base !== link.known) {
       // Old news (a replaced link draining what it carried) is ignored; a gap asks for a snapshot.
       if (!link.awaiting && m.version > link.known) {
@@ -369,6 +372,11 @@ export class Discovery<PI> {
     for (const topic of m.left) {
       if (link.theirs.delete(topic)) this.book.removeInterest(from, topic)
     }
+    // A snapshot is not answered: the peer has been in those topics for a while, or, if it is new,
+    // asks about those in which it knows nobody (a query, answered), and an answer to all of its
+    // topics on every new link was a third of discovery's traffic. A change is answered.
+    if (m.reset || (link.inSnapshot && m.version === m.base)) return
+    link.inSnapshot = false
     if (added.length > 0) this.answer(from, added)
   }
 

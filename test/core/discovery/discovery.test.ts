@@ -259,6 +259,32 @@ t.test('a change made just before the digest is due goes out as a delta, not as 
   t.equal(declared(net.get(B), A).size, 1001)
 })
 
+t.test('a snapshot is not answered with members; a change after it is, for the change only', async t => {
+  const net = new DiscoveryNet()
+  for (const id of [N, S, M1]) net.add(id)
+  join(net, M1, [T, U])
+  net.link(S, M1)
+  join(net, N, [T, U])
+  net.run(1000)
+  const before = net.sent.length
+  net.link(N, S)
+  net.flush()
+  // (Before N's query about the topics in which it knows nobody goes out, announceDelay later.)
+  t.same(net.sends('members', { from: S, to: N, since: before }).filter(m => m.message.topics.includes(U)).length, 0, 'S does not answer N\'s snapshot')
+  leave(net, N, [U])
+  join(net, N, [topicId(3)])
+  net.input(M1, { type: 'joinTopic', topic: topicId(3) })
+  net.run(1000)
+  const since = net.sent.length
+  net.input(N, { type: 'leaveTopic', topic: topicId(3) })
+  join(net, N, [U])
+  net.run(1000)
+  const answers = net.sends('members', { from: S, to: N, since })
+  t.ok(answers.length >= 1, 'S answers the change')
+  for (const a of answers) t.same(a.message.topics, [U], 'for the topic joined only')
+  t.same(net.violations, [])
+})
+
 t.test('a link that comes back within interestTtl opens with the change since and a digest, not a snapshot, and is answered for the change only', async t => {
   const net = pair()
   net.link(A, B)
