@@ -364,6 +364,10 @@ export class Gossip implements GossipApi, HandleHost {
         else this.transport.links.get(out.peer)?.close('no topic needs this link')
         break
       }
+      case 'drop':
+        this.log.warn({ peer: out.peer, reason: out.reason }, 'peer dropped for breaking the protocol')
+        this.transport.links.get(out.peer)?.close(`protocol violation: ${out.reason}`)
+        break
       case 'peerData': {
         const addr = addressFromPeerData(out.data)
         if (addr !== undefined) this.discover({ type: 'learn', peer: out.peer, addr })

@@ -60,7 +60,8 @@ export interface PlumtreeConfig {
   maxMissingPerPeer: number
   /**
    * GRAFTs a neighbour may leave unanswered in a row; past it, it is demoted: its IHAVEs are
-   * ignored until it delivers a payload again.
+   * ignored until it delivers a payload again, and once it has announced `maxMissingPerPeer` ids
+   * while ignored, its link is dropped.
    */
   maxUnansweredGrafts: number
 }

@@ -39,6 +39,10 @@ export class Outbox<PI> {
     this.events.push({ type: 'peerData', peer, data })
   }
 
+  drop (peer: PI, reason: string): void {
+    this.events.push({ type: 'drop', peer, reason })
+  }
+
   touch (peer: PI): void {
     this.touched.push(peer)
   }

@@ -54,6 +54,8 @@ export class Plumtree<PI> {
   /** Per neighbour: ids in `missing` it announced first, and GRAFTs it left unanswered in a row. */
   private readonly missingBy = new Map<PI, number>()
   private readonly unanswered = new Map<PI, number>()
+  /** Per demoted neighbour: entries it announced since, unheard. */
+  private readonly ignoredBy = new Map<PI, number>()
   /**
    * IHAVEs waiting for the dispatch timer, as two parallel queues (no object per entry);
    * `ihaveHead` skips the ones dropped for the bound.
@@ -102,6 +104,7 @@ export class Plumtree<PI> {
     this.eager.delete(peer)
     this.lazy.delete(peer)
     this.unanswered.delete(peer)
+    this.ignoredBy.delete(peer)
   }
 
   private isNeighbor (peer: PI): boolean {
@@ -231,6 +234,7 @@ export class Plumtree<PI> {
     if (missing !== undefined) this.dropMissing(id, missing)
     // It delivers: whatever GRAFTs it left unanswered before, it is trusted again.
     this.unanswered.delete(from)
+    this.ignoredBy.delete(from)
     if (neighbor) {
       this.lazy.delete(from)
       this.eager.add(from)
@@ -241,8 +245,18 @@ export class Plumtree<PI> {
 
   private onIHave (from: PI, entries: IHaveEntry[], now: number): void {
     if (!this.isNeighbor(from)) return
-    // A neighbour that keeps announcing what it never delivers is not listened to until it does.
-    if ((this.unanswered.get(from) ?? 0) >= this.config.maxUnansweredGrafts) return
+    // A neighbour that keeps announcing what it never delivers is not listened to until it does;
+    // one that announces as many ids again while ignored is lying on purpose: its link goes.
+    if ((this.unanswered.get(from) ?? 0) >= this.config.maxUnansweredGrafts) {
+      const ignored = (this.ignoredBy.get(from) ?? 0) + entries.length
+      if (ignored < this.config.maxMissingPerPeer) {
+        this.ignoredBy.set(from, ignored)
+        return
+      }
+      this.ignoredBy.delete(from)
+      this.out.drop(from, `announced ${ignored} ids while ${this.config.maxUnansweredGrafts} GRAFTs in a row went unanswered`)
+      return
+    }
     for (const entry of entries) {
       const id = entry.id
       if (this.hasSeen(id)) {

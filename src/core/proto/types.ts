@@ -131,6 +131,8 @@ export type OutEvent<PI> =
   | { type: 'disconnect', peer: PI }
   /** Learned how to reach a peer (from JOIN, FORWARD_JOIN, SHUFFLE...): feed the address book. */
   | { type: 'peerData', peer: PI, data: PeerData }
+  /** The peer keeps breaking the protocol's rules (`reason` says how): close its link. */
+  | { type: 'drop', peer: PI, reason: string }
 
 /**
  * A source of randomness the caller owns (seeded in the simulator, crypto-backed or seeded in the

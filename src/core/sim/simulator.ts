@@ -398,7 +398,7 @@ export class Simulator {
         case 'schedule':
           this.post(this.clock + out.after, { kind: 'timer', node, timer: out.timer, periodic: PERIODIC_TIMERS.has(out.timer.type) })
           break
-        case 'disconnect': this.hangUp(node, out.peer); break
+        case 'disconnect': case 'drop': this.hangUp(node, out.peer); break
         case 'peerData':
           if (n.discovery !== undefined) this.discover(node, { type: 'learn', peer: out.peer, addr: addressOf(out.data) })
           break

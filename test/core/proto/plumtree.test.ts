@@ -130,6 +130,40 @@ t.test('a neighbour announcing ids it never delivers is bounded, then ignored un
   t.equal(schedules(honest, 'graftTimeout').length, 1)
 })
 
+t.test('a demoted neighbour that announces maxMissingPerPeer more ids while ignored is dropped', async t => {
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2 } })
+  withNeighbors(s, ['a', 'liar'])
+  s.handle(recv('liar', { type: 'prune' }), 0)
+  s.handle(recv('liar', { type: 'ihave', entries: [0, 1].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
+  let now = 10
+  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+    now += step
+    for (let i = 0; i < 2; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
+  }
+  const drops = (outs: Out[]): Out[] => outs.filter(o => o.type === 'drop')
+  const first = s.handle(recv('liar', { type: 'ihave', entries: [0, 1].map(i => ({ id: `y${i}`, round: 0 })) }), now + 1)
+  t.same(drops(first), [], 'ignored, not yet dropped: two ids announced while demoted')
+  const second = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y2', round: 0 }] }), now + 2)
+  t.same(drops(second).map(o => o.type === 'drop' ? o.peer : undefined), ['liar'], 'the third one drops it')
+  const honest = s.handle(recv('a', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `z${i}`, round: 0 })) }), now + 3)
+  t.same(drops(honest), [], 'an honest neighbour announcing as many is not dropped')
+})
+
+t.test('a demoted neighbour that delivers again starts afresh: what it announced while ignored is forgiven', async t => {
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 1 } })
+  withNeighbors(s, ['a', 'slow'])
+  s.handle(recv('slow', { type: 'prune' }), 0)
+  s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'x', round: 0 }] }), 10)
+  s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x' }), 10 + pt.graftTimeout1)
+  s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x' }), 10 + pt.graftTimeout1 + pt.graftTimeout2)
+  const now = 10 + pt.graftTimeout1 + pt.graftTimeout2
+  s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y0', round: 0 }, { id: 'y1', round: 0 }] }), now + 1)
+  s.handle(recv('slow', gossip('late', 0)), now + 2)
+  const after = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y2', round: 0 }] }), now + 3)
+  t.same(after.filter(o => o.type === 'drop'), [], 'not dropped')
+  t.equal(schedules(after, 'graftTimeout').length, 1, 'and heard again')
+})
+
 t.test('a payload arriving before the graft timer expires cancels the graft', async t => {
   const s = node()
   withNeighbors(s, ['a', 'b'])
