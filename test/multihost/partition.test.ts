@@ -145,3 +145,44 @@ multihost('a silent 3/2 partition for 15 s: both sides detect it and deliver ins
   const warns = (await Promise.all(nodes.map(async n => (await n.logs()).filter(l => l.level !== 'info').map(l => `node ${n.index} +${l.at - cutAt}ms ${l.level}: ${l.msg}`)))).flat()
   t.comment(`warn/error lines: ${warns.length}\n${warns.slice(0, 40).join('\n')}`)
 })
+
+multihost('Socket.IO servers across a silent 3/2 partition: each side counts its own servers, and after the heal serverCount() returns to 5 everywhere', async t => {
+  const b = await bed(t, N)
+  const servers = Array.from({ length: N }, (_, k) => b.start(k + 1))
+  await Promise.all(servers.map(async (s, k) => {
+    await s.socketio({ name: `s${s.index}`, seeds: k === 0 ? [] : [b.address(1)], keepaliveTimeout: KEEPALIVE, heartbeatInterval: 1_000, heartbeatTimeout: 5_000 })
+  }))
+  await Promise.all(servers.map(async s => await s.call('ioClient', { name: `c${s.index}`, rooms: ['room'] })))
+  const byIndex = new Map(servers.map(s => [s.index, s]))
+  const side = (ids: number[]): NodeProcess[] => ids.map(i => byIndex.get(i)!)
+  const counts = async (list: NodeProcess[]): Promise<number[]> => await Promise.all(list.map(async s => await s.serverCount()))
+  await waitFor('serverCount() === 5 everywhere', async () => (await counts(servers)).every(c => c === N), 30_000)
+
+  const cutAt = Date.now()
+  await b.cut(SIDE_A, SIDE_B)
+  let a: number[] = []
+  await waitFor('side A counts its 3 servers', async () => (a = await counts(side(SIDE_A))).every(c => c === SIDE_A.length), CUT_FOR + 10_000, 250)
+  t.same(a, SIDE_A.map(() => SIDE_A.length), `side A counts ${SIDE_A.length} on each server (${Date.now() - cutAt} ms after the cut)`)
+  let bCounts: number[] = []
+  const joinedB = await waitFor('side B counts its 2 servers', async () => (bCounts = await counts(side(SIDE_B))).every(c => c === SIDE_B.length), CUT_FOR, 250)
+    .then(() => true, () => false)
+  t.comment(`side B counts ${JSON.stringify(bCounts)} ${Date.now() - cutAt} ms after the cut`)
+  // The same known weakness as the core scenario above: the 2-node side may not find itself.
+  t.ok(joinedB, 'side B counts its 2 servers during the cut', joinedB ? {} : { todo: 'isolated nodes of a 2-node side stay alone: the healer joins one random known member per backoff step, the failed peers included' })
+
+  const healAt = Date.now()
+  await b.heal()
+  let all: number[] = []
+  await waitFor('serverCount() === 5 everywhere after the heal', async () => (all = await counts(servers)).every(c => c === N), 60_000, 250)
+  t.same(all, Array(N).fill(N), `serverCount() is back to ${N} on every server (${Date.now() - healAt} ms after the heal)`)
+  const AFTER = 20
+  await Promise.all(servers.map(async s => await s.call('ioEmit', { room: 'room', event: 'm', prefix: `after${s.index}`, count: AFTER })))
+  await waitFor('every broadcast after the heal reaches every client', async () => {
+    for (const s of servers) for (const o of servers) if (await s.has('io:m', `after${o.index}`, AFTER) !== AFTER) return false
+    return true
+  }, 30_000)
+  for (const s of servers) {
+    const r = await s.received('io:m')
+    t.equal(r.duplicateCount, 0, `client of server ${s.index}: every broadcast after the heal, none twice (${r.unique})`)
+  }
+})
