@@ -53,6 +53,8 @@ const DEFAULTS = {
   dialQueueLimit: 1024,
   /** A link no topic needs is closed after this long without traffic. */
   idleLinkTimeout: 60_000,
+  /** How long a peer dropped for lying (forged origins, IHAVE floods) is refused, ms. */
+  punishMs: 60_000,
   /** Topics healed per turn of the event loop. */
   healSlice: 50,
   /** A topic without a neighbour for this long is worth a warning. */
@@ -365,8 +367,7 @@ export class Gossip implements GossipApi, HandleHost {
         break
       }
       case 'drop':
-        this.log.warn({ peer: out.peer, reason: out.reason }, 'peer dropped for breaking the protocol')
-        this.transport.links.get(out.peer)?.close(`protocol violation: ${out.reason}`)
+        this.punish(out.peer, `protocol violation: ${out.reason}`)
         break
       case 'peerData': {
         const addr = addressFromPeerData(out.data)
@@ -515,6 +516,13 @@ export class Gossip implements GossipApi, HandleHost {
     })
   }
 
+  /** Close the link of a peer caught lying and refuse it for a while: it has the secret, not our trust. */
+  private punish (peer: NodeId, reason: string): void {
+    this.log.warn({ peer, reason, refusedForMs: DEFAULTS.punishMs }, 'peer dropped and refused for a while')
+    this.transport.refuse(peer, DEFAULTS.punishMs)
+    this.transport.links.get(peer)?.close(reason)
+  }
+
   private onLink (link: Link): void {
     const peer = link.peerId
     this.lastActivity.set(peer, this.now())
@@ -548,8 +556,8 @@ export class Gossip implements GossipApi, HandleHost {
         if (body.type === 'gossip' && this.signing && !this.state.hasSeen(message.topic, body.id) &&
           !verifyMessage(body.origin, message.topic, body.id, body.content, body.sig)) {
           this.forged++
-          this.log.warn({ peer, origin: body.origin, topic: message.topic }, 'message whose origin did not sign it: link closed')
-          this.transport.links.get(peer)?.close('forged message origin')
+          this.log.warn({ peer, origin: body.origin, topic: message.topic }, 'message whose origin did not sign it')
+          this.punish(peer, 'forged message origin')
           return
         }
         this.input({ type: 'recv', from: peer, message: message as Message<NodeId> })

@@ -65,6 +65,8 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 5000
 /** Why the losing one of two links between the same nodes is closed. */
 const DUPLICATE = 'duplicate'
 const DEFAULT_MAX_PENDING_HANDSHAKES = 64
+/** Refused peers remembered at once: each is one id a peer with the secret had to burn. */
+const MAX_REFUSED = 1024
 
 export class Transport extends EventEmitter<TransportEvents> {
   readonly keyPair: KeyPair
@@ -91,6 +93,8 @@ export class Transport extends EventEmitter<TransportEvents> {
   private readonly connecting = new Set<Socket>()
   /** Peers whose live link the peer closed as a duplicate: waiting for the link it kept. */
   private readonly replacing = new Map<NodeId, NodeJS.Timeout>()
+  /** Peers whose links are refused, until when (performance.now() ms); oldest first, bounded. */
+  private readonly refused = new Map<NodeId, number>()
   /** Inbound sockets whose handshake is under way, oldest first, and how many per remote address. */
   private readonly pendingInbound: Socket[] = []
   private readonly pendingFrom = new Map<string, number>()
@@ -385,6 +389,11 @@ export class Transport extends EventEmitter<TransportEvents> {
       link.start()
       return link
     }
+    if (this.isRefused(session.peerId)) {
+      link.close('refused: dropped for breaking the protocol, not yet allowed back')
+      link.start()
+      return link
+    }
     const existing = this.links.get(link.peerId)
     if (existing !== undefined && !this.prefer(link, existing)) {
       link.close(DUPLICATE, { keepReading: true })
@@ -407,6 +416,24 @@ export class Transport extends EventEmitter<TransportEvents> {
       link.start()
     }
     return link
+  }
+
+  /**
+   * Refuse links with `peerId` (both ways) for `ms`. A peer dropped for lying would otherwise be
+   * back within a handshake, with a clean record, to start over.
+   */
+  refuse (peerId: NodeId, ms: number): void {
+    this.refused.delete(peerId)
+    if (this.refused.size >= MAX_REFUSED) this.refused.delete(this.refused.keys().next().value as NodeId)
+    this.refused.set(peerId, performance.now() + ms)
+  }
+
+  private isRefused (peerId: NodeId): boolean {
+    const until = this.refused.get(peerId)
+    if (until === undefined) return false
+    if (performance.now() < until) return true
+    this.refused.delete(peerId)
+    return false
   }
 
   /** Whether `candidate` should replace `current` as the live link (see the file comment). */

@@ -343,7 +343,7 @@ t.test('a frame whose handling throws in the owner costs that link only, never t
   t.pass('the other link keeps being read')
 })
 
-t.test('a message claiming an honest origin it was not signed by is never delivered, costs the forger its link, and the honest origin is not silenced', async t => {
+t.test('a message claiming an honest origin it was not signed by is never delivered, costs the forger its link for a while, and the honest origin is not silenced', async t => {
   trapCrashes(t)
   const s = await hostileScene(t)
   const impersonated = s.honest[0]!
@@ -358,6 +358,9 @@ t.test('a message claiming an honest origin it was not signed by is never delive
   s.sendFrames(link, [joinFrame(s, s.attacker), ...forged])
   await waitFor(() => link.closed, 'the forger\'s link closed', 10_000)
   t.ok([...s.closeReasons.keys()].some(r => /forged message origin/.test(r)), `closed for it: ${[...s.closeReasons.keys()].join(', ')}`)
+  const again = await s.attacker.dial(s.victim.node.address, s.victim.node.nodeId).catch((err: Error) => err)
+  const refusal = again instanceof Error ? again.message : (await closed(again)).reason
+  t.match(refusal, /refused/, `the forger is refused when it dials again: ${refusal}`)
   // The honest node publishes: its real messages are delivered, none of the forged ones ever was.
   const texts = await publishSeries(impersonated, 'real', 20)
   await allDelivered([s.victim, ...s.honest.filter(m => m !== impersonated)], impersonated, texts)

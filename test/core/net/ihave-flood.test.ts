@@ -2,7 +2,7 @@
  * An insider (it holds the cluster secret and is a neighbour of the victim in the topic) floods
  * IHAVE frames of ids it never delivers, as fast as its socket drains. The victim must keep
  * delivering honest messages both ways, keep the ids it awaits on the flooder's word within
- * `broadcast.maxMissingPerPeer`, and end up no longer listening to it (or no longer linked to it).
+ * `broadcast.maxMissingPerPeer`, stop listening to it, then drop its link and refuse it for a while.
  * Real TCP, no timing thresholds: bench/hostile.ts measures how much the flood costs.
  */
 import t from 'tap'
@@ -11,6 +11,7 @@ import { defaultConfig } from '../../../src/core/proto/config.js'
 import type { Link } from '../../../src/core/net/link.js'
 import { trapCrashes } from '../../fixtures/crash-trap.js'
 import { waitFor } from '../../fixtures/cluster.js'
+import { closed } from '../../fixtures/net.js'
 import { allDelivered, distinctErrors, hostileScene, publishSeries } from '../../fixtures/hostile-scene.js'
 import type { HostileScene, Member } from '../../fixtures/hostile-scene.js'
 
@@ -46,7 +47,7 @@ function flood (s: HostileScene, link: Link): { stop: () => Promise<number> } {
   return { stop: async () => { running = false; await done; return seq } }
 }
 
-t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited ids stay within the cap, the flooder ends ignored', async t => {
+t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited ids stay within the cap, the flooder ends ignored, then dropped and refused', async t => {
   trapCrashes(t)
   const s = await hostileScene(t)
   const everyone: Member[] = [s.victim, ...s.honest]
@@ -87,7 +88,13 @@ t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited id
   // Every other awaited id came from an honest announcement: at most one per honest message.
   t.ok(maxMissing <= cap + fromHonest.length + fromVictim.length, `ids awaited in all stayed bounded (max ${maxMissing})`)
   t.ok(ignored(), `the flooder ends ignored (${v.unanswered()} GRAFTs unanswered) or dropped`)
-  t.comment(link.closed ? `the victim dropped the flooder: ${link.closeInfo?.reason ?? ''}` : 'the victim keeps the flooder\'s link but ignores it')
+  // Ignored, it kept announcing: the victim drops its link and refuses it for a while.
+  await waitFor(() => link.closed, 'the flooder dropped', 10_000)
+  t.match(link.closeInfo?.reason, /protocol violation/, `the victim dropped the flooder: ${link.closeInfo?.reason ?? ''}`)
+  const again = await s.attacker.dial(s.victim.node.address, s.victim.node.nodeId).catch((err: Error) => err)
+  const refusal = again instanceof Error ? again.message : (await closed(again)).reason
+  t.match(refusal, /refused/, `and refuses it when it dials again: ${refusal}`)
+  t.notOk(s.victim.handle.neighbours().includes(s.attacker.nodeId), 'the flooder is not a neighbour any more')
 
   const after = await publishSeries(s.honest[1]!, 'after the flood', 5, 5)
   await allDelivered(everyone, s.honest[1]!, after, 20_000)

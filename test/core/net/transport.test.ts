@@ -278,3 +278,17 @@ t.test('an inbound link whose owner throws while adopting it is still read: the 
   const other = await b.dial(c.address!, c.nodeId)
   t.equal(other.peerId, c.nodeId)
 })
+
+t.test('a refused peer is turned away both ways until its time is up, then linked again', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  a.refuse(b.nodeId, 300)
+  const inbound = await b.dial(a.address!, a.nodeId).catch((err: Error) => err)
+  const inboundReason = inbound instanceof Error ? inbound.message : (await closed(inbound)).reason
+  t.match(inboundReason, /refused/, `its dial is refused: ${inboundReason}`)
+  await t.rejects(a.dial(b.address!, b.nodeId), /refused/, 'and we do not link to it either')
+  await new Promise(resolve => setTimeout(resolve, 350))
+  const link = await b.dial(a.address!, a.nodeId)
+  await eventually(() => a.links.has(b.nodeId), 'the link adopted once the refusal expired')
+  t.notOk(link.closed, 'after that, it links')
+})
