@@ -89,7 +89,10 @@ if (npm.code !== 0) {
 
   await t.test('npm pack on a clean tree builds through prepare and ships the runtime only', async t => {
     await cleanCopy(clone)
-    t.notOk(existsSync(join(clone, 'dist')), 'the copy has no dist/')
+    t.notOk(existsSync(join(clone, 'dist')), 'the copy has no dist/ before the stale file below')
+    // What an old build of a since-removed module leaves behind: prepare prunes it.
+    mkdirSync(join(clone, 'dist', 'src', 'core'), { recursive: true })
+    writeFileSync(join(clone, 'dist', 'src', 'core', 'removed-module.js'), 'export {}\n')
     const packed = await run('npm', ['pack', '--json', '--pack-destination', out], clone)
     t.comment(`npm pack (prepare build included): ${packed.seconds.toFixed(1)} s`)
     if (packed.code !== 0) return t.fail(`npm pack failed (${packed.code}):\n${packed.stderr}`)
@@ -108,6 +111,7 @@ if (npm.code !== 0) {
       for (const path of targets) t.ok(files.includes(path.replace(/^\.\//, '')), `${entry}: ships ${path}`)
     }
     t.same(files.filter(f => /(^|\/)core\/sim\//.test(f)), [], 'no simulator')
+    t.notOk(files.includes('dist/src/core/removed-module.js'), 'no output of a module whose source is gone')
     t.same(files.filter(f => /^(bench|examples|test|scripts|dist\/(bench|examples|test))\//.test(f)), [], 'no benchmarks, examples, tests or scripts')
   })
 
