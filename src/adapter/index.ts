@@ -1,5 +1,5 @@
 /**
- * `grapevine/socket.io`: a Socket.IO adapter over the gossip overlay.
+ * `grapevine-gossip/socket.io`: a Socket.IO adapter over the gossip overlay.
  *
  *   io.adapter(createAdapter({ gossip: node }))              // share an existing node
  *   io.adapter(createAdapter({ secret, port, seeds }))       // or let the adapter spawn one

@@ -1,5 +1,5 @@
 /**
- * `grapevine/browser`: a dependency-free client for the plugin's WebSocket bridge. It runs in
+ * `grapevine-gossip/browser`: a dependency-free client for the plugin's WebSocket bridge. It runs in
  * browsers (and in Node with any WHATWG-style WebSocket, such as the `ws` package).
  *
  *   const gv = connect('wss://example.com/gossip')

@@ -1,5 +1,5 @@
 /**
- * `grapevine/fastify`: decorates a Fastify app with a gossip node (`fastify.gossip`) and,
+ * `grapevine-gossip/fastify`: decorates a Fastify app with a gossip node (`fastify.gossip`) and,
  * optionally, a WebSocket bridge that lets browsers publish and subscribe.
  *
  *   await app.register(grapevine, { secret, seeds: ['10.0.0.2:7946'], bridge: true })
