@@ -26,6 +26,8 @@ export interface AddressRecord<PI> {
   firsthand: boolean
   /** A live link goes to this node: it is never evicted. */
   linked: boolean
+  /** No interest of this node expires before this (a lower bound: the sweep skips the record until then). */
+  nextExpiry: number
 }
 
 export interface AddressBookLimits {
@@ -59,7 +61,7 @@ export class AddressBook<PI> {
     if (id === this.self) return undefined
     let r = this.records.get(id)
     if (r === undefined) {
-      r = { id, addr, topics: new Map(), lastSeen: now, failures: 0, firsthand: false, linked: false }
+      r = { id, addr, topics: new Map(), lastSeen: now, failures: 0, firsthand: false, linked: false, nextExpiry: Infinity }
       this.records.set(id, r)
       this.evictIfFull(id)
     }
@@ -85,6 +87,7 @@ export class AddressBook<PI> {
     }
     if (r.topics.size >= this.limits.maxTopicsPerNode || this.interests >= this.limits.maxInterests) return false
     r.topics.set(topic, expires)
+    if (expires < r.nextExpiry) r.nextExpiry = expires
     this.interests++
     let holders = this.index.get(topic)
     if (holders === undefined) {
@@ -116,12 +119,19 @@ export class AddressBook<PI> {
     const r = this.records.get(id)
     if (r === undefined) return
     for (const [topic, at] of r.topics) if (at === Infinity) r.topics.set(topic, expires)
+    if (expires < r.nextExpiry) r.nextExpiry = expires
   }
 
-  /** Forget interests that expired by `now`. */
+  /** Forget interests that expired by `now` (looking only at records with one due). */
   evictExpired (now: number): void {
     for (const r of this.records.values()) {
-      for (const [topic, at] of r.topics) if (at <= now) this.removeInterest(r.id, topic)
+      if (r.nextExpiry > now) continue
+      let next = Infinity
+      for (const [topic, at] of r.topics) {
+        if (at <= now) this.removeInterest(r.id, topic)
+        else if (at < next) next = at
+      }
+      r.nextExpiry = next
     }
   }
 

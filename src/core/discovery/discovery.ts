@@ -10,7 +10,7 @@
  * way (both ends keep a closed link's versions and the peer's topics that long), and a snapshot
  * only when the digest shows the copies went out of step; the steady state costs one digest per
  * link per `digestInterval`. An answer names at most `answerPerTopic` nodes per topic and
- * `maxAnswerBytes` in all.
+ * `maxAnswerBytes` in all; a change is answered by about `changeAnswerers` of the node's peers.
  */
 import { TIMER_SLACK } from '../proto/deadline.js'
 import { HEADER_COST, ID_COST, MESSAGE_OVERHEAD, wireLimits } from '../proto/limits.js'
@@ -45,9 +45,15 @@ interface LinkState {
   inSnapshot: boolean
 }
 
-/** A closed link's state, kept so that a link coming back within `interestTtl` needs no snapshot. */
+/**
+ * A closed link's versions, kept so that a link coming back within `interestTtl` needs no
+ * snapshot. The peer's topics stay in the book meanwhile (ageing from `until - interestTtl`).
+ */
 interface Dormant {
-  link: LinkState
+  sent: number
+  known: number
+  awaiting: boolean
+  lastSnapshot: number
   until: number
 }
 
@@ -247,12 +253,15 @@ export class Discovery<PI> {
     if (previous !== undefined) this.park(peer, previous, now)
     const kept = this.dormant.get(peer)
     this.dormant.delete(peer)
-    const link: LinkState = kept !== undefined && kept.until > now
-      ? kept.link
-      : { sent: -1, known: -1, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity, askedAt: -Infinity, inSnapshot: false }
-    link.snapshotDue = Infinity
+    const link: LinkState = { sent: -1, known: -1, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity, askedAt: -Infinity, inSnapshot: false }
     this.links.set(peer, link)
-    if (link === kept?.link) this.restoreTheirs(peer, link)
+    if (kept !== undefined && kept.until > now) {
+      link.sent = kept.sent
+      link.known = kept.known
+      link.awaiting = kept.awaiting
+      link.lastSnapshot = kept.lastSnapshot
+      this.restoreTheirs(peer, link, kept.until)
+    }
     if (link.sent >= this.logBase) {
       // Both ends remember the closed link: tell the peer what changed since, and a digest that
       // shows whether its copy is whole. A peer that forgot us (it restarted, or its memory of us
@@ -281,11 +290,11 @@ export class Discovery<PI> {
     this.book.unpin(peer, now + this.config.interestTtl)
   }
 
-  /** Keep a closed link's versions and the peer's topics for `interestTtl`. */
+  /** Keep a closed link's versions for `interestTtl` (the peer's topics stay in the book as long). */
   private park (peer: PI, link: LinkState, now: number): void {
     this.links.delete(peer)
     this.dormant.delete(peer)
-    this.dormant.set(peer, { link, until: now + this.config.interestTtl })
+    this.dormant.set(peer, { sent: link.sent, known: link.known, awaiting: link.awaiting, lastSnapshot: link.lastSnapshot, until: now + this.config.interestTtl })
     if (this.dormant.size > this.config.maxNodes) {
       const [oldest] = this.dormant.keys()
       if (oldest !== undefined) this.dormant.delete(oldest)
@@ -299,15 +308,22 @@ export class Discovery<PI> {
   }
 
   /**
-   * A link came back: what the peer declared lasts while the link does again, and what others
-   * said of it meanwhile goes (the peer's delta and digest put our copy right).
+   * A link came back: what the peer declared over the old one is what the book kept of it since
+   * (interests that expire at `until` or later: a replaced link's are still pinned); that lasts
+   * while the link does again, and what others said of the peer meanwhile goes. The peer's
+   * delta and digest put the copy right (a digest that does not match asks for a snapshot).
    */
-  private restoreTheirs (peer: PI, link: LinkState): void {
+  private restoreTheirs (peer: PI, link: LinkState, until: number): void {
     const record = this.book.get(peer)
-    if (record !== undefined) {
-      for (const topic of [...record.topics.keys()]) if (!link.theirs.has(topic)) this.book.removeInterest(peer, topic)
+    if (record === undefined) return
+    for (const [topic, at] of [...record.topics]) {
+      if (at >= until && link.theirs.size < this.config.maxTopicsPerNode) {
+        link.theirs.add(topic)
+        this.book.addInterest(peer, topic, Infinity)
+      } else {
+        this.book.removeInterest(peer, topic)
+      }
     }
-    for (const topic of link.theirs) if (this.book.addInterest(peer, topic, Infinity)) this.noteFound(topic)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -328,6 +344,9 @@ export class Discovery<PI> {
           // right after a delta's gap asked.
           link.awaiting = true
           if (now - link.askedAt >= MIN_SNAPSHOT_INTERVAL) this.askSnapshot(from, link, now)
+        } else if (link !== undefined) {
+          // In step (a link that came back while we waited for a snapshot may be).
+          link.awaiting = false
         }
         return
       case 'resync':
@@ -377,7 +396,8 @@ export class Discovery<PI> {
     // topics on every new link was a third of discovery's traffic. A change is answered.
     if (m.reset || (link.inSnapshot && m.version === m.base)) return
     link.inSnapshot = false
-    if (added.length > 0) this.answer(from, added)
+    // Every linked peer hears of the change; a few of them answer (one random draw per change).
+    if (added.length > 0 && (this.links.size <= this.config.changeAnswerers || this.rng.next() * this.links.size < this.config.changeAnswerers)) this.answer(from, added)
   }
 
   private askSnapshot (peer: PI, link: LinkState, now: number): void {

@@ -70,6 +70,12 @@ export interface DiscoveryConfig {
   digestInterval: number
   /** Nodes named per topic in an answer. */
   answerPerTopic: number
+  /**
+   * Linked peers expected to answer one change of a node's topics: each answers with probability
+   * `changeAnswerers / its links` (all of them, with that many links or fewer). A node that still
+   * knows nobody in a topic asks (`query`), and a query is always answered.
+   */
+  changeAnswerers: number
   /** Bytes of one answer, all its pages together. */
   maxAnswerBytes: number
   /** First and largest wait between two queries for a topic in which nobody is known, ms. */
@@ -94,6 +100,7 @@ export const defaultDiscoveryConfig: DiscoveryConfig = Object.freeze({
   announceDelay: 20,
   digestInterval: 30_000,
   answerPerTopic: 4,
+  changeAnswerers: 4,
   maxAnswerBytes: 256 * 1024,
   queryBackoffMin: 500,
   queryBackoffMax: 30_000,

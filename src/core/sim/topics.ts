@@ -13,6 +13,7 @@
  * Sizes are those of the real codec (see wire-size.ts); figures are per node per second of
  * simulated time.
  */
+import type { HealerConfig } from '../discovery/healer.js'
 import type { DiscoveryConfig, DiscoveryMessage } from '../discovery/types.js'
 import { seededRng } from '../proto/random.js'
 import type { TopicView } from '../proto/state.js'
@@ -44,6 +45,8 @@ export interface TopicsSettings {
   broadcastRounds?: number | undefined
   /** Discovery settings to try. */
   discovery?: Partial<DiscoveryConfig> | undefined
+  /** Healer settings to try (default: the runtime's). */
+  healer?: HealerConfig | undefined
 }
 
 export interface TopicsResult {
@@ -149,7 +152,7 @@ export function topicsScenario (settings: TopicsSettings): TopicsResult {
 
   const sim: Simulator = new Simulator({
     seed: settings.seed,
-    discovery: { seeds: Array.from({ length: seedCount }, (_, i) => i), config: settings.discovery },
+    discovery: { seeds: Array.from({ length: seedCount }, (_, i) => i), config: settings.discovery, healer: settings.healer },
     onDiscoverySend: (from: number, _to: number, message: DiscoveryMessage<number>) => {
       const bytes = discoveryFrameBytes(message)
       const budget = sim.discoveryOf(from)?.discovery.config.maxFrameBytes ?? Infinity

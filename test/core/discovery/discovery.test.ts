@@ -285,6 +285,42 @@ t.test('a snapshot is not answered with members; a change after it is, for the c
   t.same(net.violations, [])
 })
 
+t.test('a change is answered by about changeAnswerers of the peers, not by every one; with that many links or fewer, by all', async t => {
+  const net = new DiscoveryNet()
+  const peers = Array.from({ length: 40 }, (_, i) => nodeId(200 + i))
+  for (const id of [N, M1, ...peers]) net.add(id)
+  join(net, M1, topicIds(100, 500))
+  // Each peer has 41 links (every other peer, M1, N): it answers with probability 4 / 41.
+  for (const p of peers) {
+    net.link(p, M1)
+    net.link(p, N)
+    for (const q of peers) net.link(p, q)
+  }
+  net.run(1000)
+  let answered = 0
+  for (let i = 0; i < 100; i++) {
+    const since = net.sent.length
+    join(net, N, [topicId(500 + i)])
+    net.run(1000)
+    answered += new Set(net.sends('members', { to: N, since }).map(m => m.from)).size
+  }
+  const perChange = answered / 100
+  // N knows nobody in those topics, so it also asks queryFanout (3) peers, who always answer.
+  t.ok(perChange >= 3 + 1 && perChange <= 3 + 8, `${perChange} peers answered a change on average, 3 of them asked (40 linked, changeAnswerers ${defaultDiscoveryConfig.changeAnswerers})`)
+  const small = new DiscoveryNet()
+  for (const id of [N, M1, ...peers.slice(0, 3)]) small.add(id)
+  join(small, M1, [T])
+  for (const p of peers.slice(0, 3)) {
+    small.link(p, M1)
+    small.link(p, N)
+  }
+  small.run(1000)
+  join(small, N, [T])
+  small.run(1000)
+  t.equal(new Set(small.sends('members', { to: N }).map(m => m.from)).size, 3, 'all 3 peers answer')
+  t.same(net.violations, [])
+})
+
 t.test('a link that comes back within interestTtl opens with the change since and a digest, not a snapshot, and is answered for the change only', async t => {
   const net = pair()
   net.link(A, B)
