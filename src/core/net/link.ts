@@ -74,6 +74,7 @@ export class Link extends EventEmitter<LinkEvents> {
   private readonly keepaliveTimeout: number
   private keepaliveTimer: NodeJS.Timeout | null = null
   private lastHeard = performance.now()
+  private lastSent = performance.now()
   private pingNonce = 0
   private pingSentAt = 0
   private paused = false
@@ -188,7 +189,8 @@ export class Link extends EventEmitter<LinkEvents> {
    */
   private keepalive (interval: number): void {
     if (this.closeInfo !== null || this.paused) return
-    const quiet = performance.now() - this.lastHeard
+    const now = performance.now()
+    const quiet = now - this.lastHeard
     if (quiet >= this.keepaliveTimeout) {
       // After a long busy stretch of this process, timers run before the sockets are read: what
       // the peer sent meanwhile is still waiting. Judge once it is in (setImmediate runs after I/O).
@@ -199,7 +201,10 @@ export class Link extends EventEmitter<LinkEvents> {
       })
       return
     }
-    if (quiet >= interval) {
+    // Ping when we heard nothing for a while, and also when we said nothing: a peer streaming to
+    // us over a slow path gets our answer to its ping only after the backlog it queued before
+    // it, so without a word of ours meanwhile it would call a live link silent.
+    if (quiet >= interval || now - this.lastSent >= interval) {
       this.pingNonce = (this.pingNonce + 1) >>> 0
       this.pingSentAt = performance.now()
       this.send({ type: 'ping', nonce: this.pingNonce })
@@ -218,6 +223,7 @@ export class Link extends EventEmitter<LinkEvents> {
     const queue = this.queue
     this.queue = []
     this.queuedBytes = 0
+    this.lastSent = performance.now()
     if (this.stream.destroying) return
     let index = 0
     while (index < queue.length) {
