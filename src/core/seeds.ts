@@ -51,7 +51,11 @@ export class Seeds {
     this.warnAfter = options.warnAfter ?? 3
   }
 
-  /** Resolve and dial every seed once (resolves when each first attempt has ended), then keep at it. */
+  /**
+   * Resolve and dial every seed, then keep at it. Resolves as soon as one seed is linked, or when
+   * every first attempt has failed: a seed host that is gone must not hold the start for its
+   * connect timeout while another seed already answered.
+   */
   async start (): Promise<void> {
     if (this.seeds.length === 0) return
     this.refresh = setInterval(() => { void this.round() }, this.options.refreshInterval)
@@ -77,12 +81,19 @@ export class Seeds {
   private async round (): Promise<void> {
     if (this.closed) return
     const addrs = await this.resolve()
-    await Promise.all(addrs.map(async addr => {
+    const attempts = addrs.map(async addr => {
       const s = this.state.get(addr)
       // A seed waiting for its backoff keeps waiting: the refresh is not a second retry schedule.
-      if (s?.timer !== undefined) return
-      await this.dial(addr)
-    }))
+      if (s?.timer !== undefined) return false
+      return await this.dial(addr)
+    })
+    await new Promise<void>(resolve => {
+      let left = attempts.length
+      if (left === 0) resolve()
+      for (const a of attempts) {
+        void a.then(linked => { if (linked || --left === 0) resolve() })
+      }
+    })
   }
 
   private async resolve (): Promise<string[]> {
@@ -106,8 +117,10 @@ export class Seeds {
     return fresh
   }
 
-  private async dial (addr: string): Promise<void> {
-    if (this.closed || this.host.linkedTo(addr)) return
+  /** Whether the seed is linked once this attempt ends (failures schedule the next one). */
+  private async dial (addr: string): Promise<boolean> {
+    if (this.closed) return false
+    if (this.host.linkedTo(addr)) return true
     let s = this.state.get(addr)
     if (s === undefined) {
       s = { backoff: this.backoffMin, failures: 0, lastError: undefined, timer: undefined }
@@ -120,8 +133,9 @@ export class Seeds {
       s.lastError = undefined
       if (this.warned) this.host.log.info({ seed: addr }, 'linked to a seed again')
       this.warned = false
+      return true
     } catch (err) {
-      if (this.closed) return
+      if (this.closed) return false
       s.failures++
       s.lastError = (err as Error)?.message ?? String(err)
       this.host.log.debug({ seed: addr, err, retryIn: s.backoff }, 'seed not reachable')
@@ -134,6 +148,7 @@ export class Seeds {
       }, wait)
       state.timer.unref()
       this.warnIfAlone()
+      return false
     }
   }
 

@@ -50,3 +50,24 @@ t.test('a node that reaches none of its seeds says so once, naming each seed and
   await waitFor(() => lines.some(l => l.level === 'info' && /linked to a seed again/.test(l.msg ?? '')), 'the all-clear', 30_000)
   t.pass('and it says when it is linked again')
 })
+
+t.test('start does not wait for a seed that never answers once another seed is linked', async t => {
+  // A seed host that accepts connections and then says nothing: its handshake would only time out.
+  const silent = createServer(() => {})
+  const held = new Set<import('node:net').Socket>()
+  silent.on('connection', s => { held.add(s); s.on('close', () => held.delete(s)) })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const s of held) s.destroy()
+    await new Promise<void>(resolve => silent.close(() => resolve()))
+  })
+  const live = await spawnNode({})
+  t.teardown(async () => await live.close())
+  const node = await spawnNode({
+    seeds: [`127.0.0.1:${(silent.address() as { port: number }).port}`, live.address],
+    handshakeTimeout: 60_000
+  })
+  t.teardown(async () => await node.close())
+  t.equal(held.size, 1, 'spawn resolved while the silent seed\'s handshake was still pending')
+  t.equal(node.traffic().links, 1, 'linked to the live seed')
+})
