@@ -108,13 +108,16 @@ export class Discovery<PI> {
 
   /**
    * Whom to join in `topic`: the nodes we have heard from ourselves (linked now or before) when
-   * there are any, else the hearsay. A peer can make up any number of members; it cannot make
+   * there are any we have not failed to reach since, else the hearsay. A peer can make up any number of members; it cannot make
    * us have talked to them, so a flood of invented names never crowds out the real ones.
    */
   contactsFor (topic: TopicId): PI[] {
     const all = this.book.interestedIn(topic)
-    const known = all.filter(id => this.book.get(id)?.firsthand === true)
-    return known.length > 0 ? known : all
+    // Not those we failed to reach since we last did: cut off from them (a partition), the members
+    // we only heard of are the way out.
+    const reachable = all.filter(id => (this.book.get(id)?.failures ?? 0) === 0)
+    const known = reachable.filter(id => this.book.get(id)?.firsthand === true)
+    return known.length > 0 ? known : reachable.length > 0 ? reachable : all
   }
 
   handle (input: DiscoveryInput<PI>, now: number): Array<DiscoveryOutput<PI>> {

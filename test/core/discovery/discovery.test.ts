@@ -816,3 +816,20 @@ t.test('a tick asked for is asked once; an extra tick is harmless', async t => {
   net.run(1000)
   t.same(net.violations, [])
 })
+
+t.test('contacts for a topic: members we talked to first, but not those we failed to reach since (a partition cut us off from them)', async t => {
+  const net = pair()
+  net.add(S)
+  join(net, A, [T])
+  join(net, B, [T])
+  net.link(A, B)
+  net.flush()
+  // B also hears of M1 in T, second-hand, from S.
+  net.input(B, { type: 'recv', from: S, message: { type: 'members', nodes: [{ id: M1, addr: addrOf(M1) }], topics: [T], holders: [[0]] } })
+  t.same(sorted(net.get(B).contactsFor(T)), [A], 'A, whom B talked to, before M1 it only heard of')
+  net.unlink(A, B)
+  net.input(B, { type: 'dialFailed', peer: A })
+  t.same(sorted(net.get(B).contactsFor(T)), [M1], 'once A cannot be reached, the hearsay member is the way out')
+  net.input(B, { type: 'dialFailed', peer: M1 })
+  t.same(net.get(B).contactsFor(T), [A], 'hearsay that could not be dialled is forgotten, and A is tried again')
+})
