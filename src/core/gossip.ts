@@ -362,8 +362,16 @@ export class Gossip implements GossipApi, HandleHost {
       case 'disconnect': {
         // Still dialling: what was queued goes out first, then the link closes.
         const queued = this.dialing.get(out.peer)
-        if (queued !== undefined) queued.closeAfter = true
-        else this.transport.links.get(out.peer)?.close('no topic needs this link')
+        if (queued !== undefined) {
+          queued.closeAfter = true
+          break
+        }
+        const link = this.transport.links.get(out.peer)
+        if (link === undefined) break
+        // Our latest topics go out first (a topic we just left, say): the peer would otherwise
+        // keep naming us for it until its hearsay expired.
+        this.discover({ type: 'flush', peer: out.peer })
+        link.close('no topic needs this link')
         break
       }
       case 'drop':
@@ -467,8 +475,12 @@ export class Gossip implements GossipApi, HandleHost {
   private leave (topic: TopicId): void {
     this.healDue.delete(topic)
     this.healer.forget(topic)
-    this.input({ type: 'command', topic, command: { type: 'quit' } })
+    // The neighbours hear that we left before quitting tells them to drop us: a neighbour that
+    // then needs our link no more closes it, and stops reading what follows on it.
+    const neighbours = this.state.view(topic)?.active ?? []
     this.discover({ type: 'leaveTopic', topic })
+    if (!this.closed) for (const peer of neighbours) this.discover({ type: 'flush', peer })
+    this.input({ type: 'command', topic, command: { type: 'quit' } })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -532,7 +544,10 @@ export class Gossip implements GossipApi, HandleHost {
     if (link.remoteAddr !== null && this.seeds.addresses.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
     if (queued === undefined) return
     for (const f of queued.frames) this.sendFrame(peer, f)
-    if (queued.closeAfter) link.close('no topic needs this link')
+    if (queued.closeAfter) {
+      this.discover({ type: 'flush', peer })
+      link.close('no topic needs this link')
+    }
   }
 
   private onPeerGone (peer: NodeId, info: LinkCloseInfo): void {
@@ -541,6 +556,9 @@ export class Gossip implements GossipApi, HandleHost {
     if (info.error) this.log.warn({ peer, reason: info.reason }, 'link failed')
     else this.log.debug({ peer, reason: info.reason }, 'link closed')
     this.discover({ type: 'linkDown', peer })
+    // A link that failed (a cut, a crash) counts as a failed dial: until the peer is reached
+    // again, an isolated topic looks for its other members first.
+    if (info.error) this.discover({ type: 'dialFailed', peer })
     this.input({ type: 'peerDisconnected', peer })
     if (this.transport.links.size === 0) this.seeds.lonely()
   }

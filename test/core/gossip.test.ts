@@ -203,3 +203,23 @@ t.test('message ids carry a 128-bit prefix from crypto: nodes never share one, e
   t.equal(new State('a', resolveConfig(), seededRng(42)).messageIdPrefix(), new State('b', resolveConfig(), seededRng(42)).messageIdPrefix(),
     'whereas a prefix drawn from the seed repeats (the simulator relies on that for reproducible runs)')
 })
+
+t.test('leaving a topic tells the peers before the link it no longer needs closes: they stop naming us for it', async t => {
+  // c is only the seed: a and b find each other through it, and keep their links to it, so
+  // neither is ever alone and re-dials the other once their own link closes.
+  const [c, a, b] = await spawnCluster(3)
+  t.teardown(async () => { await Promise.all([a, b, c].map(async n => await n!.close())) })
+  const ha = await a!.stream('leaving')
+  const hb = await b!.stream('leaving')
+  await waitFor(() => ha.neighbours().includes(b!.nodeId) && hb.neighbours().includes(a!.nodeId), 'a and b neighbours in the topic')
+  const inside = (n: Gossip): { interestedIn: (topic: string) => string[], linked: (peer: string) => boolean } => {
+    const internals = n as unknown as { discovery: { interestedIn: (topic: string) => string[] }, transport: { links: Map<string, unknown> } }
+    return { interestedIn: topic => internals.discovery.interestedIn(topic), linked: peer => internals.transport.links.has(peer) }
+  }
+  t.ok(inside(b!).interestedIn(hb.topic).includes(a!.nodeId), 'b knows a wants the topic')
+
+  await ha.close()
+  // The topic was the a-b link's only reason: it closes. What b was told before is all it has.
+  await waitFor(() => !inside(b!).linked(a!.nodeId), 'the link a no longer needs to close')
+  t.notOk(inside(b!).interestedIn(hb.topic).includes(a!.nodeId), 'b no longer names a as interested in the topic')
+})

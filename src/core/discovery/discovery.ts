@@ -137,6 +137,11 @@ export class Discovery<PI> {
         else this.book.failure(input.peer)
         break
       case 'tick': this.onTick(now); break
+      case 'flush': {
+        const link = this.links.get(input.peer)
+        if (link !== undefined) this.announceTo(input.peer, link, new Map())
+        break
+      }
     }
     for (const topic of this.found) this.out.push({ type: 'found', topic })
     this.found.clear()
@@ -178,20 +183,23 @@ export class Discovery<PI> {
   private announce (): void {
     this.announceDue = Infinity
     const deltas = new Map<number, { joined: TopicId[], left: TopicId[] }>()
-    for (const [peer, link] of this.links) {
-      if (link.sent === this.version) continue
-      if (link.sent < this.logBase) {
-        this.sendSnapshot(peer, link, -Infinity)
-        continue
-      }
-      let delta = deltas.get(link.sent)
-      if (delta === undefined) {
-        delta = this.deltaSince(link.sent)
-        deltas.set(link.sent, delta)
-      }
-      this.sendTopics(peer, false, link.sent, delta.joined, delta.left)
-      link.sent = this.version
+    for (const [peer, link] of this.links) this.announceTo(peer, link, deltas)
+  }
+
+  /** Tell `peer` what changed since we last did; `deltas` shares the work among peers at one version. */
+  private announceTo (peer: PI, link: LinkState, deltas: Map<number, { joined: TopicId[], left: TopicId[] }>): void {
+    if (link.sent === this.version) return
+    if (link.sent < this.logBase) {
+      this.sendSnapshot(peer, link, -Infinity)
+      return
     }
+    let delta = deltas.get(link.sent)
+    if (delta === undefined) {
+      delta = this.deltaSince(link.sent)
+      deltas.set(link.sent, delta)
+    }
+    this.sendTopics(peer, false, link.sent, delta.joined, delta.left)
+    link.sent = this.version
   }
 
   /** The net change since `version`: a topic toggled an even number of times did not change. */

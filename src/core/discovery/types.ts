@@ -50,6 +50,8 @@ export type DiscoveryInput<PI> =
   | { type: 'seed', peer: PI, addr: string }
   /** Dialling `peer` failed. */
   | { type: 'dialFailed', peer: PI }
+  /** The link to `peer` is about to close: tell it now what we would have announced later. */
+  | { type: 'flush', peer: PI }
   /** The time asked for by the last `schedule` output has come (extra ticks are harmless). */
   | { type: 'tick' }
 
