@@ -64,6 +64,11 @@ export interface PlumtreeConfig {
    * while ignored, its link is dropped.
    */
   maxUnansweredGrafts: number
+  /**
+   * How long a neighbour's GRAFTs must have gone unanswered, at least `maxUnansweredGrafts` of
+   * them, before it is demoted, ms. Well above a round trip: a burst answered late demotes nobody.
+   */
+  demoteAfter: number
 }
 
 export interface ProtoConfig {
@@ -107,7 +112,8 @@ export const defaultConfig: ProtoConfig = Object.freeze({
     maxPendingIHaves: 10_000,
     maxMissingMessages: 10_000,
     maxMissingPerPeer: 1_000,
-    maxUnansweredGrafts: 32
+    maxUnansweredGrafts: 32,
+    demoteAfter: 2_000
   }),
   maxTopics: 1_000,
   // The runtime's frame limit is its message size plus 16 KiB: control frames fit whatever that is.

@@ -53,7 +53,7 @@ export class Plumtree<PI> {
   private readonly missing = new Map<MessageId, Missing<PI>>()
   /** Per neighbour: ids in `missing` it announced first, and GRAFTs it left unanswered in a row. */
   private readonly missingBy = new Map<PI, number>()
-  private readonly unanswered = new Map<PI, number>()
+  private readonly unanswered = new Map<PI, { count: number, since: number }>()
   /** Per demoted neighbour: entries it announced since, unheard. */
   private readonly ignoredBy = new Map<PI, number>()
   /**
@@ -175,7 +175,9 @@ export class Plumtree<PI> {
       return
     }
     if (missing.grafted !== undefined) {
-      this.unanswered.set(missing.grafted, (this.unanswered.get(missing.grafted) ?? 0) + 1)
+      const record = this.unanswered.get(missing.grafted)
+      if (record === undefined) this.unanswered.set(missing.grafted, { count: 1, since: now })
+      else record.count++
       missing.grafted = undefined
     }
     let next = missing.queue.shift()
@@ -247,14 +249,14 @@ export class Plumtree<PI> {
     if (!this.isNeighbor(from)) return
     // A neighbour that keeps announcing what it never delivers is not listened to until it does;
     // one that announces as many ids again while ignored is lying on purpose: its link goes.
-    if ((this.unanswered.get(from) ?? 0) >= this.config.maxUnansweredGrafts) {
+    if (this.isDemoted(from, now)) {
       const ignored = (this.ignoredBy.get(from) ?? 0) + entries.length
       if (ignored < this.config.maxMissingPerPeer) {
         this.ignoredBy.set(from, ignored)
         return
       }
       this.ignoredBy.delete(from)
-      this.out.drop(from, `announced ${ignored} ids while ${this.config.maxUnansweredGrafts} GRAFTs in a row went unanswered`)
+      this.out.drop(from, `announced ${ignored} ids while ignored for leaving its GRAFTs unanswered`)
       return
     }
     for (const entry of entries) {
@@ -360,6 +362,16 @@ export class Plumtree<PI> {
       this.dispatchScheduled = true
       this.out.schedule(this.config.dispatchTimeout, this.dispatchTimer)
     }
+  }
+
+  /**
+   * Demoted: at least `maxUnansweredGrafts` GRAFTs in a row unanswered, the first of them
+   * `demoteAfter` ago. Counting alone would demote honest peers in a burst: every GRAFT sent
+   * before the first answer is back counts, and one round trip can hold hundreds.
+   */
+  private isDemoted (peer: PI, now: number): boolean {
+    const record = this.unanswered.get(peer)
+    return record !== undefined && record.count >= this.config.maxUnansweredGrafts && now - record.since >= this.config.demoteAfter
   }
 
   private dropMissing (id: MessageId, missing: Missing<PI>): void {

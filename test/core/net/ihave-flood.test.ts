@@ -15,7 +15,7 @@ import { closed } from '../../fixtures/net.js'
 import { allDelivered, distinctErrors, hostileScene, publishSeries } from '../../fixtures/hostile-scene.js'
 import type { HostileScene, Member } from '../../fixtures/hostile-scene.js'
 
-interface Broadcast { missingBy: Map<string, number>, unanswered: Map<string, number> }
+interface Broadcast { missingBy: Map<string, number>, unanswered: Map<string, { count: number }> }
 interface Internals { state: { stats: (topic: string) => { missing: number } | undefined, topicMap: Map<string, { broadcast: Broadcast }> } }
 
 /** The victim's Plumtree state for the shared topic, as seen from inside (no public accessor). */
@@ -25,7 +25,7 @@ function victimState (s: HostileScene): { missing: () => number, byFlooder: () =
   return {
     missing: () => state.stats(s.topic)?.missing ?? 0,
     byFlooder: () => broadcast()?.missingBy.get(s.attacker.nodeId) ?? 0,
-    unanswered: () => broadcast()?.unanswered.get(s.attacker.nodeId) ?? 0
+    unanswered: () => broadcast()?.unanswered.get(s.attacker.nodeId)?.count ?? 0
   }
 }
 

@@ -107,7 +107,7 @@ t.test('an IHAVE for an unseen id grafts its announcer after graftTimeout1, then
 })
 
 t.test('a neighbour announcing ids it never delivers is bounded, then ignored until it delivers', async t => {
-  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2 } })
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2, demoteAfter: 0 } })
   withNeighbors(s, ['a', 'liar'])
   s.handle(recv('liar', { type: 'prune' }), 0)
   const flood = s.handle(recv('liar', { type: 'ihave', entries: Array.from({ length: 10 }, (_, i) => ({ id: `x${i}`, round: 0 })) }), 10)
@@ -130,8 +130,25 @@ t.test('a neighbour announcing ids it never delivers is bounded, then ignored un
   t.equal(schedules(honest, 'graftTimeout').length, 1)
 })
 
+t.test('a burst answered late demotes nobody: unanswered GRAFTs count only once the first is demoteAfter old', async t => {
+  const s = node('me', { broadcast: { maxUnansweredGrafts: 2, demoteAfter: 1_000 } })
+  withNeighbors(s, ['a', 'slow'])
+  s.handle(recv('slow', { type: 'prune' }), 0)
+  // Three of its ids grafted and not answered within the graft timeouts: the answers are on their way.
+  s.handle(recv('slow', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
+  let now = 10
+  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+    now += step
+    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
+  }
+  const soon = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y0', round: 0 }] }), now + 1)
+  t.equal(schedules(soon, 'graftTimeout').length, 1, 'within demoteAfter it is still heard')
+  const later = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y1', round: 0 }] }), now + 1_000)
+  t.same(schedules(later, 'graftTimeout'), [], 'once the first unanswered GRAFT is demoteAfter old, it is not')
+})
+
 t.test('a demoted neighbour that announces maxMissingPerPeer more ids while ignored is dropped', async t => {
-  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2 } })
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2, demoteAfter: 0 } })
   withNeighbors(s, ['a', 'liar'])
   s.handle(recv('liar', { type: 'prune' }), 0)
   s.handle(recv('liar', { type: 'ihave', entries: [0, 1].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
@@ -150,7 +167,7 @@ t.test('a demoted neighbour that announces maxMissingPerPeer more ids while igno
 })
 
 t.test('a demoted neighbour that delivers again starts afresh: what it announced while ignored is forgiven', async t => {
-  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 1 } })
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 1, demoteAfter: 0 } })
   withNeighbors(s, ['a', 'slow'])
   s.handle(recv('slow', { type: 'prune' }), 0)
   s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'x', round: 0 }] }), 10)
