@@ -4,7 +4,7 @@
 // Installing uses the npm cache (--prefer-offline) and takes about 10-25 s here once it is warm.
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,7 +34,8 @@ async function cleanCopy (to: string): Promise<void> {
   const listed = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], repo)
   if (listed.code === 0) {
     for (const file of listed.stdout.split('\0')) {
-      if (file === '' || !existsSync(join(repo, file))) continue
+      // Regular files only: a checkout whose node_modules is a symlink lists it as untracked.
+      if (file === '' || !existsSync(join(repo, file)) || !lstatSync(join(repo, file)).isFile()) continue
       mkdirSync(dirname(join(to, file)), { recursive: true })
       copyFileSync(join(repo, file), join(to, file))
     }
