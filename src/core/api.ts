@@ -122,6 +122,101 @@ export type GossipEvent =
   | { type: 'joinFailed', topic: TopicId, peers: NodeId[] }
   | { type: 'left', topic: TopicId }
 
+/** One node this node has a link to, as `gossip.peers()` reports it. */
+export interface PeerInfo {
+  nodeId: NodeId
+  /** Where the peer accepts links ("host:port"), as it announced; undefined when it did not. */
+  address: string | undefined
+  /** Time since the link came up, ms. */
+  linkAge: number
+  /** Round-trip time of the last keepalive ping the peer answered, ms; undefined until one was. */
+  rtt: number | undefined
+  /** True when this node dialled the link. */
+  outbound: boolean
+  /** Topics in which the peer is an active-view neighbour of this node. */
+  topics: TopicId[]
+  /** Bytes waiting to be written to the peer. */
+  bufferedBytes: number
+}
+
+/** Message counters, counted by the runtime as frames come and go. */
+export interface MessageCounters {
+  /** Messages this node published to the overlay (queued publishes count once they go out). */
+  published: number
+  /** Messages from other nodes delivered to this node's handles (each once, duplicates not counted). */
+  delivered: number
+  /** Payload frames received, duplicates included. */
+  messagesIn: number
+  /** Payload frames sent (one per neighbour a message is pushed to). */
+  messagesOut: number
+  /** Payload bytes received (content only, no framing or encryption). */
+  bytesIn: number
+  /** Payload bytes sent. */
+  bytesOut: number
+  /** Payload frames received for a message already delivered. */
+  duplicates: number
+  graftsSent: number
+  graftsReceived: number
+  prunesSent: number
+  prunesReceived: number
+  /** Messages dropped from the buffers of subscribers that fell behind (they read `lagged`). */
+  lagged: number
+}
+
+/** Queue depths of one topic, right now. */
+export interface TopicQueues {
+  /** Publishes waiting for the topic's first neighbour. */
+  pendingPublishes: number
+  /** Messages buffered for this node's subscribers, not yet read. */
+  subscriberBuffered: number
+  /** Messages kept to answer GRAFTs. */
+  cached: number
+  /** Message ids announced (IHAVE) but not received yet. */
+  missing: number
+  /** IHAVE entries waiting for their batch. */
+  pendingIHaves: number
+  /** Join and neighbour requests awaiting an answer. */
+  pendingRequests: number
+}
+
+export interface TopicStats extends MessageCounters {
+  topic: TopicId
+  /** Active-view neighbours. */
+  neighbours: number
+  /** Passive-view members (addresses kept for repairs). */
+  passive: number
+  queues: TopicQueues
+}
+
+/**
+ * What `gossip.stats()` returns. The node's counters include topics it has left; a topic's
+ * counters start when the node enters it and end when it leaves.
+ */
+export interface GossipStats extends MessageCounters {
+  nodeId: NodeId
+  address: string
+  /** False once the node is closed. */
+  running: boolean
+  /** Time since the node started, ms. */
+  uptime: number
+  /** Open links. */
+  links: number
+  /** Bytes written to and read from the wire (encrypted, handshakes included). */
+  wireBytesOut: number
+  wireBytesIn: number
+  /** Messages dropped because their origin had not signed them. */
+  forged: number
+  queues: {
+    /** Bytes waiting to be written, over every link. */
+    linkBufferedBytes: number
+    /** Frames waiting for a link being dialled. */
+    dialQueued: number
+    pendingPublishes: number
+    subscriberBuffered: number
+  }
+  topics: TopicStats[]
+}
+
 export interface GossipApi {
   readonly nodeId: NodeId
   /** Where this node accepts links ("host:port"). */
@@ -137,6 +232,10 @@ export interface GossipApi {
    * hops 0). Dials the node if needed. Used for replies addressed to a single server.
    */
   sendDirect(peer: NodeId, topic: TopicInput, content: Uint8Array | string): Promise<void>
+  /** The nodes this node has a link to: address, link age, round-trip time, topics shared. */
+  peers(): PeerInfo[]
+  /** Counters (messages, bytes, duplicates, grafts, prunes, lagged drops) and queue depths, per node and per topic. */
+  stats(): GossipStats
   /** Leave every topic gracefully, close every socket and timer. Idempotent. */
   close(): Promise<void>
 }

@@ -13,7 +13,8 @@ export class BoundedQueue<T> implements AsyncIterable<T | Lagged> {
   private waiter: ((r: IteratorResult<T | Lagged>) => void) | undefined
   private ended = false
 
-  constructor (readonly capacity: number, private readonly onClose?: () => void) {
+  /** `onDrop` is told of each item dropped for a consumer that fell behind (for counters). */
+  constructor (readonly capacity: number, private readonly onClose?: () => void, private readonly onDrop?: () => void) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer')
   }
 
@@ -31,6 +32,7 @@ export class BoundedQueue<T> implements AsyncIterable<T | Lagged> {
     if (this.size >= this.capacity) {
       this.head++
       this.dropped++
+      this.onDrop?.()
     }
     this.items.push(item)
     // Compact now and then so the array does not grow with the number of items ever queued.

@@ -16,6 +16,8 @@ export type GossipErrorCode =
   | 'ERR_GOSSIP_TOO_MANY_TOPICS'
   | 'ERR_GOSSIP_TIMEOUT'
   | 'ERR_GOSSIP_UNKNOWN_PEER'
+  | 'ERR_GOSSIP_LISTEN'
+  | 'ERR_GOSSIP_MISSING_DEPENDENCY'
 
 export class GossipError extends Error {
   readonly code: GossipErrorCode

@@ -13,7 +13,7 @@
 import { performance } from 'node:perf_hooks'
 import { randomBytes, randomInt } from 'node:crypto'
 import type {
-  GossipApi, GossipEvent, GossipMessage, GossipOptions, KeyPair, Lagged, Logger, NodeId, TopicId, TopicInput
+  GossipApi, GossipEvent, GossipMessage, GossipOptions, GossipStats, KeyPair, Lagged, Logger, NodeId, PeerInfo, TopicId, TopicInput
 } from './api.js'
 import { BoundedQueue } from './bounded-queue.js'
 import { ClosedError, GossipError, MessageTooLargeError } from './errors.js'
@@ -21,6 +21,8 @@ import { TopicHandle, type HandleHost } from './handle.js'
 import { LocalTopics } from './local-topics.js'
 import { Seeds } from './seeds.js'
 import { silentLogger } from './logger.js'
+import { LinkLog } from './link-log.js'
+import { Counters } from './stats.js'
 import { toTopicId } from './topic-id.js'
 import { Discovery } from './discovery/discovery.js'
 import { Healer, defaultHealerConfig } from './discovery/healer.js'
@@ -63,7 +65,8 @@ const DEFAULTS = {
   frameOverhead: 16 * 1024
 }
 
-function validateOptions (options: GossipOptions): void {
+/** Checks the options the way `Gossip.spawn` does (the adapter calls it before spawning lazily). */
+export function validateOptions (options: GossipOptions): void {
   const fail = (name: string, why: string): never => {
     throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `option "${name}" ${why}`)
   }
@@ -126,7 +129,12 @@ export class Gossip implements GossipApi, HandleHost {
   static async spawn (options: GossipOptions): Promise<Gossip> {
     validateOptions(options)
     const node = new Gossip(options)
-    await node.start()
+    try {
+      await node.start()
+    } catch (err) {
+      await node.close()
+      throw err
+    }
     return node
   }
 
@@ -166,6 +174,8 @@ export class Gossip implements GossipApi, HandleHost {
   /** Messages dropped because their origin had not signed them. */
   private forged = 0
   private readonly epoch = performance.now()
+  private readonly counters = new Counters(topic => this.topics.has(topic))
+  private readonly linkLog: LinkLog
 
   private constructor (options: GossipOptions) {
     this.log = options.logger ?? silentLogger
@@ -210,6 +220,7 @@ export class Gossip implements GossipApi, HandleHost {
       self: () => this._address,
       log: this.log
     })
+    this.linkLog = new LinkLog(this.log, () => this.transport.links.size)
     this.transport.on('link', (link: Link) => { this.guard('link up', () => { this.onLink(link) }, link.peerId) })
     // Frames and disconnects come from the transport, not the link: it also delivers what a
     // losing duplicate link drains, and reports a peer gone only when no link replaced it.
@@ -227,10 +238,11 @@ export class Gossip implements GossipApi, HandleHost {
     await this.transport.listen()
     this._address = this.transport.address as string
     this.state.setMyData(Buffer.from(this._address))
+    // Who the node is and where it listens, said once (links are told in summary from here on).
+    this.log.info({ nodeId: this.nodeId, address: this._address }, `gossip node listening on ${this._address}`)
     this.every(DEFAULTS.idleLinkTimeout / 2, () => { this.closeIdleLinks() })
     this.every(DEFAULTS.aloneWarning / 2, () => { this.checkAlone() })
     await this.seeds.start()
-    this.log.info({ nodeId: this.nodeId, address: this._address }, 'gossip node listening')
   }
 
   // -------------------------------------------------------------------------------------------
@@ -296,6 +308,69 @@ export class Gossip implements GossipApi, HandleHost {
     return { bytesSent: this.transport.bytesSent, bytesReceived: this.transport.bytesReceived, links: this.transport.links.size }
   }
 
+  peers (): PeerInfo[] {
+    const topicsOf = new Map<NodeId, TopicId[]>()
+    for (const topic of this.topics.ids()) {
+      for (const peer of this.state.view(topic)?.active ?? []) {
+        const list = topicsOf.get(peer)
+        if (list === undefined) topicsOf.set(peer, [topic])
+        else list.push(topic)
+      }
+    }
+    const now = performance.now()
+    return [...this.transport.links.values()].map(link => ({
+      nodeId: link.peerId,
+      address: link.remoteAddr ?? this.discovery.addressOf(link.peerId),
+      linkAge: now - link.openedAt,
+      rtt: link.rtt,
+      outbound: link.isInitiator,
+      topics: topicsOf.get(link.peerId) ?? [],
+      bufferedBytes: link.bufferedBytes
+    }))
+  }
+
+  stats (): GossipStats {
+    const topics = [...this.topics.ids()].map(topic => {
+      const view = this.state.view(topic)
+      const proto = this.state.stats(topic)
+      const depths = this.topics.depths(topic)
+      return {
+        topic,
+        ...this.counters.of(topic),
+        neighbours: view?.active.length ?? 0,
+        passive: view?.passive.length ?? 0,
+        queues: { ...depths, cached: proto?.cached ?? 0, missing: proto?.missing ?? 0, pendingIHaves: proto?.pendingIHaves ?? 0, pendingRequests: proto?.pendingRequests ?? 0 }
+      }
+    })
+    let linkBufferedBytes = 0
+    for (const link of this.transport.links.values()) linkBufferedBytes += link.bufferedBytes
+    let dialQueued = 0
+    for (const queued of this.dialing.values()) dialQueued += queued.frames.length
+    return {
+      nodeId: this.nodeId,
+      address: this._address,
+      running: !this.closed,
+      uptime: this.now(),
+      links: this.transport.links.size,
+      ...this.counters.total,
+      wireBytesOut: this.transport.bytesSent,
+      wireBytesIn: this.transport.bytesReceived,
+      forged: this.forged,
+      queues: {
+        linkBufferedBytes,
+        dialQueued,
+        pendingPublishes: topics.reduce((n, t) => n + t.queues.pendingPublishes, 0),
+        subscriberBuffered: topics.reduce((n, t) => n + t.queues.subscriberBuffered, 0)
+      },
+      topics
+    }
+  }
+
+  /** @internal HandleHost */
+  lagged (topic: TopicId): void {
+    this.counters.lagged(topic, 1)
+  }
+
   /** @internal HandleHost */
   async release (handle: TopicHandle): Promise<void> {
     if (this.topics.remove(handle) && !this.closed) this.leave(handle.topic)
@@ -311,6 +386,7 @@ export class Gossip implements GossipApi, HandleHost {
     this.healDue.clear()
     if (this.discoveryTimer !== undefined) clearTimeout(this.discoveryTimer)
     this.seeds.close()
+    this.linkLog.close()
     for (const t of this.background) clearInterval(t)
     this.background.clear()
     await this.transport.close()
@@ -351,6 +427,7 @@ export class Gossip implements GossipApi, HandleHost {
   private execute (out: OutEvent<NodeId>): void {
     switch (out.type) {
       case 'send':
+        this.counters.sent(out.message.topic, out.message.body)
         this.sendFrame(out.to, { type: 'proto', message: out.message })
         break
       case 'emit':
@@ -435,6 +512,7 @@ export class Gossip implements GossipApi, HandleHost {
     switch (event.type) {
       case 'received': {
         const message: GossipMessage = { type: 'message', id: event.id, topic, content: event.content, origin: event.origin, from: event.from, hops: event.hops }
+        this.counters.delivered(topic)
         this.topics.deliver(topic, message)
         return
       }
@@ -461,6 +539,7 @@ export class Gossip implements GossipApi, HandleHost {
   private broadcast (topic: TopicId, content: Uint8Array): void {
     const id = `${this.state.messageIdPrefix()}.${(this.messageSeq++).toString(16)}`
     const sig = this.signing ? signMessage(this.keyPair.secretKey, topic, id, content) : undefined
+    this.counters.published(topic)
     this.input({ type: 'command', topic, command: { type: 'broadcast', content, id, sig } })
   }
 
@@ -475,6 +554,7 @@ export class Gossip implements GossipApi, HandleHost {
   private leave (topic: TopicId): void {
     this.healDue.delete(topic)
     this.healer.forget(topic)
+    this.counters.forget(topic)
     // The neighbours hear that we left before quitting tells them to drop us: a neighbour that
     // then needs our link no more closes it, and stops reading what follows on it.
     const neighbours = this.state.view(topic)?.active ?? []
@@ -540,6 +620,7 @@ export class Gossip implements GossipApi, HandleHost {
     this.lastActivity.set(peer, this.now())
     const queued = this.dialing.get(peer)
     this.dialing.delete(peer)
+    this.linkLog.linkUp()
     this.discover({ type: 'linkUp', peer, addr: link.remoteAddr ?? undefined })
     if (link.remoteAddr !== null && this.seeds.addresses.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
     if (queued === undefined) return
@@ -555,6 +636,7 @@ export class Gossip implements GossipApi, HandleHost {
     if (this.closed) return
     if (info.error) this.log.warn({ peer, reason: info.reason }, 'link failed')
     else this.log.debug({ peer, reason: info.reason }, 'link closed')
+    this.linkLog.linkDown(info.error)
     this.discover({ type: 'linkDown', peer })
     // A link that failed (a cut, a crash) counts as a failed dial: until the peer is reached
     // again, an isolated topic looks for its other members first.
@@ -578,6 +660,7 @@ export class Gossip implements GossipApi, HandleHost {
           this.punish(peer, 'forged message origin')
           return
         }
+        this.counters.received(message.topic, body, body.type === 'gossip' && this.state.hasSeen(message.topic, body.id))
         this.input({ type: 'recv', from: peer, message: message as Message<NodeId> })
         return
       }

@@ -14,6 +14,8 @@ export interface HandleHost {
   neighbours(topic: TopicId): NodeId[]
   release(handle: TopicHandle): Promise<void>
   readonly subscriberBufferSize: number
+  /** A subscription of the topic dropped a message it had no room for. */
+  lagged?(topic: TopicId): void
 }
 
 export class TopicHandle implements GossipHandle {
@@ -31,7 +33,8 @@ export class TopicHandle implements GossipHandle {
     if (this.closed) throw new ClosedError('gossip handle')
     const queue: BoundedQueue<GossipMessage> = new BoundedQueue<GossipMessage>(
       options.bufferSize ?? this.host.subscriberBufferSize,
-      () => this.subscriptions.delete(queue)
+      () => this.subscriptions.delete(queue),
+      () => this.host.lagged?.(this.topic)
     )
     this.subscriptions.add(queue)
     return queue as AsyncIterable<SubscriptionItem> & { close(): void }
@@ -39,6 +42,13 @@ export class TopicHandle implements GossipHandle {
 
   neighbours (): NodeId[] {
     return this.closed ? [] : this.host.neighbours(this.topic)
+  }
+
+  /** @internal messages buffered in this handle's subscriptions, not read yet. */
+  buffered (): number {
+    let n = 0
+    for (const q of this.subscriptions) n += q.size
+    return n
   }
 
   /** @internal called by the node for every message of this topic. */

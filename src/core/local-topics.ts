@@ -60,6 +60,15 @@ export class LocalTopics {
     entry.pending.push(content)
   }
 
+  /** Publishes held for `topic`, and messages its subscribers have not read yet. */
+  depths (topic: TopicId): { pendingPublishes: number, subscriberBuffered: number } {
+    const entry = this.entries.get(topic)
+    if (entry === undefined) return { pendingPublishes: 0, subscriberBuffered: 0 }
+    let subscriberBuffered = 0
+    for (const h of entry.handles) subscriberBuffered += h.buffered()
+    return { pendingPublishes: entry.pending.length, subscriberBuffered }
+  }
+
   takePending (topic: TopicId): Uint8Array[] {
     const entry = this.entries.get(topic)
     if (entry === undefined || entry.pending.length === 0) return []

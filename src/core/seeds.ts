@@ -8,6 +8,8 @@
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import type { Logger } from './api.js'
+import { GossipError } from './errors.js'
+import { isSecretMismatch } from './net/handshake.js'
 import { formatAddress, parseAddress } from './net/transport.js'
 
 export interface SeedsHost {
@@ -33,6 +35,8 @@ interface SeedState {
   backoff: number
   failures: number
   lastError: string | undefined
+  /** The last attempt failed on the cluster secret: theirs or ours is not the cluster's. */
+  wrongSecret: boolean
   timer: NodeJS.Timeout | undefined
 }
 
@@ -55,12 +59,20 @@ export class Seeds {
    * Resolve and dial every seed, then keep at it. Resolves as soon as one seed is linked, or when
    * every first attempt has failed: a seed host that is gone must not hold the start for its
    * connect timeout while another seed already answered.
+   *
+   * Rejects (ERR_GOSSIP_HANDSHAKE) when no seed was reached and one refused the node's proof of
+   * the secret: a node started with the wrong secret would otherwise wait alone for ever.
    */
   async start (): Promise<void> {
     if (this.seeds.length === 0) return
     this.refresh = setInterval(() => { void this.round() }, this.options.refreshInterval)
     this.refresh.unref()
     await this.round()
+    const wrong = [...this.state].find(([, s]) => s.wrongSecret)
+    if (wrong !== undefined && this.host.linkCount() === 0 && [...this.state.values()].every(s => s.failures > 0)) {
+      throw new GossipError('ERR_GOSSIP_HANDSHAKE',
+        `seed ${wrong[0]} and this node do not hold the same cluster secret (option "secret"): ${wrong[1].lastError ?? ''}`)
+    }
   }
 
   close (): void {
@@ -123,7 +135,7 @@ export class Seeds {
     if (this.host.linkedTo(addr)) return true
     let s = this.state.get(addr)
     if (s === undefined) {
-      s = { backoff: this.backoffMin, failures: 0, lastError: undefined, timer: undefined }
+      s = { backoff: this.backoffMin, failures: 0, lastError: undefined, wrongSecret: false, timer: undefined }
       this.state.set(addr, s)
     }
     try {
@@ -131,6 +143,7 @@ export class Seeds {
       s.backoff = this.backoffMin
       s.failures = 0
       s.lastError = undefined
+      s.wrongSecret = false
       if (this.warned) this.host.log.info({ seed: addr }, 'linked to a seed again')
       this.warned = false
       return true
@@ -138,6 +151,7 @@ export class Seeds {
       if (this.closed) return false
       s.failures++
       s.lastError = (err as Error)?.message ?? String(err)
+      s.wrongSecret = isSecretMismatch(err)
       this.host.log.debug({ seed: addr, err, retryIn: s.backoff }, 'seed not reachable')
       const wait = Math.round(s.backoff * (0.75 + 0.5 * Math.random()))
       s.backoff = Math.min(s.backoff * 2, this.options.refreshInterval)

@@ -33,6 +33,13 @@ export class HandshakeError extends GossipError {
   }
 }
 
+const SECRET_MISMATCH = 'does not hold the cluster secret'
+
+/** Whether a handshake failed because one side's proof of the secret did not hold (either side may notice first). */
+export function isSecretMismatch (err: unknown): boolean {
+  return err instanceof HandshakeError && err.message.includes(SECRET_MISMATCH)
+}
+
 export function helloProof (secret: string | Uint8Array, handshakeHash: Uint8Array, publicKey: Uint8Array): Uint8Array {
   return createHmac('sha256', secret).update(handshakeHash).update(publicKey).digest()
 }
@@ -152,7 +159,7 @@ export class Handshake {
     const remoteKey = this.stream.remotePublicKey!
     const hash = this.stream.handshakeHash!
     const expected = helloProof(this.options.secret, hash, remoteKey)
-    if (!timingSafeEqual(expected, frame.proof)) return this.fail('bad proof: the peer does not hold the cluster secret')
+    if (!timingSafeEqual(expected, frame.proof)) return this.fail(`bad proof: the peer ${SECRET_MISMATCH}`)
     this.succeed({
       socket: this.socket,
       stream: this.stream,

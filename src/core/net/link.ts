@@ -80,6 +80,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private paused = false
   /** Round-trip time measured by the last answered ping, ms. */
   rtt: number | undefined
+  /** When the link came up (performance.now()), for its age. */
+  readonly openedAt = performance.now()
 
   constructor (session: Session, options: LinkOptions) {
     super()

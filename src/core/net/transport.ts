@@ -156,9 +156,14 @@ export class Transport extends EventEmitter<TransportEvents> {
     const server = createServer((socket) => { this.accept(socket) })
     this.server = server
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
+      const failed = (err: NodeJS.ErrnoException): void => {
+        this.server = null
+        // EADDRINUSE, EACCES, EADDRNOTAVAIL: a node that cannot listen names where and why.
+        reject(new GossipError('ERR_GOSSIP_LISTEN', `cannot listen on ${formatAddress(this.host, this.port)}: ${err.code ?? err.message}`, { cause: err }))
+      }
+      server.once('error', failed)
       server.listen(this.port, this.host, () => {
-        server.off('error', reject)
+        server.off('error', failed)
         resolve()
       })
     })
