@@ -5,23 +5,27 @@
  *   await app.register(grapevine, { secret, seeds: ['10.0.0.2:7946'], bridge: true })
  *   const room = await app.gossip.stream('room:42')
  */
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GossipApi, Logger } from '../core/api.js'
 import { registerBridge, type Bridge, type GossipBridge } from './bridge.js'
 import { GossipError } from '../core/errors.js'
+import { registerMetrics, type NodeMetrics } from '../core/metrics.js'
 import { InvalidOptionError, NodeStartError } from './errors.js'
 import { resolveOptions, type GrapevineOptions } from './options.js'
 import { spawnNode } from './spawn-node.js'
 
-export type { GrapevineOptions, BridgeOptions, Authorize, BridgeAction } from './options.js'
+export type { GrapevineOptions, BridgeOptions, Authorize, BridgeAction, HealthOptions, PluginMetricsOptions } from './options.js'
 export type { GossipBridge } from './bridge.js'
 export { InvalidOptionError, NodeStartError } from './errors.js'
 export type { ErrorCode as BridgeErrorCode, PayloadFormat } from './protocol.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The gossip node of this app (created by the plugin, or the one passed as `gossip`). */
+    /**
+     * The gossip node of this app (created by the plugin, or the one passed as `gossip`), with
+     * `peers()` and `stats()` for a view of the cluster.
+     */
     gossip: GossipApi
     /** The WebSocket bridge, present when the plugin was registered with `bridge`. */
     gossipBridge: GossipBridge
@@ -48,25 +52,60 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
       failure.cause = err
       throw failure
     }
-    log.info({ nodeId: node.nodeId, address: node.address }, 'gossip node started')
+    // The node itself says once who it is and where it listens.
   }
 
   let bridge: Bridge | undefined
+  let metrics: NodeMetrics | undefined
   try {
     fastify.decorate('gossip', node)
     if (options.bridge !== undefined) {
       bridge = await registerBridge(fastify, node, options.bridge, log)
       fastify.decorate('gossipBridge', bridge.api)
     }
+    if (options.health !== undefined) registerHealth(fastify, node, options.health)
+    if (options.metrics !== undefined) metrics = await registerMetrics(node, options.metrics)
   } catch (err) {
+    await bridge?.close()
     if (owned) await node.close()
     throw err
   }
 
   fastify.addHook('onClose', async () => {
+    metrics?.close()
     // Topics the bridge joined are left first, so peers see a graceful leave, then the node goes.
     await bridge?.close()
     if (owned) await node.close()
+  })
+}
+
+/** What the health route answers: 200 with `status: 'ok'`, or 503 with `status: 'unavailable'` and why. */
+export interface GossipHealth {
+  status: 'ok' | 'unavailable'
+  nodeId: string
+  address: string
+  running: boolean
+  links: number
+  topics: number
+  /** Topics without an active-view neighbour: their publishes wait, their subscribers hear nothing. */
+  topicsWithoutNeighbour: number
+}
+
+function registerHealth (fastify: FastifyInstance, node: GossipApi, path: string): void {
+  fastify.get(path, async (_request, reply) => {
+    const stats = node.stats()
+    const alone = stats.topics.filter(topic => topic.neighbours === 0).length
+    const ok = stats.running && alone === 0
+    const health: GossipHealth = {
+      status: ok ? 'ok' : 'unavailable',
+      nodeId: stats.nodeId,
+      address: stats.address,
+      running: stats.running,
+      links: stats.links,
+      topics: stats.topics.length,
+      topicsWithoutNeighbour: alone
+    }
+    return await reply.code(ok ? 200 : 503).send(health)
   })
 }
 

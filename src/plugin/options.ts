@@ -4,6 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { GossipApi, GossipOptions } from '../core/api.js'
+import type { MetricsRegistry } from '../core/metrics.js'
 import { InvalidOptionError } from './errors.js'
 
 export type BridgeAction = 'subscribe' | 'publish'
@@ -35,10 +36,26 @@ export interface ResolvedBridgeOptions {
   sendBufferBytes: number
 }
 
+export interface HealthOptions {
+  /** Route of the health check. Default '/gossip/health'. */
+  path?: string
+}
+
+export interface PluginMetricsOptions {
+  /** prom-client registry to register on. Default prom-client's default registry. */
+  registry?: MetricsRegistry
+}
+
 interface PluginOnlyOptions {
   /** Serve the WebSocket bridge: `true` for the defaults, or its options. Default off. */
   bridge?: boolean | BridgeOptions
+  /** Serve `GET /gossip/health`: 200 while the node runs and every topic has a neighbour, else 503. Default off. */
+  health?: boolean | HealthOptions
+  /** Register Prometheus metrics (needs `prom-client`) on prom-client's default registry (`true`) or on `registry`. Default off. */
+  metrics?: boolean | PluginMetricsOptions
 }
+
+const PLUGIN_ONLY = new Set(['bridge', 'health', 'metrics'])
 
 /** Either the options of a node the plugin creates and owns, or `gossip`: a node shared with others, which the plugin never closes. */
 export type GrapevineOptions =
@@ -49,6 +66,10 @@ export interface ResolvedOptions {
   gossip: GossipApi | undefined
   node: GossipOptions | undefined
   bridge: ResolvedBridgeOptions | undefined
+  /** Path of the health route, when on. */
+  health: string | undefined
+  /** Metrics options, when on. */
+  metrics: PluginMetricsOptions | undefined
 }
 
 export const bridgeDefaults: Readonly<ResolvedBridgeOptions> = Object.freeze({
@@ -128,6 +149,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (typeof input !== 'object' || input === null) throw new InvalidOptionError('options', 'must be an object')
   const options = input as Record<string, unknown>
   const bridge = resolveBridge(options.bridge)
+  const health = resolveHealth(options.health)
+  const metrics = resolveMetrics(options.metrics)
 
   if (options.gossip !== undefined) {
     const node = options.gossip as Partial<GossipApi> | null
@@ -135,16 +158,16 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       throw new InvalidOptionError('gossip', 'must be a Gossip node (an object with nodeId, stream() and close())')
     }
     for (const key of Object.keys(options)) {
-      if (key !== 'gossip' && key !== 'bridge' && options[key] !== undefined) {
+      if (key !== 'gossip' && !PLUGIN_ONLY.has(key) && options[key] !== undefined) {
         throw new InvalidOptionError(key, 'cannot be combined with "gossip": the shared node was configured where it was created')
       }
     }
-    return { gossip: node as GossipApi, node: undefined, bridge }
+    return { gossip: node as GossipApi, node: undefined, bridge, health, metrics }
   }
 
   const node: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(options)) {
-    if (key === 'bridge' || key === 'gossip' || value === undefined) continue
+    if (PLUGIN_ONLY.has(key) || key === 'gossip' || value === undefined) continue
     const check = nodeChecks[key as keyof GossipOptions] as Check | undefined
     if (check === undefined) throw new InvalidOptionError(key, 'is not an option of the plugin or of a gossip node')
     check(value, key)
@@ -153,7 +176,34 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (node.secret === undefined) {
     throw new InvalidOptionError('secret', 'is required unless an existing node is passed as "gossip"')
   }
-  return { gossip: undefined, node: node as unknown as GossipOptions, bridge }
+  return { gossip: undefined, node: node as unknown as GossipOptions, bridge, health, metrics }
+}
+
+function resolveHealth (input: unknown): string | undefined {
+  if (input === undefined || input === false) return undefined
+  if (input === true) return '/gossip/health'
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('health', 'must be true, false or { path }')
+  const { path, ...rest } = input as Record<string, unknown>
+  const extra = Object.keys(rest)[0]
+  if (extra !== undefined) throw new InvalidOptionError(`health.${extra}`, 'is not a health option')
+  if (path === undefined) return '/gossip/health'
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new InvalidOptionError('health.path', `must be a route path starting with "/", got ${show(path)}`)
+  return path
+}
+
+function resolveMetrics (input: unknown): PluginMetricsOptions | undefined {
+  if (input === undefined || input === false) return undefined
+  if (input === true) return {}
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('metrics', 'must be true, false or { registry }')
+  const { registry, ...rest } = input as Record<string, unknown>
+  const extra = Object.keys(rest)[0]
+  if (extra !== undefined) throw new InvalidOptionError(`metrics.${extra}`, 'is not a metrics option')
+  if (registry === undefined) return {}
+  const r = registry as Record<string, unknown> | null
+  if (typeof r !== 'object' || r === null || typeof r.registerMetric !== 'function' || typeof r.removeSingleMetric !== 'function' || typeof r.getSingleMetric !== 'function') {
+    throw new InvalidOptionError('metrics.registry', 'must be a prom-client Registry')
+  }
+  return { registry: registry as MetricsRegistry }
 }
 
 function resolveBridge (input: unknown): ResolvedBridgeOptions | undefined {

@@ -117,7 +117,9 @@ test('the plugin logs through a child of fastify.log', async t => {
   t.teardown(() => app.close())
   await app.register(grapevine, { secret, port: 0 })
   await app.ready()
-  t.match(lines.find(line => line.msg === 'gossip node started'), { plugin: 'grapevine', nodeId: app.gossip.nodeId, address: app.gossip.address })
+  const saying = lines.filter(line => line.nodeId === app.gossip.nodeId && line.address === app.gossip.address)
+  t.equal(saying.length, 1, 'who the node is and where it listens is said once')
+  t.match(saying[0], { level: 30, plugin: 'grapevine', msg: `gossip node listening on ${app.gossip.address}` })
 })
 
 test('a node that cannot start rejects register() with FST_GRAPEVINE_NODE_START', async t => {
@@ -127,5 +129,8 @@ test('a node that cannot start rejects register() with FST_GRAPEVINE_NODE_START'
   const taken = (blocker.address() as AddressInfo).port
   const app = Fastify()
   t.teardown(() => app.close())
-  await t.rejects(async () => { await app.register(grapevine, { secret, host: '127.0.0.1', port: taken }) }, { code: 'FST_GRAPEVINE_NODE_START' })
+  await t.rejects(async () => { await app.register(grapevine, { secret, host: '127.0.0.1', port: taken }) }, {
+    code: 'FST_GRAPEVINE_NODE_START',
+    cause: { code: 'ERR_GOSSIP_LISTEN', cause: { code: 'EADDRINUSE' } }
+  })
 })
