@@ -164,7 +164,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     }
     this.ready = this.connect()
     this.ready.catch((err: unknown) => {
-      log.error({ err, nsp: nsp.name }, 'socket.io adapter: could not join the gossip topic')
+      // A node that could not start was reported once already, not once per namespace.
+      if (err !== lease.spawnFailure) log.error({ err, nsp: nsp.name }, 'socket.io adapter: could not join the gossip topic')
     })
   }
 

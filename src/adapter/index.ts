@@ -6,12 +6,13 @@
  */
 import type { Namespace } from 'socket.io'
 import type { Adapter } from 'socket.io-adapter'
-import type { GossipApi, GossipOptions } from '../core/api.js'
+import type { GossipApi, GossipOptions, Logger } from '../core/api.js'
+import { GossipError } from '../core/errors.js'
 import { GossipAdapter } from './gossip-adapter.js'
 import { NodeLease } from './node-lease.js'
 import { resolveAdapterOptions } from './options.js'
 import type { AdapterOptions, CreateAdapterOptions } from './options.js'
-import { Gossip } from '../core/gossip.js'
+import { Gossip, validateOptions } from '../core/gossip.js'
 
 export { GossipAdapter, adapterTopic } from './gossip-adapter.js'
 export type { TrustStats } from './gossip-adapter.js'
@@ -24,7 +25,10 @@ export type { OrderStats } from './sender-order.js'
  */
 export type GossipAdapterConstructor = typeof Adapter & {
   new (nsp: Namespace): GossipAdapter
-  /** The gossip node these adapters use; spawned on first call when the adapter owns it. */
+  /**
+   * The gossip node these adapters use; spawned on first call when the adapter owns it. Rejects
+   * with the node's error when it cannot start (port taken, wrong secret, ...).
+   */
   node(): Promise<GossipApi>
 }
 
@@ -38,11 +42,43 @@ function nodeOptions (options: CreateAdapterOptions): GossipOptions {
   return copy as unknown as GossipOptions
 }
 
+/**
+ * A node the adapter cannot start is reported loudly: at `error` through the adapter's logger, or,
+ * when none was given, once on the console (a silent default would leave a server that never
+ * shares a broadcast, and nothing saying why).
+ */
+function spawnFailureReporter (logger: Logger | undefined): (err: unknown) => void {
+  let told = false
+  return err => {
+    const message = `grapevine-gossip/socket.io: the gossip node could not start: ${err instanceof Error ? err.message : String(err)}`
+    if (logger !== undefined) {
+      logger.error({ err }, message)
+      return
+    }
+    if (told) return
+    told = true
+    console.error(message)
+  }
+}
+
+/**
+ * Options are checked now, synchronously, with errors (ERR_GOSSIP_INVALID_OPTION) naming the
+ * option; the node itself is spawned on first use.
+ */
 export function createAdapter (options: CreateAdapterOptions): GossipAdapterConstructor {
   const resolved = resolveAdapterOptions(options)
-  const lease = 'gossip' in options
-    ? new NodeLease({ given: options.gossip })
-    : new NodeLease({ spawn: async () => await Gossip.spawn(nodeOptions(options)) })
+  let lease: NodeLease
+  if ('gossip' in options) {
+    const node = options.gossip as Partial<GossipApi> | null
+    if (typeof node !== 'object' || node === null || typeof node.stream !== 'function' || typeof node.nodeId !== 'string') {
+      throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "gossip" must be a Gossip node (an object with nodeId, stream() and close())')
+    }
+    lease = new NodeLease({ given: options.gossip })
+  } else {
+    const spawnOptions = nodeOptions(options)
+    validateOptions(spawnOptions)
+    lease = new NodeLease({ spawn: async () => await Gossip.spawn(spawnOptions) }, spawnFailureReporter(options.logger))
+  }
   return class extends GossipAdapter {
     constructor (nsp: Namespace) {
       super(nsp, lease, resolved)

@@ -9,9 +9,12 @@ import type { GossipApi } from '../core/api.js'
 export class NodeLease {
   private node: Promise<GossipApi> | undefined
   private users = 0
+  /** Why the last spawn failed (already reported by `onSpawnError`). */
+  spawnFailure: unknown
 
   constructor (
-    private readonly source: { given: GossipApi } | { spawn: () => Promise<GossipApi> }
+    private readonly source: { given: GossipApi } | { spawn: () => Promise<GossipApi> },
+    private readonly onSpawnError?: (err: unknown) => void
   ) {}
 
   get owned (): boolean {
@@ -21,7 +24,13 @@ export class NodeLease {
   /** The node, spawning it if needed, without taking a share of it. */
   current (): Promise<GossipApi> {
     if (this.node === undefined) {
-      this.node = 'given' in this.source ? Promise.resolve(this.source.given) : this.source.spawn()
+      this.node = 'given' in this.source
+        ? Promise.resolve(this.source.given)
+        : this.source.spawn().catch((err: unknown) => {
+          this.spawnFailure = err
+          this.onSpawnError?.(err)
+          throw err
+        })
       // An unused failed spawn must not surface as an unhandled rejection; users see it on acquire.
       this.node.catch(() => {})
     }

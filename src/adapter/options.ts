@@ -26,7 +26,11 @@ export interface AdapterOptions extends ClusterAdapterOptions {
    * the node reports it `lagged` and drops the excess. Default 16 384.
    */
   receiveBufferSize?: number
-  /** Where the adapter logs (skipped gaps, undecodable messages, failed publishes). Default: silent. */
+  /**
+   * Where the adapter logs (a node that cannot start at `error`; skipped gaps, undecodable
+   * messages, failed publishes at `warn`). Default: silent, except that a node that cannot start
+   * is reported once with `console.error`.
+   */
   logger?: Logger
 }
 
@@ -48,7 +52,7 @@ export interface ResolvedAdapterOptions {
 function positive (name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (!Number.isFinite(value) || value <= 0) {
-    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `${name} must be a positive number, got ${String(value)}`)
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `option "${name}" must be a positive number, got ${String(value)}`)
   }
   return value
 }
@@ -56,20 +60,29 @@ function positive (name: string, value: number | undefined, fallback: number): n
 function nonNegativeInteger (name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `${name} must be a non-negative integer, got ${String(value)}`)
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `option "${name}" must be a non-negative integer, got ${String(value)}`)
   }
   return value
 }
 
+function isLogger (value: unknown): value is Logger {
+  const logger = value as Record<string, unknown> | null
+  return typeof logger === 'object' && logger !== null && ['trace', 'debug', 'info', 'warn', 'error'].every(level => typeof logger[level] === 'function')
+}
+
 export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapterOptions {
+  if (options === null || typeof options !== 'object') throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "options" must be an object')
+  if (options.logger !== undefined && !isLogger(options.logger)) {
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "logger" must have trace, debug, info, warn and error methods')
+  }
   const key = options.key ?? 'socket.io'
   if (typeof key !== 'string' || key.length === 0) {
-    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'key must be a non-empty string')
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "key" must be a non-empty string')
   }
   const heartbeatInterval = positive('heartbeatInterval', options.heartbeatInterval, 5_000)
   const heartbeatTimeout = positive('heartbeatTimeout', options.heartbeatTimeout, 10_000)
   if (heartbeatTimeout <= heartbeatInterval) {
-    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'heartbeatTimeout must be longer than heartbeatInterval')
+    throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "heartbeatTimeout" must be longer than heartbeatInterval')
   }
   return {
     key,
