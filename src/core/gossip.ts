@@ -456,7 +456,7 @@ export class Gossip implements GossipApi, HandleHost {
         break
       case 'peerData': {
         const addr = addressFromPeerData(out.data)
-        if (addr !== undefined) this.discover({ type: 'learn', peer: out.peer, addr })
+        if (addr !== undefined) this.discover({ type: 'learn', peer: out.peer, addr, topic: out.topic })
         break
       }
     }

@@ -5,15 +5,12 @@
  * overlay is one again and messages cross. Needs root, `ip` and `iptables` (skipped otherwise,
  * failed under CI=true).
  *
- * One assertion is a TODO when it fails: the 2-node side finding itself during the cut. It fails
- * exactly when nodes 4 and 5 had no link to each other before the cut (seen: views 4 [1,3],
- * 5 [1,2], both passive views empty). Each then loses every neighbour, and an isolated node's
- * healer (Gossip.healOne) only picks among its passive view and `discovery.contactsFor(topic)`,
- * which returns the firsthand members (nodes it once had a link with) whenever there is one: only
- * the side-A peers it has just declared failed. The other side-B node, known by hearsay only, is
- * never a candidate, so the side stays split for the whole cut (not a matter of luck per backoff
- * step). The Socket.IO variant below does not hit it: the adapter's direct sends link every pair
- * of servers. Everything else is strict, the heal included.
+ * Side B (2 nodes) must find itself during the cut even when its two nodes were never linked to
+ * each other: an isolated node's contacts skip the peers it failed to reach since (the side-A
+ * peers whose links just failed) and fall back on the members it only heard of. Before that fix
+ * side B stayed split for the whole cut whenever views were 4 [1,3], 5 [1,2] before it. That
+ * needs the two to have heard of each other; when discovery never told them (seen in about 1 run
+ * of 3), the assertion is a TODO naming that gap, which is the next thing to fix.
  */
 import type { Test } from 'tap'
 import { bed, components, multihost, oneOverlay, sleep, waitFor, type NodeProcess } from '../fixtures/netns.js'
@@ -49,7 +46,15 @@ multihost('a silent 3/2 partition for 15 s: both sides detect it and deliver ins
   await Promise.all(nodes.map(async (n, k) => { await n.spawn({ seeds: k === 0 ? [] : [b.address(1)], keepaliveTimeout: KEEPALIVE }) }))
   await Promise.all(nodes.map(async n => await n.call('stream', { topic: TOPIC })))
   await waitFor('one overlay', async () => await oneOverlay(nodes, TOPIC), 30_000)
+  // Side B can only find itself through what discovery told its nodes before the cut: a cut in
+  // the very milliseconds after the last join (seen: 22 ms) would test nothing but that race.
   const byIndex = new Map(nodes.map(n => [n.index, n]))
+  const [b1, b2] = SIDE_B.map(i => byIndex.get(i)!)
+  // Side B can only find itself if discovery told its two nodes of each other before the cut.
+  const knew = await waitFor('the side-B nodes to know of each other', async () =>
+    (await b1!.knownMembers(TOPIC)).includes(b2!.nodeId) && (await b2!.knownMembers(TOPIC)).includes(b1!.nodeId), 10_000)
+    .then(() => true, () => false)
+  t.comment(knew ? 'the side-B nodes know of each other before the cut' : 'the side-B nodes never heard of each other before the cut')
   const side = (ids: number[]): NodeProcess[] => ids.map(i => byIndex.get(i)!)
   const idsOf = (ids: number[]): Set<string> => new Set(side(ids).map(n => n.nodeId))
 
@@ -115,11 +120,9 @@ multihost('a silent 3/2 partition for 15 s: both sides detect it and deliver ins
   await waitFor('side B one overlay, or the end of the cut', async () => (joinedB = await sideJoined(SIDE_B)) || Date.now() - cutAt > CUT_FOR, CUT_FOR + 5_000, 250)
   const groups = (await components(nodes, TOPIC)).sort((x, y) => x[0]! - y[0]!)
   t.comment(`side B ${joinedB ? `one overlay of its own ${Date.now() - cutAt} ms after the cut` : 'NOT one overlay at the end of the cut'}: components ${JSON.stringify(groups)}`)
-  // Known weakness (see the top of this file): in a 5-node overlay passive views stay empty
-  // (nobody is ever evicted), so a node that loses every neighbour relies on the healer alone,
-  // whose candidates when isolated are its firsthand contacts only: the failed side-A peers. A
-  // side-B node never linked to the other one never tries it; side B stays split for the cut.
-  t.ok(joinedB, 'side B finds itself during the cut', joinedB ? {} : { todo: 'an isolated node heals only through firsthand contacts (the failed side-A peers) while it has any; the other side-B node, never linked, is not a candidate' })
+  // In a 5-node overlay passive views stay empty (nobody is ever evicted): a node that loses every
+  // neighbour relies on the healer, which must try the side-B member it only heard of.
+  t.ok(joinedB, 'side B finds itself during the cut', joinedB || knew ? {} : { todo: 'discovery gap: two members that never linked, neither the contact of the other\'s JOIN, may never hear of each other (answers go to the newcomer only; shuffles come every 60 s)' })
   if (!joinedB) await report(t, nodes, cutAt, `components ${JSON.stringify(groups)}`)
   else await insideDelivery(SIDE_B)
   for (const n of side(SIDE_A)) t.equal(await n.has(TOPIC, `inside${SIDE_B[0]}`, INSIDE), 0, `node ${n.index} (side A) got nothing from side B during the cut`)
@@ -171,8 +174,7 @@ multihost('Socket.IO servers across a silent 3/2 partition: each side counts its
   const joinedB = await waitFor('side B counts its 2 servers', async () => (bCounts = await counts(side(SIDE_B))).every(c => c === SIDE_B.length), CUT_FOR, 250)
     .then(() => true, () => false)
   t.comment(`side B counts ${JSON.stringify(bCounts)} ${Date.now() - cutAt} ms after the cut`)
-  // The core scenario's known weakness, should the two side-B servers never have been linked.
-  t.ok(joinedB, 'side B counts its 2 servers during the cut', joinedB ? {} : { todo: 'an isolated node heals only through firsthand contacts (the failed side-A peers) while it has any' })
+  t.ok(joinedB, 'side B counts its 2 servers during the cut')
 
   const healAt = Date.now()
   await b.heal()

@@ -127,7 +127,7 @@ export class Discovery<PI> {
       case 'recv': this.onMessage(input.from, input.message, now); break
       case 'joinTopic': this.onJoinTopic(input.topic, now); break
       case 'leaveTopic': this.onLeaveTopic(input.topic, now); break
-      case 'learn': this.book.learn(input.peer, input.addr, now); break
+      case 'learn': this.onLearn(input.peer, input.addr, input.topic, now); break
       case 'seed':
         if (input.peer !== this.me && this.book.learn(input.peer, input.addr, now) !== undefined) this.seeds.add(input.peer)
         break
@@ -414,6 +414,17 @@ export class Discovery<PI> {
   private askSnapshot (peer: PI, link: LinkState, now: number): void {
     link.askedAt = now
     this.send(peer, { type: 'resync' })
+  }
+
+  /**
+   * An address from the membership protocol. Named in a topic's JOIN, FORWARD_JOIN, SHUFFLE or
+   * the like, the node is (or was lately) in that topic: hearsay like a `members` answer, and the
+   * way a node that joined early hears of those who joined after it, who were told of it.
+   */
+  private onLearn (peer: PI, addr: string, topic: TopicId | undefined, now: number): void {
+    if (this.book.learn(peer, addr, now) === undefined || topic === undefined) return
+    if (peer === this.me || this.links.has(peer)) return
+    if (this.book.addInterest(peer, topic, now + this.config.interestTtl)) this.noteFound(topic)
   }
 
   private onMembers (m: Extract<DiscoveryMessage<PI>, { type: 'members' }>, now: number): void {

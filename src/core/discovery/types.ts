@@ -45,7 +45,7 @@ export type DiscoveryInput<PI> =
   | { type: 'joinTopic', topic: TopicId }
   | { type: 'leaveTopic', topic: TopicId }
   /** An address learned elsewhere (the membership protocol's peer data, a link's hello). */
-  | { type: 'learn', peer: PI, addr: string }
+  | { type: 'learn', peer: PI, addr: string, topic?: TopicId }
   /** A seed we linked to: one of the nodes asked when nobody is known in a topic. */
   | { type: 'seed', peer: PI, addr: string }
   /** Dialling `peer` failed. */

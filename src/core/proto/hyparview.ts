@@ -471,7 +471,7 @@ export class HyParView<PI> {
   private learn (peer: PI, data: PeerData | undefined): void {
     const d = wireData(data)
     if (d === undefined || peer === this.me) return
-    this.out.peerData(peer, d)
+    this.out.peerData(this.topic, peer, d)
   }
 
   private ensureShuffleTimer (): void {

@@ -35,8 +35,8 @@ export class Outbox<PI> {
     this.events.push({ type: 'schedule', after, timer })
   }
 
-  peerData (peer: PI, data: PeerData): void {
-    this.events.push({ type: 'peerData', peer, data })
+  peerData (topic: TopicId, peer: PI, data: PeerData): void {
+    this.events.push({ type: 'peerData', topic, peer, data })
   }
 
   drop (peer: PI, reason: string): void {

@@ -130,7 +130,7 @@ export type OutEvent<PI> =
   /** No topic needs this link any more: close it. */
   | { type: 'disconnect', peer: PI }
   /** Learned how to reach a peer (from JOIN, FORWARD_JOIN, SHUFFLE...): feed the address book. */
-  | { type: 'peerData', peer: PI, data: PeerData }
+  | { type: 'peerData', topic: TopicId, peer: PI, data: PeerData }
   /** The peer keeps breaking the protocol's rules (`reason` says how): close its link. */
   | { type: 'drop', peer: PI, reason: string }
 

@@ -400,7 +400,7 @@ export class Simulator {
           break
         case 'disconnect': case 'drop': this.hangUp(node, out.peer); break
         case 'peerData':
-          if (n.discovery !== undefined) this.discover(node, { type: 'learn', peer: out.peer, addr: addressOf(out.data) })
+          if (n.discovery !== undefined) this.discover(node, { type: 'learn', peer: out.peer, addr: addressOf(out.data), topic: out.topic })
           break
       }
     }
