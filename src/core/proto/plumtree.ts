@@ -267,7 +267,15 @@ export class Plumtree<PI> {
       }
       const missing = this.missing.get(id)
       if (missing !== undefined) {
-        if (!missing.queue.some(a => a.peer === from)) missing.queue.push({ peer: from, round: entry.round })
+        if (missing.queue.some(a => a.peer === from)) continue
+        if (missing.queue.length === 0) {
+          // Every announcer was grafted: the entry waits only to learn whether the last one
+          // answers. A new announcer gets the first timeout, as for a fresh id: grafting it after
+          // the short second one would pull a copy the last GRAFT is still bringing.
+          missing.due = now + this.config.graftTimeout1
+          this.out.schedule(this.config.graftTimeout1, { type: 'graftTimeout', topic: this.topic, id })
+        }
+        missing.queue.push({ peer: from, round: entry.round })
         continue
       }
       if (this.config.maxMissingMessages <= 0) continue

@@ -106,6 +106,23 @@ t.test('an IHAVE for an unseen id grafts its announcer after graftTimeout1, then
   t.equal(s.stats(T)?.missing, 0, 'the id is given up')
 })
 
+t.test('an announcer arriving after every earlier one was grafted waits graftTimeout1, as for a fresh id: the last GRAFT may still bring the payload', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b', 'c'])
+  s.handle(recv('b', { type: 'prune' }), 0)
+  s.handle(recv('c', { type: 'prune' }), 0)
+  s.handle(recv('b', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
+  const g1 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1)
+  t.same(sends(g1).map(m => m.to), ['b'], 'b grafted, nobody else to ask')
+  const late = 20 + pt.graftTimeout1
+  const c = s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 2 }] }), late)
+  t.same(schedules(c, 'graftTimeout').map(x => x.after), [pt.graftTimeout1], 'c gets a timer of its own, graftTimeout1 long')
+  const early = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1 + pt.graftTimeout2)
+  t.same(sends(early), [], 'the short timer set after grafting b does not graft c')
+  const due = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), late + pt.graftTimeout1)
+  t.same(sends(due).map(m => [m.to, m.body]), [['c', { type: 'graft', id: 'm1', round: 2 }]], 'c is grafted when its own timeout expires')
+})
+
 t.test('a neighbour announcing ids it never delivers is bounded, then ignored until it delivers', async t => {
   const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2, demoteAfter: 0 } })
   withNeighbors(s, ['a', 'liar'])
