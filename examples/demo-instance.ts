@@ -28,6 +28,9 @@ const files: Record<string, { path: string, type: string }> = {
   '/': { path: `${publicDir}index.html`, type: 'text/html; charset=utf-8' },
   '/app.js': { path: `${publicDir}app.js`, type: 'text/javascript; charset=utf-8' },
   '/style.css': { path: `${publicDir}style.css`, type: 'text/css; charset=utf-8' },
+  // The page links the SVG; /favicon.ico answers too, for whatever asks for it without looking.
+  '/favicon.svg': { path: `${publicDir}favicon.svg`, type: 'image/svg+xml' },
+  '/favicon.ico': { path: `${publicDir}favicon.svg`, type: 'image/svg+xml' },
   '/grapevine-browser.js': { path: browserClient, type: 'text/javascript; charset=utf-8' }
 }
 

@@ -53,6 +53,41 @@ function addMessage ({ name, text, instance }, mine) {
   li.append(who, document.createTextNode(text), where)
   $('messages').append(li)
   li.scrollIntoView({ block: 'end' })
+  return li
+}
+
+// One of ours: pending until the bridge accepts it, then sent; failed (with a Retry button)
+// when the bridge refuses it, the link drops before it answers, or there is no link at all.
+function setDelivery (li, state, note = '') {
+  li.dataset.state = state
+  li.querySelector('.state')?.remove()
+  li.querySelector('.retry')?.remove()
+  if (state === 'sent') return
+  const label = document.createElement('span')
+  label.className = 'state'
+  label.textContent = note
+  li.append(label)
+  if (state === 'failed') {
+    const retry = document.createElement('button')
+    retry.type = 'button'
+    retry.className = 'retry'
+    retry.textContent = 'Retry'
+    retry.addEventListener('click', () => deliver(li, li.payload))
+    li.append(retry)
+  }
+}
+
+function deliver (li, payload) {
+  li.payload = payload
+  if (!gv.connected) {
+    setDelivery(li, 'failed', 'not sent: not connected')
+    return
+  }
+  setDelivery(li, 'pending', 'sending…')
+  gv.publish(ROOM, JSON.stringify(payload)).then(
+    () => setDelivery(li, 'sent'),
+    err => setDelivery(li, 'failed', `not sent: ${err?.code === 'DISCONNECTED' ? 'connection lost' : err?.reason || err?.message || 'refused'}`)
+  )
 }
 
 function parse (message) {
@@ -65,9 +100,16 @@ function parse (message) {
   }
 }
 
+// A retried message may already have arrived (the link dropped after the bridge took it).
+const seen = new Set()
 gv.subscribe(ROOM, message => {
   const payload = parse(message)
   if (payload?.type !== 'say' || typeof payload.text !== 'string') return
+  if (typeof payload.mid === 'string') {
+    if (seen.has(payload.mid)) return
+    seen.add(payload.mid)
+    if (seen.size > 1000) seen.delete(seen.values().next().value)
+  }
   typing.delete(payload.id)
   addMessage({ name: String(payload.name), text: payload.text, instance: String(payload.instance) }, false)
   render()
@@ -135,9 +177,9 @@ $('composer').addEventListener('submit', event => {
   if (text === '') return
   $('text').value = ''
   lastTyping = 0
-  // The bridge does not echo a sender's own messages: show ours right away.
-  addMessage({ name: me.name, text, instance: me.instance }, true)
-  send(ROOM, { type: 'say', id: me.id, name: me.name, text, instance: me.instance })
+  // The bridge does not echo a sender's own messages: show ours right away, as pending.
+  const li = addMessage({ name: me.name, text, instance: me.instance }, true)
+  deliver(li, { type: 'say', id: me.id, mid: crypto.randomUUID(), name: me.name, text, instance: me.instance })
 })
 
 window.addEventListener('pagehide', () => announce('bye'))
