@@ -18,12 +18,10 @@
  *   npm run bench:hostile -- [--scenarios ihave,evasive,slots] [--nodes 5] [--rate 200]
  *     [--flood 10] [--entries 500] [--connections 2000] [--trials 5] [--json]
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { WorkerProcess as Worker } from './fixtures/worker-process.js'
 import { fileURLToPath } from 'node:url'
 import { execSync } from 'node:child_process'
 import os from 'node:os'
-
-interface Reply { ok?: boolean, ready?: boolean, error?: string, [k: string]: unknown }
 
 const args = process.argv.slice(2)
 const json = args.includes('--json')
@@ -46,42 +44,8 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e6
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const log = (line: string): void => { if (!json) process.stderr.write(`${line}\n`) }
 
-class Worker {
-  private readonly child: ChildProcess
-  private readonly replies: Array<(r: Reply) => void> = []
-  readonly ready: Promise<void>
-
-  constructor () {
-    this.child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    this.ready = new Promise(resolve => {
-      this.child.on('message', (m: Reply) => {
-        if (m.ready === true) { resolve(); return }
-        this.replies.shift()?.(m)
-      })
-    })
-  }
-
-  async call (cmd: Record<string, unknown>): Promise<Reply> {
-    const reply = await new Promise<Reply>(resolve => {
-      this.replies.push(resolve)
-      this.child.send(cmd)
-    })
-    if (reply.ok !== true) throw new Error(`worker failed on ${String(cmd.cmd)}: ${reply.error ?? 'unknown'}`)
-    return reply
-  }
-
-  async stop (): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return
-    const exited = new Promise(resolve => this.child.once('exit', resolve))
-    this.child.send({ cmd: 'stop' })
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000)
-    await exited
-    clearTimeout(timer)
-  }
-}
-
 async function workers (n: number): Promise<Worker[]> {
-  const list = Array.from({ length: n }, () => new Worker())
+  const list = Array.from({ length: n }, () => new Worker(workerPath))
   await Promise.all(list.map(async w => await w.ready))
   return list
 }

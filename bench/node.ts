@@ -8,11 +8,9 @@
  *
  * `unsigned` is the node with `signMessages: false`: what origin signatures cost.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { WorkerProcess as Worker } from './fixtures/worker-process.js'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
-
-interface Reply { ok?: boolean, ready?: boolean, error?: string, [k: string]: unknown }
 
 const args = process.argv.slice(2)
 const json = args.includes('--json')
@@ -28,44 +26,6 @@ const profileArg = args.indexOf('--profile')
 const execArgv = profileArg >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${String(args[profileArg + 1])}`] : []
 const workerPath = fileURLToPath(new URL('./node-worker.js', import.meta.url))
 
-class Worker {
-  private readonly child: ChildProcess
-  private readonly replies: Array<(r: Reply) => void> = []
-  readonly ready: Promise<void>
-
-  constructor () {
-    this.child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
-    this.ready = new Promise(resolve => {
-      this.child.on('message', (m: Reply) => {
-        if (m.ready === true) { resolve(); return }
-        this.replies.shift()?.(m)
-      })
-    })
-  }
-
-  async call (cmd: Record<string, unknown>): Promise<Reply> {
-    const reply = await new Promise<Reply>(resolve => {
-      this.replies.push(resolve)
-      this.child.send(cmd)
-    })
-    if (reply.ok !== true) throw new Error(`worker failed on ${String(cmd.cmd)}: ${reply.error ?? 'unknown'}`)
-    return reply
-  }
-
-  /**
-   * Wait until the process is gone: a worker still draining a saturated step would steal CPU from
-   * the next measurement.
-   */
-  async stop (): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return
-    const exited = new Promise(resolve => this.child.once('exit', resolve))
-    this.child.send({ cmd: 'stop' })
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000)
-    await exited
-    clearTimeout(timer)
-  }
-}
-
 interface Row {
   mode: Mode
   size: number
@@ -80,7 +40,7 @@ interface Row {
 }
 
 async function cluster (mode: Mode): Promise<Worker[]> {
-  const workers = [new Worker(), new Worker(), new Worker()]
+  const workers = [new Worker(workerPath, execArgv), new Worker(workerPath, execArgv), new Worker(workerPath, execArgv)]
   await Promise.all(workers.map(async w => await w.ready))
   const secret = 'bench-secret'
   const [pub, ...recv] = workers as [Worker, Worker, Worker]
