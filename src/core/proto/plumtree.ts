@@ -174,12 +174,13 @@ export class Plumtree<PI> {
       this.dropMissing(id, missing)
       return
     }
-    if (missing.grafted !== undefined) {
+    // Counted for a neighbour only: one that left had its record cleared and must not get a new one.
+    if (missing.grafted !== undefined && this.isNeighbor(missing.grafted)) {
       const record = this.unanswered.get(missing.grafted)
       if (record === undefined) this.unanswered.set(missing.grafted, { count: 1, since: now })
       else record.count++
-      missing.grafted = undefined
     }
+    missing.grafted = undefined
     let next = missing.queue.shift()
     while (next !== undefined && !this.isNeighbor(next.peer)) next = missing.queue.shift()
     if (next !== undefined) {

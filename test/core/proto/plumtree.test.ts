@@ -2,7 +2,7 @@ import t from 'tap'
 import { defaultConfig } from '../../../src/core/proto/config.js'
 import type { State } from '../../../src/core/proto/state.js'
 import {
-  T, bytes, emits, node, publish, recv, schedules, sends, timer, withNeighbors
+  T, bytes, down, emits, node, publish, recv, schedules, sends, timer, withNeighbors
 } from '../../fixtures/proto-io.js'
 import type { Out } from '../../fixtures/proto-io.js'
 
@@ -162,6 +162,20 @@ t.test('a burst answered late demotes nobody: unanswered GRAFTs count only once 
   t.equal(schedules(soon, 'graftTimeout').length, 1, 'within demoteAfter it is still heard')
   const later = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y1', round: 0 }] }), now + 1_000)
   t.same(schedules(later, 'graftTimeout'), [], 'once the first unanswered GRAFT is demoteAfter old, it is not')
+})
+
+t.test('a GRAFT left unanswered by a peer that is gone by then keeps no record of it', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'gone'])
+  s.handle(recv('gone', { type: 'prune' }), 0)
+  s.handle(recv('gone', { type: 'ihave', entries: [{ id: 'x', round: 0 }] }), 10)
+  s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x' }), 10 + pt.graftTimeout1)
+  s.handle(down('gone'), 20 + pt.graftTimeout1)
+  const last = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x' }), 10 + pt.graftTimeout1 + pt.graftTimeout2)
+  t.same(schedules(last, 'graftTimeout'), [], 'the id is given up')
+  t.equal(s.stats(T)?.missing, 0)
+  const unanswered = (s as unknown as { topicMap: Map<string, { broadcast: { unanswered: Map<string, unknown> } }> }).topicMap.get(T)?.broadcast.unanswered
+  t.notOk(unanswered?.has('gone'), 'and the departed peer has no unanswered record')
 })
 
 t.test('a demoted neighbour that announces maxMissingPerPeer more ids while ignored is dropped', async t => {
