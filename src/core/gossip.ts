@@ -653,14 +653,15 @@ export class Gossip implements GossipApi, HandleHost {
         const body = message.body
         // Checked before delivery and before forwarding; a copy of a message already delivered
         // changes nothing, so it costs no check.
-        if (body.type === 'gossip' && this.signing && !this.state.hasSeen(message.topic, body.id) &&
+        const seen = body.type === 'gossip' && this.state.hasSeen(message.topic, body.id)
+        if (body.type === 'gossip' && this.signing && !seen &&
           !verifyMessage(body.origin, message.topic, body.id, body.content, body.sig)) {
           this.forged++
           this.log.warn({ peer, origin: body.origin, topic: message.topic }, 'message whose origin did not sign it')
           this.punish(peer, 'forged message origin')
           return
         }
-        this.counters.received(message.topic, body, body.type === 'gossip' && this.state.hasSeen(message.topic, body.id))
+        this.counters.received(message.topic, body, seen)
         this.input({ type: 'recv', from: peer, message: message as Message<NodeId> })
         return
       }
