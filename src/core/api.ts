@@ -206,6 +206,8 @@ export interface GossipStats extends MessageCounters {
   wireBytesIn: number
   /** Messages dropped because their origin had not signed them. */
   forged: number
+  /** Peers whose link this node closed for breaking the protocol (each then refused for a while). */
+  peersDropped: number
   queues: {
     /** Bytes waiting to be written, over every link. */
     linkBufferedBytes: number

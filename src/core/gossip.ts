@@ -173,6 +173,7 @@ export class Gossip implements GossipApi, HandleHost {
   private messageSeq = 0
   /** Messages dropped because their origin had not signed them. */
   private forged = 0
+  private peersDropped = 0
   private readonly epoch = performance.now()
   private readonly counters = new Counters(topic => this.topics.has(topic))
   private readonly linkLog: LinkLog
@@ -356,6 +357,7 @@ export class Gossip implements GossipApi, HandleHost {
       wireBytesOut: this.transport.bytesSent,
       wireBytesIn: this.transport.bytesReceived,
       forged: this.forged,
+      peersDropped: this.peersDropped,
       queues: {
         linkBufferedBytes,
         dialQueued,
@@ -610,6 +612,7 @@ export class Gossip implements GossipApi, HandleHost {
 
   /** Close the link of a peer caught lying and refuse it for a while: it has the secret, not our trust. */
   private punish (peer: NodeId, reason: string): void {
+    this.peersDropped++
     this.log.warn({ peer, reason, refusedForMs: DEFAULTS.punishMs }, 'peer dropped and refused for a while')
     this.transport.refuse(peer, DEFAULTS.punishMs)
     this.transport.links.get(peer)?.close(reason)

@@ -43,7 +43,8 @@ const counters: CounterDef[] = [
   { name: 'grapevine_messages_delivered_total', help: 'Messages from other nodes delivered to this node\'s subscribers', value: s => s.delivered },
   { name: 'grapevine_duplicates_total', help: 'Payload frames received for a message already delivered', value: s => s.duplicates },
   { name: 'grapevine_lagged_total', help: 'Messages dropped from the buffers of subscribers that fell behind', value: s => s.lagged },
-  { name: 'grapevine_forged_total', help: 'Messages dropped because their origin had not signed them', value: s => s.forged }
+  { name: 'grapevine_forged_total', help: 'Messages dropped because their origin had not signed them', value: s => s.forged },
+  { name: 'grapevine_peers_dropped_total', help: 'Peers whose link was closed for breaking the protocol', value: s => s.peersDropped }
 ]
 
 const directed: DirectedDef[] = [

@@ -61,7 +61,7 @@ export interface PlumtreeConfig {
   /**
    * GRAFTs a neighbour may leave unanswered in a row; past it, it is demoted: its IHAVEs are
    * ignored until it delivers a payload again, and once it has announced `maxMissingPerPeer` ids
-   * while ignored, its link is dropped.
+   * while ignored that nobody delivered to us, its link is dropped.
    */
   maxUnansweredGrafts: number
   /**

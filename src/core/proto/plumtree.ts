@@ -249,9 +249,13 @@ export class Plumtree<PI> {
   private onIHave (from: PI, entries: IHaveEntry[], now: number): void {
     if (!this.isNeighbor(from)) return
     // A neighbour that keeps announcing what it never delivers is not listened to until it does;
-    // one that announces as many ids again while ignored is lying on purpose: its link goes.
+    // one that announces as many ids again that nobody delivered while ignored is lying on purpose:
+    // its link goes. Ids we have are not counted: an honest neighbour slowed down by a flood
+    // answers GRAFTs too late and gets ignored, but what it announces is real.
     if (this.isDemoted(from, now)) {
-      const ignored = (this.ignoredBy.get(from) ?? 0) + entries.length
+      let unheard = 0
+      for (const entry of entries) if (!this.hasSeen(entry.id)) unheard++
+      const ignored = (this.ignoredBy.get(from) ?? 0) + unheard
       if (ignored < this.config.maxMissingPerPeer) {
         this.ignoredBy.set(from, ignored)
         return

@@ -95,6 +95,7 @@ t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited id
   const refusal = again instanceof Error ? again.message : (await closed(again)).reason
   t.match(refusal, /refused/, `and refuses it when it dials again: ${refusal}`)
   t.notOk(s.victim.handle.neighbours().includes(s.attacker.nodeId), 'the flooder is not a neighbour any more')
+  t.equal(s.victim.node.stats().peersDropped, 1, 'stats() counts the one peer dropped')
 
   const after = await publishSeries(s.honest[1]!, 'after the flood', 5, 5)
   await allDelivered(everyone, s.honest[1]!, after, 20_000)

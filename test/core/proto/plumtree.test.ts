@@ -197,6 +197,27 @@ t.test('a demoted neighbour that announces maxMissingPerPeer more ids while igno
   t.same(drops(honest), [], 'an honest neighbour announcing as many is not dropped')
 })
 
+t.test('a demoted neighbour announcing ids that others delivered is ignored, never dropped: an honest peer slowed by a flood', async t => {
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2, demoteAfter: 0 } })
+  withNeighbors(s, ['a', 'slow'])
+  s.handle(recv('slow', { type: 'prune' }), 0)
+  s.handle(recv('slow', { type: 'ihave', entries: [0, 1].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
+  let now = 10
+  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+    now += step
+    for (let i = 0; i < 2; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
+  }
+  // The flood reaches us through 'a'; 'slow' announces the same messages, later.
+  const outs: Out[] = []
+  for (let i = 0; i < 10; i++) {
+    s.handle(recv('a', gossip(`f${i}`, 0)), now + 1 + i)
+    outs.push(...s.handle(recv('slow', { type: 'ihave', entries: [{ id: `f${i}`, round: 1 }] }), now + 1 + i))
+  }
+  t.same(outs.filter(o => o.type === 'drop'), [], 'ten real ids announced while demoted: not dropped')
+  const lie = s.handle(recv('slow', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `never${i}`, round: 0 })) }), now + 20)
+  t.same(lie.filter(o => o.type === 'drop').map(o => o.type === 'drop' ? o.peer : undefined), ['slow'], 'three ids nobody delivered: dropped')
+})
+
 t.test('a demoted neighbour that delivers again starts afresh: what it announced while ignored is forgiven', async t => {
   const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 1, demoteAfter: 0 } })
   withNeighbors(s, ['a', 'slow'])
