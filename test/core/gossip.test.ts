@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { State } from '../../src/core/proto/state.js'
 import { resolveConfig } from '../../src/core/proto/config.js'
 import { seededRng } from '../../src/core/proto/random.js'
+import { generateKeyPair, nodeIdOf } from '../../src/core/net/identity.js'
+import { recordingLogger } from '../fixtures/net.js'
+import type { LogEntry } from '../fixtures/net.js'
 
 t.test('five nodes: every node receives every message of the topics it joined, and none of the others', async t => {
   const nodes = await spawnCluster(5)
@@ -101,6 +104,22 @@ t.test('a node with the wrong secret cannot join: it does not start, naming the 
   await a!.publish('for members only')
   await waitFor(() => inbox.messages.length === 1, 'the member got it')
   t.equal(nodes[0]!.peers().length, 1, 'the first node is linked to the member only')
+})
+
+t.test('a refused handshake is logged on both sides naming the other\'s address and node id', async t => {
+  const member = recordingLogger()
+  const stranger = recordingLogger()
+  const a = await spawnNode({ logger: member.logger })
+  t.teardown(async () => await a.close())
+  const keyPair = generateKeyPair()
+  await t.rejects(spawnNode({ secret: 'wrong', seeds: [a.address], logger: stranger.logger, keyPair }), { code: 'ERR_GOSSIP_HANDSHAKE' })
+  const refusals = (entries: LogEntry[]): Array<Record<string, unknown>> =>
+    entries.filter(e => e.level === 'warn' && e.msg?.startsWith('link refused') === true).map(e => e.obj as Record<string, unknown>)
+  await waitFor(() => refusals(member.entries).length > 0, 'the member to log the refusal')
+  const byMember = refusals(member.entries)[0]!
+  const byStranger = refusals(stranger.entries)[0]!
+  t.match(byMember, { direction: 'inbound', remote: /^127\.0\.0\.1:\d+$/, peer: nodeIdOf(keyPair.publicKey) }, 'the refusing side names the stranger')
+  t.match(byStranger, { direction: 'outbound', remote: a.address, peer: a.nodeId }, 'the refused side names the member it tried')
 })
 
 t.test('events: joined, neighbourUp, then neighbourDown(leave) and left on a graceful close', async t => {

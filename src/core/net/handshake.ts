@@ -27,9 +27,13 @@ export const MAX_BYTES_BEFORE_HELLO = 256 * 1024
 export const BYE_GRACE_MS = 1000
 
 export class HandshakeError extends GossipError {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super('ERR_GOSSIP_HANDSHAKE', message, options)
+  /** The other node's id, when the handshake got far enough to learn it (its key is proven by then). */
+  readonly peerId: NodeId | undefined
+
+  constructor (message: string, options?: { cause?: unknown, peerId?: NodeId }) {
+    super('ERR_GOSSIP_HANDSHAKE', message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'HandshakeError'
+    this.peerId = options?.peerId
   }
 }
 
@@ -191,7 +195,9 @@ export class Handshake {
       this.stream.destroy()
       this.socket.destroy()
     }
-    this.reject(new HandshakeError(reason, cause === undefined ? undefined : { cause }))
+    // Past the Noise handshake the remote key is proven: both sides' logs can name the node.
+    const remoteKey = this.connected ? this.stream.remotePublicKey : null
+    this.reject(new HandshakeError(reason, { cause, peerId: remoteKey === null ? undefined : nodeIdOf(remoteKey) }))
   }
 
   private cleanup (): void {

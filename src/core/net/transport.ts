@@ -348,7 +348,8 @@ export class Transport extends EventEmitter<TransportEvents> {
       return await handshake.done
     } catch (err) {
       const remote = `${socket.remoteAddress}:${socket.remotePort}`
-      this.logger.warn({ remote, direction: isInitiator ? 'outbound' : 'inbound' }, `link refused: ${(err as Error).message}`)
+      const peer = err instanceof HandshakeError ? err.peerId ?? expectedPeerId : expectedPeerId
+      this.logger.warn({ remote, peer, direction: isInitiator ? 'outbound' : 'inbound' }, `link refused: ${(err as Error).message}`)
       throw err instanceof HandshakeError || this.closing ? err : new HandshakeError(String(err), { cause: err })
     } finally {
       this.handshakes.delete(handshake)
