@@ -366,9 +366,16 @@ export class Discovery<PI> {
         if (link !== undefined && link.snapshotDue <= now) this.sendSnapshot(from, link, now)
         else if (link !== undefined) this.resyncDue = Math.min(this.resyncDue, link.snapshotDue)
         return
-      case 'query':
-        this.answer(from, message.topics)
+      case 'query': {
+        const named = this.answer(from, message.topics)
+        // A newcomer whose link came up before it joined declared its topics in a snapshot (not
+        // answered) and asks instead: introduced too, for the topics it declared to us itself.
+        if (link !== undefined) {
+          for (const [holder, topics] of named) named.set(holder, topics.filter(x => link.theirs.has(x)))
+          this.introduce(from, named)
+        }
         return
+      }
       case 'members':
         this.onMembers(message, now)
     }
@@ -408,7 +415,31 @@ export class Discovery<PI> {
     if (m.reset || (link.inSnapshot && m.version === m.base)) return
     link.inSnapshot = false
     // Every linked peer hears of the change; a few of them answer (one random draw per change).
-    if (added.length > 0 && (this.links.size <= this.config.changeAnswerers || this.rng.next() * this.links.size < this.config.changeAnswerers)) this.answer(from, added)
+    if (added.length > 0 && (this.links.size <= this.config.changeAnswerers || this.rng.next() * this.links.size < this.config.changeAnswerers)) {
+      this.introduce(from, this.answer(from, added))
+    }
+  }
+
+  /**
+   * Tell the linked members we named to `newcomer` about it in turn. Answers go to the newcomer
+   * only: without this, of two members that joined together through the same node, each told of
+   * the other before the other had declared itself, neither ever heard of the other (seen in a
+   * 3/2 partition: the side without the seed stayed split for the whole cut). One page per member.
+   */
+  private introduce (newcomer: PI, named: Map<PI, TopicId[]>): void {
+    const addr = this.book.get(newcomer)?.addr
+    if (addr === undefined) return
+    const node = [{ id: newcomer, addr }]
+    for (const [holder, topics] of named) {
+      if (!this.links.has(holder)) continue
+      const page = new MembersPage<PI>()
+      for (const topic of topics) {
+        const cost = page.cost(node)
+        if (!page.fits(cost, 1, this.config.maxFrameBytes)) break
+        page.add(topic, node, cost)
+      }
+      if (page.topics > 0) this.send(holder, page.message)
+    }
   }
 
   private askSnapshot (peer: PI, link: LinkState, now: number): void {
@@ -450,9 +481,11 @@ export class Discovery<PI> {
   /**
    * Tell `to` who else wants `topics`, in pages within the budget. Nodes are named once per page
    * and referred to by index; nodes without a known address are useless to `to` and left out.
+   * Returns the topics each named node was named for.
    */
-  private answer (to: PI, topics: TopicId[]): void {
+  private answer (to: PI, topics: TopicId[]): Map<PI, TopicId[]> {
     const c = this.config
+    const named = new Map<PI, TopicId[]>()
     let spent = 0
     let page = new MembersPage<PI>()
     for (const topic of topics) {
@@ -476,8 +509,14 @@ export class Discovery<PI> {
       }
       if (spent + page.bytes + cost > c.maxAnswerBytes) break
       page.add(topic, chosen, cost)
+      for (const n of chosen) {
+        const list = named.get(n.id)
+        if (list === undefined) named.set(n.id, [topic])
+        else list.push(topic)
+      }
     }
     if (page.topics > 0) this.send(to, page.message)
+    return named
   }
 
   // -------------------------------------------------------------------------------------------

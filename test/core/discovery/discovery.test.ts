@@ -430,6 +430,28 @@ t.test('a newcomer linked only to a seed gets a members answer naming the member
   t.same(net.violations, [])
 })
 
+t.test('two members that join one after the other through the same node both hear of each other: the answer to the second introduces it to the first', async t => {
+  const net = new DiscoveryNet()
+  for (const id of [S, M1, M2]) net.add(id)
+  net.link(S, M1)
+  net.link(S, M2)
+  net.run(1000)
+  join(net, M1, [T])
+  net.run(announceDelay + 100)
+  t.same(net.get(M1).interestedIn(T), [], 'M1 joined first: the answer to its change named nobody')
+  const before = net.sent.length
+  join(net, M2, [T])
+  net.run(announceDelay + 100)
+  t.same(net.get(M2).interestedIn(T), [M1], 'M2 heard of M1 from S\'s answer')
+  t.same(net.get(M1).interestedIn(T), [M2], 'and M1 of M2, introduced by S')
+  // (Once for M2's change and once for its query: M2 knew nobody in T when it joined.)
+  const intros = net.sends('members', { from: S, to: M1, since: before })
+  t.ok(intros.length >= 1, `introduced in ${intros.length} page(s)`)
+  for (const m of intros) t.same(m.message, { type: 'members', nodes: [{ id: M2, addr: addrOf(M2) }], topics: [T], holders: [[0]] }, 'each naming M2 only')
+  t.notOk(net.linked(M1, M2), 'without a link between them')
+  t.same(net.violations, [])
+})
+
 t.test('a newcomer without any link asks its seed, and the answer names the members', async t => {
   const net = new DiscoveryNet()
   for (const id of [N, S, M1]) net.add(id)
@@ -531,9 +553,11 @@ t.test('a query is answered with the members known, never the asker; a query for
   const before = net.sent.length
   net.inject(N, S, { type: 'query', topics: [T, U] })
   net.flush()
-  const answers = net.sends('members', { from: S, since: before })
+  const answers = net.sends('members', { from: S, to: N, since: before })
   t.equal(answers.length, 1)
   t.same(answers[0]?.message, { type: 'members', nodes: [{ id: M1, addr: addrOf(M1) }], topics: [T], holders: [[0]] }, 'M1 in T; N is in T too but asked; nothing on U')
+  // N declared T in its snapshot (not answered): M1, named to N, hears of N in turn, for T only.
+  t.same(net.sends('members', { from: S, to: M1, since: before }).map(m => m.message), [{ type: 'members', nodes: [{ id: N, addr: addrOf(N) }], topics: [T], holders: [[0]] }], 'M1 is introduced to N')
 })
 
 t.test('answers are capped: answerPerTopic nodes per topic, every page within the budget, all pages within maxAnswerBytes', async t => {
