@@ -12,6 +12,10 @@
  * - `pong`: each server of the pinged node answers with its uid, directly to the pinging node. A
  *   server counts in `serverCount()` only once its node has answered (a ghost never does).
  *
+ * Connection state recovery adds a message type and a response type of its own to socket.io-adapter's
+ * (RESTORE_SESSION, RESTORE_SESSION_RESPONSE): a server asks the cluster for a session by its private
+ * id, the server that keeps it answers with the session and the packets the socket missed.
+ *
  * Decoding checks everything the adapter or socket.io-adapter will later read, for every message
  * type: a receiver acts on an envelope only once it is known to be well formed, so a malformed one
  * is dropped before it can touch any server's state.
@@ -30,20 +34,53 @@ const PONG = 5
 
 /** Longest server uid or request id accepted (socket.io-adapter makes 16 hex characters). */
 const MAX_ID_LENGTH = 64
+/** Longest session id, private session id or offset accepted (Socket.IO makes 20 and ours ~40 characters). */
+const MAX_SESSION_ID_LENGTH = 128
+/** Most senders a frontier may list. */
+const MAX_FRONTIER = 4_096
+
+/** Message types the adapter adds to socket.io-adapter's `MessageType` (which ends at 13). */
+export const RESTORE_SESSION = 101
+export const RESTORE_SESSION_RESPONSE = 102
+
+/** How far a server had got with each sender: [server uid, next sequence number not delivered]. */
+export type EncodedFrontier = Array<[string, number]>
+
+/** "Who keeps the session `pid`? I have seen everything up to `offset`." Published to every server. */
+export interface RestoreRequest {
+  type: typeof RESTORE_SESSION
+  uid: string
+  nsp: string
+  data: { requestId: string, pid: string, offset: string, frontier: EncodedFrontier }
+}
+
+/** The answer of every server asked: the session and what it missed from the one that kept it, `found: false` from the others. */
+export interface RestoreResponse {
+  type: typeof RESTORE_SESSION_RESPONSE
+  uid: string
+  nsp: string
+  data: {
+    requestId: string
+    found: boolean
+    session?: { sid: string, pid: string, rooms: Array<string | number>, data: unknown }
+    packets?: unknown[][]
+    frontier?: EncodedFrontier
+  }
+}
 /** Event names Socket.IO refuses in `serverSideEmit` (a remote one must not reach the handlers either). */
 const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace'])
 
 export type Envelope =
-  | { kind: 'message', seq: number, message: ClusterMessage }
+  | { kind: 'message', seq: number, message: ClusterMessage | RestoreRequest }
   | { kind: 'filler', seq: number, uid: string }
-  | { kind: 'response', response: ClusterResponse }
+  | { kind: 'response', response: ClusterResponse | RestoreResponse }
   | { kind: 'ping' }
   | { kind: 'pong', uid: string }
 
 // copyBuffers: decoded Buffers must not alias the receive buffer, which the transport may reuse.
 const packr = new Packr({ useRecords: false, copyBuffers: true })
 
-export function encodeMessage (seq: number, message: ClusterMessage): Uint8Array {
+export function encodeMessage (seq: number, message: ClusterMessage | RestoreRequest): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, MESSAGE, seq, message])
 }
 
@@ -51,7 +88,7 @@ export function encodeFiller (seq: number, uid: string): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, FILLER, seq, uid])
 }
 
-export function encodeResponse (response: ClusterResponse): Uint8Array {
+export function encodeResponse (response: ClusterResponse | RestoreResponse): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, RESPONSE, response])
 }
 
@@ -61,6 +98,11 @@ export function encodePing (): Uint8Array {
 
 export function encodePong (uid: string): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, PONG, uid])
+}
+
+/** Bytes `value` takes MessagePack-encoded, as it would travel to another server. Throws if it cannot be encoded. */
+export function encodedSize (value: unknown): number {
+  return packr.pack(value).length
 }
 
 function invalid (why: string): GossipError {
@@ -130,11 +172,27 @@ function hasHeader (value: unknown): value is Dict & { uid: string, nsp: string,
   return isDict(value) && isServerId(value.uid) && typeof value.nsp === 'string' && typeof value.type === 'number'
 }
 
-/** A cluster message of a type a server publishes, with the data socket.io-adapter will read. */
-export function isClusterMessage (value: unknown): value is ClusterMessage {
+function isSessionId (value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_SESSION_ID_LENGTH
+}
+
+function isFrontier (value: unknown): boolean {
+  return Array.isArray(value) && value.length <= MAX_FRONTIER &&
+    value.every(entry => Array.isArray(entry) && entry.length === 2 && isServerId(entry[0]) && isSeq(entry[1]))
+}
+
+/** A session as Socket.IO persists it: ids, rooms, and the application's `socket.data`. */
+function isSession (value: unknown): boolean {
+  return isDict(value) && isSessionId(value.sid) && isSessionId(value.pid) && isRooms(value.rooms)
+}
+
+/** A cluster message of a type a server publishes, with the data socket.io-adapter (or the adapter) will read. */
+export function isClusterMessage (value: unknown): value is ClusterMessage | RestoreRequest {
   if (!hasHeader(value)) return false
   const data = value.data
   switch (value.type) {
+    case RESTORE_SESSION:
+      return isDict(data) && isRequestId(data.requestId) && isSessionId(data.pid) && isSessionId(data.offset) && isFrontier(data.frontier)
     case MessageType.INITIAL_HEARTBEAT:
     case MessageType.HEARTBEAT:
     case MessageType.ADAPTER_CLOSE:
@@ -156,12 +214,17 @@ export function isClusterMessage (value: unknown): value is ClusterMessage {
   }
 }
 
-/** A response of a type a server sends, with the data socket.io-adapter will read. */
-export function isClusterResponse (value: unknown): value is ClusterResponse {
+/** A response of a type a server sends, with the data socket.io-adapter (or the adapter) will read. */
+export function isClusterResponse (value: unknown): value is ClusterResponse | RestoreResponse {
   if (!hasHeader(value)) return false
   const data = value.data
   if (!isDict(data) || !isRequestId(data.requestId)) return false
   switch (value.type) {
+    case RESTORE_SESSION_RESPONSE:
+      if (data.found === false) return true
+      // Each packet is replayed to a client as an event: the offset is its last argument.
+      return data.found === true && isSession(data.session) && isFrontier(data.frontier) &&
+        Array.isArray(data.packets) && data.packets.every(p => isEventData(p) && isSessionId((p as unknown[]).at(-1)))
     case MessageType.FETCH_SOCKETS_RESPONSE:
       return Array.isArray(data.sockets) && data.sockets.every(isRemoteSocket)
     case MessageType.SERVER_SIDE_EMIT_RESPONSE:

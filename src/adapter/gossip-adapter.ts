@@ -12,6 +12,7 @@
  *   leaves the topic is dropped without waiting for the heartbeat timeout;
  * - requests that do not hang: a broadcast with acks counts a server that went away as one that
  *   reached no client, so the ack callback fires as soon as the rest have answered;
+ * - connection state recovery across servers, with no store outside them (see SessionRecovery);
  * - servers that cannot be impersonated: every server uid is bound to the gossip node that first
  *   announced it (see ServerBook), and envelopes about it (close, heartbeats, sequence numbers,
  *   requests, responses, broadcasts) are accepted from that node only; a malformed envelope is
@@ -26,16 +27,19 @@
  * reports, so it becomes airtight when origins are authenticated, with no change here.
  */
 import { Adapter, ClusterAdapterWithHeartbeat, MessageType } from 'socket.io-adapter'
-import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, ServerId } from 'socket.io-adapter'
+import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, ServerId, Session, SocketId } from 'socket.io-adapter'
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
-import { decodeEnvelope, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
+import { RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSize, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
+import type { RestoreRequest, RestoreResponse } from './envelope.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
 import { SenderOrder } from './sender-order.js'
 import type { OrderStats } from './sender-order.js'
 import { ServerBook } from './server-book.js'
+import { SessionRecovery } from './session-recovery.js'
+import type { RecoveryStats } from './session-recovery.js'
 
 interface Connection {
   node: GossipApi
@@ -52,7 +56,8 @@ interface PendingAck {
 
 /**
  * Private in the base classes, used here on purpose: `removeNode` is the one place every departure
- * goes through; `addOffsetIfNecessary` stamps packets for connection state recovery.
+ * goes through; `addOffsetIfNecessary` is where a received broadcast gets its offset (connection
+ * state recovery), just before it is delivered.
  */
 interface HeartbeatInternals {
   removeNode(uid: ServerId): void
@@ -79,6 +84,19 @@ const BOOK_CAPACITY = 4_096
 const PING_GAP = 200
 /** Least time between two log lines about refused envelopes, ms. */
 const REFUSAL_LOG_GAP = 1_000
+
+/** A packet Socket.IO would log for recovery: an event, without ack, not volatile (as socket.io-adapter decides). */
+function isRecoverable (packet: unknown, opts: BroadcastOptions): packet is { type: number, id?: number, data: unknown[] } {
+  const p = packet as { type?: unknown, id?: unknown, data?: unknown }
+  return p.type === 2 && p.id === undefined && opts.flags?.volatile === undefined && Array.isArray(p.data)
+}
+
+/** The message being delivered: who numbered it, and how many bytes it took on the wire. */
+interface Delivering {
+  uid: ServerId
+  seq: number
+  bytes: number
+}
 
 interface EncodedOptions {
   rooms: Room[]
@@ -114,7 +132,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private readonly options: ResolvedAdapterOptions
   private readonly lease: NodeLease
   private readonly ready: Promise<Connection>
-  private readonly order: SenderOrder<{ message: ClusterMessage, seq: number }>
+  private readonly order: SenderOrder<{ message: ClusterMessage | RestoreRequest, seq: number, bytes: number }>
   private readonly book: ServerBook
   private readonly pings = new Map<NodeId, { last: number, timer: NodeJS.Timeout | undefined }>()
   private readonly refused = { malformed: 0, wrongNode: 0, notDirect: 0 }
@@ -123,7 +141,13 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private readonly pendingAcks = new Map<string, PendingAck>()
   private readonly leaveTimers = new Set<NodeJS.Timeout>()
   private seq = 0
-  private stamped: Offset | undefined
+  /** The last message doPublish numbered: its offset, number and encoded size. */
+  private stamped: { offset: Offset, seq: number, bytes: number } | undefined
+  /** Numbers the packets only this server sends (local emits, a socket's own emits), for their offsets. */
+  private localOffsets = 0
+  private delivering: Delivering | undefined
+  /** Set when Socket.IO's `connectionStateRecovery` is on. */
+  private readonly recovery: SessionRecovery | undefined
   private lastPublish: Promise<unknown> = Promise.resolve()
   private announceTimer: NodeJS.Timeout | undefined
   private lastAnnounce = -Infinity
@@ -144,7 +168,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       // new start only if none of its numbers came within the window for longer than that; and
       // before the heartbeat timeout would drop it.
       resyncAfter: (options.heartbeatInterval + options.heartbeatTimeout) / 2,
-      deliver: (_uid, { message, seq }) => { this.deliver(message, seq) },
+      deliver: (_uid, { message, seq, bytes }) => { this.deliver(message, seq, bytes) },
       skipped: (uid, from, count) => {
         log.warn({ nsp: nsp.name, server: uid, from, count }, 'socket.io adapter: gave up waiting for missing messages from a server')
       },
@@ -162,6 +186,10 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       removeNode.call(this, uid)
       this.forgetServer(uid)
     }
+    internals.addOffsetIfNecessary = (packet, opts, offset) => { this.received(packet, opts, offset) }
+    const serverOptions = (nsp.server as unknown as { opts: { connectionStateRecovery?: { maxDisconnectionDuration?: number } } }).opts
+    const recoveryOptions = serverOptions.connectionStateRecovery
+    this.recovery = recoveryOptions === undefined ? undefined : this.startRecovery(recoveryOptions.maxDisconnectionDuration ?? 2 * 60_000)
     this.ready = this.connect()
     this.ready.catch((err: unknown) => {
       // A node that could not start was reported once already, not once per namespace.
@@ -177,6 +205,41 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /** What was refused: malformed envelopes, envelopes from the wrong node, servers that never answered. */
   get trustStats (): TrustStats {
     return { ...this.refused, unanswered: this.book.count('pending') }
+  }
+
+  /**
+   * Connection state recovery: sessions and packets kept here (counts, encoded bytes, evictions)
+   * and restores done or failed. Undefined when Socket.IO's `connectionStateRecovery` is off.
+   */
+  get recoveryStats (): RecoveryStats | undefined {
+    return this.recovery?.stats
+  }
+
+  private startRecovery (maxAge: number): SessionRecovery {
+    const { options } = this
+    return new SessionRecovery({
+      uid: this.uid,
+      nspName: this.nsp.name,
+      logger: options.logger,
+      frontier: () => this.order.positions().set(this.uid, this.seq),
+      position: uid => uid === this.uid ? this.seq : this.order.position(uid),
+      servers: () => [...this.counted.keys()],
+      reachesLocalSocket: rooms => {
+        if (rooms.size === 0) return this.sids.size > 0
+        for (const room of rooms) if (this.rooms.has(room)) return true
+        return false
+      },
+      request: data => { this.publish({ type: RESTORE_SESSION, data } as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0]) },
+      respond: async (to, data) => { await this.respondRestore(to, data) }
+    }, {
+      maxAge,
+      maxSessions: options.recoveryMaxSessions,
+      maxPackets: options.recoveryMaxPackets,
+      maxBytes: options.recoveryMaxBytes,
+      timeout: options.recoveryTimeout,
+      // The keeper of a session waits this long at most for messages the asker already delivered.
+      catchUp: Math.min(options.reorderTimeout * 2, options.recoveryTimeout / 2)
+    })
   }
 
   /** The base class's servers that count (`nodesMap`), with when each was last heard from. */
@@ -259,17 +322,23 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const state = this.book.state(uid)
     if (state === 'departed') return
     if (state === 'pending') this.ping(item.origin)
-    this.order.receive(uid, envelope.seq, envelope.kind === 'message' ? { message: envelope.message, seq: envelope.seq } : undefined)
+    this.order.receive(uid, envelope.seq, envelope.kind === 'message' ? { message: envelope.message, seq: envelope.seq, bytes: item.content.length } : undefined)
   }
 
   /**
    * A response counts only from a server that counts (no request of ours waits for another), over
    * its node's own link (responses are always sent directly), from the node the server is bound to.
    */
-  private receiveResponse (response: ClusterResponse, origin: NodeId, direct: boolean): void {
+  private receiveResponse (response: ClusterResponse | RestoreResponse, origin: NodeId, direct: boolean): void {
     if (!direct) return this.refuse('notDirect', { from: origin, kind: 'response' })
     if (response.nsp !== this.nsp.name) return this.refuse('malformed', { from: origin, nsp: response.nsp })
     if (this.book.nodeOf(response.uid) !== origin) return this.refuse('wrongNode', { from: origin, server: response.uid })
+    if (response.type === RESTORE_SESSION_RESPONSE) {
+      // A session may come from a server whose node has not answered a ping yet: it was asked (it
+      // heard the request), and the session exists nowhere else any more.
+      if (this.book.state(response.uid) !== 'departed') this.guard(() => { this.recovery?.onResponse(response.uid, response.data) })
+      return
+    }
     if (this.book.state(response.uid) !== 'live') return
     this.guard(() => { this.onResponse(response) })
   }
@@ -331,8 +400,48 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.counted.set(uid, Date.now())
   }
 
-  private deliver (message: ClusterMessage, seq: number): void {
-    this.guard(() => { this.onMessage(message, `${message.uid}-${seq}`) })
+  private deliver (message: ClusterMessage | RestoreRequest, seq: number, bytes: number): void {
+    if (message.type === RESTORE_SESSION) {
+      if (this.book.state(message.uid) === 'live') this.counted.set(message.uid, Date.now())
+      this.guard(() => { this.answerRestore(message) })
+      return
+    }
+    const recovery = this.recovery
+    const data = (message as { data?: { opts?: EncodedOptions } }).data
+    if (recovery !== undefined && data?.opts !== undefined) {
+      // Restored sockets that had this message in their replay are left out of it.
+      const sids = recovery.excluded(message.uid, seq)
+      if (sids.length > 0) data.opts.except = [...(data.opts.except ?? []), ...sids]
+    }
+    this.delivering = { uid: message.uid, seq, bytes }
+    try {
+      this.guard(() => { this.onMessage(message, `${message.uid}-${seq}`) })
+    } finally {
+      this.delivering = undefined
+    }
+    recovery?.progressed()
+  }
+
+  private answerRestore (message: RestoreRequest): void {
+    if (this.recovery !== undefined) {
+      this.recovery.onRequest(message.uid, message.data)
+      return
+    }
+    // Recovery is off here: nothing is kept, and saying so spares the asker its timeout.
+    this.respondRestore(message.uid, { requestId: message.data.requestId, found: false }).catch(() => {})
+  }
+
+  private async respondRestore (to: ServerId, data: RestoreResponse['data']): Promise<void> {
+    await this.doPublishResponse(to, { type: RESTORE_SESSION_RESPONSE, uid: this.uid, nsp: this.nsp.name, data })
+  }
+
+  /** Called by the base class just before it delivers a received broadcast: gives it its offset and logs it. */
+  private received (packet: unknown, opts: BroadcastOptions, offset: Offset | undefined): void {
+    const recovery = this.recovery
+    if (recovery === undefined || offset === undefined || !isRecoverable(packet, opts)) return
+    packet.data.push(offset)
+    const delivering = this.delivering
+    recovery.delivered(packet.data, opts.rooms, opts.except ?? new Set(), offset, delivering, delivering?.bytes ?? 0)
   }
 
   /** One bad message (or a throwing user handler) must not stop the receive loop. */
@@ -399,6 +508,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /** Runs on every departure: closed, left, or silent past the heartbeat timeout. */
   private forgetServer (uid: ServerId): void {
     this.order.forget(uid)
+    this.recovery?.serverGone(uid)
     // It stays bound to its node; if it speaks again it counts once its node answers again.
     if (this.book.state(uid) === 'live') this.book.set(uid, 'pending')
     for (const [requestId, pending] of this.pendingAcks) {
@@ -475,7 +585,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const bytes = encodeMessage(seq, message)
     this.seq++
     const offset = `${this.uid}-${seq}`
-    this.stamped = offset
+    this.stamped = { offset, seq, bytes: bytes.length }
     this.trackAck(message)
     const sent = this.send(seq, bytes, this.directTargets(message))
     this.lastPublish = sent.catch(() => {})
@@ -487,7 +597,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    * Publishes without waiting and returns the offset, known at once because doPublish numbers the
    * message synchronously. Undefined if the message could not even be encoded (that is logged).
    */
-  private publishNow (message: Parameters<ClusterAdapterWithHeartbeat['publish']>[0]): Offset | undefined {
+  private publishNow (message: Parameters<ClusterAdapterWithHeartbeat['publish']>[0]): { offset: Offset, seq: number, bytes: number } | undefined {
     this.stamped = undefined
     this.publish(message)
     return this.stamped
@@ -502,12 +612,53 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    */
 
   override broadcast (packet: unknown, opts: BroadcastOptions): Promise<void> {
-    if (opts.flags?.local !== true) {
-      const offset = this.publishNow({ type: MessageType.BROADCAST, data: { packet, opts: encodeOptions(opts) } })
-      ;(this as unknown as HeartbeatInternals).addOffsetIfNecessary(packet, opts, offset)
+    const recovery = this.recovery
+    const stamp = opts.flags?.local === true || this.toOwnSocketOnly(opts)
+      ? undefined
+      : this.publishNow({ type: MessageType.BROADCAST, data: { packet, opts: encodeOptions(opts) } })
+    if (recovery !== undefined && isRecoverable(packet, opts)) {
+      // A packet only this server sends gets an offset of its own numbering (`~`: never a sender's).
+      const offset = stamp?.offset ?? `${this.uid}~${this.localOffsets++}`
+      const bytes = stamp?.bytes ?? this.sizeOf(packet.data)
+      packet.data.push(offset)
+      recovery.delivered(packet.data, opts.rooms, opts.except ?? new Set(), offset, stamp === undefined ? undefined : { uid: this.uid, seq: stamp.seq }, bytes)
     }
     Adapter.prototype.broadcast.call(this, packet, opts)
     return Promise.resolve()
+  }
+
+  /**
+   * With recovery on, Socket.IO sends even `socket.emit` through the adapter (so it is logged):
+   * to a room that is the id of a socket connected here, nobody else has a member (socket ids are
+   * unique), so it is not published: publishing every private emit to every server would cost the
+   * cluster one message per emit per server.
+   */
+  private toOwnSocketOnly (opts: BroadcastOptions): boolean {
+    if (this.recovery === undefined || opts.rooms.size !== 1 || (opts.except?.size ?? 0) > 0) return false
+    const [room] = opts.rooms
+    return this.nsp.sockets.has(room)
+  }
+
+  private sizeOf (data: unknown): number {
+    try {
+      return encodedSize(data)
+    } catch {
+      // Not MessagePack-encodable: it could not go to another server anyway; counted as empty.
+      return 0
+    }
+  }
+
+  override persistSession (session: { sid: SocketId, pid: string, rooms: Room[], data: unknown }): void {
+    this.recovery?.persist(session, this.sizeOf(session))
+  }
+
+  override restoreSession (pid: string, offset: string): Promise<Session> {
+    return (this.recovery?.restore(pid, offset) ?? Promise.resolve(null)) as Promise<Session>
+  }
+
+  override addAll (id: SocketId, rooms: Set<Room>): void {
+    super.addAll(id, rooms)
+    this.recovery?.joined(id)
   }
 
   override addSockets (opts: BroadcastOptions, rooms: Room[]): Promise<void> {
@@ -574,7 +725,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     }
   }
 
-  protected override async doPublishResponse (requesterUid: ServerId, response: ClusterResponse): Promise<void> {
+  protected override async doPublishResponse (requesterUid: ServerId, response: ClusterResponse | RestoreResponse): Promise<void> {
     const nodeId = this.book.nodeOf(requesterUid)
     if (nodeId === undefined || this.book.state(requesterUid) === 'departed') {
       throw new GossipError('ERR_GOSSIP_CLOSED', `socket.io adapter: server ${requesterUid} is gone, its response is dropped`)
@@ -608,6 +759,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     for (const timer of this.leaveTimers) clearTimeout(timer)
     this.leaveTimers.clear()
     super.close()
+    this.recovery?.close()
     await this.lastPublish
     this.order.close()
     for (const requestId of [...this.pendingAcks.keys()]) this.dropPendingAck(requestId)

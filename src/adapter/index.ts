@@ -16,6 +16,7 @@ import { Gossip, validateOptions } from '../core/gossip.js'
 
 export { GossipAdapter, adapterTopic } from './gossip-adapter.js'
 export type { TrustStats } from './gossip-adapter.js'
+export type { RecoveryStats } from './session-recovery.js'
 export type { AdapterOptions, CreateAdapterOptions } from './options.js'
 export type { OrderStats } from './sender-order.js'
 
@@ -33,7 +34,8 @@ export type GossipAdapterConstructor = typeof Adapter & {
 }
 
 const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
-  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout', 'receiveBufferSize'
+  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout', 'receiveBufferSize',
+  'recoveryMaxSessions', 'recoveryMaxPackets', 'recoveryMaxBytes', 'recoveryTimeout'
 ]
 
 function nodeOptions (options: CreateAdapterOptions): GossipOptions {

@@ -27,6 +27,20 @@ export interface AdapterOptions extends ClusterAdapterOptions {
    */
   receiveBufferSize?: number
   /**
+   * With Socket.IO's `connectionStateRecovery` on: sessions of disconnected sockets each server
+   * keeps per namespace at most (the oldest go first). Default 10 000.
+   */
+  recoveryMaxSessions?: number
+  /** Recoverable broadcast packets each server logs per namespace at most (the oldest go first). Default 10 000. */
+  recoveryMaxPackets?: number
+  /** Encoded bytes of those sessions and packets together at most, per server and namespace. Default 32 MiB. */
+  recoveryMaxBytes?: number
+  /**
+   * How long a server waits for the cluster to say where a returning client's session is before
+   * giving it a new one, ms. Default 5 000.
+   */
+  recoveryTimeout?: number
+  /**
    * Where the adapter logs (a node that cannot start at `error`; skipped gaps, undecodable
    * messages, failed publishes at `warn`). Default: silent, except that a node that cannot start
    * is reported once with `console.error`.
@@ -46,6 +60,10 @@ export interface ResolvedAdapterOptions {
   announceInterval: number
   directFanout: number
   receiveBufferSize: number
+  recoveryMaxSessions: number
+  recoveryMaxPackets: number
+  recoveryMaxBytes: number
+  recoveryTimeout: number
   logger: Logger
 }
 
@@ -93,6 +111,10 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
     announceInterval: positive('announceInterval', options.announceInterval, 1_000),
     directFanout: nonNegativeInteger('directFanout', options.directFanout, 16),
     receiveBufferSize: Math.floor(positive('receiveBufferSize', options.receiveBufferSize, 16_384)),
+    recoveryMaxSessions: nonNegativeInteger('recoveryMaxSessions', options.recoveryMaxSessions, 10_000),
+    recoveryMaxPackets: nonNegativeInteger('recoveryMaxPackets', options.recoveryMaxPackets, 10_000),
+    recoveryMaxBytes: nonNegativeInteger('recoveryMaxBytes', options.recoveryMaxBytes, 32 * 1024 * 1024),
+    recoveryTimeout: positive('recoveryTimeout', options.recoveryTimeout, 5_000),
     logger: options.logger ?? silentLogger
   }
 }

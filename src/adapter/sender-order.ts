@@ -99,6 +99,18 @@ export class SenderOrder<T> {
     return { skipped: this.skippedTotal, late: this.lateTotal, held, outOfWindow: this.outOfWindowTotal, resyncs: this.resyncTotal }
   }
 
+  /** The next number expected from `sender`: every earlier one was delivered or given up. */
+  position (sender: string): number | undefined {
+    return this.senders.get(sender)?.next
+  }
+
+  /** `position` of every sender heard from. */
+  positions (): Map<string, number> {
+    const positions = new Map<string, number>()
+    for (const [sender, state] of this.senders) positions.set(sender, state.next)
+    return positions
+  }
+
   /** `item` undefined marks a filler: the number is used up but there is nothing to deliver. */
   receive (sender: string, seq: number, item: T | undefined): void {
     let state = this.senders.get(sender)

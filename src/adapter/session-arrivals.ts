@@ -1,0 +1,176 @@
+/**
+ * Sessions arriving at this server from the server that kept them, handed over so that the socket
+ * misses nothing and gets nothing twice.
+ *
+ * Each server delivers every other server's messages in that server's order, but two servers are
+ * not at the same point at the same moment. The owner's answer says how far it had got with each
+ * sender (its frontier: the next sequence number it had not delivered) when it gathered the missed
+ * packets. Then, per sender:
+ *
+ * - what this server delivered from that point on, the owner did not have: this server adds it
+ *   (it buffers every sequenced packet it delivers while a request is out, so it has them, as the
+ *   owner first waits until it has got as far as this server was when it asked);
+ * - what this server has not delivered yet up to that point, the owner already sent: when it comes,
+ *   the restored socket is left out of it (`excluded`).
+ *
+ * Between the answer and the moment Socket.IO puts the socket in its rooms, matching packets are
+ * appended to the missed list Socket.IO is about to replay (it reads the list after the joins).
+ */
+import type { Room, ServerId } from 'socket.io-adapter'
+import { packetMatches } from './session-log.js'
+
+/** Per sender, the next sequence number not yet delivered. */
+export type Frontier = Map<ServerId, number>
+
+export interface DeliveredPacket {
+  data: unknown[]
+  rooms: Room[]
+  except: Room[]
+  /** Set for a cluster message (numbered by its sender); undefined for a packet only this server sent. */
+  sender?: { uid: ServerId, seq: number }
+}
+
+interface Buffer {
+  packets: DeliveredPacket[]
+  overflowed: boolean
+}
+
+interface Arrival {
+  rooms: Room[]
+  missed: unknown[][]
+  frontier: Frontier
+  at: number
+}
+
+interface Exclusion {
+  sid: string
+  /** Messages numbered below this were in the socket's replay. */
+  below: number
+  at: number
+}
+
+export class SessionArrivals {
+  private readonly buffers = new Map<string, Buffer>()
+  private readonly arrivals = new Map<string, Arrival>()
+  private readonly exclusions = new Map<ServerId, Exclusion[]>()
+
+  constructor (private readonly maxBuffered: number, private readonly now: () => number = Date.now) {}
+
+  /** Entries held: buffered packets, sessions waiting for their socket, exclusions pending. */
+  get size (): { buffered: number, arriving: number, exclusions: number } {
+    let buffered = 0
+    for (const b of this.buffers.values()) buffered += b.packets.length
+    let exclusions = 0
+    for (const list of this.exclusions.values()) exclusions += list.length
+    return { buffered, arriving: this.arrivals.size, exclusions }
+  }
+
+  /** A request went out: from now on every sequenced packet delivered here is kept for it. */
+  open (requestId: string): void {
+    this.buffers.set(requestId, { packets: [], overflowed: false })
+  }
+
+  /** The request ended without a session. */
+  abandon (requestId: string): void {
+    this.buffers.delete(requestId)
+  }
+
+  /**
+   * The session arrived with the packets the owner gathered and the owner's frontier. Returns the
+   * full missed list (which keeps growing until the socket joins its rooms), or undefined if it
+   * cannot be complete: the owner had not got as far as this server was when it asked, or the
+   * buffer overflowed.
+   */
+  arrive (requestId: string | undefined, sid: string, rooms: Room[], missed: unknown[][], frontier: Frontier, askedAt?: Frontier): unknown[][] | undefined {
+    const buffer = requestId === undefined ? undefined : this.buffers.get(requestId)
+    if (requestId !== undefined) this.buffers.delete(requestId)
+    if (buffer?.overflowed === true) return undefined
+    for (const [uid, next] of askedAt ?? []) {
+      const theirs = frontier.get(uid)
+      if (theirs !== undefined && theirs < next) return undefined
+    }
+    const list = [...missed]
+    for (const packet of buffer?.packets ?? []) {
+      if (packet.sender !== undefined && this.covered(frontier, packet.sender)) continue
+      if (packetMatches(rooms, packet.rooms, packet.except)) list.push(packet.data)
+    }
+    this.arrivals.set(sid, { rooms, missed: list, frontier, at: this.now() })
+    return list
+  }
+
+  /** A recoverable packet was delivered here. */
+  delivered (packet: DeliveredPacket): void {
+    for (const buffer of this.buffers.values()) {
+      if (packet.sender === undefined || buffer.overflowed) continue
+      if (buffer.packets.length >= this.maxBuffered) {
+        buffer.overflowed = true
+        buffer.packets = []
+      } else {
+        buffer.packets.push(packet)
+      }
+    }
+    for (const arrival of this.arrivals.values()) {
+      if (packet.sender !== undefined && this.covered(arrival.frontier, packet.sender)) continue
+      if (packetMatches(arrival.rooms, packet.rooms, packet.except)) arrival.missed.push(packet.data)
+    }
+  }
+
+  /**
+   * The socket joined its rooms: it now receives what is delivered here. From each sender this
+   * server is behind the owner on, the messages still to come up to the owner's point were replayed
+   * already, and will be excluded.
+   */
+  joined (sid: string, frontier: () => Frontier): void {
+    const arrival = this.arrivals.get(sid)
+    if (arrival === undefined) return
+    this.arrivals.delete(sid)
+    const current = frontier()
+    for (const [uid, below] of arrival.frontier) {
+      if ((current.get(uid) ?? -Infinity) >= below) continue
+      let list = this.exclusions.get(uid)
+      if (list === undefined) this.exclusions.set(uid, list = [])
+      list.push({ sid, below, at: this.now() })
+    }
+  }
+
+  /** The restored sockets to leave out of message `seq` of `uid` (they had it in their replay). */
+  excluded (uid: ServerId, seq: number): string[] {
+    const list = this.exclusions.get(uid)
+    if (list === undefined) return []
+    const sids: string[] = []
+    const rest = list.filter(e => {
+      if (seq < e.below) sids.push(e.sid)
+      return seq + 1 < e.below
+    })
+    if (rest.length === 0) this.exclusions.delete(uid)
+    else this.exclusions.set(uid, rest)
+    return sids
+  }
+
+  /** A sender left: nothing more will come from it. */
+  forgetSender (uid: ServerId): void {
+    this.exclusions.delete(uid)
+  }
+
+  /** Drops what waited longer than `maxWait` ms: a socket that never joined, a sender that went quiet. */
+  sweep (maxWait: number): void {
+    const threshold = this.now() - maxWait
+    for (const [sid, arrival] of this.arrivals) if (arrival.at < threshold) this.arrivals.delete(sid)
+    for (const [uid, list] of this.exclusions) {
+      const rest = list.filter(e => e.at >= threshold)
+      if (rest.length === 0) this.exclusions.delete(uid)
+      else this.exclusions.set(uid, rest)
+    }
+  }
+
+  clear (): void {
+    this.buffers.clear()
+    this.arrivals.clear()
+    this.exclusions.clear()
+  }
+
+  private covered (frontier: Frontier, sender: { uid: ServerId, seq: number }): boolean {
+    const next = frontier.get(sender.uid)
+    return next !== undefined && sender.seq < next
+  }
+}

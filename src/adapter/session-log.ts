@@ -1,0 +1,225 @@
+/**
+ * What one server keeps so its disconnected sockets can get their state back (Socket.IO's
+ * connection state recovery), with no store outside the servers:
+ *
+ * - the sessions of its own sockets that went away (Socket.IO persists a session on the server the
+ *   socket was connected to), each restorable once;
+ * - the recoverable broadcast packets it delivered, in its delivery order, with the rooms they went
+ *   to: a returning socket gets the packets after the last one it saw that match its rooms.
+ *
+ * Bounded by age (past `maxAge`, Socket.IO's `maxDisconnectionDuration`, neither is of use), by
+ * count (sessions and packets separately) and by bytes (the encoded size of both together, as they
+ * would travel to another server); past a bound the oldest entry goes first. A session whose last
+ * packet has been evicted can no longer be restored (its offset is unknown): it fails, it is never
+ * restored with a hole.
+ */
+import type { Room } from 'socket.io-adapter'
+
+export interface SessionLogLimits {
+  /** How long a session and a packet are kept, ms (Socket.IO's `maxDisconnectionDuration`). */
+  maxAge: number
+  maxSessions: number
+  maxPackets: number
+  /** Encoded bytes of sessions and packets together. */
+  maxBytes: number
+  now?: () => number
+}
+
+export interface StoredSession {
+  sid: string
+  pid: string
+  rooms: Room[]
+  data: unknown
+  disconnectedAt: number
+  bytes: number
+}
+
+export interface LoggedPacket {
+  /** The offset the packet carries as its last argument (what the client reports when it returns). */
+  offset: string
+  /** The event and its arguments, the offset last: what is sent to the client again. */
+  data: unknown[]
+  rooms: Room[]
+  except: Room[]
+  at: number
+  bytes: number
+}
+
+export interface SessionLogStats {
+  sessions: number
+  packets: number
+  /** Encoded bytes held (sessions and packets). */
+  bytes: number
+  /** Entries dropped before their time to stay within a count or byte bound. */
+  evictedSessions: number
+  evictedPackets: number
+}
+
+/** Socket.IO's rule: a packet is for a session if it went to one of its rooms (or to all) and excluded none. */
+export function packetMatches (sessionRooms: readonly Room[], rooms: readonly Room[], except: readonly Room[]): boolean {
+  const included = rooms.length === 0 || sessionRooms.some(room => rooms.includes(room))
+  return included && sessionRooms.every(room => !except.includes(room))
+}
+
+export class SessionLog {
+  /** In persist order, which is disconnection order: the front is the oldest. */
+  private readonly sessions = new Map<string, StoredSession>()
+  /** How many held sessions are in each room: which packets may concern a held session. */
+  private readonly sessionRooms = new Map<Room, number>()
+  /** The packet log is `packets[head..]`; `first` is the position of `packets[head]` since the start. */
+  private packets: LoggedPacket[] = []
+  private head = 0
+  private first = 0
+  private readonly positions = new Map<string, number>()
+  private bytes = 0
+  private evictedSessions = 0
+  private evictedPackets = 0
+  private readonly now: () => number
+
+  constructor (private readonly limits: SessionLogLimits) {
+    this.now = limits.now ?? Date.now
+  }
+
+  get stats (): SessionLogStats {
+    return {
+      sessions: this.sessions.size,
+      packets: this.packets.length - this.head,
+      bytes: this.bytes,
+      evictedSessions: this.evictedSessions,
+      evictedPackets: this.evictedPackets
+    }
+  }
+
+  has (pid: string): boolean {
+    this.expire()
+    return this.sessions.has(pid)
+  }
+
+  /** Keeps the session of a socket that just went away (a session with the same pid is replaced). */
+  persist (session: Omit<StoredSession, 'disconnectedAt'>): void {
+    this.remove(session.pid)
+    const stored: StoredSession = { ...session, disconnectedAt: this.now() }
+    this.sessions.set(stored.pid, stored)
+    for (const room of stored.rooms) this.sessionRooms.set(room, (this.sessionRooms.get(room) ?? 0) + 1)
+    this.bytes += stored.bytes
+    this.trim()
+  }
+
+  /** Removes and returns the session: a session is restored once. Undefined if unknown or expired. */
+  take (pid: string): StoredSession | undefined {
+    this.expire()
+    const session = this.sessions.get(pid)
+    if (session !== undefined) this.remove(pid)
+    return session
+  }
+
+  /**
+   * Whether a packet to `rooms` except `except` may concern a held session (the exclusions are
+   * applied when the session is restored).
+   */
+  concernsSession (rooms: ReadonlySet<Room>): boolean {
+    if (this.sessions.size === 0) return false
+    if (rooms.size === 0) return true
+    for (const room of rooms) if (this.sessionRooms.has(room)) return true
+    return false
+  }
+
+  append (packet: Omit<LoggedPacket, 'at'>): void {
+    if (this.positions.has(packet.offset)) return
+    this.positions.set(packet.offset, this.first + this.packets.length - this.head)
+    this.packets.push({ ...packet, at: this.now() })
+    this.bytes += packet.bytes
+    this.trim()
+  }
+
+  /**
+   * The packets logged after `offset` that match `rooms`, in order; undefined if `offset` is not in
+   * the log (too old, evicted, or never delivered here): what was missed cannot be known then.
+   */
+  after (offset: string, rooms: readonly Room[]): unknown[][] | undefined {
+    this.expire()
+    const position = this.positions.get(offset)
+    if (position === undefined) return undefined
+    const missed: unknown[][] = []
+    for (let i = this.head + position - this.first + 1; i < this.packets.length; i++) {
+      const packet = this.packets[i]!
+      if (packetMatches(rooms, packet.rooms, packet.except)) missed.push(packet.data)
+    }
+    return missed
+  }
+
+  /** Drops what is older than `maxAge`. */
+  expire (): void {
+    const threshold = this.now() - this.limits.maxAge
+    for (const session of this.sessions.values()) {
+      if (session.disconnectedAt >= threshold) break
+      this.remove(session.pid)
+    }
+    while (this.head < this.packets.length && this.packets[this.head]!.at < threshold) this.shiftPacket()
+    this.compact()
+  }
+
+  clear (): void {
+    this.sessions.clear()
+    this.sessionRooms.clear()
+    this.packets = []
+    this.head = 0
+    this.positions.clear()
+    this.bytes = 0
+  }
+
+  private remove (pid: string): void {
+    const session = this.sessions.get(pid)
+    if (session === undefined) return
+    this.sessions.delete(pid)
+    this.bytes -= session.bytes
+    for (const room of session.rooms) {
+      const count = (this.sessionRooms.get(room) ?? 1) - 1
+      if (count <= 0) this.sessionRooms.delete(room)
+      else this.sessionRooms.set(room, count)
+    }
+  }
+
+  private shiftPacket (): void {
+    const packet = this.packets[this.head]!
+    this.packets[this.head] = undefined as unknown as LoggedPacket
+    this.head++
+    this.first++
+    this.positions.delete(packet.offset)
+    this.bytes -= packet.bytes
+  }
+
+  /** Within the bounds again, the oldest entry first (a session or a packet, whichever is older). */
+  private trim (): void {
+    this.expire()
+    while (this.sessions.size > this.limits.maxSessions) this.evictSession()
+    while (this.packets.length - this.head > this.limits.maxPackets) this.evictPacket()
+    while (this.bytes > this.limits.maxBytes) {
+      const session = this.sessions.values().next().value
+      const packet = this.head < this.packets.length ? this.packets[this.head] : undefined
+      if (session === undefined && packet === undefined) break
+      if (packet === undefined || (session !== undefined && session.disconnectedAt <= packet.at)) this.evictSession()
+      else this.evictPacket()
+    }
+    this.compact()
+  }
+
+  private evictSession (): void {
+    const oldest = this.sessions.keys().next().value
+    if (oldest === undefined) return
+    this.remove(oldest)
+    this.evictedSessions++
+  }
+
+  private evictPacket (): void {
+    this.shiftPacket()
+    this.evictedPackets++
+  }
+
+  /** Drops the consumed front of the array once it is at least half of it. */
+  private compact (): void {
+    if (this.head < 1_024 || this.head * 2 < this.packets.length) return
+    this.packets = this.packets.slice(this.head)
+    this.head = 0
+  }
+}
