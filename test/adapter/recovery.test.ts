@@ -69,3 +69,75 @@ t.test('a client that loses its connection and comes back to the same server is 
   t.same(a.connections.filter(c => c.id === id), [{ id, recovered: false }, { id, recovered: true }])
   t.match(a.adapter().recoveryStats, { restoredHere: 1, sessions: 0 })
 })
+
+t.test('a client the load balancer moves to another server is recovered there: same id, rooms, data, missed events in order, once', async t => {
+  const lb = await balancer(a.url)
+  t.teardown(() => lb.close())
+  const client = await recoveringClient(lb.url, 'mover', ['green', 'extra'])
+  t.teardown(() => { client.socket.disconnect() })
+  const id = client.socket.id!
+  c.io.to('green').emit('before', 0)
+  await settle(c, client)
+
+  lb.refuse()
+  lb.dropAll()
+  await waitFor('a saw it go', () => a.io.of('/').sockets.get(id) === undefined)
+  for (let i = 1; i <= 20; i++) c.io.to('green').emit('from-c', i)
+  for (let i = 1; i <= 20; i++) a.io.to('extra').emit('from-a', i)
+  b.io.to('elsewhere').emit('from-b', 'not its room')
+  b.io.to(id).emit('from-b', 'to its id')
+  // Every one of them has reached a (the keeper) before the client comes back.
+  await waitFor('a logged them', () => a.adapter().recoveryStats!.packets >= 42)
+  lb.moveTo(b.url)
+  lb.accept()
+
+  await waitForConnects(client, 2)
+  t.same(client.connects[1], { id, recovered: true }, 'the same id, recovered')
+  const socket = serverSocket(client)!
+  t.equal(socket.server, b, 'now on b')
+  t.same([...socket.rooms].sort(), [id, 'extra', 'green'].sort(), 'its rooms')
+  t.same(socket.data, { name: 'mover', profile: { since: 0, tags: ['a', 'b'] } }, 'its data, as a set it')
+  for (const server of servers) await settle(server, client)
+  const numbers = Array.from({ length: 20 }, (_, i) => i + 1)
+  t.same(client.values('from-c'), numbers, 'c\'s events in order, once')
+  t.same(client.values('from-a'), numbers, 'a\'s events in order, once')
+  t.same(client.values('from-b'), ['to its id'], 'what was sent to its id, nothing for other rooms')
+  t.match(b.adapter().recoveryStats, { restoredFromPeer: 1 })
+  t.match(a.adapter().recoveryStats, { handedOver: 1 })
+  t.equal(a.io.of('/').sockets.get(id), undefined, 'a has no such socket')
+})
+
+t.test('events keep flowing while the client moves: it gets each one exactly once, in each sender\'s order', async t => {
+  const lb = await balancer(b.url)
+  t.teardown(() => lb.close())
+  const client = await recoveringClient(lb.url, 'stream', ['stream'])
+  t.teardown(() => { client.socket.disconnect() })
+  const id = client.socket.id!
+  b.io.to('stream').emit('ready')
+  await waitFor('ready', () => client.values('ready').length === 1)
+  // Three senders emit numbered events to its room the whole time, one per event-loop turn each.
+  const sent = new Map<string, number>()
+  const pump = { running: true }
+  const pumps = servers.map((server, i) => (async () => {
+    const name = `s${i}`
+    for (let n = 0; pump.running; n++) {
+      server.io.to('stream').emit('n', name, n)
+      sent.set(name, n + 1)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  })())
+  await waitFor('some events arrived', () => client.values('n').length >= 30)
+  lb.moveTo(c.url)
+  lb.dropAll()
+  await waitForConnects(client, 2)
+  await waitFor('more events after the move', () => client.received.length >= 2 && client.received.at(-1)!.event === 'n' && client.values('n').length >= 200)
+  pump.running = false
+  await Promise.all(pumps)
+  for (const server of servers) await settle(server, client)
+  t.same(client.connects[1], { id, recovered: true }, 'recovered on c')
+  t.equal(serverSocket(client)?.server, c)
+  for (const [name, count] of sent) {
+    const got = client.received.filter(r => r.event === 'n' && r.args[0] === name).map(r => r.args[1])
+    t.same(got, Array.from({ length: count }, (_, n) => n), `${name}: all ${count} events, each once, in order`)
+  }
+})
