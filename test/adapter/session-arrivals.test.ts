@@ -1,0 +1,71 @@
+import t from 'tap'
+import { SessionArrivals } from '../../src/adapter/session-arrivals.js'
+import type { DeliveredPacket, Frontier } from '../../src/adapter/session-arrivals.js'
+
+function from (uid: string, seq: number, rooms: string[] = ['room']): DeliveredPacket {
+  return { data: ['ev', `${uid}${seq}`, `${uid}-${seq}`], rooms, except: [], sender: { uid, seq } }
+}
+
+const frontier = (entries: Array<[string, number]>): Frontier => new Map(entries)
+const names = (list: unknown[][] | undefined): unknown[] | undefined => list?.map(p => p[1])
+
+t.test('what this server delivered past the keeper\'s point is added after the keeper\'s packets', async t => {
+  const arrivals = new SessionArrivals(100)
+  arrivals.open('r1')
+  for (const seq of [5, 6, 7]) arrivals.delivered(from('x', seq))
+  arrivals.delivered(from('x', 8, ['other']))
+  const missed = arrivals.arrive('r1', 'sid', ['sid', 'room'], [['ev', 'x4', 'x-4'], ['ev', 'x5', 'x-5']], frontier([['x', 6]]), frontier([['x', 5]]))
+  t.same(names(missed), ['x4', 'x5', 'x6', 'x7'], 'x5 came from the keeper, x6 and x7 from here, x8 is for another room')
+})
+
+t.test('until the socket joins its rooms, matching packets join the replay; after, it gets them live', async t => {
+  const arrivals = new SessionArrivals(100)
+  const missed = arrivals.arrive(undefined, 'sid', ['sid', 'room'], [], frontier([['x', 3]]))!
+  arrivals.delivered(from('x', 3))
+  arrivals.delivered({ data: ['ev', 'local', 'me~0'], rooms: [], except: [] })
+  arrivals.joined('sid', () => frontier([['x', 4]]))
+  arrivals.delivered(from('x', 4))
+  t.same(names(missed), ['x3', 'local'])
+  t.same(arrivals.size, { buffered: 0, arriving: 0, exclusions: 0 })
+})
+
+t.test('from a sender this server is behind the keeper on, the messages the replay had are left out when they come', async t => {
+  const arrivals = new SessionArrivals(100)
+  arrivals.open('r1')
+  const missed = arrivals.arrive('r1', 'sid', ['sid', 'room'], [['ev', 'x5', 'x-5'], ['ev', 'x6', 'x-6']], frontier([['x', 7], ['y', 2]]), frontier([['x', 5]]))!
+  arrivals.delivered(from('x', 5))
+  t.same(names(missed), ['x5', 'x6'], 'x5 delivered here before the socket joined: already in the replay')
+  arrivals.joined('sid', () => frontier([['x', 6], ['y', 2]]))
+  t.same(arrivals.excluded('x', 6), ['sid'], 'x6: the replay had it')
+  t.same(arrivals.excluded('x', 7), [], 'x7: new')
+  t.same(arrivals.excluded('y', 2), [], 'no exclusion where this server was not behind')
+  t.same(arrivals.size.exclusions, 0, 'nothing left once the sender is past the point')
+})
+
+t.test('an answer that cannot be complete fails: the keeper was behind where this server was when it asked', async t => {
+  const arrivals = new SessionArrivals(100)
+  arrivals.open('r1')
+  t.equal(arrivals.arrive('r1', 'sid', ['sid'], [], frontier([['x', 4]]), frontier([['x', 5]])), undefined)
+  t.same(arrivals.size, { buffered: 0, arriving: 0, exclusions: 0 })
+})
+
+t.test('an answer that cannot be complete fails: more was delivered while asking than the buffer holds', async t => {
+  const arrivals = new SessionArrivals(2)
+  arrivals.open('r1')
+  for (const seq of [1, 2, 3]) arrivals.delivered(from('x', seq))
+  t.same(arrivals.size.buffered, 0, 'the overflowing buffer holds nothing')
+  t.equal(arrivals.arrive('r1', 'sid', ['sid'], [], frontier([['x', 1]]), frontier([['x', 1]])), undefined)
+})
+
+t.test('a sender that leaves, or a socket that never joins, leaves nothing behind', async t => {
+  const clock = { now: 0 }
+  const arrivals = new SessionArrivals(100, () => clock.now)
+  arrivals.arrive(undefined, 'never', ['never'], [], frontier([]))
+  arrivals.arrive(undefined, 'sid', ['sid'], [], frontier([['x', 9], ['y', 9]]))
+  arrivals.joined('sid', () => frontier([['x', 1], ['y', 1]]))
+  arrivals.forgetSender('x')
+  t.same(arrivals.size, { buffered: 0, arriving: 1, exclusions: 1 })
+  clock.now = 61_000
+  arrivals.sweep(60_000)
+  t.same(arrivals.size, { buffered: 0, arriving: 0, exclusions: 0 })
+})

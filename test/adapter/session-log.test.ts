@@ -1,0 +1,104 @@
+import t from 'tap'
+import { SessionLog, packetMatches } from '../../src/adapter/session-log.js'
+import type { SessionLogLimits } from '../../src/adapter/session-log.js'
+
+function log (limits: Partial<SessionLogLimits> = {}): { log: SessionLog, clock: { now: number } } {
+  const clock = { now: 1_000 }
+  return { clock, log: new SessionLog({ maxAge: 10_000, maxSessions: 100, maxPackets: 100, maxBytes: 1_000_000, now: () => clock.now, ...limits }) }
+}
+
+function packet (offset: string, rooms: string[] = [], except: string[] = [], bytes = 10): { offset: string, data: unknown[], rooms: string[], except: string[], bytes: number } {
+  return { offset, data: ['ev', offset, offset], rooms, except, bytes }
+}
+
+function session (pid: string, rooms: string[] = [`sid-${pid}`], bytes = 10): { sid: string, pid: string, rooms: string[], data: unknown, bytes: number } {
+  return { sid: `sid-${pid}`, pid, rooms, data: { pid }, bytes }
+}
+
+t.test('Socket.IO\'s rule: a packet is for a session if it went to all or to one of its rooms, and excluded none of them', async t => {
+  t.ok(packetMatches(['s', 'red'], [], []), 'to all')
+  t.ok(packetMatches(['s', 'red'], ['red', 'blue'], []), 'to one of its rooms')
+  t.notOk(packetMatches(['s', 'red'], ['blue'], []), 'to another room')
+  t.notOk(packetMatches(['s', 'red'], [], ['red']), 'one of its rooms excluded')
+  t.notOk(packetMatches(['s', 'red'], ['red'], ['s']), 'itself excluded')
+})
+
+t.test('the packets after the offset that match the session\'s rooms, in order', async t => {
+  const { log: l } = log()
+  l.append(packet('o1', ['red']))
+  l.append(packet('o2', ['red']))
+  l.append(packet('o3', ['blue']))
+  l.append(packet('o4', []))
+  l.append(packet('o5', [], ['red']))
+  t.same(l.after('o1', ['s', 'red']), [['ev', 'o2', 'o2'], ['ev', 'o4', 'o4']])
+  t.same(l.after('o4', ['s', 'red']), [], 'nothing after the last one')
+  t.equal(l.after('unknown', ['s', 'red']), undefined, 'an offset that is not logged: what was missed is unknown')
+})
+
+t.test('a session is handed out once, and not after maxAge', async t => {
+  const { log: l, clock } = log()
+  l.persist(session('p1'))
+  l.persist(session('p2'))
+  t.ok(l.has('p1'))
+  t.match(l.take('p1'), { sid: 'sid-p1', pid: 'p1', data: { pid: 'p1' }, disconnectedAt: 1_000 })
+  t.equal(l.take('p1'), undefined, 'not twice')
+  clock.now += 10_001
+  t.equal(l.take('p2'), undefined, 'expired')
+  t.equal(l.stats.sessions, 0)
+})
+
+t.test('packets older than maxAge are dropped: an offset among them is no longer known', async t => {
+  const { log: l, clock } = log()
+  l.append(packet('old'))
+  clock.now += 6_000
+  l.append(packet('newer'))
+  clock.now += 5_000
+  t.equal(l.after('old', ['s']), undefined)
+  t.same(l.after('newer', ['s']), [])
+  t.equal(l.stats.packets, 1)
+})
+
+t.test('which packets may concern a kept session: its rooms, or any packet to all', async t => {
+  const { log: l } = log()
+  t.notOk(l.concernsSession(new Set()), 'no session: nothing')
+  l.persist(session('p1', ['sid-p1', 'red']))
+  t.ok(l.concernsSession(new Set()))
+  t.ok(l.concernsSession(new Set(['red', 'blue'])))
+  t.notOk(l.concernsSession(new Set(['blue'])))
+  l.take('p1')
+  t.notOk(l.concernsSession(new Set(['red'])), 'the room is forgotten with the session')
+})
+
+t.test('past the count bounds the oldest go first', async t => {
+  const { log: l } = log({ maxSessions: 2, maxPackets: 3 })
+  for (const pid of ['p1', 'p2', 'p3']) l.persist(session(pid))
+  for (const offset of ['o1', 'o2', 'o3', 'o4', 'o5']) l.append(packet(offset))
+  t.match(l.stats, { sessions: 2, packets: 3, evictedSessions: 1, evictedPackets: 2, bytes: 50 })
+  t.notOk(l.has('p1'))
+  t.ok(l.has('p3'))
+  t.equal(l.after('o2', ['s']), undefined)
+  t.same(l.after('o3', ['s'])?.length, 2)
+})
+
+t.test('past the byte bound the oldest entry goes first, session or packet', async t => {
+  const { log: l, clock } = log({ maxBytes: 100 })
+  l.append(packet('o1', [], [], 40))
+  clock.now++
+  l.persist(session('p1', ['s'], 40))
+  clock.now++
+  l.append(packet('o2', [], [], 40))
+  t.match(l.stats, { packets: 1, sessions: 1, bytes: 80, evictedPackets: 1 }, 'the first packet was the oldest')
+  clock.now++
+  l.persist(session('p2', ['s'], 40))
+  t.match(l.stats, { packets: 1, sessions: 1, bytes: 80, evictedSessions: 1 }, 'then the first session')
+  t.ok(l.has('p2'))
+})
+
+t.test('a long log keeps finding offsets as its front is dropped and compacted', async t => {
+  const { log: l } = log({ maxPackets: 1_500 })
+  for (let i = 0; i < 10_000; i++) l.append(packet(`o${i}`, [], [], 1))
+  t.equal(l.stats.packets, 1_500)
+  t.same(l.after('o9997', ['s']), [['ev', 'o9998', 'o9998'], ['ev', 'o9999', 'o9999']])
+  t.equal(l.after('o8499', ['s']), undefined)
+  t.equal(l.after('o8500', ['s'])?.length, 1_499)
+})
