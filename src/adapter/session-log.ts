@@ -81,6 +81,7 @@ export class SessionLog {
   }
 
   get stats (): SessionLogStats {
+    this.expire()
     return {
       sessions: this.sessions.size,
       packets: this.packets.length - this.head,
