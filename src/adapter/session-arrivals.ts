@@ -30,11 +30,6 @@ export interface DeliveredPacket {
   sender?: { uid: ServerId, seq: number }
 }
 
-interface Buffer {
-  packets: DeliveredPacket[]
-  overflowed: boolean
-}
-
 interface Arrival {
   rooms: Room[]
   missed: unknown[][]
@@ -50,7 +45,14 @@ interface Exclusion {
 }
 
 export class SessionArrivals {
-  private readonly buffers = new Map<string, Buffer>()
+  /**
+   * Sequenced packets delivered while at least one request is out, shared by all of them (a
+   * reconnection storm must not cost a copy per request per packet): `recent[i]` is number
+   * `recentStart + i`; each request remembers the number it started at.
+   */
+  private recent: DeliveredPacket[] = []
+  private recentStart = 0
+  private readonly buffers = new Map<string, number>()
   private readonly arrivals = new Map<string, Arrival>()
   private readonly exclusions = new Map<ServerId, Exclusion[]>()
 
@@ -58,8 +60,7 @@ export class SessionArrivals {
 
   /** Entries held: buffered packets, sessions waiting for their socket, exclusions pending. */
   get size (): { buffered: number, arriving: number, exclusions: number } {
-    let buffered = 0
-    for (const b of this.buffers.values()) buffered += b.packets.length
+    const buffered = this.recent.length
     let exclusions = 0
     for (const list of this.exclusions.values()) exclusions += list.length
     return { buffered, arriving: this.arrivals.size, exclusions }
@@ -67,30 +68,41 @@ export class SessionArrivals {
 
   /** A request went out: from now on every sequenced packet delivered here is kept for it. */
   open (requestId: string): void {
-    this.buffers.set(requestId, { packets: [], overflowed: false })
+    this.buffers.set(requestId, this.recentStart + this.recent.length)
   }
 
   /** The request ended without a session. */
   abandon (requestId: string): void {
+    this.close(requestId)
+  }
+
+  /** What was delivered since `requestId` went out; undefined if part of it was dropped (or it is unknown). */
+  private close (requestId: string): DeliveredPacket[] | undefined {
+    const start = this.buffers.get(requestId)
     this.buffers.delete(requestId)
+    const packets = start === undefined || start < this.recentStart ? undefined : this.recent.slice(start - this.recentStart)
+    if (this.buffers.size === 0) {
+      this.recentStart += this.recent.length
+      this.recent = []
+    }
+    return packets
   }
 
   /**
    * The session arrived with the packets the owner gathered and the owner's frontier. Returns the
    * full missed list (which keeps growing until the socket joins its rooms), or undefined if it
    * cannot be complete: the owner had not got as far as this server was when it asked, or the
-   * buffer overflowed.
+   * packets delivered meanwhile were more than it can hold.
    */
   arrive (requestId: string | undefined, sid: string, rooms: Room[], missed: unknown[][], frontier: Frontier, askedAt?: Frontier): unknown[][] | undefined {
-    const buffer = requestId === undefined ? undefined : this.buffers.get(requestId)
-    if (requestId !== undefined) this.buffers.delete(requestId)
-    if (buffer?.overflowed === true) return undefined
+    const buffered = requestId === undefined ? [] : this.close(requestId)
+    if (buffered === undefined) return undefined
     for (const [uid, next] of askedAt ?? []) {
       const theirs = frontier.get(uid)
       if (theirs !== undefined && theirs < next) return undefined
     }
     const list = [...missed]
-    for (const packet of buffer?.packets ?? []) {
+    for (const packet of buffered) {
       if (packet.sender !== undefined && this.covered(frontier, packet.sender)) continue
       if (packetMatches(rooms, packet.rooms, packet.except)) list.push(packet.data)
     }
@@ -100,13 +112,13 @@ export class SessionArrivals {
 
   /** A recoverable packet was delivered here. */
   delivered (packet: DeliveredPacket): void {
-    for (const buffer of this.buffers.values()) {
-      if (packet.sender === undefined || buffer.overflowed) continue
-      if (buffer.packets.length >= this.maxBuffered) {
-        buffer.overflowed = true
-        buffer.packets = []
-      } else {
-        buffer.packets.push(packet)
+    if (this.buffers.size > 0 && packet.sender !== undefined) {
+      this.recent.push(packet)
+      // Past the bound the oldest go: a request that started before them can no longer be complete.
+      if (this.recent.length > this.maxBuffered * 2) {
+        const drop = this.recent.length - this.maxBuffered
+        this.recent = this.recent.slice(drop)
+        this.recentStart += drop
       }
     }
     for (const arrival of this.arrivals.values()) {
@@ -165,6 +177,8 @@ export class SessionArrivals {
 
   clear (): void {
     this.buffers.clear()
+    this.recentStart += this.recent.length
+    this.recent = []
     this.arrivals.clear()
     this.exclusions.clear()
   }

@@ -52,9 +52,24 @@ t.test('an answer that cannot be complete fails: the keeper was behind where thi
 t.test('an answer that cannot be complete fails: more was delivered while asking than the buffer holds', async t => {
   const arrivals = new SessionArrivals(2)
   arrivals.open('r1')
-  for (const seq of [1, 2, 3]) arrivals.delivered(from('x', seq))
-  t.same(arrivals.size.buffered, 0, 'the overflowing buffer holds nothing')
-  t.equal(arrivals.arrive('r1', 'sid', ['sid'], [], frontier([['x', 1]]), frontier([['x', 1]])), undefined)
+  for (const seq of [1, 2, 3, 4, 5]) arrivals.delivered(from('x', seq))
+  t.ok(arrivals.size.buffered <= 4, 'at most twice the bound is held')
+  arrivals.open('r2')
+  arrivals.delivered(from('x', 6))
+  t.equal(arrivals.arrive('r1', 'sid', ['sid', 'room'], [], frontier([['x', 1]]), frontier([['x', 1]])), undefined)
+  t.same(names(arrivals.arrive('r2', 'sid2', ['sid2', 'room'], [], frontier([['x', 6]]), frontier([['x', 6]]))), ['x6'], 'a later request is still complete')
+  t.same(arrivals.size.buffered, 0, 'nothing held once no request is out')
+})
+
+t.test('requests out together share what is delivered meanwhile, each from where it started', async t => {
+  const arrivals = new SessionArrivals(100)
+  arrivals.open('r1')
+  arrivals.delivered(from('x', 1))
+  arrivals.open('r2')
+  arrivals.delivered(from('x', 2))
+  t.same(arrivals.size.buffered, 2, 'one copy for both')
+  t.same(names(arrivals.arrive('r2', 's2', ['s2', 'room'], [], frontier([['x', 0]]), frontier([]))), ['x2'])
+  t.same(names(arrivals.arrive('r1', 's1', ['s1', 'room'], [], frontier([['x', 0]]), frontier([]))), ['x1', 'x2'])
 })
 
 t.test('a sender that leaves, or a socket that never joins, leaves nothing behind', async t => {
