@@ -323,6 +323,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     if (state === 'departed') return
     if (state === 'pending') this.ping(item.origin)
     this.order.receive(uid, envelope.seq, envelope.kind === 'message' ? { message: envelope.message, seq: envelope.seq, bytes: item.content.length } : undefined)
+    // A filler moves a sender on without delivering anything: a keeper waiting to catch up may be done.
+    if (envelope.kind === 'filler') this.recovery?.progressed()
   }
 
   /**

@@ -66,6 +66,8 @@ export interface RecoveryStats extends SessionLogStats {
   incomplete: number
   /** Sessions handed to another server. */
   handedOver: number
+  /** Sessions that could not be handed over: with their missed packets, larger than one gossip message. */
+  tooLarge: number
 }
 
 interface PendingRequest {
@@ -91,7 +93,7 @@ export class SessionRecovery {
   private readonly pending = new Map<string, PendingRequest>()
   private readonly waiting = new Set<WaitingAnswer>()
   private readonly sweeper: NodeJS.Timeout
-  private readonly counts = { restoredHere: 0, restoredFromPeer: 0, notFound: 0, timedOut: 0, incomplete: 0, handedOver: 0 }
+  private readonly counts = { restoredHere: 0, restoredFromPeer: 0, notFound: 0, timedOut: 0, incomplete: 0, handedOver: 0, tooLarge: 0 }
   private closed = false
 
   constructor (private readonly host: RecoveryHost, private readonly limits: RecoveryLimits) {
@@ -270,7 +272,6 @@ export class SessionRecovery {
       this.send(waiting.to, { requestId, found: false })
       return
     }
-    this.counts.handedOver++
     const found: RestoreResponse['data'] = {
       requestId,
       found: true,
@@ -278,9 +279,10 @@ export class SessionRecovery {
       packets,
       frontier: encodeFrontier(this.host.frontier())
     }
-    this.host.respond(waiting.to, found).catch((err: unknown) => {
+    this.host.respond(waiting.to, found).then(() => { this.counts.handedOver++ }, (err: unknown) => {
       if (!(err instanceof MessageTooLargeError)) return
       // The session is lost either way; saying so now spares the asker its timeout.
+      this.counts.tooLarge++
       this.host.logger.warn({ err, nsp: this.host.nspName, sid: session.sid, packets: packets.length }, 'socket.io adapter: a session and its missed packets are too large to hand over; the client gets a new one')
       this.send(waiting.to, { requestId, found: false })
     })

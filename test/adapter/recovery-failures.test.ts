@@ -34,6 +34,37 @@ t.test('after the server it was on shut down gracefully, the client gets a new s
   t.ok(b.io.of('/').sockets.get(client.socket.id!), 'connected to b')
 })
 
+t.test('a session whose missed packets exceed one gossip message is restored on its own server; elsewhere the client gets a new one at once', async t => {
+  const servers = await recoveryCluster(2)
+  const [a, b] = servers as [RecoveryServer, RecoveryServer]
+  t.teardown(async () => { await Promise.all(servers.map(s => s.close())) })
+  for (const back of [b, a]) {
+    const lb = await balancer(a.url)
+    const client = await recoveringClient(lb.url, 'big', ['big'])
+    a.io.to('big').emit('hello')
+    await waitFor('hello', () => client.values('hello').length === 1)
+    lb.refuse()
+    lb.dropAll()
+    await waitFor('the session is kept', () => a.adapter().recoveryStats!.sessions === 1)
+    // Three events of 100 KB each: together more than the node's 256 KiB message limit.
+    for (let i = 0; i < 3; i++) a.io.to('big').emit('large', i, 'x'.repeat(100_000))
+    lb.moveTo(back.url)
+    lb.accept()
+    await waitForConnects(client, 2)
+    if (back === a) {
+      t.equal(client.connects[1]!.recovered, true, 'on its own server: recovered')
+      await waitFor('the three large events', () => client.values('large').length === 3)
+      t.same(client.values('large'), [0, 1, 2])
+    } else {
+      t.equal(client.connects[1]!.recovered, false, 'on another server: a new session')
+      t.match(a.adapter().recoveryStats, { tooLarge: 1, handedOver: 0 })
+      t.match(b.adapter().recoveryStats, { timedOut: 0, notFound: 1 }, 'the keeper said so: no timeout')
+    }
+    client.socket.disconnect()
+    await lb.close()
+  }
+})
+
 t.test('expiry, once-only and memory bounds', async t => {
   const servers = await recoveryCluster(2, {
     maxDisconnectionDuration: 1_000,
