@@ -33,7 +33,10 @@ export interface AdapterOptions extends ClusterAdapterOptions {
   recoveryMaxSessions?: number
   /** Recoverable broadcast packets each server logs per namespace at most (the oldest go first). Default 10 000. */
   recoveryMaxPackets?: number
-  /** Encoded bytes of those sessions and packets together at most, per server and namespace. Default 32 MiB. */
+  /**
+   * Memory those sessions and packets may take together, per server and namespace, bytes
+   * (estimated: encoded size plus a measured per-entry overhead). Default 32 MiB.
+   */
   recoveryMaxBytes?: number
   /**
    * How long a server waits for the cluster to say where a returning client's session is before

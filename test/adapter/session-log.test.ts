@@ -1,5 +1,5 @@
 import t from 'tap'
-import { SessionLog, packetMatches } from '../../src/adapter/session-log.js'
+import { PACKET_OVERHEAD, SESSION_OVERHEAD, SessionLog, packetMatches } from '../../src/adapter/session-log.js'
 import type { SessionLogLimits } from '../../src/adapter/session-log.js'
 
 function log (limits: Partial<SessionLogLimits> = {}): { log: SessionLog, clock: { now: number } } {
@@ -73,24 +73,25 @@ t.test('past the count bounds the oldest go first', async t => {
   const { log: l } = log({ maxSessions: 2, maxPackets: 3 })
   for (const pid of ['p1', 'p2', 'p3']) l.persist(session(pid))
   for (const offset of ['o1', 'o2', 'o3', 'o4', 'o5']) l.append(packet(offset))
-  t.match(l.stats, { sessions: 2, packets: 3, evictedSessions: 1, evictedPackets: 2, bytes: 50 })
+  t.match(l.stats, { sessions: 2, packets: 3, evictedSessions: 1, evictedPackets: 2, bytes: 2 * (10 + SESSION_OVERHEAD) + 3 * (10 + PACKET_OVERHEAD) })
   t.notOk(l.has('p1'))
   t.ok(l.has('p3'))
   t.equal(l.after('o2', ['s']), undefined)
   t.same(l.after('o3', ['s'])?.length, 2)
 })
 
-t.test('past the byte bound the oldest entry goes first, session or packet', async t => {
-  const { log: l, clock } = log({ maxBytes: 100 })
-  l.append(packet('o1', [], [], 40))
+t.test('past the byte bound the oldest entry goes first, session or packet; an entry counts its encoded size and its heap overhead', async t => {
+  const both = (10 + SESSION_OVERHEAD) + (10 + PACKET_OVERHEAD)
+  const { log: l, clock } = log({ maxBytes: both + 5 })
+  l.append(packet('o1', [], [], 10))
   clock.now++
-  l.persist(session('p1', ['s'], 40))
+  l.persist(session('p1', ['s'], 10))
   clock.now++
-  l.append(packet('o2', [], [], 40))
-  t.match(l.stats, { packets: 1, sessions: 1, bytes: 80, evictedPackets: 1 }, 'the first packet was the oldest')
+  l.append(packet('o2', [], [], 10))
+  t.match(l.stats, { packets: 1, sessions: 1, bytes: both, evictedPackets: 1 }, 'the first packet was the oldest')
   clock.now++
-  l.persist(session('p2', ['s'], 40))
-  t.match(l.stats, { packets: 1, sessions: 1, bytes: 80, evictedSessions: 1 }, 'then the first session')
+  l.persist(session('p2', ['s'], 10))
+  t.match(l.stats, { packets: 1, sessions: 1, bytes: both, evictedSessions: 1 }, 'then the first session')
   t.ok(l.has('p2'))
 })
 
