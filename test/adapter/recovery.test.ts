@@ -7,6 +7,7 @@
  * emitted after the events under test (each server's messages keep their order).
  */
 import t from 'tap'
+import type { GossipMessage } from '../../src/core/api.js'
 import { balancer } from '../fixtures/balancer.js'
 import { recoveringClient, recoveryCluster, waitForConnects } from '../fixtures/recovery-cluster.js'
 import type { RecoveringClient, RecoveryServer } from '../fixtures/recovery-cluster.js'
@@ -140,4 +141,47 @@ t.test('events keep flowing while the client moves: it gets each one exactly onc
     const got = client.received.filter(r => r.event === 'n' && r.args[0] === name).map(r => r.args[1])
     t.same(got, Array.from({ length: count }, (_, n) => n), `${name}: all ${count} events, each once, in order`)
   }
+})
+
+t.test('a server that is behind the keeper leaves the restored socket out of what the replay already had', async t => {
+  // b's node holds back everything from c's node while the client moves to b: the keeper (a) has
+  // c's events, b gets them only after the client is back on it.
+  const cluster = await recoveryCluster(3, { shaped: [1] })
+  const [keeper, behind, sender] = cluster as [RecoveryServer, RecoveryServer, RecoveryServer]
+  t.teardown(async () => { await Promise.all(cluster.map(s => s.close())) })
+  const senderNode = (await sender.factory.node()).nodeId
+  const held: Array<() => void> = []
+  const hold = { on: false }
+  behind.shaped!.inbound = (m: GossipMessage, deliver) => {
+    if (hold.on && m.origin === senderNode) held.push(() => { deliver(m) })
+    else deliver(m)
+  }
+
+  const lb = await balancer(keeper.url)
+  t.teardown(() => lb.close())
+  const client = await recoveringClient(lb.url, 'behind', ['r'])
+  t.teardown(() => { client.socket.disconnect() })
+  const id = client.socket.id!
+  keeper.io.to('r').emit('hello')
+  await waitFor('hello', () => client.values('hello').length === 1)
+  hold.on = true
+  lb.refuse()
+  lb.dropAll()
+  await waitFor('the keeper has the session', () => keeper.adapter().recoveryStats!.sessions === 1)
+  const before = keeper.adapter().recoveryStats!.packets
+  for (let i = 1; i <= 5; i++) sender.io.to('r').emit('c', i)
+  await waitFor('the keeper logged them', () => keeper.adapter().recoveryStats!.packets === before + 5)
+  t.ok(held.length >= 5, 'b has not got them')
+  lb.moveTo(behind.url)
+  lb.accept()
+  await waitForConnects(client, 2)
+  t.same(client.connects[1], { id, recovered: true }, 'recovered on b')
+  hold.on = false
+  for (const release of held.splice(0)) release()
+  for (const server of cluster) {
+    const marker = `m-${server.url}`
+    server.io.to(id).emit('marker', marker)
+    await waitFor(marker, () => client.values('marker').includes(marker))
+  }
+  t.same(client.values('c'), [1, 2, 3, 4, 5], 'each of c\'s events once, in order')
 })
