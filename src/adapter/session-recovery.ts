@@ -68,6 +68,9 @@ export interface RecoveryStats extends SessionLogStats {
   handedOver: number
   /** Sessions that could not be handed over: with their missed packets, larger than one gossip message. */
   tooLarge: number
+  /** Now: requests this server has out, and answers it holds until it has caught up with their asker. */
+  asking: number
+  catchingUp: number
 }
 
 interface PendingRequest {
@@ -107,7 +110,7 @@ export class SessionRecovery {
   }
 
   get stats (): RecoveryStats {
-    return { ...this.log.stats, ...this.counts }
+    return { ...this.log.stats, ...this.counts, asking: this.pending.size, catchingUp: this.waiting.size }
   }
 
   persist (session: { sid: string, pid: string, rooms: Room[], data: unknown }, bytes: number): void {

@@ -185,3 +185,48 @@ t.test('a server that is behind the keeper leaves the restored socket out of wha
   }
   t.same(client.values('c'), [1, 2, 3, 4, 5], 'each of c\'s events once, in order')
 })
+
+t.test('a keeper behind the server the client came back to answers once it has caught up: nothing the asker delivered is lost', async t => {
+  // a's node (the keeper's) holds back a third server's events; b has them when it asks for the session.
+  const cluster = await recoveryCluster(3, { shaped: [0] })
+  const [keeper, asker, sender] = cluster as [RecoveryServer, RecoveryServer, RecoveryServer]
+  t.teardown(async () => { await Promise.all(cluster.map(s => s.close())) })
+  const senderNode = (await sender.factory.node()).nodeId
+  const held: Array<() => void> = []
+  const hold = { on: false }
+  keeper.shaped!.inbound = (m: GossipMessage, deliver) => {
+    if (hold.on && m.origin === senderNode) held.push(() => { deliver(m) })
+    else deliver(m)
+  }
+
+  const lb = await balancer(keeper.url)
+  t.teardown(() => lb.close())
+  const client = await recoveringClient(lb.url, 'ahead', ['r'])
+  t.teardown(() => { client.socket.disconnect() })
+  const id = client.socket.id!
+  keeper.io.to('r').emit('hello')
+  await waitFor('hello', () => client.values('hello').length === 1)
+  lb.refuse()
+  lb.dropAll()
+  await waitFor('the keeper has the session', () => keeper.adapter().recoveryStats!.sessions === 1)
+  hold.on = true
+  // A local socket in the room on b, so b has surely delivered them (to it) before the client asks.
+  const witness = await recoveringClient(asker.url, 'witness', ['r'])
+  t.teardown(() => { witness.socket.disconnect() })
+  for (let i = 1; i <= 5; i++) sender.io.to('r').emit('c', i)
+  await waitFor('b delivered them', () => witness.values('c').length === 5)
+  lb.moveTo(asker.url)
+  lb.accept()
+  await waitFor('the keeper waits to catch up', () => keeper.adapter().recoveryStats!.catchingUp === 1)
+  hold.on = false
+  for (const release of held.splice(0)) release()
+  await waitForConnects(client, 2)
+  t.same(client.connects[1], { id, recovered: true }, 'recovered on b')
+  for (const server of cluster) {
+    const marker = `m-${server.url}`
+    server.io.to(id).emit('marker', marker)
+    await waitFor(marker, () => client.values('marker').includes(marker))
+  }
+  t.same(client.values('c'), [1, 2, 3, 4, 5], 'each of c\'s events once, in order')
+  t.match(keeper.adapter().recoveryStats, { handedOver: 1, catchingUp: 0 })
+})
