@@ -121,9 +121,13 @@ export class SessionArrivals {
         this.recentStart += drop
       }
     }
-    for (const arrival of this.arrivals.values()) {
+    for (const [sid, arrival] of this.arrivals) {
       if (packet.sender !== undefined && this.covered(arrival.frontier, packet.sender)) continue
-      if (packetMatches(arrival.rooms, packet.rooms, packet.except)) arrival.missed.push(packet.data)
+      if (!packetMatches(arrival.rooms, packet.rooms, packet.except)) continue
+      arrival.missed.push(packet.data)
+      // Socket.IO joins the rooms a few microtasks after the answer; a socket that never does (a
+      // session without rooms) must not collect packets until the sweep.
+      if (arrival.missed.length > this.maxBuffered * 2) this.arrivals.delete(sid)
     }
   }
 

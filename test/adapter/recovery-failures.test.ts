@@ -11,9 +11,16 @@ import type { RecoveryServer } from '../fixtures/recovery-cluster.js'
 import { connectClient, waitFor } from '../fixtures/socketio-cluster.js'
 import type { TestClient } from '../fixtures/socketio-cluster.js'
 import { io as connect } from 'socket.io-client'
+import { createAdapter } from '../../src/adapter/index.js'
 
 /** A private session id and offset, as the client holds them (private fields of socket.io-client). */
 interface Held { _pid?: string, _lastOffset?: string }
+
+t.test('recovery options out of range throw from createAdapter, naming the option', async t => {
+  for (const [name, value] of [['recoveryMaxSessions', -1], ['recoveryMaxPackets', 1.5], ['recoveryMaxBytes', Number.NaN], ['recoveryTimeout', 0]] as const) {
+    t.throws(() => createAdapter({ secret: 'x', [name]: value }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: new RegExp(`option "${name}"`) })
+  }
+})
 
 t.test('after the server it was on shut down gracefully, the client gets a new session on another server at once', async t => {
   const servers = await recoveryCluster(3)

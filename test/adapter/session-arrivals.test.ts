@@ -84,3 +84,11 @@ t.test('a sender that leaves, or a socket that never joins, leaves nothing behin
   arrivals.sweep(60_000)
   t.same(arrivals.size, { buffered: 0, arriving: 0, exclusions: 0 })
 })
+
+t.test('a session that never joins its rooms stops collecting packets past the bound', async t => {
+  const arrivals = new SessionArrivals(2)
+  const missed = arrivals.arrive(undefined, 'sid', [], [], frontier([]))!
+  for (let seq = 0; seq < 10; seq++) arrivals.delivered(from('x', seq, []))
+  t.equal(missed.length, 5)
+  t.same(arrivals.size.arriving, 0)
+})
