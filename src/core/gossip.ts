@@ -38,7 +38,8 @@ import type { Frame } from './net/frames.js'
 import { Transport, isLoopback, isUnspecified, parseAddress } from './net/transport.js'
 import type { Link, LinkCloseInfo } from './net/link.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './net/identity.js'
-import { signMessage, verifyMessage } from './net/origin.js'
+import { MAX_BATCH, OriginVerifier, signBatch } from './net/origin.js'
+import type { Signable } from './net/origin.js'
 
 const DEFAULTS = {
   host: '127.0.0.1',
@@ -169,6 +170,13 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly background = new Set<NodeJS.Timeout>()
   private readonly seeds: Seeds
   private closed = false
+  /**
+   * Our messages published in this turn of the event loop, signed together at its end (one
+   * signature per batch: see net/origin.ts); at most MAX_BATCH wait.
+   */
+  private toSign: Signable[] = []
+  private signTimer: NodeJS.Immediate | undefined
+  private readonly verifier = new OriginVerifier()
   private readonly signing: boolean
   private messageSeq = 0
   /** Messages dropped because their origin had not signed them. */
@@ -380,6 +388,7 @@ export class Gossip implements GossipApi, HandleHost {
 
   async close (): Promise<void> {
     if (this.closed) return
+    this.flushSigning()
     this.closed = true
     for (const topic of this.topics.terminateAll()) this.leave(topic)
     for (const t of this.timers) clearTimeout(t)
@@ -540,9 +549,28 @@ export class Gossip implements GossipApi, HandleHost {
   /** Our own publish: its id, and our signature so that nobody else can publish as us. */
   private broadcast (topic: TopicId, content: Uint8Array): void {
     const id = `${this.state.messageIdPrefix()}.${(this.messageSeq++).toString(16)}`
-    const sig = this.signing ? signMessage(this.keyPair.secretKey, topic, id, content) : undefined
     this.counters.published(topic)
-    this.input({ type: 'command', topic, command: { type: 'broadcast', content, id, sig } })
+    if (!this.signing) {
+      this.input({ type: 'command', topic, command: { type: 'broadcast', content, id } })
+      return
+    }
+    this.toSign.push({ topic, id, content })
+    if (this.toSign.length >= MAX_BATCH) this.flushSigning()
+    else this.signTimer ??= setImmediate(() => { this.flushSigning() })
+  }
+
+  /** Sign what waits and send it, in publish order (before a topic is left or the node closes, too). */
+  private flushSigning (): void {
+    if (this.signTimer !== undefined) clearImmediate(this.signTimer)
+    this.signTimer = undefined
+    const batch = this.toSign
+    if (batch.length === 0) return
+    this.toSign = []
+    const proofs = signBatch(this.keyPair.secretKey, batch)
+    for (let i = 0; i < batch.length; i++) {
+      const { topic, id, content } = batch[i] as Signable
+      this.input({ type: 'command', topic, command: { type: 'broadcast', content, id, sig: proofs[i] } })
+    }
   }
 
   private flushPending (topic: TopicId): void {
@@ -554,6 +582,8 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   private leave (topic: TopicId): void {
+    // What was published before leaving goes out before the leave does.
+    this.flushSigning()
     this.healDue.delete(topic)
     this.healer.forget(topic)
     this.counters.forget(topic)
@@ -658,7 +688,7 @@ export class Gossip implements GossipApi, HandleHost {
         // changes nothing, so it costs no check.
         const seen = body.type === 'gossip' && this.state.hasSeen(message.topic, body.id)
         if (body.type === 'gossip' && this.signing && !seen &&
-          !verifyMessage(body.origin, message.topic, body.id, body.content, body.sig)) {
+          !this.verifier.verify(body.origin, message.topic, body.id, body.content, body.sig)) {
           this.forged++
           this.log.warn({ peer, origin: body.origin, topic: message.topic }, 'message whose origin did not sign it')
           this.punish(peer, 'forged message origin')

@@ -128,7 +128,7 @@ function encodeMessage (message: Message<NodeId>): unknown[] {
       checkString(body.id, codecLimits.maxIdLength, 'gossip.id')
       checkBytes(body.content, 0, Infinity, 'gossip.content')
       checkUint(body.round, codecLimits.maxRound, 'gossip.round')
-      if (body.sig !== undefined) checkBytes(body.sig, codecLimits.sigBytes, codecLimits.sigBytes, 'gossip.sig')
+      if (body.sig !== undefined) checkBytes(body.sig, codecLimits.minSigBytes, codecLimits.maxSigBytes, 'gossip.sig')
       return [FrameCode.Proto, topic, BodyCode.Gossip, body.id, hexToBytes(body.origin, 'gossip.origin'), body.content, body.round, body.sig ?? null]
     case 'ihave':
       return [FrameCode.Proto, topic, BodyCode.IHave, encodeIHaves(body.entries)]
@@ -386,7 +386,7 @@ function decodeBody (wire: unknown[]): HyParViewMessage<NodeId> | PlumtreeMessag
     }
     case BodyCode.Gossip: {
       expectLength(wire, 8, 'gossip')
-      const sig = wire[7] === null ? undefined : readBytes(wire[7], codecLimits.sigBytes, codecLimits.sigBytes, 'gossip.sig')
+      const sig = wire[7] === null ? undefined : readBytes(wire[7], codecLimits.minSigBytes, codecLimits.maxSigBytes, 'gossip.sig')
       return {
         type: 'gossip',
         id: readString(wire[3], codecLimits.maxIdLength, 'gossip.id'),

@@ -35,8 +35,12 @@ export const wireLimits = Object.freeze({
   /** Discovery versions and counts: topic changes of one node. */
   maxDiscoveryVersion: 2 ** 52,
   proofBytes: 32,
-  /** An origin's Ed25519 signature of a message. */
-  sigBytes: 64,
+  /**
+   * An origin's proof of a message: its Ed25519 signature (64 bytes), or for a message signed in
+   * a batch, the batch's signature, index and size (4) and up to 8 sibling hashes (32 each).
+   */
+  minSigBytes: 64,
+  maxSigBytes: 64 + 4 + 8 * 32,
   /** Keepalive nonces. */
   maxNonce: 2 ** 32 - 1
 })

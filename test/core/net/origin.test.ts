@@ -1,0 +1,85 @@
+/**
+ * Origin proofs: one signature for a batch of messages, each message carrying the path to the
+ * signed root. Every message of a batch verifies on its own; nothing else does.
+ */
+import t from 'tap'
+import { generateKeyPair, nodeIdOf } from '../../../src/core/net/identity.js'
+import { MAX_BATCH, MAX_PROOF_BYTES, OriginVerifier, SIGNATURE_BYTES, signBatch, signMessage, verifyMessage } from '../../../src/core/net/origin.js'
+import type { Signable } from '../../../src/core/net/origin.js'
+import { decodeFrame, encodeFrame } from '../../../src/core/net/codec.js'
+
+const keys = generateKeyPair()
+const origin = nodeIdOf(keys.publicKey)
+const TOPIC = 'ab'.repeat(32)
+
+function batch (n: number, prefix = 'm'): Signable[] {
+  return Array.from({ length: n }, (_, i) => ({ topic: TOPIC, id: `${prefix}.${i}`, content: Buffer.from(`content ${i}`) }))
+}
+
+t.test('every message of a batch of any size verifies, with a proof within the wire limit that the codec carries', async t => {
+  for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 100, 255, MAX_BATCH]) {
+    const messages = batch(n)
+    const proofs = signBatch(keys.secretKey, messages)
+    t.equal(proofs.length, n)
+    const ok = messages.every((m, i) => verifyMessage(origin, m.topic, m.id, m.content, proofs[i]))
+    const sizes = proofs.map(p => p.byteLength)
+    t.ok(ok, `a batch of ${n}: every message verifies (proofs ${Math.min(...sizes)}-${Math.max(...sizes)} bytes)`)
+    t.ok(sizes.every(s => s >= SIGNATURE_BYTES && s <= MAX_PROOF_BYTES), 'within the limits')
+    const m = messages[n - 1]!
+    const frame = { type: 'proto' as const, message: { topic: TOPIC, body: { type: 'gossip' as const, id: m.id, origin, content: m.content, round: 0, sig: proofs[n - 1] } } }
+    t.same(decodeFrame(encodeFrame(frame)), frame, 'and crosses the codec unchanged')
+  }
+  t.same(signBatch(keys.secretKey, batch(1)), [signMessage(keys.secretKey, TOPIC, 'm.0', Buffer.from('content 0'))], 'a batch of one is a plain signature')
+})
+
+t.test('a proof is worth one message of one origin: another message, content, id, topic or origin fails', async t => {
+  const messages = batch(10)
+  const proofs = signBatch(keys.secretKey, messages)
+  const m = messages[3]!
+  const p = proofs[3]!
+  t.notOk(verifyMessage(origin, m.topic, m.id, m.content, proofs[4]), 'the proof of a sibling')
+  t.notOk(verifyMessage(origin, m.topic, m.id, Buffer.from('other'), p), 'other content')
+  t.notOk(verifyMessage(origin, m.topic, 'm.4', m.content, p), 'other id')
+  t.notOk(verifyMessage(origin, 'cd'.repeat(32), m.id, m.content, p), 'other topic')
+  t.notOk(verifyMessage(nodeIdOf(generateKeyPair().publicKey), m.topic, m.id, m.content, p), 'other origin')
+  t.notOk(verifyMessage(origin, m.topic, m.id, m.content, undefined), 'no proof')
+})
+
+t.test('a tampered proof fails: a sibling, the index, the count, a byte cut or added', async t => {
+  const messages = batch(10)
+  const proofs = signBatch(keys.secretKey, messages)
+  const m = messages[3]!
+  const tampered = (edit: (b: Buffer) => Buffer): boolean => verifyMessage(origin, m.topic, m.id, m.content, edit(Buffer.from(proofs[3]!)))
+  t.ok(tampered(b => b), 'untouched, it verifies')
+  t.notOk(tampered(b => { b[SIGNATURE_BYTES + 4]! ^= 1; return b }), 'a sibling hash changed')
+  t.notOk(tampered(b => { b.writeUInt16BE(2, SIGNATURE_BYTES); return b }), 'another index')
+  t.notOk(tampered(b => { b.writeUInt16BE(11, SIGNATURE_BYTES + 2); return b }), 'another count')
+  t.notOk(tampered(b => { b.writeUInt16BE(10, SIGNATURE_BYTES); return b }), 'an index beyond the count')
+  t.notOk(tampered(b => b.subarray(0, b.byteLength - 1)), 'a byte cut')
+  t.notOk(tampered(b => Buffer.concat([b, Buffer.alloc(32)])), 'a sibling added')
+  t.notOk(tampered(b => { b[0]! ^= 1; return b }), 'the signature changed')
+})
+
+t.test('the verifier checks a batch\'s signature once: the other messages cost hashes only', async t => {
+  const messages = batch(50)
+  const proofs = signBatch(keys.secretKey, messages)
+  const v = new OriginVerifier()
+  t.ok(v.verify(origin, TOPIC, messages[0]!.id, messages[0]!.content, proofs[0]), 'the first message checks the signature')
+  // The root is known now: a later message's signature bytes are not read again.
+  const withoutSignature = Buffer.from(proofs[1]!)
+  withoutSignature.fill(0, 0, SIGNATURE_BYTES)
+  t.ok(v.verify(origin, TOPIC, messages[1]!.id, messages[1]!.content, withoutSignature), 'a sibling verifies from the remembered root')
+  t.notOk(new OriginVerifier().verify(origin, TOPIC, messages[1]!.id, messages[1]!.content, withoutSignature), 'a verifier that has not seen the root checks the signature')
+  t.notOk(v.verify(origin, TOPIC, messages[1]!.id, Buffer.from('forged'), withoutSignature), 'the remembered root proves only the batch\'s own messages')
+  t.notOk(v.verify(nodeIdOf(generateKeyPair().publicKey), TOPIC, messages[1]!.id, messages[1]!.content, proofs[1]), 'nor for another origin')
+  const small = new OriginVerifier(2)
+  for (const n of [0, 1, 2]) {
+    const other = batch(2, `b${n}`)
+    t.ok(small.verify(origin, TOPIC, other[0]!.id, other[0]!.content, signBatch(keys.secretKey, other)[0]))
+  }
+  t.pass('a bounded verifier keeps verifying past its bound')
+})
+
+t.test('a batch beyond MAX_BATCH is refused', async t => {
+  t.throws(() => signBatch(keys.secretKey, batch(MAX_BATCH + 1)), RangeError)
+})
