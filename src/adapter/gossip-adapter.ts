@@ -409,19 +409,24 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       return
     }
     const recovery = this.recovery
+    if (recovery === undefined) {
+      this.guard(() => { this.onMessage(message, `${message.uid}-${seq}`) })
+      return
+    }
     const data = (message as { data?: { opts?: EncodedOptions } }).data
-    if (recovery !== undefined && data?.opts !== undefined) {
+    if (data?.opts !== undefined) {
       // Restored sockets that had this message in their replay are left out of it.
       const sids = recovery.excluded(message.uid, seq)
       if (sids.length > 0) data.opts.except = [...(data.opts.except ?? []), ...sids]
     }
+    // Read by `received` if the base class delivers a broadcast: who numbered it, its size.
     this.delivering = { uid: message.uid, seq, bytes }
     try {
       this.guard(() => { this.onMessage(message, `${message.uid}-${seq}`) })
     } finally {
       this.delivering = undefined
     }
-    recovery?.progressed()
+    recovery.progressed()
   }
 
   private answerRestore (message: RestoreRequest): void {
