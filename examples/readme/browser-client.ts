@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import WebSocket from 'ws'
 import grapevine from 'grapevine-gossip/fastify'
-import { connect, type WebSocketConstructor } from 'grapevine-gossip/browser'
+import { connect } from 'grapevine-gossip/browser'
 
 const secret = process.env.CLUSTER_SECRET
 if (secret === undefined || secret === '') throw new Error('set CLUSTER_SECRET')
@@ -12,8 +12,8 @@ await app.register(grapevine, { secret, port: 0, bridge: true })
 const url = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/^http/, 'ws') + '/gossip'
 
 // In a page: connect(`wss://${location.host}/gossip`) uses the browser's WebSocket. In Node 20,
-// which has none, pass one; `ws` differs from the browser's in its event types, hence the cast.
-const options = { WebSocket: WebSocket as WebSocketConstructor }
+// which has none, pass one: the `ws` package's class fits as it is.
+const options = { WebSocket }
 const alice = connect(url, options)
 const bob = connect(url, options)
 alice.on('open', () => console.log('alice: connected'))

@@ -17,10 +17,13 @@ export interface WebSocketLike {
   binaryType: string
   send (data: string | ArrayBufferView | ArrayBuffer): void
   close (code?: number, reason?: string): void
-  onopen: ((event: unknown) => void) | null
-  onclose: ((event: { code: number, reason: string }) => void) | null
-  onmessage: ((event: { data: unknown }) => void) | null
-  onerror: ((event: unknown) => void) | null
+  // The handlers take `any`: the DOM's WebSocket and the `ws` package pass richer event types than
+  // the fields read here (`code`, `reason`, `data`), and a narrower parameter would make neither
+  // class fit without a cast.
+  onopen: ((event: any) => void) | null
+  onclose: ((event: any) => void) | null
+  onmessage: ((event: any) => void) | null
+  onerror: ((event: any) => void) | null
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike
@@ -232,9 +235,9 @@ export class GrapevineClient {
       for (const { frame } of this.queue.splice(0)) socket.send(frame)
       this.emit('open', undefined)
     }
-    socket.onmessage = event => this.receive(event.data)
+    socket.onmessage = (event: { data: unknown }) => this.receive(event.data)
     socket.onerror = () => {}
-    socket.onclose = event => {
+    socket.onclose = (event: { code: number, reason: string }) => {
       if (this.socket !== socket) return
       this.socket = undefined
       this.emit('close', { code: event.code, reason: event.reason })

@@ -3,9 +3,12 @@
  * error handling treats them like Fastify's own (`err.code`, `err.statusCode`).
  */
 import createError from '@fastify/error'
+// Named, so the emitted declarations do not name the `createError` namespace, which a consumer
+// resolving modules as a bundler does cannot see ("Cannot find namespace 'createError'").
+import type { FastifyErrorConstructor } from '@fastify/error'
 
 /** An option is missing, of the wrong type or out of range; the message names it. */
-export const InvalidOptionError = createError<'FST_GRAPEVINE_INVALID_OPTION', [option: string, problem: string]>(
+export const InvalidOptionError: FastifyErrorConstructor<{ code: 'FST_GRAPEVINE_INVALID_OPTION' }, [option: string, problem: string]> = createError<'FST_GRAPEVINE_INVALID_OPTION', [option: string, problem: string]>(
   'FST_GRAPEVINE_INVALID_OPTION',
   'Invalid grapevine option "%s": %s',
   500,
@@ -13,7 +16,7 @@ export const InvalidOptionError = createError<'FST_GRAPEVINE_INVALID_OPTION', [o
 )
 
 /** The node could not be started (for example its port is taken). */
-export const NodeStartError = createError<'FST_GRAPEVINE_NODE_START', [reason: string]>(
+export const NodeStartError: FastifyErrorConstructor<{ code: 'FST_GRAPEVINE_NODE_START' }, [reason: string]> = createError<'FST_GRAPEVINE_NODE_START', [reason: string]>(
   'FST_GRAPEVINE_NODE_START',
   'Grapevine could not start its gossip node: %s',
   500

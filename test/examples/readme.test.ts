@@ -151,6 +151,16 @@ t.test('the examples type-check with tsc --strict, nodenext, no skipLibCheck, ag
   compiled = tsc.code === 0
 })
 
+t.test('the examples type-check for an app that resolves modules as a bundler does, no skipLibCheck', async t => {
+  ensureBuilt()
+  // Vite, esbuild and Next apps use this resolution; the package's declarations must hold there too.
+  const tsc = await run([join(root, 'node_modules/typescript/bin/tsc'),
+    '--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck', 'false', '--esModuleInterop',
+    '--target', 'es2022', '--lib', 'es2023', '--module', 'esnext', '--moduleResolution', 'bundler', '--types', 'node',
+    ...exampleFiles.map(f => join(examplesDir, f))])
+  t.equal(tsc.code, 0, 'no type errors', { stdout: tsc.stdout, stderr: tsc.stderr })
+})
+
 t.test('the examples that are programs print what the README says and exit by themselves', async t => {
   if (!compiled) return t.fail('the examples did not compile')
   // One at a time: each starts servers and gossip nodes (on 127.0.0.1, free ports only).
