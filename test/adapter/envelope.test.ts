@@ -2,7 +2,8 @@ import t from 'tap'
 import { MessageType } from 'socket.io-adapter'
 import type { ClusterMessage, ClusterResponse } from 'socket.io-adapter'
 import { Packr } from 'msgpackr'
-import { decodeEnvelope, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from '../../src/adapter/envelope.js'
+import { RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from '../../src/adapter/envelope.js'
+import type { RestoreRequest, RestoreResponse } from '../../src/adapter/envelope.js'
 import { malformedEnvelopes } from '../fixtures/adapter-hostile.js'
 
 t.test('a broadcast with binary, dates and undefined round-trips intact', async t => {
@@ -88,4 +89,41 @@ t.test('anything that is not a well-formed envelope is rejected with ERR_GOSSIP_
     packr.pack([1, 3, null])
   ]
   for (const bytes of bad) t.throws(() => decodeEnvelope(bytes), { code: 'ERR_GOSSIP_INVALID_MESSAGE' })
+})
+
+t.test('connection state recovery: a request and both answers round-trip; malformed ones are refused', async t => {
+  const request: RestoreRequest = { uid: 'u', nsp: '/', type: RESTORE_SESSION, data: { requestId: 'r', pid: 'p'.repeat(20), offset: 'u-3', frontier: [['u', 4], ['v', 0]] } }
+  t.same(decodeEnvelope(encodeMessage(5, request)), { kind: 'message', seq: 5, message: request })
+  const notHere: RestoreResponse = { uid: 'v', nsp: '/', type: RESTORE_SESSION_RESPONSE, data: { requestId: 'r', found: false } }
+  t.same(decodeEnvelope(encodeResponse(notHere)), { kind: 'response', response: notHere })
+  const found: RestoreResponse = {
+    uid: 'v',
+    nsp: '/',
+    type: RESTORE_SESSION_RESPONSE,
+    data: {
+      requestId: 'r',
+      found: true,
+      session: { sid: 's', pid: 'p', rooms: ['s', 'red', 7], data: { name: 'n', bin: Buffer.from([1]) } },
+      packets: [['ev', 1, 'u-4'], ['ev', { deep: true }, 'v~0']],
+      frontier: [['u', 5]]
+    }
+  }
+  t.same(decodeEnvelope(encodeResponse(found)), { kind: 'response', response: found })
+
+  const bad = (change: (copy: any) => void): Uint8Array => {
+    const copy = structuredClone({ ...found, data: { ...found.data, session: { sid: 's', pid: 'p', rooms: ['s'], data: {} } } })
+    change(copy)
+    return encodeResponse(copy)
+  }
+  for (const [why, bytes] of [
+    ['a request without a pid', encodeMessage(1, { ...request, data: { ...request.data, pid: '' } })],
+    ['a request with a frontier that is not [uid, seq] pairs', encodeMessage(1, { ...request, data: { ...request.data, frontier: [['u', -1]] } })],
+    ['an answer whose packet is not an event', bad(copy => { copy.data.packets = [[1, 'u-4']] })],
+    ['an answer whose packet is a reserved event', bad(copy => { copy.data.packets = [['connect', 'u-4']] })],
+    ['an answer whose packet has no offset last', bad(copy => { copy.data.packets = [['ev', 1]] })],
+    ['an answer whose session has no rooms list', bad(copy => { copy.data.session.rooms = 'red' })],
+    ['an answer without a frontier', bad(copy => { delete copy.data.frontier })]
+  ] as const) {
+    t.throws(() => decodeEnvelope(bytes), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, why)
+  }
 })
