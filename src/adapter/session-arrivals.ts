@@ -31,6 +31,8 @@ export interface DeliveredPacket {
 }
 
 interface Arrival {
+  /** Whether the session came from another server (rather than from this server's own log). */
+  fromPeer: boolean
   rooms: Room[]
   missed: unknown[][]
   frontier: Frontier
@@ -106,7 +108,7 @@ export class SessionArrivals {
       if (packet.sender !== undefined && this.covered(frontier, packet.sender)) continue
       if (packetMatches(rooms, packet.rooms, packet.except)) list.push(packet.data)
     }
-    this.arrivals.set(sid, { rooms, missed: list, frontier, at: this.now() })
+    this.arrivals.set(sid, { fromPeer: requestId !== undefined, rooms, missed: list, frontier, at: this.now() })
     return list
   }
 
@@ -134,11 +136,11 @@ export class SessionArrivals {
   /**
    * The socket joined its rooms: it now receives what is delivered here. From each sender this
    * server is behind the owner on, the messages still to come up to the owner's point were replayed
-   * already, and will be excluded.
+   * already, and will be excluded. Returns the packets the socket is replayed.
    */
-  joined (sid: string, frontier: () => Frontier): void {
+  joined (sid: string, frontier: () => Frontier): { replayed: unknown[][], fromPeer: boolean } | undefined {
     const arrival = this.arrivals.get(sid)
-    if (arrival === undefined) return
+    if (arrival === undefined) return undefined
     this.arrivals.delete(sid)
     const current = frontier()
     for (const [uid, below] of arrival.frontier) {
@@ -147,6 +149,7 @@ export class SessionArrivals {
       if (list === undefined) this.exclusions.set(uid, list = [])
       list.push({ sid, below, at: this.now() })
     }
+    return { replayed: arrival.missed, fromPeer: arrival.fromPeer }
   }
 
   /** The restored sockets to leave out of message `seq` of `uid` (they had it in their replay). */

@@ -47,6 +47,12 @@ export interface StoredSession {
 export interface LoggedPacket {
   /** The offset the packet carries as its last argument (what the client reports when it returns). */
   offset: string
+  /**
+   * Set for a packet replayed here to a socket restored from another server: logged again at the
+   * point the socket got it here, found by that socket only (others got the packet elsewhere in
+   * this server's order).
+   */
+  replayedTo?: string
   /** The event and its arguments, the offset last: what is sent to the client again. */
   data: unknown[]
   rooms: Room[]
@@ -82,6 +88,8 @@ export class SessionLog {
   private head = 0
   private first = 0
   private readonly positions = new Map<string, number>()
+  /** Positions of replayed packets, by socket id and offset. */
+  private readonly replayPositions = new Map<string, number>()
   private bytes = 0
   private evictedSessions = 0
   private evictedPackets = 0
@@ -138,8 +146,10 @@ export class SessionLog {
 
   /** Logs a packet; `bytes` is its encoded size. */
   append (packet: Omit<LoggedPacket, 'at'>): void {
-    if (this.positions.has(packet.offset)) return
-    this.positions.set(packet.offset, this.first + this.packets.length - this.head)
+    const positions = packet.replayedTo === undefined ? this.positions : this.replayPositions
+    const key = replayKey(packet.offset, packet.replayedTo)
+    if (positions.has(key)) return
+    positions.set(key, this.first + this.packets.length - this.head)
     const logged: LoggedPacket = { ...packet, bytes: packet.bytes + PACKET_OVERHEAD, at: this.now() }
     this.packets.push(logged)
     this.bytes += logged.bytes
@@ -149,10 +159,11 @@ export class SessionLog {
   /**
    * The packets logged after `offset` that match `rooms`, in order; undefined if `offset` is not in
    * the log (too old, evicted, or never delivered here): what was missed cannot be known then.
+   * `sid`: the session's socket, whose replayed packets are where it got them here.
    */
-  after (offset: string, rooms: readonly Room[]): unknown[][] | undefined {
+  after (offset: string, rooms: readonly Room[], sid?: string): unknown[][] | undefined {
     this.expire()
-    const position = this.positions.get(offset)
+    const position = (sid === undefined ? undefined : this.replayPositions.get(replayKey(offset, sid))) ?? this.positions.get(offset)
     if (position === undefined) return undefined
     const missed: unknown[][] = []
     for (let i = this.head + position - this.first + 1; i < this.packets.length; i++) {
@@ -179,6 +190,7 @@ export class SessionLog {
     this.packets = []
     this.head = 0
     this.positions.clear()
+    this.replayPositions.clear()
     this.bytes = 0
   }
 
@@ -199,7 +211,8 @@ export class SessionLog {
     this.packets[this.head] = undefined as unknown as LoggedPacket
     this.head++
     this.first++
-    this.positions.delete(packet.offset)
+    if (packet.replayedTo === undefined) this.positions.delete(packet.offset)
+    else this.replayPositions.delete(replayKey(packet.offset, packet.replayedTo))
     this.bytes -= packet.bytes
   }
 
@@ -236,4 +249,8 @@ export class SessionLog {
     this.packets = this.packets.slice(this.head)
     this.head = 0
   }
+}
+
+function replayKey (offset: string, sid: string | undefined): string {
+  return sid === undefined ? offset : `${sid}\u0000${offset}`
 }

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto'
 import type { Room, ServerId, Session } from 'socket.io-adapter'
 import type { Logger } from '../core/api.js'
 import { MessageTooLargeError } from '../core/errors.js'
+import { encodedSize } from './envelope.js'
 import type { EncodedFrontier, RestoreRequest, RestoreResponse } from './envelope.js'
 import { SessionArrivals } from './session-arrivals.js'
 import type { Frontier } from './session-arrivals.js'
@@ -137,9 +138,19 @@ export class SessionRecovery {
     return this.arrivals.excluded(uid, seq)
   }
 
-  /** A socket joined a room here: if it was being restored, it now receives live packets. */
+  /**
+   * A socket joined a room here: if it was being restored, it now receives live packets. A socket
+   * from another server got its replay here: the replayed packets are logged at this point for it,
+   * so that if it goes away again before anything else, its last offset is known here.
+   */
   joined (sid: string): void {
-    this.arrivals.joined(sid, () => this.host.frontier())
+    const arrival = this.arrivals.joined(sid, () => this.host.frontier())
+    if (arrival === undefined || !arrival.fromPeer) return
+    for (const data of arrival.replayed) {
+      const offset = data.at(-1)
+      if (typeof offset !== 'string') continue
+      this.log.append({ offset, data, rooms: [sid], except: [], bytes: sizeOf(data), replayedTo: sid })
+    }
   }
 
   async restore (pid: string, offset: string): Promise<Session | null> {
@@ -246,7 +257,7 @@ export class SessionRecovery {
 
   private restoreHere (pid: string, offset: string): Session | null {
     const session = this.log.take(pid)
-    const packets = session === undefined ? undefined : this.log.after(offset, session.rooms)
+    const packets = session === undefined ? undefined : this.log.after(offset, session.rooms, session.sid)
     if (session === undefined || packets === undefined) {
       this.counts.notFound++
       return null
@@ -270,7 +281,7 @@ export class SessionRecovery {
     this.waiting.delete(waiting)
     const { requestId, pid, offset } = waiting.request
     const session = this.log.take(pid)
-    const packets = session === undefined ? undefined : this.log.after(offset, session.rooms)
+    const packets = session === undefined ? undefined : this.log.after(offset, session.rooms, session.sid)
     if (session === undefined || packets === undefined) {
       this.send(waiting.to, { requestId, found: false })
       return
@@ -293,6 +304,14 @@ export class SessionRecovery {
 
   private send (to: ServerId, data: RestoreResponse['data']): void {
     this.host.respond(to, data).catch(() => {})
+  }
+}
+
+function sizeOf (value: unknown): number {
+  try {
+    return encodedSize(value)
+  } catch {
+    return 0
   }
 }
 

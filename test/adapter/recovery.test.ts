@@ -230,3 +230,42 @@ t.test('a keeper behind the server the client came back to answers once it has c
   t.same(client.values('c'), [1, 2, 3, 4, 5], 'each of c\'s events once, in order')
   t.match(keeper.adapter().recoveryStats, { handedOver: 1, catchingUp: 0 })
 })
+
+for (const member of [false, true]) {
+  t.test(`a client restored on another server that loses its connection again at once is recovered again, from where it got its replay (${member ? 'that server had the events in its log already' : 'that server had not logged the events'})`, async t => {
+    const room = `twice-${String(member)}`
+    const lb = await balancer(a.url)
+    t.teardown(() => lb.close())
+    // A member of the room on b: b logs the events at the point it delivers them.
+    const local = member ? await recoveringClient(b.url, 'b-member', [room]) : undefined
+    t.teardown(() => { local?.socket.disconnect() })
+    const client = await recoveringClient(lb.url, 'twice', [room])
+    t.teardown(() => { client.socket.disconnect() })
+    const id = client.socket.id!
+    a.io.to(room).emit('hello')
+    await waitFor('hello', () => client.values('hello').length === 1)
+    lb.refuse()
+    lb.dropAll()
+    await waitFor('a keeps the session', () => a.io.of('/').sockets.get(id) === undefined)
+    const before = a.adapter().recoveryStats!.packets
+    for (let i = 1; i <= 3; i++) c.io.to(room).emit('e', i)
+    await waitFor('a has them', () => a.adapter().recoveryStats!.packets >= before + 3)
+    if (local !== undefined) await waitFor('b\'s member has them', () => local.values('e').length === 3)
+    lb.moveTo(b.url)
+    lb.accept()
+    await waitForConnects(client, 2)
+    t.same(client.connects[1], { id, recovered: true }, 'recovered on b')
+    await waitFor('the replay', () => client.values('e').length === 3)
+    // Gone again before any other packet: its last offset is the last replayed one.
+    lb.refuse()
+    lb.dropAll()
+    await waitFor('b keeps the session', () => b.io.of('/').sockets.get(id) === undefined)
+    b.io.to(room).emit('e', 4)
+    lb.moveTo(c.url)
+    lb.accept()
+    await waitForConnects(client, 3)
+    t.same(client.connects[2], { id, recovered: true }, 'recovered again, on c')
+    for (const server of servers) await settle(server, client)
+    t.same(client.values('e'), [1, 2, 3, 4], 'each event once, in order')
+  })
+}

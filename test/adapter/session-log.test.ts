@@ -103,3 +103,18 @@ t.test('a long log keeps finding offsets as its front is dropped and compacted',
   t.equal(l.after('o8499', ['s']), undefined)
   t.equal(l.after('o8500', ['s'])?.length, 1_499)
 })
+
+t.test('packets replayed to a socket restored from another server are found, for that socket, where it got them here', async t => {
+  const { log: l } = log()
+  l.append(packet('o1', ['r']))
+  l.append(packet('o2', ['r']))
+  // Socket S arrives from another server and is replayed o1 and o2 (delivered here earlier, before it came).
+  l.append({ ...packet('o1', ['S']), replayedTo: 'S' })
+  l.append({ ...packet('o2', ['S']), replayedTo: 'S' })
+  l.append(packet('o3', ['r']))
+  t.same(l.after('o1', ['S', 'r'], 'S')?.map(p => p[1]), ['o2', 'o3'], 'S: from its replay on, once')
+  t.same(l.after('o1', ['Y', 'r'], 'Y')?.map(p => p[1]), ['o2', 'o3'], 'another socket: from where it got o1, without S\'s replay')
+  l.append({ ...packet('o9', ['S']), replayedTo: 'S' })
+  t.equal(l.after('o9', ['Y', 'r'], 'Y'), undefined, 'an offset known only from S\'s replay is not known to others')
+  t.same(l.after('o9', ['S', 'r'], 'S'), [])
+})
