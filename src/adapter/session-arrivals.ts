@@ -68,6 +68,11 @@ export class SessionArrivals {
     return { buffered, arriving: this.arrivals.size, exclusions }
   }
 
+  /** Whether a delivered packet matters here: a request is out or a session waits for its socket. */
+  get active (): boolean {
+    return this.buffers.size > 0 || this.arrivals.size > 0
+  }
+
   /** A request went out: from now on every sequenced packet delivered here is kept for it. */
   open (requestId: string): void {
     this.buffers.set(requestId, this.recentStart + this.recent.length)

@@ -125,11 +125,11 @@ export class SessionRecovery {
    */
   delivered (data: unknown[], rooms: ReadonlySet<Room>, except: ReadonlySet<Room>, offset: string, sender: { uid: ServerId, seq: number } | undefined, bytes: number): void {
     if (this.closed) return
+    const log = this.host.reachesLocalSocket(rooms) || this.log.concernsSession(rooms)
+    if (!log && !this.arrivals.active) return
     const roomList = [...rooms]
     const exceptList = [...except]
-    if (this.host.reachesLocalSocket(rooms) || this.log.concernsSession(rooms)) {
-      this.log.append({ offset, data, rooms: roomList, except: exceptList, bytes })
-    }
+    if (log) this.log.append({ offset, data, rooms: roomList, except: exceptList, bytes })
     this.arrivals.delivered({ data, rooms: roomList, except: exceptList, sender })
   }
 
