@@ -22,6 +22,14 @@ export interface HyParViewConfig {
   shufflePassiveViewCount: number
   /** Period of the SHUFFLE timer, ms. */
   shuffleInterval: number
+  /**
+   * Up to how many times `shuffleInterval` a topic waits between SHUFFLEs while they teach it
+   * nothing (every peer of each reply already in its views, and nothing for the timer to repair):
+   * doubled after each such shuffle, back to 1 when the active view changes. A small topic whose
+   * members are all neighbours has nothing to learn; at hundreds of topics its shuffles were most
+   * of an idle node's traffic. 1 turns it off.
+   */
+  shuffleSlowdownMax: number
   /** How long to wait for a NEIGHBOR reply before trying another passive peer, ms. */
   neighborRequestTimeout: number
   /** How long a JOIN may go unanswered before `joinFailed`, ms. */
@@ -95,6 +103,7 @@ export const defaultConfig: ProtoConfig = Object.freeze({
     shuffleActiveViewCount: 3,
     shufflePassiveViewCount: 4,
     shuffleInterval: 60_000,
+    shuffleSlowdownMax: 8,
     neighborRequestTimeout: 500,
     joinTimeout: 5_000,
     disconnectSampleSize: 4

@@ -40,6 +40,8 @@ export class HyParView<PI> {
   private awaitingJoined = false
   /** When the pending SHUFFLE timer is due; a timer firing earlier is a stale one (ignored). */
   private shuffleDue = -Infinity
+  /** Multiplies `shuffleInterval` while shuffles teach us nothing (see `shuffleSlowdownMax`). */
+  private shuffleSlowdown = 1
   /** Time of the input being handled, for deadlines of timers scheduled while handling it. */
   private now = 0
   /**
@@ -293,10 +295,30 @@ export class HyParView<PI> {
   }
 
   private onShuffleReply (nodes: PeerInfo<PI>[]): void {
+    const news = nodes.some(n => n.id !== this.me && !this.active.includes(n.id) && !this.passive.includes(n.id))
+    // Nothing new, and nothing the timer's refill could do: the next shuffle can wait longer.
+    const idle = this.active.length >= this.config.activeViewCapacity || this.passive.length === 0
+    const before = this.shuffleSlowdown
+    this.shuffleSlowdown = news || !idle ? 1 : Math.min(this.shuffleSlowdown * 2, Math.max(1, this.config.shuffleSlowdownMax))
+    if (this.shuffleSlowdown > before && this.shuffleDue !== -Infinity) {
+      // The timer set when this shuffle left knew nothing of its answer: from now, at the new pace.
+      this.shuffleDue = -Infinity
+      this.ensureShuffleTimer()
+    }
     for (const n of nodes) this.learn(n.id, n.data)
     const sent = this.lastShuffle
     this.lastShuffle = []
     for (const n of nodes) this.integrate(n, sent)
+  }
+
+  /** The active view changed: shuffle at the normal pace again, starting now rather than after a long wait. */
+  private resetShuffleSlowdown (): void {
+    if (this.shuffleSlowdown === 1) return
+    this.shuffleSlowdown = 1
+    if (this.shuffleDue > this.now + this.config.shuffleInterval * 1.25) {
+      this.shuffleDue = -Infinity
+      this.ensureShuffleTimer()
+    }
   }
 
   private onDisconnect (from: PI, alive: boolean, peers: PeerInfo<PI>[] | undefined): void {
@@ -335,6 +357,7 @@ export class HyParView<PI> {
     }
     this.active.push(peer)
     this.tried.clear()
+    this.resetShuffleSlowdown()
     this.neighborSinceJoin = true
     this.listener.neighborUp(peer)
     this.out.emit(this.topic, { type: 'neighborUp', peer })
@@ -356,6 +379,7 @@ export class HyParView<PI> {
     if (i < 0) return
     this.active.splice(i, 1)
     this.tried.clear()
+    this.resetShuffleSlowdown()
     this.out.touch(peer)
     this.listener.neighborDown(peer)
     this.out.emit(this.topic, { type: 'neighborDown', peer, reason })
@@ -477,7 +501,7 @@ export class HyParView<PI> {
   private ensureShuffleTimer (): void {
     if (this.shuffleDue !== -Infinity) return
     // Jitter keeps the nodes of a cluster started together from shuffling in lockstep.
-    const after = Math.round(this.config.shuffleInterval * (0.75 + 0.5 * this.rng.next()))
+    const after = Math.round(this.config.shuffleInterval * this.shuffleSlowdown * (0.75 + 0.5 * this.rng.next()))
     this.shuffleDue = this.now + after
     this.out.schedule(after, { type: 'shuffle', topic: this.topic })
   }

@@ -377,6 +377,47 @@ t.test('shuffle', async t => {
     t.equal(passive.length, 3)
   })
 
+  /** Fires the shuffle timer whenever it is due, answering each shuffle with `reply(i)`; returns the gaps and the time of the last firing. */
+  function shuffleRounds (s: ReturnType<typeof node>, rounds: number, reply: (i: number) => Array<{ id: string }>): { gaps: number[], last: number } {
+    // Far enough that the first timer, set when the neighbours came, is due.
+    let now = hv.shuffleInterval * 10
+    let last = now
+    const gaps: number[] = []
+    for (let i = 0; i < rounds; i++) {
+      let due = now + (schedules(s.handle(timer({ type: 'shuffle', topic: T }), now), 'shuffle')[0]?.after as number)
+      // A reply that changes the pace moves the timer set when the shuffle left.
+      const moved = schedules(s.handle(recv('a', { type: 'shuffleReply', nodes: reply(i) }), now + 1), 'shuffle')[0]?.after
+      if (moved !== undefined) due = now + 1 + moved
+      gaps.push(due - now)
+      last = now
+      now = due
+    }
+    return { gaps, last }
+  }
+
+  t.test('shuffles that teach nothing slow down to shuffleSlowdownMax times the interval; a change of the active view restores the pace', async t => {
+    // A small topic: both other members are neighbours, nobody is passive.
+    const s = node('me', {}, 5)
+    withNeighbors(s, ['a', 'b'])
+    // The walk ends at a member that knows nobody else: the reply names a neighbour or nobody.
+    const { gaps, last } = shuffleRounds(s, 6, () => [{ id: 'b' }])
+    const ratios = gaps.map(g => (g / hv.shuffleInterval).toFixed(1))
+    t.ok(gaps.at(-1)! >= hv.shuffleInterval * hv.shuffleSlowdownMax * 0.75, `gaps grow to the cap: ${ratios.join(', ')} x the interval`)
+    t.ok(gaps.every(g => g <= hv.shuffleInterval * hv.shuffleSlowdownMax * 1.25), 'and never beyond it')
+    // A neighbour goes: the next shuffle comes at the normal pace, not after the long wait.
+    const down = s.handle({ type: 'peerDisconnected', peer: 'b' }, last + 2)
+    const again = schedules(down, 'shuffle')[0]?.after
+    t.ok(again !== undefined && again <= hv.shuffleInterval * 1.25, `rescheduled ${again} ms ahead`)
+  })
+
+  t.test('a shuffle whose reply names a peer we did not know keeps the normal pace', async t => {
+    // A full active view (nothing for the timer to repair): only what the replies teach counts.
+    const s = node('me', {}, 5)
+    withNeighbors(s, five)
+    const { gaps } = shuffleRounds(s, 5, i => [{ id: `new${i}` }])
+    t.ok(gaps.every(g => g <= hv.shuffleInterval * 1.25), `every gap within the interval's jitter: ${gaps.join(', ')}`)
+  })
+
   t.test('with a full passive view, a SHUFFLE_REPLY evicts what we sent rather than what we kept', async t => {
     const s = node('me', { membership: { passiveViewCapacity: 4, shufflePassiveViewCount: 2 } }, 3)
     withNeighbors(s, five) // a full active view: no NEIGHBOR request is pending on the passive peers
