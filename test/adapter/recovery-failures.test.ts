@@ -41,6 +41,29 @@ t.test('after the server it was on shut down gracefully, the client gets a new s
   t.ok(b.io.of('/').sockets.get(client.socket.id!), 'connected to b')
 })
 
+t.test('a server without connectionStateRecovery in the cluster says "not here" at once: a client whose session is gone gets a new one without waiting', async t => {
+  const servers = await recoveryCluster(3, { withoutRecovery: [2] })
+  const [a, b] = servers as [RecoveryServer, RecoveryServer, RecoveryServer]
+  t.teardown(async () => { await Promise.all(servers.map(s => s.close())) })
+  const lb = await balancer(a.url)
+  t.teardown(() => lb.close())
+  const client = await recoveringClient(lb.url, 'unknown', ['red'])
+  t.teardown(() => { client.socket.disconnect() })
+  a.io.to('red').emit('hello')
+  await waitFor('hello', () => client.values('hello').length === 1)
+  lb.refuse()
+  lb.dropAll()
+  await waitFor('a keeps the session', () => a.adapter().recoveryStats!.sessions === 1)
+  // The client presents a private id nobody keeps (as after a restart of its server).
+  ;(client.socket as unknown as Held)._pid = 'nobody-keeps-this-id'
+  lb.moveTo(b.url)
+  lb.accept()
+  await waitForConnects(client, 2)
+  t.equal(client.connects[1]!.recovered, false)
+  t.match(b.adapter().recoveryStats, { notFound: 1, timedOut: 0 }, 'a and the server without recovery both answered')
+  t.equal(servers[2]!.adapter().recoveryStats, undefined, 'no recovery stats where recovery is off')
+})
+
 t.test('a session whose missed packets exceed one gossip message is restored on its own server; elsewhere the client gets a new one at once', async t => {
   const servers = await recoveryCluster(2)
   const [a, b] = servers as [RecoveryServer, RecoveryServer]
