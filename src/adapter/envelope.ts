@@ -12,9 +12,11 @@
  * - `pong`: each server of the pinged node answers with its uid, directly to the pinging node. A
  *   server counts in `serverCount()` only once its node has answered (a ghost never does).
  *
- * Connection state recovery adds a message type and a response type of its own to socket.io-adapter's
+ * Connection state recovery adds message types and a response type of its own to socket.io-adapter's
  * (RESTORE_SESSION, RESTORE_SESSION_RESPONSE): a server asks the cluster for a session by its private
- * id, the server that keeps it answers with the session and the packets the socket missed.
+ * id, the server that keeps it answers with the session and the packets the socket missed; and a
+ * server that closes names the sessions it keeps to the server that takes them over
+ * (HAND_OVER_SESSIONS), which then asks for each.
  *
  * Decoding checks everything the adapter or socket.io-adapter will later read, for every message
  * type: a receiver acts on an envelope only once it is known to be well formed, so a malformed one
@@ -42,6 +44,9 @@ const MAX_FRONTIER = 4_096
 /** Message types the adapter adds to socket.io-adapter's `MessageType` (which ends at 13). */
 export const RESTORE_SESSION = 101
 export const RESTORE_SESSION_RESPONSE = 102
+export const HAND_OVER_SESSIONS = 103
+/** Most sessions one hand-over message names. */
+export const MAX_HAND_OVER = 1_000
 
 /** How far a server had got with each sender: [server uid, next sequence number not delivered]. */
 export type EncodedFrontier = Array<[string, number]>
@@ -51,7 +56,16 @@ export interface RestoreRequest {
   type: typeof RESTORE_SESSION
   uid: string
   nsp: string
-  data: { requestId: string, pid: string, offset: string, frontier: EncodedFrontier }
+  /** `keeper`: only that server answers (a session being taken over, whose keeper is known). */
+  data: { requestId: string, pid: string, offset: string, frontier: EncodedFrontier, keeper?: string }
+}
+
+/** "I am closing: take over these sessions" ([private id, offset of the last packet sent]), to server `to`. */
+export interface HandOver {
+  type: typeof HAND_OVER_SESSIONS
+  uid: string
+  nsp: string
+  data: { to: string, sessions: Array<[string, string]> }
 }
 
 /** The answer of every server asked: the session and what it missed from the one that kept it, `found: false` from the others. */
@@ -71,7 +85,7 @@ export interface RestoreResponse {
 const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace'])
 
 export type Envelope =
-  | { kind: 'message', seq: number, message: ClusterMessage | RestoreRequest }
+  | { kind: 'message', seq: number, message: ClusterMessage | RestoreRequest | HandOver }
   | { kind: 'filler', seq: number, uid: string }
   | { kind: 'response', response: ClusterResponse | RestoreResponse }
   | { kind: 'ping' }
@@ -80,7 +94,7 @@ export type Envelope =
 // copyBuffers: decoded Buffers must not alias the receive buffer, which the transport may reuse.
 const packr = new Packr({ useRecords: false, copyBuffers: true })
 
-export function encodeMessage (seq: number, message: ClusterMessage | RestoreRequest): Uint8Array {
+export function encodeMessage (seq: number, message: ClusterMessage | RestoreRequest | HandOver): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, MESSAGE, seq, message])
 }
 
@@ -187,12 +201,16 @@ function isSession (value: unknown): boolean {
 }
 
 /** A cluster message of a type a server publishes, with the data socket.io-adapter (or the adapter) will read. */
-export function isClusterMessage (value: unknown): value is ClusterMessage | RestoreRequest {
+export function isClusterMessage (value: unknown): value is ClusterMessage | RestoreRequest | HandOver {
   if (!hasHeader(value)) return false
   const data = value.data
   switch (value.type) {
+    case HAND_OVER_SESSIONS:
+      return isDict(data) && isServerId(data.to) && Array.isArray(data.sessions) && data.sessions.length <= MAX_HAND_OVER &&
+        data.sessions.every(entry => Array.isArray(entry) && entry.length === 2 && isSessionId(entry[0]) && isSessionId(entry[1]))
     case RESTORE_SESSION:
-      return isDict(data) && isRequestId(data.requestId) && isSessionId(data.pid) && isSessionId(data.offset) && isFrontier(data.frontier)
+      return isDict(data) && isRequestId(data.requestId) && isSessionId(data.pid) && isSessionId(data.offset) && isFrontier(data.frontier) &&
+        isOptional(data.keeper, isServerId)
     case MessageType.INITIAL_HEARTBEAT:
     case MessageType.HEARTBEAT:
     case MessageType.ADAPTER_CLOSE:

@@ -31,8 +31,8 @@ import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, S
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
-import { RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSize, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
-import type { RestoreRequest, RestoreResponse } from './envelope.js'
+import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSize, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
+import type { HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
 import { SenderOrder } from './sender-order.js'
@@ -132,7 +132,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private readonly options: ResolvedAdapterOptions
   private readonly lease: NodeLease
   private readonly ready: Promise<Connection>
-  private readonly order: SenderOrder<{ message: ClusterMessage | RestoreRequest, seq: number, bytes: number }>
+  private readonly order: SenderOrder<{ message: ClusterMessage | RestoreRequest | HandOver, seq: number, bytes: number }>
   private readonly book: ServerBook
   private readonly pings = new Map<NodeId, { last: number, timer: NodeJS.Timeout | undefined }>()
   private readonly refused = { malformed: 0, wrongNode: 0, notDirect: 0 }
@@ -154,6 +154,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private answerTimer: NodeJS.Timeout | undefined
   private lastAnswer = -Infinity
   private closing: Promise<void> | undefined
+  /** Set once the adapter said goodbye (it still receives while it hands its sessions over). */
+  private closed = false
 
   constructor (nsp: Namespace, lease: NodeLease, options: ResolvedAdapterOptions) {
     super(nsp, { heartbeatInterval: options.heartbeatInterval, heartbeatTimeout: options.heartbeatTimeout })
@@ -230,6 +232,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
         return false
       },
       request: data => { this.publish({ type: RESTORE_SESSION, data } as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0]) },
+      handOver: data => { this.publish({ type: HAND_OVER_SESSIONS, data } as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0]) },
       respond: async (to, data) => { await this.respondRestore(to, data) }
     }, {
       maxAge,
@@ -402,10 +405,14 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.counted.set(uid, Date.now())
   }
 
-  private deliver (message: ClusterMessage | RestoreRequest, seq: number, bytes: number): void {
-    if (message.type === RESTORE_SESSION) {
+  private deliver (message: ClusterMessage | RestoreRequest | HandOver, seq: number, bytes: number): void {
+    if (message.type === RESTORE_SESSION || message.type === HAND_OVER_SESSIONS) {
       if (this.book.state(message.uid) === 'live') this.counted.set(message.uid, Date.now())
-      this.guard(() => { this.answerRestore(message) })
+      if (message.type === RESTORE_SESSION) this.guard(() => { this.answerRestore(message) })
+      else {
+        this.recovery?.serverLeaving(message.uid)
+        if (message.data.to === this.uid) this.guard(() => { this.recovery?.onHandOver(message.uid, message.data.sessions) })
+      }
       return
     }
     const recovery = this.recovery
@@ -435,6 +442,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       return
     }
     // Recovery is off here: nothing is kept, and saying so spares the asker its timeout.
+    if (message.data.keeper !== undefined && message.data.keeper !== this.uid) return
     this.respondRestore(message.uid, { requestId: message.data.requestId, found: false }).catch(() => {})
   }
 
@@ -705,7 +713,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     for (const sibling of siblings.get(siblingKey(nodeId, this.topic)) ?? []) {
       if (sibling === this || (to !== undefined && sibling.uid !== to)) continue
       const item: GossipMessage = { type: 'message', id: `${nodeId}:sibling`, topic: sibling.connection!.handle.topic, content: bytes, origin: nodeId, from: nodeId, hops: 0 }
-      setImmediate(() => { if (sibling.closing === undefined) sibling.receive(item) })
+      setImmediate(() => { if (!sibling.closed) sibling.receive(item) })
     }
   }
 
@@ -765,6 +773,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.pings.clear()
     for (const timer of this.leaveTimers) clearTimeout(timer)
     this.leaveTimers.clear()
+    // Before saying goodbye: the servers that take the sessions over still count this one and ask it.
+    await this.recovery?.handOver()
+    this.closed = true
     super.close()
     this.recovery?.close()
     await this.lastPublish

@@ -37,6 +37,8 @@ interface Arrival {
   missed: unknown[][]
   frontier: Frontier
   at: number
+  /** Set for a session taken over from a server that closed: kept until then, for its client. */
+  until?: number
 }
 
 interface Exclusion {
@@ -171,6 +173,42 @@ export class SessionArrivals {
     return sids
   }
 
+  /**
+   * Keeps a session that arrived without its socket (taken over from a server that closed) until
+   * `until`, collecting what its socket would have got, for the client to come back to.
+   */
+  hold (sid: string, until: number): void {
+    const arrival = this.arrivals.get(sid)
+    if (arrival !== undefined) arrival.until = until
+  }
+
+  /**
+   * The client of a held session came back with `offset`, the last packet it got: the packets it
+   * missed since (the list keeps growing until the socket joins), or undefined if `offset` is
+   * neither where the hand-over started (`start`) nor among the packets collected since.
+   */
+  resume (sid: string, offset: string, start: string): unknown[][] | undefined {
+    const arrival = this.arrivals.get(sid)
+    if (arrival === undefined) return undefined
+    if (offset !== start) {
+      const index = arrival.missed.findIndex(packet => packet.at(-1) === offset)
+      if (index === -1) return undefined
+      arrival.missed = arrival.missed.slice(index + 1)
+    }
+    arrival.until = undefined
+    arrival.at = this.now()
+    return arrival.missed
+  }
+
+  /** The frontier a held session's packets are complete up to. */
+  frontierOf (sid: string): Frontier | undefined {
+    return this.arrivals.get(sid)?.frontier
+  }
+
+  drop (sid: string): void {
+    this.arrivals.delete(sid)
+  }
+
   /** A sender left: nothing more will come from it. */
   forgetSender (uid: ServerId): void {
     this.exclusions.delete(uid)
@@ -179,7 +217,10 @@ export class SessionArrivals {
   /** Drops what waited longer than `maxWait` ms: a socket that never joined, a sender that went quiet. */
   sweep (maxWait: number): void {
     const threshold = this.now() - maxWait
-    for (const [sid, arrival] of this.arrivals) if (arrival.at < threshold) this.arrivals.delete(sid)
+    const now = this.now()
+    for (const [sid, arrival] of this.arrivals) {
+      if (arrival.until !== undefined ? arrival.until < now : arrival.at < threshold) this.arrivals.delete(sid)
+    }
     for (const [uid, list] of this.exclusions) {
       const rest = list.filter(e => e.at >= threshold)
       if (rest.length === 0) this.exclusions.delete(uid)

@@ -42,6 +42,8 @@ export interface StoredSession {
   disconnectedAt: number
   /** Encoded size plus SESSION_OVERHEAD. */
   bytes: number
+  /** Position in the packet log when the socket went away: what was logged before, it was sent. */
+  logEnd: number
 }
 
 export interface LoggedPacket {
@@ -116,9 +118,10 @@ export class SessionLog {
   }
 
   /** Keeps the session of a socket that just went away (a session with the same pid is replaced); `bytes` is its encoded size. */
-  persist (session: Omit<StoredSession, 'disconnectedAt'>): void {
+  persist (session: Omit<StoredSession, 'disconnectedAt' | 'logEnd'>): void {
     this.remove(session.pid)
-    const stored: StoredSession = { ...session, bytes: session.bytes + SESSION_OVERHEAD, disconnectedAt: this.now() }
+    const logEnd = this.first + this.packets.length - this.head
+    const stored: StoredSession = { ...session, bytes: session.bytes + SESSION_OVERHEAD, disconnectedAt: this.now(), logEnd }
     this.sessions.set(stored.pid, stored)
     for (const room of stored.rooms) this.sessionRooms.set(room, (this.sessionRooms.get(room) ?? 0) + 1)
     this.bytes += stored.bytes
@@ -171,6 +174,26 @@ export class SessionLog {
       if (packetMatches(rooms, packet.rooms, packet.except)) missed.push(packet.data)
     }
     return missed
+  }
+
+  /** The private ids of the sessions kept, oldest first. */
+  pids (): string[] {
+    this.expire()
+    return [...this.sessions.keys()]
+  }
+
+  /**
+   * The offset of the last packet logged for session `pid` before its socket went away (the last
+   * one it was sent, if its rooms did not change); undefined if none is logged any more.
+   */
+  lastSent (pid: string): string | undefined {
+    const session = this.sessions.get(pid)
+    if (session === undefined) return undefined
+    for (let i = this.head + session.logEnd - this.first - 1; i >= this.head; i--) {
+      const packet = this.packets[i]!
+      if (packetMatches(session.rooms, packet.rooms, packet.except)) return packet.offset
+    }
+    return undefined
   }
 
   /** Drops what is older than `maxAge`. */

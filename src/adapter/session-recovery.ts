@@ -15,14 +15,19 @@
  *   replay exact across the two servers' different points in the stream;
  * - a session is handed out once (the keeper deletes it as it answers); if nobody has it, if it
  *   expired, if its offset is no longer logged, or if the answer cannot be complete, the restore
- *   fails and Socket.IO makes a new session, as it does when its own adapters cannot restore.
+ *   fails and Socket.IO makes a new session, as it does when its own adapters cannot restore;
+ * - a server that closes hands its sessions over first: it names each (with the last packet it
+ *   sent the socket) to another server, which takes it over with the same request, keeps
+ *   collecting what the socket would have got, and restores it when its client comes back there
+ *   (or hands it to the server the client came back to). Socket.IO closes the clients' connections
+ *   only once the adapter has closed, so they come back after the hand-over.
  */
 import { randomBytes } from 'node:crypto'
 import type { Room, ServerId, Session } from 'socket.io-adapter'
 import type { Logger } from '../core/api.js'
 import { MessageTooLargeError } from '../core/errors.js'
-import { encodedSize } from './envelope.js'
-import type { EncodedFrontier, RestoreRequest, RestoreResponse } from './envelope.js'
+import { MAX_HAND_OVER, encodedSize } from './envelope.js'
+import type { EncodedFrontier, HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
 import { SessionArrivals } from './session-arrivals.js'
 import type { Frontier } from './session-arrivals.js'
 import { SessionLog } from './session-log.js'
@@ -55,6 +60,7 @@ export interface RecoveryHost {
   reachesLocalSocket: (rooms: ReadonlySet<Room>) => boolean
   request: (data: RestoreRequest['data']) => void
   respond: (to: ServerId, data: RestoreResponse['data']) => Promise<void>
+  handOver: (data: HandOver['data']) => void
 }
 
 export interface RecoveryStats extends SessionLogStats {
@@ -72,6 +78,9 @@ export interface RecoveryStats extends SessionLogStats {
   /** Now: requests this server has out, and answers it holds until it has caught up with their asker. */
   asking: number
   catchingUp: number
+  /** Sessions taken over from servers that closed: in all, and held now for their clients. */
+  takenOver: number
+  held: number
 }
 
 interface PendingRequest {
@@ -79,6 +88,16 @@ interface PendingRequest {
   askedAt: Frontier
   timer: NodeJS.Timeout
   finish: (session: Session | null) => void
+}
+
+/** A session taken over from a server that closed, its packets collected by SessionArrivals. */
+interface Adopted {
+  sid: string
+  pid: string
+  rooms: Room[]
+  data: unknown
+  /** The offset the hand-over started from: the last packet the closing server sent the socket. */
+  start: string
 }
 
 interface WaitingAnswer {
@@ -97,8 +116,15 @@ export class SessionRecovery {
   private readonly pending = new Map<string, PendingRequest>()
   private readonly waiting = new Set<WaitingAnswer>()
   private readonly sweeper: NodeJS.Timeout
-  private readonly counts = { restoredHere: 0, restoredFromPeer: 0, notFound: 0, timedOut: 0, incomplete: 0, handedOver: 0, tooLarge: 0 }
+  private readonly counts = { restoredHere: 0, restoredFromPeer: 0, notFound: 0, timedOut: 0, incomplete: 0, handedOver: 0, tooLarge: 0, takenOver: 0 }
+  private readonly adopted = new Map<string, Adopted>()
+  /** While handing over at close: the sessions not taken yet, and answers still being sent. */
+  private handingOver: { pids: Set<string>, to: Map<ServerId, string[]>, sending: Set<Promise<unknown>>, done: () => void } | undefined
   private closed = false
+  /** Closing: sessions are handed over from here, none taken over. */
+  private leaving = false
+  /** Servers seen handing their sessions over: closing, they take none over. */
+  private readonly leavingServers = new Set<ServerId>()
 
   constructor (private readonly host: RecoveryHost, private readonly limits: RecoveryLimits) {
     this.log = new SessionLog(limits)
@@ -106,12 +132,13 @@ export class SessionRecovery {
     this.sweeper = setInterval(() => {
       this.log.expire()
       this.arrivals.sweep(ARRIVAL_TTL)
+      for (const [pid, adopted] of this.adopted) if (this.arrivals.frontierOf(adopted.sid) === undefined) this.adopted.delete(pid)
     }, Math.min(limits.maxAge, 10_000))
     this.sweeper.unref()
   }
 
   get stats (): RecoveryStats {
-    return { ...this.log.stats, ...this.counts, asking: this.pending.size, catchingUp: this.waiting.size }
+    return { ...this.log.stats, ...this.counts, asking: this.pending.size, catchingUp: this.waiting.size, held: this.adopted.size }
   }
 
   persist (session: { sid: string, pid: string, rooms: Room[], data: unknown }, bytes: number): void {
@@ -156,7 +183,15 @@ export class SessionRecovery {
   async restore (pid: string, offset: string): Promise<Session | null> {
     if (this.closed) return null
     if (this.log.has(pid)) return this.restoreHere(pid, offset)
-    const servers = this.host.servers()
+    if (this.adopted.has(pid)) return this.resumeHere(pid, offset)
+    const session = await this.ask(pid, offset)
+    if (session !== null) this.counts.restoredFromPeer++
+    return session
+  }
+
+  /** Asks the cluster for session `pid`, seen up to `offset` (only `keeper` answers, if given). */
+  private async ask (pid: string, offset: string, keeper?: ServerId): Promise<Session | null> {
+    const servers = keeper === undefined ? this.host.servers() : [keeper]
     if (servers.length === 0) {
       this.counts.notFound++
       return null
@@ -182,13 +217,14 @@ export class SessionRecovery {
         }, this.limits.timeout)
       }
       this.pending.set(requestId, request)
-      this.host.request({ requestId, pid, offset, frontier: encodeFrontier(askedAt) })
+      this.host.request({ requestId, pid, offset, frontier: encodeFrontier(askedAt), ...(keeper === undefined ? {} : { keeper }) })
     })
   }
 
   /** A server asks for a session: answered at once if it is not here, once caught up with the asker if it is. */
   onRequest (from: ServerId, request: RestoreRequest['data']): void {
-    if (this.closed || !this.log.has(request.pid)) {
+    if (request.keeper !== undefined && request.keeper !== this.host.uid) return
+    if (this.closed || (!this.log.has(request.pid) && !this.adopted.has(request.pid))) {
       this.send(from, { requestId: request.requestId, found: false })
       return
     }
@@ -227,13 +263,15 @@ export class SessionRecovery {
       request.finish(null)
       return
     }
-    this.counts.restoredFromPeer++
     request.finish({ sid, pid, rooms: rooms as Room[], data, missedPackets: missed })
   }
 
   /** A server left: it will not answer, and nothing more will come from it. */
   serverGone (uid: ServerId): void {
     this.arrivals.forgetSender(uid)
+    this.leavingServers.delete(uid)
+    // A server this one was handing sessions to left (closing too, say): they are not waited for.
+    for (const pid of this.handingOver?.to.get(uid) ?? []) this.taken(pid)
     for (const request of [...this.pending.values()]) {
       if (!request.missing.delete(uid) || request.missing.size > 0) continue
       this.counts.notFound++
@@ -253,6 +291,75 @@ export class SessionRecovery {
     for (const request of [...this.pending.values()]) request.finish(null)
     this.log.clear()
     this.arrivals.clear()
+  }
+
+  /**
+   * Closing: names each session kept here, with the last packet its socket was sent, to another
+   * server (spread by private id), and waits until each was taken over (or `timeout`).
+   */
+  async handOver (): Promise<void> {
+    this.leaving = true
+    const servers = this.host.servers().filter(uid => !this.leavingServers.has(uid)).sort()
+    if (this.closed || servers.length === 0) return
+    const groups = new Map<ServerId, Array<[string, string]>>()
+    for (const pid of this.log.pids()) {
+      const offset = this.log.lastSent(pid)
+      if (offset === undefined) continue
+      const to = servers[hash(pid) % servers.length]!
+      let group = groups.get(to)
+      if (group === undefined) groups.set(to, group = [])
+      group.push([pid, offset])
+    }
+    if (groups.size === 0) return
+    const pids = new Set([...groups.values()].flat().map(([pid]) => pid))
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, this.limits.timeout)
+      const to = new Map([...groups].map(([uid, sessions]) => [uid, sessions.map(([pid]) => pid)]))
+      this.handingOver = { pids, to, sending: new Set(), done: () => { clearTimeout(timer); resolve() } }
+      for (const [to, sessions] of groups) {
+        for (let i = 0; i < sessions.length; i += MAX_HAND_OVER) this.host.handOver({ to, sessions: sessions.slice(i, i + MAX_HAND_OVER) })
+      }
+    })
+    await Promise.allSettled(this.handingOver!.sending)
+    this.handingOver = undefined
+  }
+
+  /**
+   * Server `uid` is handing its sessions over: it is closing. It is not given any, and sessions
+   * this server was handing to it are not waited for (two servers closing together each wait for
+   * nothing from the other).
+   */
+  serverLeaving (uid: ServerId): void {
+    if (this.leavingServers.size >= 4_096) this.leavingServers.clear()
+    this.leavingServers.add(uid)
+    for (const pid of this.handingOver?.to.get(uid) ?? []) this.taken(pid)
+  }
+
+  /** A closing server hands sessions over to this one: each is asked for, and held for its client. */
+  onHandOver (from: ServerId, sessions: Array<[string, string]>): void {
+    for (const [pid, offset] of sessions) {
+      if (this.closed || this.leaving || this.log.has(pid) || this.adopted.has(pid)) continue
+      this.ask(pid, offset, from).then(session => {
+        if (session === null || this.closed) return
+        this.counts.takenOver++
+        this.adopted.set(pid, { sid: session.sid, pid, rooms: session.rooms, data: session.data, start: offset })
+        this.arrivals.hold(session.sid, Date.now() + this.limits.maxAge)
+      }, () => {})
+    }
+  }
+
+  /** The client of a session taken over here came back here. */
+  private resumeHere (pid: string, offset: string): Session | null {
+    const adopted = this.adopted.get(pid)!
+    this.adopted.delete(pid)
+    const missed = this.arrivals.resume(adopted.sid, offset, adopted.start)
+    if (missed === undefined) {
+      this.arrivals.drop(adopted.sid)
+      this.counts.notFound++
+      return null
+    }
+    this.counts.restoredHere++
+    return { sid: adopted.sid, pid, rooms: adopted.rooms, data: adopted.data, missedPackets: missed }
   }
 
   private restoreHere (pid: string, offset: string): Session | null {
@@ -280,7 +387,12 @@ export class SessionRecovery {
     clearTimeout(waiting.timer)
     this.waiting.delete(waiting)
     const { requestId, pid, offset } = waiting.request
+    if (this.adopted.has(pid)) {
+      this.answerAdopted(waiting.to, waiting.request)
+      return
+    }
     const session = this.log.take(pid)
+    this.taken(pid)
     const packets = session === undefined ? undefined : this.log.after(offset, session.rooms, session.sid)
     if (session === undefined || packets === undefined) {
       this.send(waiting.to, { requestId, found: false })
@@ -293,18 +405,69 @@ export class SessionRecovery {
       packets,
       frontier: encodeFrontier(this.host.frontier())
     }
-    this.host.respond(waiting.to, found).then(() => { this.counts.handedOver++ }, (err: unknown) => {
+    this.sending(this.host.respond(waiting.to, found).then(() => { this.counts.handedOver++ }, (err: unknown) => {
       if (!(err instanceof MessageTooLargeError)) return
       // The session is lost either way; saying so now spares the asker its timeout.
       this.counts.tooLarge++
       this.host.logger.warn({ err, nsp: this.host.nspName, sid: session.sid, packets: packets.length }, 'socket.io adapter: a session and its missed packets are too large to hand over; the client gets a new one')
       this.send(waiting.to, { requestId, found: false })
+    }))
+  }
+
+  /**
+   * A session taken over here is asked for by the server its client came back to: it gets what
+   * was collected since the client's offset, complete up to where this server or the closed one
+   * had got with each sender, whichever is further.
+   */
+  private answerAdopted (to: ServerId, request: RestoreRequest['data']): void {
+    const adopted = this.adopted.get(request.pid)!
+    this.adopted.delete(request.pid)
+    const collectedTo = this.arrivals.frontierOf(adopted.sid)
+    const missed = this.arrivals.resume(adopted.sid, request.offset, adopted.start)
+    this.arrivals.drop(adopted.sid)
+    if (missed === undefined || collectedTo === undefined) {
+      this.send(to, { requestId: request.requestId, found: false })
+      return
+    }
+    const frontier = this.host.frontier()
+    for (const [uid, next] of collectedTo) if ((frontier.get(uid) ?? -1) < next) frontier.set(uid, next)
+    this.host.respond(to, {
+      requestId: request.requestId,
+      found: true,
+      session: { sid: adopted.sid, pid: adopted.pid, rooms: adopted.rooms, data: adopted.data },
+      packets: [...missed],
+      frontier: encodeFrontier(frontier)
+    }).then(() => { this.counts.handedOver++ }, (err: unknown) => {
+      if (!(err instanceof MessageTooLargeError)) return
+      this.counts.tooLarge++
+      this.send(to, { requestId: request.requestId, found: false })
     })
+  }
+
+  /** While handing over at close: `pid` is no longer here. */
+  private taken (pid: string): void {
+    const handing = this.handingOver
+    if (handing === undefined || !handing.pids.delete(pid) || handing.pids.size > 0) return
+    handing.done()
+  }
+
+  private sending (promise: Promise<unknown>): void {
+    const handing = this.handingOver
+    if (handing === undefined) return
+    handing.sending.add(promise)
+    promise.finally(() => { handing.sending.delete(promise) }).catch(() => {})
   }
 
   private send (to: ServerId, data: RestoreResponse['data']): void {
     this.host.respond(to, data).catch(() => {})
   }
+}
+
+/** FNV-1a: spreads sessions over the servers that take them over. */
+function hash (text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0
+  return h
 }
 
 function sizeOf (value: unknown): number {

@@ -269,3 +269,45 @@ for (const member of [false, true]) {
     t.same(client.values('e'), [1, 2, 3, 4], 'each event once, in order')
   })
 }
+
+t.test('a server that shuts down gracefully hands its sessions over: its clients, moved elsewhere, are recovered with what they missed, once', async t => {
+  const cluster = await recoveryCluster(3)
+  const [closing, next, other] = cluster as [RecoveryServer, RecoveryServer, RecoveryServer]
+  t.teardown(async () => { await Promise.all(cluster.map(s => s.close())) })
+  const lb = await balancer(closing.url)
+  t.teardown(() => lb.close())
+  const clients: RecoveringClient[] = []
+  for (let i = 0; i < 10; i++) clients.push(await recoveringClient(lb.url, `moved-${i}`, ['deploy']))
+  t.teardown(() => { for (const c of clients) c.socket.disconnect() })
+  const ids = clients.map(c => c.socket.id)
+  closing.io.to('deploy').emit('hello')
+  await waitFor('hello', () => clients.every(c => c.values('hello').length === 1))
+  lb.moveTo(next.url)
+  lb.refuse()
+  // Some events right before the shutdown, some after, from the servers that stay.
+  for (let i = 1; i <= 3; i++) other.io.to('deploy').emit('e', `other-${i}`)
+  await closing.close()
+  for (let i = 4; i <= 6; i++) other.io.to('deploy').emit('e', `other-${i}`)
+  next.io.to('deploy').emit('e', 'next-1')
+  lb.accept()
+  for (const c of clients) await waitForConnects(c, 2)
+  t.same(clients.map(c => c.connects[1]), ids.map(id => ({ id, recovered: true })), 'every client recovered, with its id')
+  for (const server of [next, other]) {
+    for (const c of clients) {
+      const marker = `m-${server.url}-${c.socket.id!}`
+      server.io.to(c.socket.id!).emit('marker', marker)
+      await waitFor(marker, () => c.values('marker').includes(marker))
+    }
+  }
+  const expected = ['other-1', 'other-2', 'other-3', 'other-4', 'other-5', 'other-6']
+  for (const c of clients) {
+    const got = c.values('e')
+    t.same(got.filter(v => String(v).startsWith('other')), expected, `${c.socket.id!}: the other server's events once, in order`)
+    t.same(got.filter(v => v === 'next-1'), ['next-1'], 'and the next server\'s, once')
+    const socket = next.io.of('/').sockets.get(c.socket.id!)
+    t.same(socket?.data, { name: (c.socket.auth as { name: string }).name, profile: { since: 0, tags: ['a', 'b'] } }, 'on the next server, with its data')
+    t.ok(socket?.rooms.has('deploy'), 'and its room')
+  }
+  const taken = (next.adapter().recoveryStats!.takenOver) + (other.adapter().recoveryStats!.takenOver)
+  t.equal(taken, 10, 'all ten sessions were taken over')
+})

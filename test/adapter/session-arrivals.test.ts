@@ -92,3 +92,23 @@ t.test('a session that never joins its rooms stops collecting packets past the b
   t.equal(missed.length, 5)
   t.same(arrivals.size.arriving, 0)
 })
+
+t.test('a session taken over without its socket is held, collecting, until its client comes back from where the hand-over started or from a packet collected since', async t => {
+  const clock = { now: 0 }
+  const arrivals = new SessionArrivals(100, () => clock.now)
+  arrivals.arrive(undefined, 'sid', ['sid', 'room'], [['ev', 'a1', 'a-1']], frontier([['x', 1]]))
+  arrivals.hold('sid', 120_000)
+  clock.now = 90_000
+  arrivals.delivered(from('x', 1))
+  arrivals.sweep(60_000)
+  t.same(arrivals.frontierOf('sid'), frontier([['x', 1]]), 'held past the usual wait, until its time')
+  t.same(names(arrivals.resume('sid', 'a-1', 'a-0')), ['x1'], 'the client had a1: what came after it')
+  arrivals.drop('sid')
+  arrivals.arrive(undefined, 'sid2', ['sid2', 'room'], [['ev', 'a1', 'a-1']], frontier([]))
+  arrivals.hold('sid2', 120_000)
+  t.equal(arrivals.resume('sid2', 'unknown', 'a-0'), undefined, 'an offset from nowhere: not resumable')
+  t.same(names(arrivals.resume('sid2', 'a-0', 'a-0')), ['a1'], 'from where the hand-over started: everything')
+  clock.now = 200_000
+  arrivals.sweep(60_000)
+  t.same(arrivals.size.arriving, 0)
+})

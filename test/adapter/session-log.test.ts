@@ -118,3 +118,15 @@ t.test('packets replayed to a socket restored from another server are found, for
   t.equal(l.after('o9', ['Y', 'r'], 'Y'), undefined, 'an offset known only from S\'s replay is not known to others')
   t.same(l.after('o9', ['S', 'r'], 'S'), [])
 })
+
+t.test('the last packet sent to a session\'s socket before it went away: the last one logged then that matches its rooms', async t => {
+  const { log: l } = log()
+  l.append(packet('o1', ['red']))
+  l.append(packet('o2', ['blue']))
+  l.persist(session('p1', ['sid-p1', 'red']))
+  l.append(packet('o3', ['red']))
+  t.equal(l.lastSent('p1'), 'o1', 'o2 went to another room, o3 came after it went away')
+  l.persist(session('p2', ['sid-p2']))
+  t.equal(l.lastSent('p2'), undefined, 'nothing was sent to it')
+  t.same(l.pids(), ['p1', 'p2'])
+})
