@@ -60,7 +60,13 @@ export class SessionArrivals {
   private readonly arrivals = new Map<string, Arrival>()
   private readonly exclusions = new Map<ServerId, Exclusion[]>()
 
-  constructor (private readonly maxBuffered: number, private readonly now: () => number = Date.now) {}
+  /** Packets collected by held sessions, in all: bounded by `maxHeld` (the oldest held session goes first). */
+  private heldEntries = 0
+  private readonly maxHeld: number
+
+  constructor (private readonly maxBuffered: number, private readonly now: () => number = Date.now) {
+    this.maxHeld = maxBuffered * 10
+  }
 
   /** Entries held: buffered packets, sessions waiting for their socket, exclusions pending. */
   get size (): { buffered: number, arriving: number, exclusions: number } {
@@ -68,6 +74,11 @@ export class SessionArrivals {
     let exclusions = 0
     for (const list of this.exclusions.values()) exclusions += list.length
     return { buffered, arriving: this.arrivals.size, exclusions }
+  }
+
+  /** Packets collected by sessions held for their clients, in all. */
+  get heldPackets (): number {
+    return this.heldEntries
   }
 
   /** Whether a delivered packet matters here: a request is out or a session waits for its socket. */
@@ -136,8 +147,10 @@ export class SessionArrivals {
       arrival.missed.push(packet.data)
       // Socket.IO joins the rooms a few microtasks after the answer; a socket that never does (a
       // session without rooms) must not collect packets until the sweep.
-      if (arrival.missed.length > this.maxBuffered * 2) this.arrivals.delete(sid)
+      if (arrival.until !== undefined) this.heldEntries++
+      else if (arrival.missed.length > this.maxBuffered * 2) this.remove(sid)
     }
+    while (this.heldEntries > this.maxHeld) this.dropOldestHeld()
   }
 
   /**
@@ -148,7 +161,7 @@ export class SessionArrivals {
   joined (sid: string, frontier: () => Frontier): { replayed: unknown[][], fromPeer: boolean } | undefined {
     const arrival = this.arrivals.get(sid)
     if (arrival === undefined) return undefined
-    this.arrivals.delete(sid)
+    this.remove(sid)
     const current = frontier()
     for (const [uid, below] of arrival.frontier) {
       if ((current.get(uid) ?? -Infinity) >= below) continue
@@ -179,7 +192,9 @@ export class SessionArrivals {
    */
   hold (sid: string, until: number): void {
     const arrival = this.arrivals.get(sid)
-    if (arrival !== undefined) arrival.until = until
+    if (arrival === undefined || arrival.until !== undefined) return
+    arrival.until = until
+    this.heldEntries += arrival.missed.length
   }
 
   /**
@@ -190,12 +205,13 @@ export class SessionArrivals {
   resume (sid: string, offset: string, start: string): unknown[][] | undefined {
     const arrival = this.arrivals.get(sid)
     if (arrival === undefined) return undefined
+    if (arrival.until !== undefined) this.heldEntries -= arrival.missed.length
+    arrival.until = undefined
     if (offset !== start) {
       const index = arrival.missed.findIndex(packet => packet.at(-1) === offset)
       if (index === -1) return undefined
       arrival.missed = arrival.missed.slice(index + 1)
     }
-    arrival.until = undefined
     arrival.at = this.now()
     return arrival.missed
   }
@@ -206,7 +222,26 @@ export class SessionArrivals {
   }
 
   drop (sid: string): void {
+    this.remove(sid)
+  }
+
+  private remove (sid: string): void {
+    const arrival = this.arrivals.get(sid)
+    if (arrival === undefined) return
+    if (arrival.until !== undefined) this.heldEntries -= arrival.missed.length
     this.arrivals.delete(sid)
+  }
+
+  private dropOldestHeld (): void {
+    let oldest: [string, Arrival] | undefined
+    for (const entry of this.arrivals) {
+      if (entry[1].until !== undefined && (oldest === undefined || entry[1].at < oldest[1].at)) oldest = entry
+    }
+    if (oldest === undefined) {
+      this.heldEntries = 0
+      return
+    }
+    this.remove(oldest[0])
   }
 
   /** A sender left: nothing more will come from it. */
@@ -219,7 +254,7 @@ export class SessionArrivals {
     const threshold = this.now() - maxWait
     const now = this.now()
     for (const [sid, arrival] of this.arrivals) {
-      if (arrival.until !== undefined ? arrival.until < now : arrival.at < threshold) this.arrivals.delete(sid)
+      if (arrival.until !== undefined ? arrival.until < now : arrival.at < threshold) this.remove(sid)
     }
     for (const [uid, list] of this.exclusions) {
       const rest = list.filter(e => e.at >= threshold)
@@ -229,6 +264,7 @@ export class SessionArrivals {
   }
 
   clear (): void {
+    this.heldEntries = 0
     this.buffers.clear()
     this.recentStart += this.recent.length
     this.recent = []

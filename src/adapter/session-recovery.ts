@@ -81,6 +81,8 @@ export interface RecoveryStats extends SessionLogStats {
   /** Sessions taken over from servers that closed: in all, and held now for their clients. */
   takenOver: number
   held: number
+  /** Packets those held sessions collected, in all (at most ten times `recoveryMaxPackets`; past it the oldest held session goes). */
+  heldPackets: number
 }
 
 interface PendingRequest {
@@ -138,7 +140,7 @@ export class SessionRecovery {
   }
 
   get stats (): RecoveryStats {
-    return { ...this.log.stats, ...this.counts, asking: this.pending.size, catchingUp: this.waiting.size, held: this.adopted.size }
+    return { ...this.log.stats, ...this.counts, asking: this.pending.size, catchingUp: this.waiting.size, held: this.adopted.size, heldPackets: this.arrivals.heldPackets }
   }
 
   persist (session: { sid: string, pid: string, rooms: Room[], data: unknown }, bytes: number): void {

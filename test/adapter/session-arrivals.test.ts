@@ -112,3 +112,21 @@ t.test('a session taken over without its socket is held, collecting, until its c
   arrivals.sweep(60_000)
   t.same(arrivals.size.arriving, 0)
 })
+
+t.test('sessions held for their clients collect ten times the buffer bound at most, in all: past it the oldest held session goes', async t => {
+  const clock = { now: 0 }
+  const arrivals = new SessionArrivals(2, () => clock.now)
+  for (const sid of ['old', 'new']) {
+    arrivals.arrive(undefined, sid, [sid, 'room'], [], frontier([]))
+    arrivals.hold(sid, 1_000_000)
+    clock.now++
+  }
+  for (let seq = 0; seq < 10; seq++) arrivals.delivered(from('x', seq))
+  t.equal(arrivals.heldPackets, 20)
+  arrivals.delivered(from('x', 10))
+  t.equal(arrivals.frontierOf('old'), undefined, 'the oldest held session was dropped')
+  t.ok(arrivals.frontierOf('new') !== undefined)
+  t.equal(arrivals.heldPackets, 11)
+  t.same(names(arrivals.resume('new', 'start', 'start'))?.length, 11)
+  t.equal(arrivals.heldPackets, 0, 'a resumed session is no longer held')
+})
