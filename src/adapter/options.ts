@@ -40,7 +40,8 @@ export interface AdapterOptions extends ClusterAdapterOptions {
   recoveryMaxBytes?: number
   /**
    * How long a server waits for the cluster to say where a returning client's session is before
-   * giving it a new one, ms. Default 5 000.
+   * giving it a new one, and how long a closing server waits for its sessions to be taken over,
+   * ms. Default 5 000.
    */
   recoveryTimeout?: number
   /**
