@@ -235,9 +235,14 @@ export class Plumtree<PI> {
     this.remember(id, { origin, content, hops, from: neighbor ? from : undefined, sig }, now)
     const missing = this.missing.get(id)
     if (missing !== undefined) this.dropMissing(id, missing)
-    // It delivers: whatever GRAFTs it left unanswered before, it is trusted again.
-    this.unanswered.delete(from)
-    this.ignoredBy.delete(from)
+    // Each payload it delivers makes up for one GRAFT it left unanswered; once it has made up for
+    // all of them it is trusted again. Forgiving everything at once let a flooder that delivers
+    // one real message every 100 ms leave thousands of GRAFTs a second unanswered, never demoted.
+    const record = this.unanswered.get(from)
+    if (record !== undefined && --record.count <= 0) {
+      this.unanswered.delete(from)
+      this.ignoredBy.delete(from)
+    }
     if (neighbor) {
       this.lazy.delete(from)
       this.eager.add(from)

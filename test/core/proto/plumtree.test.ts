@@ -123,7 +123,7 @@ t.test('an announcer arriving after every earlier one was grafted waits graftTim
   t.same(sends(due).map(m => [m.to, m.body]), [['c', { type: 'graft', id: 'm1', round: 2 }]], 'c is grafted when its own timeout expires')
 })
 
-t.test('a neighbour announcing ids it never delivers is bounded, then ignored until it delivers', async t => {
+t.test('a neighbour announcing ids it never delivers is bounded, then ignored until it has delivered as many payloads as it left GRAFTs unanswered', async t => {
   const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2, demoteAfter: 0 } })
   withNeighbors(s, ['a', 'liar'])
   s.handle(recv('liar', { type: 'prune' }), 0)
@@ -139,9 +139,13 @@ t.test('a neighbour announcing ids it never delivers is bounded, then ignored un
   t.equal(s.stats(T)?.missing, 0)
   const ignored = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y1', round: 0 }] }), now + 1)
   t.same(schedules(ignored, 'graftTimeout'), [], 'past maxUnansweredGrafts its announcements are ignored')
+  // Three GRAFTs unanswered: one payload is not enough (a flooder delivering now and then stays ignored).
   s.handle(recv('liar', gossip('real', 0)), now + 2)
-  const heard = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y2', round: 0 }] }), now + 3)
-  t.equal(schedules(heard, 'graftTimeout').length, 1, 'once it delivers a payload, it is heard again')
+  const still = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y2', round: 0 }] }), now + 2)
+  t.same(schedules(still, 'graftTimeout'), [], 'one payload for three unanswered GRAFTs: still ignored')
+  s.handle(recv('liar', gossip('real2', 0)), now + 2)
+  const heard = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y3', round: 0 }] }), now + 3)
+  t.equal(schedules(heard, 'graftTimeout').length, 1, 'a second payload brings it under maxUnansweredGrafts: it is heard again')
   // An honest neighbour's announcements were never affected.
   const honest = s.handle(recv('a', { type: 'ihave', entries: [{ id: 'z', round: 0 }] }), now + 4)
   t.equal(schedules(honest, 'graftTimeout').length, 1)
