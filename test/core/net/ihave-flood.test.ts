@@ -12,6 +12,7 @@ import type { Link } from '../../../src/core/net/link.js'
 import { trapCrashes } from '../../fixtures/crash-trap.js'
 import { waitFor } from '../../fixtures/cluster.js'
 import { closed } from '../../fixtures/net.js'
+import { signMessage } from '../../../src/core/net/origin.js'
 import { allDelivered, distinctErrors, hostileScene, publishSeries } from '../../fixtures/hostile-scene.js'
 import type { HostileScene, Member } from '../../fixtures/hostile-scene.js'
 
@@ -100,5 +101,36 @@ t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited id
   const after = await publishSeries(s.honest[1]!, 'after the flood', 5, 5)
   await allDelivered(everyone, s.honest[1]!, after, 20_000)
   t.pass('honest messages still flow after the flood')
+  for (const m of everyone) t.same(distinctErrors(m.log), [], `${m.name} logged no internal error`)
+})
+
+t.test('an IHAVE flooder that delivers one real message every 100 ms is still ignored, then dropped: a payload makes up for one unanswered GRAFT, not all', async t => {
+  trapCrashes(t)
+  const s = await hostileScene(t)
+  const everyone: Member[] = [s.victim, ...s.honest]
+  const link = await s.link()
+  s.sendFrames(link, [{ type: 'proto', message: { topic: s.topic, body: { type: 'join', data: Buffer.from(s.attacker.address!) } } }])
+  await waitFor(() => s.victim.handle.neighbours().includes(s.attacker.nodeId), 'the insider in the victim\'s active view', 10_000)
+
+  const f = flood(s, link)
+  // Its own messages, properly signed: what "ignored until it delivers" would forgive.
+  let real = 0
+  const delivering = setInterval(() => {
+    if (link.closed) return
+    const id = `evasive.${real++}`
+    const content = Buffer.from(`real ${id}`)
+    s.sendFrames(link, [{ type: 'proto', message: { topic: s.topic, body: { type: 'gossip', id, origin: s.attacker.nodeId, content, round: 0, sig: signMessage(s.attacker.keyPair.secretKey, s.topic, id, content) } } }])
+  }, 100)
+  t.teardown(() => clearInterval(delivering))
+  const fromHonest = await publishSeries(s.honest[0]!, 'during the flood', 40, 20)
+  await allDelivered(everyone, s.honest[0]!, fromHonest, 20_000)
+  t.pass('every honest message published during the flood reached every honest node')
+
+  await waitFor(() => link.closed, 'the evasive flooder dropped', 20_000)
+  clearInterval(delivering)
+  const sent = await f.stop()
+  t.match(link.closeInfo?.reason, /protocol violation/, `dropped after ${sent} ids and ${real} real messages: ${link.closeInfo?.reason ?? ''}`)
+  t.ok(real > 0, 'it had delivered real messages meanwhile')
+  t.equal(s.victim.node.stats().peersDropped, 1)
   for (const m of everyone) t.same(distinctErrors(m.log), [], `${m.name} logged no internal error`)
 })
