@@ -68,7 +68,7 @@ export interface PlumtreeConfig {
   maxMissingPerPeer: number
   /**
    * GRAFTs a neighbour may leave unanswered in a row; past it, it is demoted: its IHAVEs are
-   * ignored until it delivers a payload again, and once it has announced `maxMissingPerPeer` ids
+   * ignored until it has delivered as many payloads as it left GRAFTs unanswered, and once it has announced `maxMissingPerPeer` ids
    * while ignored that nobody delivered to us, its link is dropped.
    */
   maxUnansweredGrafts: number
