@@ -6,6 +6,7 @@
  * Real TCP, no timing thresholds: bench/hostile.ts measures how much the flood costs.
  */
 import t from 'tap'
+import type { Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { defaultConfig } from '../../../src/core/proto/config.js'
 import type { Link } from '../../../src/core/net/link.js'
@@ -48,14 +49,18 @@ function flood (s: HostileScene, link: Link): { stop: () => Promise<number> } {
   return { stop: async () => { running = false; await done; return seq } }
 }
 
-t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited ids stay within the cap, the flooder ends ignored, then dropped and refused', async t => {
-  trapCrashes(t)
+/** The scene, with the insider joined to the shared topic (its real address): the victim's neighbour. */
+async function insiderNeighbour (t: Test): Promise<{ s: HostileScene, everyone: Member[], link: Link }> {
   const s = await hostileScene(t)
-  const everyone: Member[] = [s.victim, ...s.honest]
   const link = await s.link()
-  // The insider joins the shared topic with its real address: the victim takes it as a neighbour.
   s.sendFrames(link, [{ type: 'proto', message: { topic: s.topic, body: { type: 'join', data: Buffer.from(s.attacker.address!) } } }])
   await waitFor(() => s.victim.handle.neighbours().includes(s.attacker.nodeId), 'the insider in the victim\'s active view', 10_000)
+  return { s, everyone: [s.victim, ...s.honest], link }
+}
+
+t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited ids stay within the cap, the flooder ends ignored, then dropped and refused', async t => {
+  trapCrashes(t)
+  const { s, everyone, link } = await insiderNeighbour(t)
 
   const v = victimState(s)
   const cap = defaultConfig.broadcast.maxMissingPerPeer
@@ -106,11 +111,7 @@ t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited id
 
 t.test('an IHAVE flooder that delivers one real message every 100 ms is still ignored, then dropped: a payload makes up for one unanswered GRAFT, not all', async t => {
   trapCrashes(t)
-  const s = await hostileScene(t)
-  const everyone: Member[] = [s.victim, ...s.honest]
-  const link = await s.link()
-  s.sendFrames(link, [{ type: 'proto', message: { topic: s.topic, body: { type: 'join', data: Buffer.from(s.attacker.address!) } } }])
-  await waitFor(() => s.victim.handle.neighbours().includes(s.attacker.nodeId), 'the insider in the victim\'s active view', 10_000)
+  const { s, everyone, link } = await insiderNeighbour(t)
 
   const f = flood(s, link)
   // Its own messages, properly signed: what "ignored until it delivers" would forgive.
