@@ -26,6 +26,11 @@ export function zeroCounters (): MessageCounters {
 
 type Key = keyof MessageCounters
 
+/** Which counters a frame goes to, by direction. */
+interface Direction { messages: Key, bytes: Key, grafts: Key, prunes: Key }
+const OUT: Direction = { messages: 'messagesOut', bytes: 'bytesOut', grafts: 'graftsSent', prunes: 'prunesSent' }
+const IN: Direction = { messages: 'messagesIn', bytes: 'bytesIn', grafts: 'graftsReceived', prunes: 'prunesReceived' }
+
 export class Counters {
   /** Every topic's counts together, topics left included. */
   readonly total: MessageCounters = zeroCounters()
@@ -44,44 +49,51 @@ export class Counters {
   }
 
   sent (topic: TopicId, body: TopicMessage<unknown>): void {
-    switch (body.type) {
-      case 'gossip':
-        this.add(topic, 'messagesOut', 1)
-        this.add(topic, 'bytesOut', body.content.byteLength)
-        return
-      case 'graft':
-        this.add(topic, 'graftsSent', 1)
-        return
-      case 'prune':
-        this.add(topic, 'prunesSent', 1)
-    }
+    this.frame(topic, body, OUT)
   }
 
   /** `duplicate`: a payload whose message was already delivered here. */
   received (topic: TopicId, body: TopicMessage<unknown>, duplicate: boolean): void {
-    switch (body.type) {
-      case 'gossip':
-        this.add(topic, 'messagesIn', 1)
-        this.add(topic, 'bytesIn', body.content.byteLength)
-        if (duplicate) this.add(topic, 'duplicates', 1)
-        return
-      case 'graft':
-        this.add(topic, 'graftsReceived', 1)
-        return
-      case 'prune':
-        this.add(topic, 'prunesReceived', 1)
-    }
+    this.frame(topic, body, IN)
+    if (duplicate && body.type === 'gossip') this.add(topic, 'duplicates', 1)
   }
 
   delivered (topic: TopicId): void { this.add(topic, 'delivered', 1) }
   published (topic: TopicId): void { this.add(topic, 'published', 1) }
   lagged (topic: TopicId, dropped: number): void { this.add(topic, 'lagged', dropped) }
 
+  /** One frame of the topic, counted under the keys of its direction (a map lookup or two per frame). */
+  private frame (topic: TopicId, body: TopicMessage<unknown>, keys: Direction): void {
+    switch (body.type) {
+      case 'gossip': {
+        const counts = this.bucket(topic)
+        const bytes = body.content.byteLength
+        this.total[keys.messages]++
+        this.total[keys.bytes] += bytes
+        if (counts !== undefined) {
+          counts[keys.messages]++
+          counts[keys.bytes] += bytes
+        }
+        return
+      }
+      case 'graft': return this.add(topic, keys.grafts, 1)
+      case 'prune': return this.add(topic, keys.prunes, 1)
+    }
+  }
+
   private add (topic: TopicId, key: Key, n: number): void {
     this.total[key] += n
-    if (!this.joined(topic)) return
+    const counts = this.bucket(topic)
+    if (counts !== undefined) counts[key] += n
+  }
+
+  /** The topic's counts, made on first use; undefined for a topic the node is not in. */
+  private bucket (topic: TopicId): MessageCounters | undefined {
     let counts = this.byTopic.get(topic)
-    if (counts === undefined) this.byTopic.set(topic, counts = zeroCounters())
-    counts[key] += n
+    if (counts === undefined) {
+      if (!this.joined(topic)) return undefined
+      this.byTopic.set(topic, counts = zeroCounters())
+    }
+    return counts
   }
 }

@@ -29,19 +29,24 @@ export const BYE_GRACE_MS = 1000
 export class HandshakeError extends GossipError {
   /** The other node's id, when the handshake got far enough to learn it (its key is proven by then). */
   readonly peerId: NodeId | undefined
+  /**
+   * This node found the peer's proof of the secret wrong. Its own check, not what the peer's
+   * goodbye says: a peer could claim anything there. Each side checks the other's hello, which
+   * comes before any goodbye, so a real mismatch is always seen here.
+   */
+  readonly secretMismatch: boolean
 
-  constructor (message: string, options?: { cause?: unknown, peerId?: NodeId }) {
+  constructor (message: string, options?: { cause?: unknown, peerId?: NodeId, secretMismatch?: boolean }) {
     super('ERR_GOSSIP_HANDSHAKE', message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'HandshakeError'
     this.peerId = options?.peerId
+    this.secretMismatch = options?.secretMismatch ?? false
   }
 }
 
-const SECRET_MISMATCH = 'does not hold the cluster secret'
-
-/** Whether a handshake failed because one side's proof of the secret did not hold (either side may notice first). */
+/** Whether a handshake failed because the peer's proof of the secret did not hold here. */
 export function isSecretMismatch (err: unknown): boolean {
-  return err instanceof HandshakeError && err.message.includes(SECRET_MISMATCH)
+  return err instanceof HandshakeError && err.secretMismatch
 }
 
 export function helloProof (secret: string | Uint8Array, handshakeHash: Uint8Array, publicKey: Uint8Array): Uint8Array {
@@ -163,7 +168,7 @@ export class Handshake {
     const remoteKey = this.stream.remotePublicKey!
     const hash = this.stream.handshakeHash!
     const expected = helloProof(this.options.secret, hash, remoteKey)
-    if (!timingSafeEqual(expected, frame.proof)) return this.fail(`bad proof: the peer ${SECRET_MISMATCH}`)
+    if (!timingSafeEqual(expected, frame.proof)) return this.fail('bad proof: the peer does not hold the cluster secret', undefined, true)
     this.succeed({
       socket: this.socket,
       stream: this.stream,
@@ -182,7 +187,7 @@ export class Handshake {
     this.resolve(session)
   }
 
-  private fail (reason: string, cause?: unknown): void {
+  private fail (reason: string, cause?: unknown, secretMismatch = false): void {
     if (this.settled) return
     this.settled = true
     this.cleanup()
@@ -197,7 +202,7 @@ export class Handshake {
     }
     // Past the Noise handshake the remote key is proven: both sides' logs can name the node.
     const remoteKey = this.connected ? this.stream.remotePublicKey : null
-    this.reject(new HandshakeError(reason, { cause, peerId: remoteKey === null ? undefined : nodeIdOf(remoteKey) }))
+    this.reject(new HandshakeError(reason, { cause, peerId: remoteKey === null ? undefined : nodeIdOf(remoteKey), secretMismatch }))
   }
 
   private cleanup (): void {
