@@ -73,8 +73,8 @@ export interface PlumtreeConfig {
    */
   maxUnansweredGrafts: number
   /**
-   * How long a neighbour's GRAFTs must have gone unanswered, at least `maxUnansweredGrafts` of
-   * them, before it is demoted, ms. Well above a round trip: a burst answered late demotes nobody.
+   * How long a neighbour must have stayed at `maxUnansweredGrafts` unanswered GRAFTs or more
+   * (less one per payload it delivered) before it is demoted, ms. Well above a round trip: a burst answered late demotes nobody.
    */
   demoteAfter: number
 }

@@ -51,7 +51,10 @@ export class Plumtree<PI> {
   private readonly cache: ExpiringMap<MessageId, Cached<PI>>
   /** Ids announced by IHAVE and not received yet (insertion-ordered: the first is the oldest). */
   private readonly missing = new Map<MessageId, Missing<PI>>()
-  /** Per neighbour: ids in `missing` it announced first, and GRAFTs it left unanswered in a row. */
+  /**
+   * Per neighbour: ids in `missing` it announced first, and GRAFTs it left unanswered (less one
+   * per payload it delivered) with when that count last reached `maxUnansweredGrafts`.
+   */
   private readonly missingBy = new Map<PI, number>()
   private readonly unanswered = new Map<PI, { count: number, since: number }>()
   /** Per demoted neighbour: entries it announced since, unheard. */
@@ -178,7 +181,9 @@ export class Plumtree<PI> {
     if (missing.grafted !== undefined && this.isNeighbor(missing.grafted)) {
       const record = this.unanswered.get(missing.grafted)
       if (record === undefined) this.unanswered.set(missing.grafted, { count: 1, since: now })
-      else record.count++
+      // The clock of demotion starts when the count reaches the bar (again, after deliveries
+      // brought it under): a count that lingered below it must not demote at once in a burst.
+      else if (++record.count === this.config.maxUnansweredGrafts) record.since = now
     }
     missing.grafted = undefined
     let next = missing.queue.shift()
@@ -383,9 +388,9 @@ export class Plumtree<PI> {
   }
 
   /**
-   * Demoted: at least `maxUnansweredGrafts` GRAFTs in a row unanswered, the first of them
-   * `demoteAfter` ago. Counting alone would demote honest peers in a burst: every GRAFT sent
-   * before the first answer is back counts, and one round trip can hold hundreds.
+   * Demoted: at least `maxUnansweredGrafts` GRAFTs unanswered (less one per payload delivered),
+   * and for `demoteAfter` already. Counting alone would demote honest peers in a burst: every GRAFT
+   * sent before the first answer is back counts, and one round trip can hold hundreds.
    */
   private isDemoted (peer: PI, now: number): boolean {
     const record = this.unanswered.get(peer)

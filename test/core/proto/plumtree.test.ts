@@ -182,6 +182,30 @@ t.test('a GRAFT left unanswered by a peer that is gone by then keeps no record o
   t.notOk(unanswered?.has('gone'), 'and the departed peer has no unanswered record')
 })
 
+t.test('a count of unanswered GRAFTs that lingered under the bar does not demote at once when a later burst takes it over', async t => {
+  const s = node('me', { broadcast: { maxUnansweredGrafts: 3, demoteAfter: 1_000 } })
+  withNeighbors(s, ['a', 'slow'])
+  s.handle(recv('slow', { type: 'prune' }), 0)
+  const unanswered = (ids: string[], at: number): number => {
+    s.handle(recv('slow', { type: 'ihave', entries: ids.map(id => ({ id, round: 0 })) }), at)
+    let now = at
+    for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+      now += step
+      for (const id of ids) s.handle(timer({ type: 'graftTimeout', topic: T, id }), now)
+    }
+    return now
+  }
+  // Long ago: two GRAFTs unanswered, one payload delivered since: one still counts.
+  let now = unanswered(['old0', 'old1'], 10)
+  s.handle(recv('slow', gossip('delivered', 0)), now + 1)
+  // Much later, a burst: two more unanswered take the count to the bar of three.
+  now = unanswered(['new0', 'new1'], now + 10_000)
+  const soon = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y0', round: 0 }] }), now + 1)
+  t.equal(schedules(soon, 'graftTimeout').length, 1, 'just over the bar, it is still heard: the clock starts now, not at the old GRAFTs')
+  const later = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y1', round: 0 }] }), now + 1_000)
+  t.same(schedules(later, 'graftTimeout'), [], 'demoteAfter over the bar, it is not')
+})
+
 t.test('a demoted neighbour that announces maxMissingPerPeer more ids while ignored is dropped', async t => {
   const s = node('me', { broadcast: { maxMissingPerPeer: 3, maxUnansweredGrafts: 2, demoteAfter: 0 } })
   withNeighbors(s, ['a', 'liar'])
