@@ -119,6 +119,15 @@ export function encodedSize (value: unknown): number {
   return packr.pack(value).length
 }
 
+/** `encodedSize`, or 0 for what MessagePack cannot encode (it could not go to another server anyway). */
+export function encodedSizeOrZero (value: unknown): number {
+  try {
+    return encodedSize(value)
+  } catch {
+    return 0
+  }
+}
+
 function invalid (why: string): GossipError {
   return new GossipError('ERR_GOSSIP_INVALID_MESSAGE', `invalid adapter envelope: ${why}`)
 }

@@ -31,7 +31,7 @@ import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, S
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
-import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSize, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
+import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSizeOrZero, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
 import type { HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
@@ -231,6 +231,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
         for (const room of rooms) if (this.rooms.has(room)) return true
         return false
       },
+      hasSocket: sid => this.sids.has(sid),
       request: data => { this.publish({ type: RESTORE_SESSION, data } as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0]) },
       handOver: data => { this.publish({ type: HAND_OVER_SESSIONS, data } as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0]) },
       respond: async (to, data) => { await this.respondRestore(to, data) }
@@ -634,9 +635,10 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     if (recovery !== undefined && isRecoverable(packet, opts)) {
       // A packet only this server sends gets an offset of its own numbering (`~`: never a sender's).
       const offset = stamp?.offset ?? `${this.uid}~${this.localOffsets++}`
-      const bytes = stamp?.bytes ?? this.sizeOf(packet.data)
-      packet.data.push(offset)
-      recovery.delivered(packet.data, opts.rooms, opts.except ?? new Set(), offset, stamp === undefined ? undefined : { uid: this.uid, seq: stamp.seq }, bytes)
+      const data = packet.data
+      const bytes = stamp?.bytes ?? (() => encodedSizeOrZero(data))
+      data.push(offset)
+      recovery.delivered(data, opts.rooms, opts.except ?? new Set(), offset, stamp === undefined ? undefined : { uid: this.uid, seq: stamp.seq }, bytes)
     }
     Adapter.prototype.broadcast.call(this, packet, opts)
     return Promise.resolve()
@@ -654,17 +656,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     return this.nsp.sockets.has(room)
   }
 
-  private sizeOf (data: unknown): number {
-    try {
-      return encodedSize(data)
-    } catch {
-      // Not MessagePack-encodable: it could not go to another server anyway; counted as empty.
-      return 0
-    }
-  }
-
   override persistSession (session: { sid: SocketId, pid: string, rooms: Room[], data: unknown }): void {
-    this.recovery?.persist(session, this.sizeOf(session))
+    this.recovery?.persist(session, encodedSizeOrZero(session))
   }
 
   override restoreSession (pid: string, offset: string): Promise<Session> {

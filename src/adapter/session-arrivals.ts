@@ -158,13 +158,21 @@ export class SessionArrivals {
    * server is behind the owner on, the messages still to come up to the owner's point were replayed
    * already, and will be excluded. Returns the packets the socket is replayed.
    */
+  /** Whether a socket `sid` is expected (its session arrived, its socket has not joined yet). */
+  expects (sid: string): boolean {
+    return this.arrivals.has(sid)
+  }
+
   joined (sid: string, frontier: () => Frontier): { replayed: unknown[][], fromPeer: boolean } | undefined {
     const arrival = this.arrivals.get(sid)
     if (arrival === undefined) return undefined
     this.remove(sid)
     const current = frontier()
     for (const [uid, below] of arrival.frontier) {
-      if ((current.get(uid) ?? -Infinity) >= below) continue
+      // Senders unknown here are not excluded: a frontier naming thousands of made-up ones would
+      // otherwise leave as many exclusions behind.
+      const mine = current.get(uid)
+      if (mine === undefined || mine >= below) continue
       let list = this.exclusions.get(uid)
       if (list === undefined) this.exclusions.set(uid, list = [])
       list.push({ sid, below, at: this.now() })

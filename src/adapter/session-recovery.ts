@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto'
 import type { Room, ServerId, Session } from 'socket.io-adapter'
 import type { Logger } from '../core/api.js'
 import { MessageTooLargeError } from '../core/errors.js'
-import { MAX_HAND_OVER, encodedSize } from './envelope.js'
+import { MAX_HAND_OVER, encodedSizeOrZero } from './envelope.js'
 import type { EncodedFrontier, HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
 import { SessionArrivals } from './session-arrivals.js'
 import type { Frontier } from './session-arrivals.js'
@@ -58,6 +58,8 @@ export interface RecoveryHost {
   servers: () => ServerId[]
   /** Whether a packet to `rooms` reaches a socket connected here. */
   reachesLocalSocket: (rooms: ReadonlySet<Room>) => boolean
+  /** Whether a socket with this id is connected here. */
+  hasSocket: (sid: string) => boolean
   request: (data: RestoreRequest['data']) => void
   respond: (to: ServerId, data: RestoreResponse['data']) => Promise<void>
   handOver: (data: HandOver['data']) => void
@@ -86,6 +88,8 @@ export interface RecoveryStats extends SessionLogStats {
 }
 
 interface PendingRequest {
+  /** The session asked for: an answer naming another is not taken. */
+  pid: string
   missing: Set<ServerId>
   askedAt: Frontier
   timer: NodeJS.Timeout
@@ -152,13 +156,14 @@ export class SessionRecovery {
    * A recoverable packet was delivered here, its offset already appended to `data`. Logged if it
    * may concern a socket connected here or a session kept here.
    */
-  delivered (data: unknown[], rooms: ReadonlySet<Room>, except: ReadonlySet<Room>, offset: string, sender: { uid: ServerId, seq: number } | undefined, bytes: number): void {
+  delivered (data: unknown[], rooms: ReadonlySet<Room>, except: ReadonlySet<Room>, offset: string, sender: { uid: ServerId, seq: number } | undefined, bytes: number | (() => number)): void {
     if (this.closed) return
     const log = this.host.reachesLocalSocket(rooms) || this.log.concernsSession(rooms)
     if (!log && !this.arrivals.active) return
     const roomList = [...rooms]
     const exceptList = [...except]
-    if (log) this.log.append({ offset, data, rooms: roomList, except: exceptList, bytes })
+    // Sized only when logged: with recovery on every socket.emit passes here.
+    if (log) this.log.append({ offset, data, rooms: roomList, except: exceptList, bytes: typeof bytes === 'number' ? bytes : bytes() })
     this.arrivals.delivered({ data, rooms: roomList, except: exceptList, sender })
   }
 
@@ -178,7 +183,7 @@ export class SessionRecovery {
     for (const data of arrival.replayed) {
       const offset = data.at(-1)
       if (typeof offset !== 'string') continue
-      this.log.append({ offset, data, rooms: [sid], except: [], bytes: sizeOf(data), replayedTo: sid })
+      this.log.append({ offset, data, rooms: [sid], except: [], bytes: encodedSizeOrZero(data), replayedTo: sid })
     }
   }
 
@@ -209,6 +214,7 @@ export class SessionRecovery {
         resolve(session)
       }
       const request: PendingRequest = {
+        pid,
         missing: new Set(servers),
         askedAt,
         finish,
@@ -227,6 +233,12 @@ export class SessionRecovery {
   onRequest (from: ServerId, request: RestoreRequest['data']): void {
     if (request.keeper !== undefined && request.keeper !== this.host.uid) return
     if (this.closed || (!this.log.has(request.pid) && !this.adopted.has(request.pid))) {
+      this.send(from, { requestId: request.requestId, found: false })
+      return
+    }
+    // One answer waits per session: a repeat is answered "not here" (only one restore can win).
+    for (const w of this.waiting) {
+      if (w.request.pid !== request.pid) continue
       this.send(from, { requestId: request.requestId, found: false })
       return
     }
@@ -258,6 +270,13 @@ export class SessionRecovery {
       return
     }
     const { sid, pid, rooms, data } = response.session
+    // A session is taken only from a server asked (only the keeper, for a hand-over), only the one
+    // asked for, and only under an id no socket here has: another server's word is not enough to
+    // put a stranger's session, or one of our own sockets' ids, on the client.
+    if (!request.missing.has(from) || pid !== request.pid || this.host.hasSocket(sid) || this.arrivals.expects(sid)) {
+      this.host.logger.warn({ nsp: this.host.nspName, from }, 'socket.io adapter: a restore answer that does not fit the request was ignored')
+      return
+    }
     const missed = this.arrivals.arrive(response.requestId, sid, rooms as Room[], response.packets ?? [], new Map(response.frontier), request.askedAt)
     if (missed === undefined) {
       this.counts.incomplete++
@@ -340,7 +359,9 @@ export class SessionRecovery {
   /** A closing server hands sessions over to this one: each is asked for, and held for its client. */
   onHandOver (from: ServerId, sessions: Array<[string, string]>): void {
     for (const [pid, offset] of sessions) {
-      if (this.closed || this.leaving || this.log.has(pid) || this.adopted.has(pid)) continue
+      if (this.closed || this.leaving || this.log.has(pid) || this.adopted.has(pid) || this.asking(pid)) continue
+      // Bounded like the sessions kept here: a peer naming sessions without end gets no more asks.
+      if (this.pending.size + this.adopted.size >= this.limits.maxSessions) break
       this.ask(pid, offset, from).then(session => {
         if (session === null || this.closed) return
         this.counts.takenOver++
@@ -348,6 +369,11 @@ export class SessionRecovery {
         this.arrivals.hold(session.sid, Date.now() + this.limits.maxAge)
       }, () => {})
     }
+  }
+
+  private asking (pid: string): boolean {
+    for (const request of this.pending.values()) if (request.pid === pid) return true
+    return false
   }
 
   /** The client of a session taken over here came back here. */
@@ -470,14 +496,6 @@ function hash (text: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0
   return h
-}
-
-function sizeOf (value: unknown): number {
-  try {
-    return encodedSize(value)
-  } catch {
-    return 0
-  }
 }
 
 function encodeFrontier (frontier: Frontier): EncodedFrontier {
