@@ -24,7 +24,7 @@
  */
 import { Packr } from 'msgpackr'
 import { MessageType } from 'socket.io-adapter'
-import type { ClusterMessage, ClusterResponse } from 'socket.io-adapter'
+import type { BroadcastOptions, ClusterMessage, ClusterResponse, Room } from 'socket.io-adapter'
 import { GossipError } from '../core/errors.js'
 
 const ENVELOPE_VERSION = 1
@@ -90,6 +90,17 @@ export type Envelope =
   | { kind: 'response', response: ClusterResponse | RestoreResponse }
   | { kind: 'ping' }
   | { kind: 'pong', uid: string }
+
+/** `BroadcastOptions` as they travel: arrays rather than sets, flags always present. */
+export interface EncodedOptions {
+  rooms: Room[]
+  except: Room[]
+  flags: NonNullable<BroadcastOptions['flags']>
+}
+
+export function encodeOptions (opts: BroadcastOptions): EncodedOptions {
+  return { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} }
+}
 
 // copyBuffers: decoded Buffers must not alias the receive buffer, which the transport may reuse.
 const packr = new Packr({ useRecords: false, copyBuffers: true })

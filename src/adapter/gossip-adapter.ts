@@ -31,8 +31,8 @@ import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, S
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
-import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSizeOrZero, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from './envelope.js'
-import type { HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
+import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSizeOrZero, encodeFiller, encodeMessage, encodeOptions, encodePing, encodePong, encodeResponse } from './envelope.js'
+import type { EncodedOptions, HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
 import { SenderOrder } from './sender-order.js'
@@ -98,12 +98,6 @@ interface Delivering {
   bytes: number
 }
 
-interface EncodedOptions {
-  rooms: Room[]
-  except: Room[]
-  flags: NonNullable<BroadcastOptions['flags']>
-}
-
 /**
  * The adapters of each node and topic in this process (two Socket.IO servers may share a node). A
  * node does not send itself direct messages, so messages and responses between such siblings are
@@ -113,10 +107,6 @@ const siblings = new Map<string, Set<GossipAdapter>>()
 
 function siblingKey (nodeId: NodeId, topic: string): string {
   return `${nodeId} ${topic}`
-}
-
-function encodeOptions (opts: BroadcastOptions): EncodedOptions {
-  return { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} }
 }
 
 const DEFAULT_ACK_TIMEOUT = 5_000

@@ -92,7 +92,8 @@ function isLogger (value: unknown): value is Logger {
   return typeof logger === 'object' && logger !== null && ['trace', 'debug', 'info', 'warn', 'error'].every(level => typeof logger[level] === 'function')
 }
 
-export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapterOptions {
+/** The options an adapter and an emitter read alike: the object itself, `key` and `logger`. */
+function resolveShared (options: { key?: string, logger?: Logger }): { key: string, logger: Logger } {
   if (options === null || typeof options !== 'object') throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "options" must be an object')
   if (options.logger !== undefined && !isLogger(options.logger)) {
     throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "logger" must have trace, debug, info, warn and error methods')
@@ -101,6 +102,11 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
   if (typeof key !== 'string' || key.length === 0) {
     throw new GossipError('ERR_GOSSIP_INVALID_OPTION', 'option "key" must be a non-empty string')
   }
+  return { key, logger: options.logger ?? silentLogger }
+}
+
+export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapterOptions {
+  const { key, logger } = resolveShared(options)
   const heartbeatInterval = positive('heartbeatInterval', options.heartbeatInterval, 5_000)
   const heartbeatTimeout = positive('heartbeatTimeout', options.heartbeatTimeout, 10_000)
   if (heartbeatTimeout <= heartbeatInterval) {
@@ -119,6 +125,32 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
     recoveryMaxPackets: nonNegativeInteger('recoveryMaxPackets', options.recoveryMaxPackets, 10_000),
     recoveryMaxBytes: nonNegativeInteger('recoveryMaxBytes', options.recoveryMaxBytes, 32 * 1024 * 1024),
     recoveryTimeout: positive('recoveryTimeout', options.recoveryTimeout, 5_000),
-    logger: options.logger ?? silentLogger
+    logger
   }
+}
+
+export interface EmitterOptions {
+  /** Name of the Socket.IO cluster to emit to: the servers' adapter `key`. Default 'socket.io'. */
+  key?: string
+  /**
+   * How long `close()` waits, at most, for the emitter's node to reach a server when what was
+   * emitted is still waiting for one (a process that emits and closes at once), ms. Default 5 000.
+   */
+  closeTimeout?: number
+  /** Where the emitter logs (a node that cannot start at `error`, a publish that failed at `warn`). Default: as the adapter's. */
+  logger?: Logger
+}
+
+/** Either an existing node (`gossip`, left open by the emitter), or the options to spawn one that the emitter owns. */
+export type CreateEmitterOptions = EmitterOptions & ({ gossip: GossipApi } | GossipOptions)
+
+export interface ResolvedEmitterOptions {
+  key: string
+  closeTimeout: number
+  logger: Logger
+}
+
+export function resolveEmitterOptions (options: EmitterOptions): ResolvedEmitterOptions {
+  const { key, logger } = resolveShared(options)
+  return { key, logger, closeTimeout: positive('closeTimeout', options.closeTimeout, 5_000) }
 }
