@@ -18,6 +18,9 @@
  * server that closes names the sessions it keeps to the server that takes them over
  * (HAND_OVER_SESSIONS), which then asks for each.
  *
+ * A `message` may come from an emitter rather than a server: it says so (`emitter: true`, see
+ * EmitterMessage) and is one of the few types an emitter sends.
+ *
  * Decoding checks everything the adapter or socket.io-adapter will later read, for every message
  * type: a receiver acts on an envelope only once it is known to be well formed, so a malformed one
  * is dropped before it can touch any server's state.
@@ -220,10 +223,42 @@ function isSession (value: unknown): boolean {
   return isDict(value) && isSessionId(value.sid) && isSessionId(value.pid) && isRooms(value.rooms)
 }
 
+/**
+ * A message from an emitter (`createEmitter`: a process that is not a Socket.IO server) carries
+ * `emitter: true`. Receivers then neither ping its node nor count it among the servers that have
+ * not answered yet: it is no server and never will be. Adapters that predate the flag ignore it
+ * and take the sender for a server that has not answered, which delivers the same.
+ */
+export type EmitterMessage = ClusterMessage & { emitter: true }
+
+export function isFromEmitter (message: ClusterMessage | RestoreRequest | HandOver): message is EmitterMessage {
+  return (message as { emitter?: unknown }).emitter === true
+}
+
+/**
+ * What an emitter may send: it keeps no sockets and receives nothing, so nothing that asks for an
+ * answer (no acks, no fetchSockets) and no heartbeats; its goodbye lets servers forget it at once.
+ */
+function isEmitterType (type: number, data: unknown): boolean {
+  switch (type) {
+    case MessageType.BROADCAST:
+    case MessageType.SERVER_SIDE_EMIT:
+      return isDict(data) && data.requestId === undefined
+    case MessageType.SOCKETS_JOIN:
+    case MessageType.SOCKETS_LEAVE:
+    case MessageType.DISCONNECT_SOCKETS:
+    case MessageType.ADAPTER_CLOSE:
+      return true
+    default:
+      return false
+  }
+}
+
 /** A cluster message of a type a server publishes, with the data socket.io-adapter (or the adapter) will read. */
 export function isClusterMessage (value: unknown): value is ClusterMessage | RestoreRequest | HandOver {
   if (!hasHeader(value)) return false
   const data = value.data
+  if (value.emitter !== undefined && (value.emitter !== true || !isEmitterType(value.type, data))) return false
   switch (value.type) {
     case HAND_OVER_SESSIONS:
       return isDict(data) && isServerId(data.to) && Array.isArray(data.sessions) && data.sessions.length <= MAX_HAND_OVER &&

@@ -17,7 +17,10 @@
  *   announced it (see ServerBook), and envelopes about it (close, heartbeats, sequence numbers,
  *   requests, responses, broadcasts) are accepted from that node only; a malformed envelope is
  *   dropped before it touches anything; a server counts in `serverCount()` (and is waited for by
- *   `fetchSockets()`) only once its node has answered a ping, so a ghost never does.
+ *   `fetchSockets()`) only once its node has answered a ping, so a ghost never does;
+ * - emitters (`createEmitter`): processes that send broadcasts, joins, leaves, disconnects and
+ *   server-side emits but hold no sockets. Their messages say so; they are ordered and bound to
+ *   their node like a server's, never pinged, never counted, never waited for.
  *
  * How far the binding can be trusted is how far the node id it rests on can: a direct message
  * (`sendDirect`: pings, pongs, responses) comes over the sender's own authenticated link, so its
@@ -31,7 +34,7 @@ import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, S
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
-import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSizeOrZero, encodeFiller, encodeMessage, encodeOptions, encodePing, encodePong, encodeResponse } from './envelope.js'
+import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSizeOrZero, isFromEmitter, encodeFiller, encodeMessage, encodeOptions, encodePing, encodePong, encodeResponse } from './envelope.js'
 import type { EncodedOptions, HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
@@ -70,7 +73,7 @@ interface HeartbeatInternals {
 export interface TrustStats {
   /** Envelopes dropped because they were not well formed (nothing else was done with them). */
   malformed: number
-  /** Envelopes about a server that came from another node than the one the server is bound to. */
+  /** Envelopes about a server (or emitter) that came from another node than the one it is bound to, or in the other role. */
   wrongNode: number
   /** Pings, pongs and responses that did not come over the sending node's own link. */
   notDirect: number
@@ -309,8 +312,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       this.refuse('wrongNode', { from: item.origin, server: uid })
       return
     }
-    if (!this.book.claim(uid, item.origin)) {
-      this.refuse('wrongNode', { from: item.origin, server: uid, boundTo: this.book.nodeOf(uid) })
+    const role = envelope.kind === 'message' && isFromEmitter(envelope.message) ? 'emitter' : 'server'
+    if (!this.book.claim(uid, item.origin, role)) {
+      this.refuse('wrongNode', { from: item.origin, server: uid, role, boundTo: this.book.nodeOf(uid) })
       return
     }
     const state = this.book.state(uid)

@@ -9,6 +9,10 @@
  * its node left the topic (its later messages are ignored). The binding outlives the server's
  * time in `serverCount()`: one that timed out and comes back is still bound to its node.
  *
+ * An emitter (a process that emits to the cluster but is no server) is bound the same way, as an
+ * `emitter`: it never counts, is never pinged, and a uid bound as one role is refused as the other,
+ * so a server cannot be made to look like an emitter or the reverse.
+ *
  * Bounded: live servers are all kept (each answered a ping); of the others (pending, departed, or
  * live once) the least recently bound are forgotten past `capacity`, with `evicted` called so the
  * adapter can drop what it holds for them.
@@ -16,10 +20,13 @@
 import type { ServerId } from 'socket.io-adapter'
 import type { NodeId } from '../core/api.js'
 
-export type ServerState = 'pending' | 'live' | 'departed'
+export type ServerState = 'pending' | 'live' | 'departed' | 'emitter'
+
+export type SenderRole = 'server' | 'emitter'
 
 interface Entry {
   node: NodeId
+  role: SenderRole
   state: ServerState
 }
 
@@ -40,18 +47,19 @@ export class ServerBook {
   }
 
   /**
-   * An envelope about `uid` came from `node`: true if `uid` is bound to `node` (binding it now if it
-   * was unknown, as `pending`), false if it is bound to another node.
+   * An envelope about `uid` came from `node`: true if `uid` is bound to `node` in that role (binding
+   * it now if it was unknown, a server as `pending`, an emitter as `emitter`), false if it is bound
+   * to another node or in the other role.
    */
-  claim (uid: ServerId, node: NodeId): boolean {
+  claim (uid: ServerId, node: NodeId, role: SenderRole = 'server'): boolean {
     const entry = this.entries.get(uid)
     if (entry !== undefined) {
-      if (entry.node !== node) return false
+      if (entry.node !== node || entry.role !== role) return false
       this.entries.delete(uid)
       this.entries.set(uid, entry)
       return true
     }
-    this.entries.set(uid, { node, state: 'pending' })
+    this.entries.set(uid, { node, role, state: role === 'emitter' ? 'emitter' : 'pending' })
     this.trim()
     return true
   }

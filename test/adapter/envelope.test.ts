@@ -2,8 +2,8 @@ import t from 'tap'
 import { MessageType } from 'socket.io-adapter'
 import type { ClusterMessage, ClusterResponse } from 'socket.io-adapter'
 import { Packr } from 'msgpackr'
-import { RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse } from '../../src/adapter/envelope.js'
-import type { RestoreRequest, RestoreResponse } from '../../src/adapter/envelope.js'
+import { RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodeFiller, encodeMessage, encodePing, encodePong, encodeResponse, isFromEmitter } from '../../src/adapter/envelope.js'
+import type { EmitterMessage, RestoreRequest, RestoreResponse } from '../../src/adapter/envelope.js'
 import { malformedEnvelopes } from '../fixtures/adapter-hostile.js'
 
 t.test('a broadcast with binary, dates and undefined round-trips intact', async t => {
@@ -65,6 +65,35 @@ t.test('an envelope a server would never send is malformed, whatever it claims',
   t.throws(() => decodeEnvelope(packr.pack([1, 1, 0, { uid: 'x'.repeat(65), nsp: '/', type: 2 }])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a uid too long')
   t.throws(() => decodeEnvelope(packr.pack([1, 1, 0, { uid: 'u', nsp: '/', type: 9, data: { packet: ['connection'] } }])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a reserved event')
   t.throws(() => decodeEnvelope(packr.pack([1, 1, 0, { uid: 'u', nsp: '/', type: 3, data: { packet: { type: 2, data: ['e'] }, opts: { rooms: [], except: [], flags: { timeout: 'soon' } } } }])), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, 'a flag of the wrong type')
+})
+
+t.test('an emitter says so, and may send only what asks for no answer', async t => {
+  const opts = { rooms: ['r'], except: [], flags: { volatile: true } }
+  const sent: EmitterMessage[] = [
+    { uid: 'e', nsp: '/', type: MessageType.BROADCAST, data: { opts, packet: { type: 2, data: ['ev', 1], nsp: '/' } }, emitter: true },
+    { uid: 'e', nsp: '/', type: MessageType.SOCKETS_JOIN, data: { opts, rooms: ['a'] }, emitter: true },
+    { uid: 'e', nsp: '/', type: MessageType.SOCKETS_LEAVE, data: { opts, rooms: ['a'] }, emitter: true },
+    { uid: 'e', nsp: '/', type: MessageType.DISCONNECT_SOCKETS, data: { opts, close: false }, emitter: true },
+    { uid: 'e', nsp: '/', type: MessageType.SERVER_SIDE_EMIT, data: { packet: ['ev', 2] }, emitter: true },
+    { uid: 'e', nsp: '/', type: MessageType.ADAPTER_CLOSE, emitter: true }
+  ]
+  for (const message of sent) {
+    const decoded = decodeEnvelope(encodeMessage(1, message))
+    t.same(decoded, { kind: 'message', seq: 1, message }, `type ${message.type}`)
+    t.ok(decoded.kind === 'message' && isFromEmitter(decoded.message))
+  }
+  const refused: Array<[string, unknown]> = [
+    ['a heartbeat', { uid: 'e', nsp: '/', type: MessageType.HEARTBEAT, emitter: true }],
+    ['an announcement', { uid: 'e', nsp: '/', type: MessageType.INITIAL_HEARTBEAT, emitter: true }],
+    ['fetchSockets', { uid: 'e', nsp: '/', type: MessageType.FETCH_SOCKETS, data: { opts, requestId: 'q' }, emitter: true }],
+    ['a broadcast with acks', { uid: 'e', nsp: '/', type: MessageType.BROADCAST, data: { opts, packet: { type: 2, data: ['ev'] }, requestId: 'q' }, emitter: true }],
+    ['a server-side emit with acks', { uid: 'e', nsp: '/', type: MessageType.SERVER_SIDE_EMIT, data: { packet: ['ev'], requestId: 'q' }, emitter: true }],
+    ['a flag that is not true', { uid: 'e', nsp: '/', type: MessageType.ADAPTER_CLOSE, emitter: 1 }]
+  ]
+  for (const [what, message] of refused) {
+    t.throws(() => decodeEnvelope(encodeMessage(1, message as ClusterMessage)), { code: 'ERR_GOSSIP_INVALID_MESSAGE' }, what)
+  }
+  t.notOk(isFromEmitter({ uid: 'u', nsp: '/', type: MessageType.HEARTBEAT }), 'a server\'s message carries no flag')
 })
 
 t.test('decoded Buffers do not alias the received bytes', async t => {

@@ -46,3 +46,18 @@ t.test('past capacity the oldest servers that do not count are forgotten, never 
   book.claim('ghost5', 'nodeX')
   t.same(evicted, ['ghost0', 'ghost1', 'ghost2', 'ghost3'], 'so the least recently heard goes first')
 })
+
+t.test('an emitter is bound to its node as an emitter: never pending, never live, refused as a server', async t => {
+  const book = new ServerBook(10, () => {})
+  t.ok(book.claim('e1', 'nodeA', 'emitter'))
+  t.equal(book.state('e1'), 'emitter')
+  t.equal(book.count('pending'), 0, 'not a server waiting to answer')
+  t.ok(book.claim('e1', 'nodeA', 'emitter'), 'the same emitter again')
+  t.notOk(book.claim('e1', 'nodeA'), 'its uid cannot speak as a server')
+  t.notOk(book.claim('e1', 'nodeB', 'emitter'), 'nor from another node')
+  t.ok(book.claim('u1', 'nodeA'))
+  t.notOk(book.claim('u1', 'nodeA', 'emitter'), 'a server cannot speak as an emitter')
+  t.same(book.uidsOf('nodeA'), ['e1', 'u1'], 'both are bound to the node, so its leaving drops both')
+  book.set('e1', 'departed')
+  t.notOk(book.claim('e1', 'nodeA'), 'a departed emitter stays one')
+})
