@@ -68,8 +68,28 @@ export interface GossipOptions {
    * another. Every node of a cluster must agree. Default true.
    */
   signMessages?: boolean
+  /**
+   * Publish this node's cluster summary (links, topics, tree edges, rates, queues) on an internal
+   * topic, for dashboards. Off by default: the node's traffic is then unchanged. The Fastify
+   * plugin's `dashboard` turns it on for its node.
+   */
+  clusterSummary?: boolean | ClusterSummaryOptions
   /** Where logs go. Default: silent. */
   logger?: Logger
+}
+
+export interface ClusterSummaryOptions {
+  /** Ms between two summaries at least; changes of neighbours publish early, at most once per interval. Default 5 000. */
+  interval?: number
+  /**
+   * Summary bytes a second this node should receive from the whole cluster at most: summaries are
+   * spaced further apart as the cluster grows (every nodes x summary size / bytesPerSecond). Default 400.
+   */
+  bytesPerSecond?: number
+  /** Topic names the summary may show; other topics appear as id prefixes only. Default none. */
+  topicNames?: string[]
+  /** Largest summary, bytes (512 to 16 384); a node in many topics details those with most traffic. Default 4 096. */
+  maxBytes?: number
 }
 
 /** One message received on a topic. */
@@ -135,6 +155,8 @@ export interface PeerInfo {
   outbound: boolean
   /** Topics in which the peer is an active-view neighbour of this node. */
   topics: TopicId[]
+  /** Those of `topics` whose broadcast tree uses this link (payloads pushed); on the others it is lazy (ids only). */
+  eager: TopicId[]
   /** Bytes waiting to be written to the peer. */
   bufferedBytes: number
 }

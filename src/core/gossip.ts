@@ -23,6 +23,7 @@ import { Seeds } from './seeds.js'
 import { silentLogger } from './logger.js'
 import { LinkLog } from './link-log.js'
 import { Counters } from './stats.js'
+import { resolveSummaryOptions, startClusterSummary } from './cluster-publisher.js'
 import { toTopicId } from './topic-id.js'
 import { Discovery } from './discovery/discovery.js'
 import { Healer, defaultHealerConfig } from './discovery/healer.js'
@@ -96,6 +97,7 @@ export function validateOptions (options: GossipOptions): void {
     }
   }
   if (options.signMessages !== undefined && typeof options.signMessages !== 'boolean') fail('signMessages', 'must be a boolean')
+  resolveSummaryOptions(options.clusterSummary)
   for (const name of ['maxMessageSize', 'subscriberBufferSize', 'pendingPublishLimit', 'linkWriteBufferBytes', 'handshakeTimeout', 'maxPendingHandshakes', 'seedRefreshInterval', 'keepaliveTimeout'] as const) {
     const v = options[name]
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) fail(name, 'must be a positive integer')
@@ -185,8 +187,11 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly epoch = performance.now()
   private readonly counters = new Counters(topic => this.topics.has(topic))
   private readonly linkLog: LinkLog
+  private readonly summaryOptions: ReturnType<typeof resolveSummaryOptions>
+  private summary: { close (): void } | undefined
 
   private constructor (options: GossipOptions) {
+    this.summaryOptions = resolveSummaryOptions(options.clusterSummary)
     this.log = options.logger ?? silentLogger
     this.maxMessageSize = options.maxMessageSize ?? DEFAULTS.maxMessageSize
     const maxFrameSize = this.maxMessageSize + DEFAULTS.frameOverhead
@@ -252,6 +257,7 @@ export class Gossip implements GossipApi, HandleHost {
     this.every(DEFAULTS.idleLinkTimeout / 2, () => { this.closeIdleLinks() })
     this.every(DEFAULTS.aloneWarning / 2, () => { this.checkAlone() })
     await this.seeds.start()
+    if (this.summaryOptions !== undefined) this.summary = await startClusterSummary(this, this.summaryOptions, this.log)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -319,12 +325,16 @@ export class Gossip implements GossipApi, HandleHost {
 
   peers (): PeerInfo[] {
     const topicsOf = new Map<NodeId, TopicId[]>()
+    const eagerOf = new Map<NodeId, TopicId[]>()
+    const add = (map: Map<NodeId, TopicId[]>, peer: NodeId, topic: TopicId): void => {
+      const list = map.get(peer)
+      if (list === undefined) map.set(peer, [topic])
+      else list.push(topic)
+    }
     for (const topic of this.topics.ids()) {
-      for (const peer of this.state.view(topic)?.active ?? []) {
-        const list = topicsOf.get(peer)
-        if (list === undefined) topicsOf.set(peer, [topic])
-        else list.push(topic)
-      }
+      const view = this.state.view(topic)
+      for (const peer of view?.active ?? []) add(topicsOf, peer, topic)
+      for (const peer of view?.eager ?? []) add(eagerOf, peer, topic)
     }
     const now = performance.now()
     return [...this.transport.links.values()].map(link => ({
@@ -334,6 +344,7 @@ export class Gossip implements GossipApi, HandleHost {
       rtt: link.rtt,
       outbound: link.isInitiator,
       topics: topicsOf.get(link.peerId) ?? [],
+      eager: eagerOf.get(link.peerId) ?? [],
       bufferedBytes: link.bufferedBytes
     }))
   }
@@ -389,6 +400,7 @@ export class Gossip implements GossipApi, HandleHost {
   async close (): Promise<void> {
     if (this.closed) return
     this.flushSigning()
+    this.summary?.close()
     this.closed = true
     for (const topic of this.topics.terminateAll()) this.leave(topic)
     for (const t of this.timers) clearTimeout(t)
