@@ -11,11 +11,13 @@ import type { GossipApi, Logger } from '../core/api.js'
 import { registerBridge, type Bridge, type GossipBridge } from './bridge.js'
 import { GossipError } from '../core/errors.js'
 import { registerMetrics, type NodeMetrics } from '../core/metrics.js'
+import { CLUSTER_TOPIC_ID } from '../core/cluster-summary.js'
+import { registerDashboard, type Dashboard } from './dashboard.js'
 import { InvalidOptionError, NodeStartError } from './errors.js'
 import { resolveOptions, type GrapevineOptions } from './options.js'
 import { spawnNode } from './spawn-node.js'
 
-export type { GrapevineOptions, BridgeOptions, Authorize, BridgeAction, HealthOptions, PluginMetricsOptions } from './options.js'
+export type { GrapevineOptions, BridgeOptions, Authorize, BridgeAction, HealthOptions, PluginMetricsOptions, DashboardOptions, DashboardAuthorize } from './options.js'
 export type { GossipBridge } from './bridge.js'
 export { InvalidOptionError, NodeStartError } from './errors.js'
 export type { ErrorCode as BridgeErrorCode, PayloadFormat } from './protocol.js'
@@ -57,6 +59,7 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
 
   let bridge: Bridge | undefined
   let metrics: NodeMetrics | undefined
+  let dashboard: Dashboard | undefined
   try {
     fastify.decorate('gossip', node)
     if (options.bridge !== undefined) {
@@ -65,7 +68,9 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
     }
     if (options.health !== undefined) registerHealth(fastify, node, options.health)
     if (options.metrics !== undefined) metrics = await registerMetrics(node, options.metrics)
+    if (options.dashboard !== undefined) dashboard = await registerDashboard(fastify, node, options.dashboard, log)
   } catch (err) {
+    await dashboard?.close()
     await bridge?.close()
     if (owned) await node.close()
     throw err
@@ -73,6 +78,7 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
 
   fastify.addHook('onClose', async () => {
     metrics?.close()
+    await dashboard?.close()
     // Topics the bridge joined are left first, so peers see a graceful leave, then the node goes.
     await bridge?.close()
     if (owned) await node.close()
@@ -94,7 +100,9 @@ export interface GossipHealth {
 function registerHealth (fastify: FastifyInstance, node: GossipApi, path: string): void {
   fastify.get(path, async (_request, reply) => {
     const stats = node.stats()
-    const alone = stats.topics.filter(topic => topic.neighbours === 0).length
+    // The dashboard's summary topic is the node's business, not the app's: alone in it is not unhealthy.
+    const topics = stats.topics.filter(topic => topic.topic !== CLUSTER_TOPIC_ID)
+    const alone = topics.filter(topic => topic.neighbours === 0).length
     const ok = stats.running && alone === 0
     const health: GossipHealth = {
       status: ok ? 'ok' : 'unavailable',
@@ -102,7 +110,7 @@ function registerHealth (fastify: FastifyInstance, node: GossipApi, path: string
       address: stats.address,
       running: stats.running,
       links: stats.links,
-      topics: stats.topics.length,
+      topics: topics.length,
       topicsWithoutNeighbour: alone
     }
     return await reply.code(ok ? 200 : 503).send(health)

@@ -5,6 +5,8 @@
 import type { FastifyRequest } from 'fastify'
 import type { GossipApi, GossipOptions } from '../core/api.js'
 import type { MetricsRegistry } from '../core/metrics.js'
+import { resolveSummaryOptions } from '../core/cluster-publisher.js'
+import { GossipError } from '../core/errors.js'
 import { InvalidOptionError } from './errors.js'
 
 export type BridgeAction = 'subscribe' | 'publish'
@@ -46,6 +48,27 @@ export interface PluginMetricsOptions {
   registry?: MetricsRegistry
 }
 
+/** Decides whether the request may see the dashboard (page and data). Throwing counts as a refusal. */
+export type DashboardAuthorize = (request: FastifyRequest) => boolean | Promise<boolean>
+
+export interface DashboardOptions {
+  /** Route of the page; its data and scripts are served under it. Default '/gossip/dashboard'. */
+  path?: string
+  /** Called for every request of the page and its data; refused requests get 403. Default: everything is allowed. */
+  authorize?: DashboardAuthorize
+  /** Ms a node that fell silent stays on the page (greyed) before it leaves. Default 60 000. */
+  removeAfter?: number
+  /** Ms between two updates sent to an open page. Default 1 000. */
+  refresh?: number
+}
+
+export interface ResolvedDashboardOptions {
+  path: string
+  authorize: DashboardAuthorize | undefined
+  removeAfter: number
+  refresh: number
+}
+
 interface PluginOnlyOptions {
   /** Serve the WebSocket bridge: `true` for the defaults, or its options. Default off. */
   bridge?: boolean | BridgeOptions
@@ -53,9 +76,11 @@ interface PluginOnlyOptions {
   health?: boolean | HealthOptions
   /** Register Prometheus metrics (needs `prom-client`) on prom-client's default registry (`true`) or on `registry`. Default off. */
   metrics?: boolean | PluginMetricsOptions
+  /** Serve a page that draws the whole cluster (turns on the node's `clusterSummary`). Default off. */
+  dashboard?: boolean | DashboardOptions
 }
 
-const PLUGIN_ONLY = new Set(['bridge', 'health', 'metrics'])
+const PLUGIN_ONLY = new Set(['bridge', 'health', 'metrics', 'dashboard'])
 
 /** Either the options of a node the plugin creates and owns, or `gossip`: a node shared with others, which the plugin never closes. */
 export type GrapevineOptions =
@@ -70,6 +95,7 @@ export interface ResolvedOptions {
   health: string | undefined
   /** Metrics options, when on. */
   metrics: PluginMetricsOptions | undefined
+  dashboard: ResolvedDashboardOptions | undefined
 }
 
 export const bridgeDefaults: Readonly<ResolvedBridgeOptions> = Object.freeze({
@@ -134,6 +160,15 @@ const nodeChecks: Record<keyof GossipOptions, Check> = {
   handshakeTimeout: positiveInt,
   maxPendingHandshakes: positiveInt,
   keepaliveTimeout: positiveInt,
+  clusterSummary: (value, name) => {
+    try {
+      resolveSummaryOptions(value as GossipOptions['clusterSummary'], name)
+    } catch (err) {
+      const named = err instanceof GossipError ? /option "([^"]+)" (.*)/.exec(err.message) : null
+      if (named === null) throw err
+      throw new InvalidOptionError(named[1]!, named[2]!)
+    }
+  },
   signMessages: (value, name) => {
     if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${show(value)}`)
   },
@@ -151,6 +186,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const bridge = resolveBridge(options.bridge)
   const health = resolveHealth(options.health)
   const metrics = resolveMetrics(options.metrics)
+  const dashboard = resolveDashboard(options.dashboard)
 
   if (options.gossip !== undefined) {
     const node = options.gossip as Partial<GossipApi> | null
@@ -162,7 +198,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
         throw new InvalidOptionError(key, 'cannot be combined with "gossip": the shared node was configured where it was created')
       }
     }
-    return { gossip: node as GossipApi, node: undefined, bridge, health, metrics }
+    return { gossip: node as GossipApi, node: undefined, bridge, health, metrics, dashboard }
   }
 
   const node: Record<string, unknown> = {}
@@ -176,7 +212,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (node.secret === undefined) {
     throw new InvalidOptionError('secret', 'is required unless an existing node is passed as "gossip"')
   }
-  return { gossip: undefined, node: node as unknown as GossipOptions, bridge, health, metrics }
+  return { gossip: undefined, node: node as unknown as GossipOptions, bridge, health, metrics, dashboard }
 }
 
 function resolveHealth (input: unknown): string | undefined {
@@ -204,6 +240,33 @@ function resolveMetrics (input: unknown): PluginMetricsOptions | undefined {
     throw new InvalidOptionError('metrics.registry', 'must be a prom-client Registry')
   }
   return { registry: registry as MetricsRegistry }
+}
+
+function resolveDashboard (input: unknown): ResolvedDashboardOptions | undefined {
+  if (input === undefined || input === false) return undefined
+  const resolved: ResolvedDashboardOptions = { path: '/gossip/dashboard', authorize: undefined, removeAfter: 60_000, refresh: 1000 }
+  if (input === true) return resolved
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('dashboard', 'must be true, false or { path, authorize, removeAfter, refresh }')
+  const { path, authorize, removeAfter, refresh, ...rest } = input as Record<string, unknown>
+  const extra = Object.keys(rest)[0]
+  if (extra !== undefined) throw new InvalidOptionError(`dashboard.${extra}`, 'is not a dashboard option')
+  if (path !== undefined) {
+    if (typeof path !== 'string' || !/^\/[^?#]*[^/?#]$/.test(path)) throw new InvalidOptionError('dashboard.path', `must be a route path starting with "/" and not ending with one, got ${show(path)}`)
+    resolved.path = path
+  }
+  if (authorize !== undefined) {
+    if (typeof authorize !== 'function') throw new InvalidOptionError('dashboard.authorize', 'must be a function (request)')
+    resolved.authorize = authorize as DashboardAuthorize
+  }
+  if (removeAfter !== undefined) {
+    positiveInt(removeAfter, 'dashboard.removeAfter')
+    resolved.removeAfter = removeAfter as number
+  }
+  if (refresh !== undefined) {
+    positiveInt(refresh, 'dashboard.refresh')
+    resolved.refresh = Math.max(50, refresh as number)
+  }
+  return resolved
 }
 
 function resolveBridge (input: unknown): ResolvedBridgeOptions | undefined {
