@@ -1,8 +1,10 @@
 /**
- * `grapevine-gossip/socket.io`: a Socket.IO adapter over the gossip overlay.
+ * `grapevine-gossip/socket.io`: a Socket.IO adapter over the gossip overlay, and an emitter for
+ * processes that are not servers.
  *
  *   io.adapter(createAdapter({ gossip: node }))              // share an existing node
  *   io.adapter(createAdapter({ secret, port, seeds }))       // or let the adapter spawn one
+ *   createEmitter({ secret, seeds }).to('room').emit('ev')   // from a worker, a cron job
  */
 import type { Namespace } from 'socket.io'
 import type { Adapter } from 'socket.io-adapter'
@@ -17,6 +19,9 @@ export type { TrustStats } from './gossip-adapter.js'
 export type { RecoveryStats } from './session-recovery.js'
 export type { AdapterOptions, CreateAdapterOptions } from './options.js'
 export type { OrderStats } from './sender-order.js'
+export { createEmitter, Emitter, EmitterBroadcastOperator } from './emitter.js'
+export type { BroadcastFlags, EventNames, EventParams, EventsMap } from './emitter.js'
+export type { CreateEmitterOptions, EmitterOptions } from './options.js'
 
 /**
  * What `createAdapter` returns: the class Socket.IO instantiates once per namespace (it is a
