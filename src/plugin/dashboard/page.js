@@ -32,8 +32,8 @@
   }
 
   const simulation = d3.forceSimulation([])
-    .force('link', d3.forceLink([]).id(d => d.id).distance(70).strength(0.6))
-    .force('charge', d3.forceManyBody().strength(-220).distanceMax(400))
+    .force('link', d3.forceLink([]).id(d => d.id).distance(110).strength(0.5))
+    .force('charge', d3.forceManyBody().strength(-400).distanceMax(500))
     .force('x', d3.forceX().strength(0.04))
     .force('y', d3.forceY().strength(0.06))
     .force('collide', d3.forceCollide(18))
