@@ -41,6 +41,9 @@ async function main (): Promise<void> {
     host: '127.0.0.1',
     port: 0,
     seeds,
+    // The cluster page at /gossip/dashboard; summaries every 2 s, naming the chat's topics.
+    clusterSummary: { interval: 2000, topicNames: ['chat:lobby', 'chat:lobby:presence'] },
+    dashboard: true,
     bridge: {
       // The page only ever needs the chat topics; anything else a tab asks for is refused.
       authorize: (_request, topic) => topic.startsWith('chat:')

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url'
 interface Ready { type: 'ready', name: string, url: string, gossip: string, nodeId: string }
 
 const INSTANCES = 3
+/** Where each instance serves the cluster dashboard (the plugin's default path). */
+const DASHBOARD = '/gossip/dashboard'
 const portArg = process.argv.indexOf('--port')
 const basePort = Number(portArg >= 0 ? process.argv[portArg + 1] : process.env.PORT ?? 3000)
 if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65533) {
@@ -78,9 +80,10 @@ async function main (): Promise<void> {
   }
 
   console.log(`Grapevine demo: ${INSTANCES} Fastify instances, one gossip cluster, no broker\n`)
-  for (const ready of all) console.log(`  ${ready.name}  ${ready.url}   (node ${ready.nodeId.slice(0, 8)}, gossip ${ready.gossip})`)
+  for (const ready of all) console.log(`  ${ready.name}  ${ready.url}   (node ${ready.nodeId.slice(0, 8)}, gossip ${ready.gossip}, dashboard ${DASHBOARD})`)
   console.log('\nOpen two of these URLs in different tabs and chat: messages, who is online and')
-  console.log('who is typing cross between instances peer-to-peer. Press Ctrl-C to stop.')
+  console.log('who is typing cross between instances peer-to-peer. Any URL followed by')
+  console.log(`${DASHBOARD} draws the whole cluster. Press Ctrl-C to stop.`)
 }
 
 function fail (err: unknown): void {
