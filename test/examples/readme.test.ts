@@ -32,6 +32,7 @@ const PROGRAMS: Record<string, RegExp[] | null> = {
   'node-basic.ts': [/^b received "hello" from a, 1 hop\(s\)$/m],
   'fastify-server.ts': [/^listening on http:\/\/127\.0\.0\.1:\d+, gossip node [0-9a-f]{8} at 127\.0\.0\.1:\d+$/m, /^200 \{"ok":true,"connections":0\}$/m],
   'socketio-server.ts': [/^the client of server b got "from server a"$/m, /^servers in the cluster: 2$/m, /^answers to a: \[ 'pong to a' \]$/m],
+  'socketio-emitter.ts': [/^the client got "paid"$/m, /^the server heard: invoice job$/m, /^servers in the cluster: 1$/m],
   'browser-client.ts': [/^alice got hello from [0-9a-f]{8}$/m, /^alice got Uint8Array\(3\) \[ 1, 2, 3 \] on room:42:bytes$/m, /^alice got Uint8Array\(2\) \[ 104, 105 \] on room:42:bytes$/m],
   // Alone, the node's one topic (the adapter's) has no neighbour: the health route says 503.
   'operations.ts': [/^health 503 \{"status":"unavailable",.*"topicsWithoutNeighbour":1\}$/m, /^grapevine_up 1$/m, /^closed$/m],
