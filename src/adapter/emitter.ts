@@ -207,7 +207,13 @@ export class Transmitter {
   /** Whether the channel's topic has a neighbour, waiting at most `closeTimeout` for one. */
   private async reachesCluster ({ node, handle }: Channel): Promise<boolean> {
     if (handle!.neighbours().length > 0) return true
-    const events = node!.events()
+    let events: ReturnType<GossipApi['events']>
+    try {
+      events = node!.events()
+    } catch {
+      // A node given to the emitter may have been closed first: nothing can go out any more.
+      return false
+    }
     const timer = setTimeout(() => { events.close() }, this.options.closeTimeout)
     try {
       if (handle!.neighbours().length > 0) return true

@@ -181,6 +181,18 @@ t.test('invalid options are refused at once, naming the option', async t => {
   t.throws(() => createEmitter({ secret, seeds: ['nowhere'] }), option('seeds'))
 })
 
+t.test('a node that cannot start: its error is logged, and emit throws it', async t => {
+  const logged: unknown[] = []
+  const log = (): void => {}
+  const logger = { trace: log, debug: log, info: log, warn: log, error: (obj: unknown) => { logged.push(obj) } }
+  const taken = Number(seed.split(':')[1])
+  const broken = createEmitter({ secret, host: '127.0.0.1', port: taken, logger })
+  await t.rejects(broken.node(), { code: 'ERR_GOSSIP_LISTEN' })
+  t.equal(logged.length, 1, 'logged once, at error')
+  t.throws(() => broken.emit('anything'), { code: 'ERR_GOSSIP_LISTEN' })
+  await broken.close()
+})
+
 t.test('an emitter on a node of the application: the node is left open by close()', async t => {
   const node = await Gossip.spawn({ secret, host: '127.0.0.1', port: 0, seeds: [seed] })
   t.teardown(() => node.close())
