@@ -61,7 +61,7 @@ let topicId = ''
 const arrivedAt: number[] = []
 const latency: number[] = []
 /** Samples every 100 ms: time, RSS, heap used, event-loop lag, awaited ids, the watched peer's state. */
-const samples: Array<{ t: number, rss: number, heap: number, cpu: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }> = []
+const samples: Array<{ t: number, rss: number, heap: number, external: number, cpu: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }> = []
 let watched: string | undefined
 let publishing = false
 let published = 0
@@ -90,7 +90,7 @@ function sample (lag: number): void {
     }
   }
   const c = process.cpuUsage()
-  samples.push({ t: now(), rss: m.rss, heap: m.heapUsed, cpu: (c.user + c.system) / 1000, lag, missing, unanswered, watchedNeighbour, watchedLinked })
+  samples.push({ t: now(), rss: m.rss, heap: m.heapUsed, external: m.external, cpu: (c.user + c.system) / 1000, lag, missing, unanswered, watchedNeighbour, watchedLinked })
 }
 
 let sampler: NodeJS.Timeout | undefined

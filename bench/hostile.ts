@@ -76,7 +76,7 @@ function latencyIn (dumps: Dump[], from: number, to: number): Latency {
   return { n: values.length, p50: percentile(values, 50), p99: percentile(values, 99), max: values.length === 0 ? null : values[values.length - 1]! }
 }
 
-interface Sample { t: number, rss: number, heap: number, cpu: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }
+interface Sample { t: number, rss: number, heap: number, external: number, cpu: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }
 interface Dump { arrivedAt: number[], latency: number[], samples: Sample[] }
 
 function samplesIn (d: Dump, from: number, to: number): Sample[] {
@@ -97,7 +97,7 @@ interface FloodResult {
   activeViews: number[]
   rate: number
   insider: Record<string, unknown>
-  phases: Record<string, { victim: Latency, all: Latency, victimRssMB: { median: number, peak: number }, victimHeapMB: { peak: number }, victimCpuPercent: number, victimLagMaxMs: number, awaitedMax: number }>
+  phases: Record<string, { victim: Latency, all: Latency, victimRssMB: { median: number, peak: number }, victimHeapMB: { peak: number }, victimExternalMB: { peak: number }, victimCpuPercent: number, victimLagMaxMs: number, awaitedMax: number }>
   ratios: { p99Victim: number | null, p99All: number | null, rssPeakVsIdle: number, rssPeakVsBaseline: number }
   recoveryMs: number
   awaitedBackToBaselineMs: number | null
@@ -152,6 +152,7 @@ async function ihaveFlood (scenario: 'ihave' | 'evasive'): Promise<FloodResult> 
         all: latencyIn(dumps, from, to),
         victimRssMB: { median: round(median(s.map(x => x.rss)) / MB)!, peak: round(Math.max(0, ...s.map(x => x.rss)) / MB)! },
         victimHeapMB: { peak: round(Math.max(0, ...s.map(x => x.heap)) / MB)! },
+        victimExternalMB: { peak: round(Math.max(0, ...s.map(x => x.external)) / MB)! },
         victimCpuPercent: s.length < 2 ? 0 : Math.round(100 * (s[s.length - 1]!.cpu - s[0]!.cpu) / (s[s.length - 1]!.t - s[0]!.t)),
         victimLagMaxMs: round(Math.max(0, ...s.map(x => x.lag)))!,
         awaitedMax: Math.max(0, ...s.map(x => x.missing))
@@ -294,10 +295,10 @@ async function main (): Promise<void> {
   console.log(`commit ${report.commit}, load average before ${loadBefore.join(' ')}, after ${report.loadAfter.join(' ')}`)
   for (const r of floods) {
     console.log(`\n### ${r.scenario === 'ihave' ? 'IHAVE flood' : 'IHAVE flood, insider delivers one message per 100 ms'}: ${r.nodes} nodes (active views ${r.activeViews.join(' ')}), ${r.rate} msgs/s, insider ${String(r.insider.idsPerSecond)} ids/s for ${f(r.insider.seconds as number)} s (${String(r.insider.ids)} ids)\n`)
-    console.log('| phase | victim p50 ms | victim p99 ms | all p99 ms | all max ms | victim RSS MB (median / peak) | heap peak MB | victim CPU % | loop lag max ms | ids awaited max |')
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    console.log('| phase | victim p50 ms | victim p99 ms | all p99 ms | all max ms | victim RSS MB (median / peak) | heap peak MB | external peak MB | victim CPU % | loop lag max ms | ids awaited max |')
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for (const [name, p] of Object.entries(r.phases)) {
-      console.log(`| ${name} | ${f(p.victim.p50, 2)} | ${f(p.victim.p99, 2)} | ${f(p.all.p99, 2)} | ${f(p.all.max)} | ${f(p.victimRssMB.median)} / ${f(p.victimRssMB.peak)} | ${f(p.victimHeapMB.peak)} | ${p.victimCpuPercent} | ${f(p.victimLagMaxMs)} | ${p.awaitedMax} |`)
+      console.log(`| ${name} | ${f(p.victim.p50, 2)} | ${f(p.victim.p99, 2)} | ${f(p.all.p99, 2)} | ${f(p.all.max)} | ${f(p.victimRssMB.median)} / ${f(p.victimRssMB.peak)} | ${f(p.victimHeapMB.peak)} | ${f(p.victimExternalMB.peak)} | ${p.victimCpuPercent} | ${f(p.victimLagMaxMs)} | ${p.awaitedMax} |`)
     }
     console.log(`\nflood / baseline: victim p99 ${f(r.ratios.p99Victim, 2)}x, all p99 ${f(r.ratios.p99All, 2)}x; RSS peak / idle ${f(r.ratios.rssPeakVsIdle, 2)}x, / baseline ${f(r.ratios.rssPeakVsBaseline, 2)}x; late messages end ${r.recoveryMs} ms after the flood; ids awaited back to the baseline's most after ${String(r.awaitedBackToBaselineMs)} ms`)
     console.log(`flooder: unanswered GRAFTs ${r.flooder.unansweredAtFloodEnd} at flood end (ignored: ${String(r.flooder.ignoredAtFloodEnd)}), neighbour ${String(r.flooder.neighbourAtFloodEnd)} / linked ${String(r.flooder.linkedAtFloodEnd)} at flood end, neighbour ${String(r.flooder.neighbourAtEnd)} / linked ${String(r.flooder.linkedAtEnd)} ${phaseSeconds} s later; ${r.flooder.graftsReceived} GRAFTs received, the last ${String(r.flooder.lastGraftAfterFloodStartMs)} ms into the flood; dropped and re-joined ${r.flooder.redials} times${r.flooder.redials > 0 ? ` (${JSON.stringify(r.flooder.closeReasons)})` : ''}; delivered ${r.delivery.received} / ${r.delivery.expected}`)
