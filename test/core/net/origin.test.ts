@@ -72,6 +72,15 @@ t.test('the verifier checks a batch\'s signature once: the other messages cost h
   t.notOk(new OriginVerifier().verify(origin, TOPIC, messages[1]!.id, messages[1]!.content, withoutSignature), 'a verifier that has not seen the root checks the signature')
   t.notOk(v.verify(origin, TOPIC, messages[1]!.id, Buffer.from('forged'), withoutSignature), 'the remembered root proves only the batch\'s own messages')
   t.notOk(v.verify(nodeIdOf(generateKeyPair().publicKey), TOPIC, messages[1]!.id, messages[1]!.content, proofs[1]), 'nor for another origin')
+  // Another origin signing the very same messages: its tree has the same nodes, remembered under
+  // the first origin, which vouch for nothing of the second's.
+  const otherKeys = generateKeyPair()
+  const other = nodeIdOf(otherKeys.publicKey)
+  const otherProofs = signBatch(otherKeys.secretKey, messages)
+  const otherWithoutSignature = Buffer.from(otherProofs[2]!)
+  otherWithoutSignature.fill(0, 0, SIGNATURE_BYTES)
+  t.notOk(v.verify(other, TOPIC, messages[2]!.id, messages[2]!.content, otherWithoutSignature), 'a node remembered for one origin does not vouch for another')
+  t.ok(v.verify(other, TOPIC, messages[2]!.id, messages[2]!.content, otherProofs[2]), 'the other origin\'s own signature still holds')
   const small = new OriginVerifier(2)
   for (const n of [0, 1, 2]) {
     const other = batch(2, `b${n}`)
