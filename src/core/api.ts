@@ -82,8 +82,10 @@ export interface ClusterSummaryOptions {
   /** Ms between two summaries at least; changes of neighbours publish early, at most once per interval. Default 5 000. */
   interval?: number
   /**
-   * Summary bytes a second this node should receive from the whole cluster at most: summaries are
-   * spaced further apart as the cluster grows (every nodes x summary size / bytesPerSecond). Default 400.
+   * Gossip bytes a second (in and out) the cluster's summaries may cost this node: summaries are
+   * spaced further apart as the cluster grows (every nodes x 2 x (summary size + 460) / bytesPerSecond
+   * seconds; 460 is the frame, signature and IHAVE cost of a summary). Default 700, which with the
+   * summary topic's upkeep makes about 1 KB/s.
    */
   bytesPerSecond?: number
   /** Topic names the summary may show; other topics appear as id prefixes only. Default none. */
