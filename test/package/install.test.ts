@@ -163,6 +163,10 @@ if (npm.code !== 0) {
   broadcast(`'${NAME}/fastify' and '${NAME}/browser'`, 'fastify.mjs', (t, r) => {
     t.equal(r.plugin, true, 'registered as the grapevine plugin')
     t.same(r.atBob, { data: 'from alice', origin: r.a }, 'a browser client on one instance reaches one on the other')
+    const dashboard = r.dashboard as { status: number, assets: Record<string, number> }
+    t.equal(dashboard.status, 200, 'the dashboard page is served from the installed package')
+    t.same(Object.keys(dashboard.assets).sort(), ['d3-dispatch', 'd3-force', 'd3-quadtree', 'd3-timer', 'page'].map(n => `/gossip/dashboard/${n}.js`).concat('/gossip/dashboard/page.css').sort(), 'it names d3 and its own script and style')
+    t.ok(Object.values(dashboard.assets).every(status => status === 200), 'and each of them loads', dashboard.assets)
   })
   broadcast(`'${NAME}/socket.io'`, 'socketio.mjs', (t, r) => {
     t.equal(r.atClient, 'from server a', 'an emit on server a reaches a client of server b')
