@@ -24,7 +24,7 @@ export interface Dashboard {
   close (): Promise<void>
 }
 
-interface Asset { body: Buffer, type: string }
+export interface Asset { body: Buffer, type: string }
 
 /** Compiled, this file is dist/src/plugin/dashboard.js; the page stays in src/plugin/dashboard/ (shipped). */
 function pageDir (): string {
@@ -53,6 +53,28 @@ function escapeAttribute (s: string): string {
   return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }
 
+/**
+ * The page and its files by route under `base`. `extra` (the simulator's replay,
+ * examples/sim-view.ts) adds scripts that run before page.js and style sheets after page.css;
+ * whoever passes them serves them.
+ */
+export function dashboardAssets (base: string, extra: { scripts?: string[], styles?: string[] } = {}): Map<string, Asset> {
+  const dir = pageDir()
+  const d3 = d3Files()
+  const scripts = [...d3.map(f => `${base}/${f.name}.js`), ...(extra.scripts ?? []), `${base}/page.js`]
+  const styles = [`${base}/page.css`, ...(extra.styles ?? [])]
+  const html = readFileSync(join(dir, 'page.html'), 'utf8')
+    .replace('%BASE%', escapeAttribute(base))
+    .replace('%SCRIPTS%', scripts.map(src => `<script src="${escapeAttribute(src)}"></script>`).join('\n    '))
+    .replace('%STYLE%', styles.map(href => `<link rel="stylesheet" href="${escapeAttribute(href)}">`).join('\n    '))
+  return new Map<string, Asset>([
+    [base, { body: Buffer.from(html), type: 'text/html; charset=utf-8' }],
+    [`${base}/page.js`, { body: readFileSync(join(dir, 'page.js')), type: 'text/javascript; charset=utf-8' }],
+    [`${base}/page.css`, { body: readFileSync(join(dir, 'page.css')), type: 'text/css; charset=utf-8' }],
+    ...d3.map(f => [`${base}/${f.name}.js`, { body: readFileSync(f.path), type: 'text/javascript; charset=utf-8' }] as const)
+  ])
+}
+
 export async function registerDashboard (
   fastify: FastifyInstance,
   node: GossipApi,
@@ -60,19 +82,7 @@ export async function registerDashboard (
   log: FastifyBaseLogger
 ): Promise<Dashboard> {
   const base = options.path
-  const dir = pageDir()
-  const d3 = d3Files()
-  const scripts = [...d3.map(f => `${base}/${f.name}.js`), `${base}/page.js`]
-  const html = readFileSync(join(dir, 'page.html'), 'utf8')
-    .replace('%BASE%', escapeAttribute(base))
-    .replace('%SCRIPTS%', scripts.map(src => `<script src="${escapeAttribute(src)}"></script>`).join('\n    '))
-    .replace('%STYLE%', `<link rel="stylesheet" href="${escapeAttribute(`${base}/page.css`)}">`)
-  const assets = new Map<string, Asset>([
-    [base, { body: Buffer.from(html), type: 'text/html; charset=utf-8' }],
-    [`${base}/page.js`, { body: readFileSync(join(dir, 'page.js')), type: 'text/javascript; charset=utf-8' }],
-    [`${base}/page.css`, { body: readFileSync(join(dir, 'page.css')), type: 'text/css; charset=utf-8' }],
-    ...d3.map(f => [`${base}/${f.name}.js`, { body: readFileSync(f.path), type: 'text/javascript; charset=utf-8' }] as const)
-  ])
+  const assets = dashboardAssets(base)
 
   const lease = await startClusterSummary(node, { ...summaryDefaults }, log)
   const view = new ClusterView(node.nodeId, { removeAfter: options.removeAfter })

@@ -276,14 +276,21 @@
   })
 
   const status = (state, text) => { $('status').dataset.state = state; $('status').textContent = text }
-  const source = new EventSource(`${base}/events`)
-  source.onopen = () => status('open', 'live')
-  source.onerror = () => status('error', 'reconnecting…')
-  source.onmessage = event => {
-    try {
-      apply(JSON.parse(event.data))
-    } catch (err) {
-      console.error('dashboard: bad snapshot', err)
+  // Where snapshots come from: this instance's Server-Sent Events, unless a script that ran before
+  // this one set window.__clusterSource (the simulator's replay, examples/sim-view.ts).
+  const live = {
+    start (show) {
+      const source = new EventSource(`${base}/events`)
+      source.onopen = () => status('open', 'live')
+      source.onerror = () => status('error', 'reconnecting…')
+      source.onmessage = event => {
+        try {
+          show(JSON.parse(event.data))
+        } catch (err) {
+          console.error('dashboard: bad snapshot', err)
+        }
+      }
     }
   }
+  ;(window.__clusterSource ?? live).start(apply, status)
 })()
