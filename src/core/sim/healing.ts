@@ -14,7 +14,7 @@ import type { TopicId } from '../proto/types.js'
 import { seededRng, shuffle } from '../proto/random.js'
 import type { MessageOutcome, MessageRecord } from './metrics.js'
 import { SIM_TOPIC, bootstrap, broadcastSeries, outcomes, overlay, randomMember, type Scenario } from './scenarios.js'
-import { Simulator, type ProtocolFactory } from './simulator.js'
+import { Simulator, type ProtocolFactory, type SimObserver } from './simulator.js'
 
 /** Counts evictions (neighbourDown with reason 'eviction') over the whole run. */
 export class EvictionCounter {
@@ -79,6 +79,8 @@ export interface HealingSettings {
    * join through `stream()`, heal from discovery's book).
    */
   book?: 'all' | 'discovery'
+  /** Watches the run (the trace recorder). */
+  observer?: SimObserver | undefined
 }
 
 export interface PartitionResult {
@@ -94,14 +96,14 @@ export interface PartitionResult {
 }
 
 function healingSim (settings: HealingSettings, evictions: EvictionCounter, contacts: 1 | 'random'): Simulator {
-  const sim = new Simulator({ seed: settings.seed, protocol: evictions.factory() })
+  const sim = new Simulator({ seed: settings.seed, protocol: evictions.factory(), observer: settings.observer })
   bootstrap(sim, { nodes: settings.nodes, contacts })
   return sim
 }
 
 /** Like `bootstrap`, but every node knows only the seeds 0-2 and enters through `stream()`. */
 function discoverySim (settings: HealingSettings, evictions: EvictionCounter): Simulator {
-  const sim = new Simulator({ seed: settings.seed, protocol: evictions.factory(), discovery: { seeds: [0, 1, 2] } })
+  const sim = new Simulator({ seed: settings.seed, protocol: evictions.factory(), discovery: { seeds: [0, 1, 2] }, observer: settings.observer })
   const interval = 2
   for (let i = 0; i < settings.nodes; i++) {
     sim.at(i * interval, () => {
@@ -220,11 +222,11 @@ export const healingScenarios: Scenario[] = [
   {
     name: 'partition',
     description: '50/50 split for 30 s, then mended; a broadcast every second for 60 s; healer on',
-    run: settings => partitionScenario({ nodes: settings.nodes, seed: settings.seed })
+    run: settings => partitionScenario({ nodes: settings.nodes, seed: settings.seed, observer: settings.sim?.observer })
   },
   {
     name: 'bootstrap-loss',
     description: 'all joined through node 0, node 0 dies, 10 % newcomers join through dead node 0 only; healer on',
-    run: settings => bootstrapLossScenario({ nodes: settings.nodes, seed: settings.seed })
+    run: settings => bootstrapLossScenario({ nodes: settings.nodes, seed: settings.seed, observer: settings.sim?.observer })
   }
 ]

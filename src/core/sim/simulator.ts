@@ -55,6 +55,22 @@ export interface SimOptions {
   onSend?: ((from: number, to: number, message: Message<number>) => void) | undefined
   /** Sees every discovery message sent (for measurements). */
   onDiscoverySend?: ((from: number, to: number, message: DiscoveryMessage<number>) => void) | undefined
+  /** Watches the run from outside (the trace recorder, ./trace.ts); it must not change it. */
+  observer?: SimObserver | undefined
+}
+
+/**
+ * What an observer is told. It reads the simulator (views, liveness, metrics) and never posts
+ * events nor draws from its random streams, so that a run with an observer is the same run.
+ */
+export interface SimObserver {
+  /** Once, at the end of the simulator's constructor. */
+  attach(sim: Simulator): void
+  /** `node`'s protocol just handled an input: its views may have changed. */
+  touched(node: number): void
+  killed(nodes: readonly number[]): void
+  partitioned(groups: ReadonlyArray<readonly number[]>): void
+  mended(): void
 }
 
 /** Timers that re-arm themselves forever; they do not keep a run from being quiet. */
@@ -132,6 +148,7 @@ export class Simulator {
   private readonly seedSet: ReadonlySet<number>
   private readonly onSend: SimOptions['onSend']
   private readonly onDiscoverySend: SimOptions['onDiscoverySend']
+  private readonly observer: SimObserver | undefined
   /** Topic -> alive nodes with a stream of it (discovery layer). */
   private readonly streaming = new Map<TopicId, Set<number>>()
   /** stream() time, by node and topic, of streams still waiting for their first neighbour while another member existed. */
@@ -159,6 +176,8 @@ export class Simulator {
       loss: options.loss ?? 0,
       failureDelay: options.failureDelay ?? 'latency'
     })
+    this.observer = options.observer
+    this.observer?.attach(this)
   }
 
   /** Current simulated time, ms. */
@@ -268,6 +287,7 @@ export class Simulator {
 
   /** Kills nodes at once (crash, no goodbye). Their peers notice after the failure delay. */
   kill (victims: readonly number[]): void {
+    this.observer?.killed(victims.filter(x => this.nodes[x]?.alive === true))
     for (const x of victims) {
       const node = this.nodes[x]
       if (node === undefined || !node.alive) continue
@@ -288,6 +308,7 @@ export class Simulator {
    */
   partition (groups: ReadonlyArray<readonly number[]>): void {
     this.network.partition(groups, this.nodes.length)
+    this.observer?.partitioned(groups)
     for (let a = 0; a < this.nodes.length; a++) {
       if (!(this.nodes[a] as SimNode).alive) continue
       for (const [b, end] of this.network.endsOf(a)) {
@@ -300,6 +321,7 @@ export class Simulator {
 
   mend (): void {
     this.network.mend()
+    this.observer?.mended()
   }
 
   /** Runs `fn` at simulated time `time` (not before now). */
@@ -404,6 +426,7 @@ export class Simulator {
           break
       }
     }
+    this.observer?.touched(node)
   }
 
   private send (from: number, to: number, message: Message<number>): void {
