@@ -36,6 +36,8 @@ const FILLER = 2
 const RESPONSE = 3
 const PING = 4
 const PONG = 5
+/** A `message` from a server with room routing on: it also says which earlier numbers were not sent to the receiver. */
+const ROUTED = 6
 
 /** Longest server uid or request id accepted (socket.io-adapter makes 16 hex characters). */
 const MAX_ID_LENGTH = 64
@@ -48,6 +50,14 @@ const MAX_FRONTIER = 4_096
 export const RESTORE_SESSION = 101
 export const RESTORE_SESSION_RESPONSE = 102
 export const HAND_OVER_SESSIONS = 103
+/** Room routing: a server's rooms (a snapshot, or what changed since the last one), sequenced like any message. */
+export const ROOMS = 104
+/** Room routing: "I have applied your ROOMS (or SOCKETS_JOIN) numbered `requestId`", sent directly. */
+export const ROOMS_ACK = 105
+/** Room routing: "send me a snapshot of your rooms" (I missed some of your messages), sent directly. */
+export const ROOMS_RESYNC = 106
+/** Most rooms one ROOMS message lists (a server with more says it may have any room). */
+export const MAX_LISTED_ROOMS = 4_096
 /** Most sessions one hand-over message names. */
 export const MAX_HAND_OVER = 1_000
 
@@ -84,13 +94,46 @@ export interface RestoreResponse {
     frontier?: EncodedFrontier
   }
 }
+/**
+ * A server's rooms. `full`: a snapshot (replaces what the receiver knew; `any`: too many to list,
+ * the server may have any room); otherwise a delta from the previous ROOMS. `ack`: the sender waits
+ * for a ROOMS_ACK (a join waits for every server to know the room).
+ */
+export interface RoomsMessage {
+  type: typeof ROOMS
+  uid: string
+  nsp: string
+  data: { full: boolean, any: boolean, add: Room[], remove: Room[], ack: boolean }
+}
+
+/** A ROOMS_ACK or ROOMS_RESYNC; `upTo`: the acknowledging server's own last number when it applied a SOCKETS_JOIN. */
+export interface RoomsResponse {
+  type: typeof ROOMS_ACK | typeof ROOMS_RESYNC
+  uid: string
+  nsp: string
+  data: { requestId: string, upTo?: number }
+}
+
+/**
+ * Which earlier numbers a routed message's receiver was not sent: a direct message says `prev`, the
+ * last number sent to that node; an overlay message (reaching every node) says `[base, nodes]`: the
+ * last number sent to every node, and for the nodes sent something directly since, a 16-hex-digit
+ * prefix of the node id with the last number sent to it.
+ */
+export type RouteSkip = number | [number, Array<[string, number]>]
+
+/** The id prefix a routed overlay message names a node by. */
+export function nodePrefix (nodeId: string): string {
+  return nodeId.slice(0, 16)
+}
+
 /** Event names Socket.IO refuses in `serverSideEmit` (a remote one must not reach the handlers either). */
 const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace'])
 
 export type Envelope =
-  | { kind: 'message', seq: number, message: ClusterMessage | RestoreRequest | HandOver }
+  | { kind: 'message', seq: number, message: ClusterMessage | RestoreRequest | HandOver | RoomsMessage, skip?: RouteSkip }
   | { kind: 'filler', seq: number, uid: string }
-  | { kind: 'response', response: ClusterResponse | RestoreResponse }
+  | { kind: 'response', response: ClusterResponse | RestoreResponse | RoomsResponse }
   | { kind: 'ping' }
   | { kind: 'pong', uid: string }
 
@@ -112,11 +155,30 @@ export function encodeMessage (seq: number, message: ClusterMessage | RestoreReq
   return packr.pack([ENVELOPE_VERSION, MESSAGE, seq, message])
 }
 
+/**
+ * A routed message in two parts, so that the message is encoded once however many nodes it goes
+ * to: the body (`encodeRoutedBody`), and per receiver `encodeRouted(seq, skip, body)`, which
+ * prefixes the header to it. Together they are the MessagePack array [version, ROUTED, seq, skip, message].
+ */
+export function encodeRoutedBody (message: ClusterMessage | RestoreRequest | HandOver | RoomsMessage): Uint8Array {
+  return packr.pack(message)
+}
+
+export function encodeRouted (seq: number, skip: RouteSkip, body: Uint8Array): Uint8Array {
+  const header = packr.pack([ENVELOPE_VERSION, ROUTED, seq, skip])
+  const out = new Uint8Array(header.length + body.length)
+  out.set(header)
+  // A 4-element fixarray header becomes the 5-element array the body completes.
+  out[0] = 0x95
+  out.set(body, header.length)
+  return out
+}
+
 export function encodeFiller (seq: number, uid: string): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, FILLER, seq, uid])
 }
 
-export function encodeResponse (response: ClusterResponse | RestoreResponse): Uint8Array {
+export function encodeResponse (response: ClusterResponse | RestoreResponse | RoomsResponse): Uint8Array {
   return packr.pack([ENVELOPE_VERSION, RESPONSE, response])
 }
 
@@ -231,7 +293,7 @@ function isSession (value: unknown): boolean {
  */
 export type EmitterMessage = ClusterMessage & { emitter: true }
 
-export function isFromEmitter (message: ClusterMessage | RestoreRequest | HandOver): message is EmitterMessage {
+export function isFromEmitter (message: ClusterMessage | RestoreRequest | HandOver | RoomsMessage): message is EmitterMessage {
   return (message as { emitter?: unknown }).emitter === true
 }
 
@@ -255,11 +317,14 @@ function isEmitterType (type: number, data: unknown): boolean {
 }
 
 /** A cluster message of a type a server publishes, with the data socket.io-adapter (or the adapter) will read. */
-export function isClusterMessage (value: unknown): value is ClusterMessage | RestoreRequest | HandOver {
+export function isClusterMessage (value: unknown): value is ClusterMessage | RestoreRequest | HandOver | RoomsMessage {
   if (!hasHeader(value)) return false
   const data = value.data
   if (value.emitter !== undefined && (value.emitter !== true || !isEmitterType(value.type, data))) return false
   switch (value.type) {
+    case ROOMS:
+      return isDict(data) && isBoolean(data.full) && isBoolean(data.any) && isBoolean(data.ack) &&
+        isRooms(data.add) && isRooms(data.remove) && (data.add as unknown[]).length + (data.remove as unknown[]).length <= MAX_LISTED_ROOMS
     case HAND_OVER_SESSIONS:
       return isDict(data) && isServerId(data.to) && Array.isArray(data.sessions) && data.sessions.length <= MAX_HAND_OVER &&
         data.sessions.every(entry => Array.isArray(entry) && entry.length === 2 && isSessionId(entry[0]) && isSessionId(entry[1]))
@@ -288,11 +353,14 @@ export function isClusterMessage (value: unknown): value is ClusterMessage | Res
 }
 
 /** A response of a type a server sends, with the data socket.io-adapter (or the adapter) will read. */
-export function isClusterResponse (value: unknown): value is ClusterResponse | RestoreResponse {
+export function isClusterResponse (value: unknown): value is ClusterResponse | RestoreResponse | RoomsResponse {
   if (!hasHeader(value)) return false
   const data = value.data
   if (!isDict(data) || !isRequestId(data.requestId)) return false
   switch (value.type) {
+    case ROOMS_ACK:
+    case ROOMS_RESYNC:
+      return isOptional(data.upTo, v => Number.isSafeInteger(v) && (v as number) >= -1)
     case RESTORE_SESSION_RESPONSE:
       if (data.found === false) return true
       // Each packet is replayed to a client as an event: the offset is its last argument.
@@ -310,6 +378,17 @@ export function isClusterResponse (value: unknown): value is ClusterResponse | R
   }
 }
 
+function isBefore (value: unknown, seq: number): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= -1 && (value as number) < seq
+}
+
+/** A route skip: every number it names is before the message's own; at most MAX_FRONTIER nodes. */
+function isSkip (value: unknown, seq: number): value is RouteSkip {
+  if (typeof value === 'number') return isBefore(value, seq)
+  return Array.isArray(value) && value.length === 2 && isBefore(value[0], seq) && Array.isArray(value[1]) && value[1].length <= MAX_FRONTIER &&
+    value[1].every(entry => Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string' && entry[0].length === 16 && isBefore(entry[1], seq))
+}
+
 /** Decodes and checks the envelope in full; throws `ERR_GOSSIP_INVALID_MESSAGE` on anything else. */
 export function decodeEnvelope (bytes: Uint8Array): Envelope {
   let value: unknown
@@ -323,6 +402,9 @@ export function decodeEnvelope (bytes: Uint8Array): Envelope {
     case MESSAGE:
       if (value.length !== 4 || !isSeq(value[2]) || !isClusterMessage(value[3])) throw invalid('malformed message')
       return { kind: 'message', seq: value[2], message: value[3] }
+    case ROUTED:
+      if (value.length !== 5 || !isSeq(value[2]) || !isSkip(value[3], value[2]) || !isClusterMessage(value[4])) throw invalid('malformed routed message')
+      return { kind: 'message', seq: value[2], message: value[4], skip: value[3] }
     case FILLER:
       if (value.length !== 4 || !isSeq(value[2]) || !isServerId(value[3])) throw invalid('malformed filler')
       return { kind: 'filler', seq: value[2], uid: value[3] }

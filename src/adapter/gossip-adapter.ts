@@ -34,10 +34,13 @@ import type { BroadcastOptions, ClusterMessage, ClusterResponse, Offset, Room, S
 import type { Namespace } from 'socket.io'
 import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeId, Subscription } from '../core/api.js'
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
-import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, decodeEnvelope, encodedSizeOrZero, isFromEmitter, encodeFiller, encodeMessage, encodeOptions, encodePing, encodePong, encodeResponse } from './envelope.js'
-import type { EncodedOptions, HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
+import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, ROOMS, ROOMS_ACK, ROOMS_RESYNC, decodeEnvelope, encodedSizeOrZero, isFromEmitter, encodeFiller, encodeMessage, encodeOptions, encodePing, encodePong, encodeResponse, encodeRoutedBody } from './envelope.js'
+import type { EncodedOptions, HandOver, RestoreRequest, RestoreResponse, RoomsMessage, RoomsResponse } from './envelope.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
+import { RoomRouting } from './room-routing.js'
+import type { Frames, RoutingStats } from './room-routing.js'
+import { skippedUpTo } from './route-chain.js'
 import { SenderOrder } from './sender-order.js'
 import type { OrderStats } from './sender-order.js'
 import { ServerBook } from './server-book.js'
@@ -125,7 +128,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private readonly options: ResolvedAdapterOptions
   private readonly lease: NodeLease
   private readonly ready: Promise<Connection>
-  private readonly order: SenderOrder<{ message: ClusterMessage | RestoreRequest | HandOver, seq: number, bytes: number }>
+  private readonly order: SenderOrder<{ message: ClusterMessage | RestoreRequest | HandOver | RoomsMessage, seq: number, bytes: number, routed: boolean }>
   private readonly book: ServerBook
   private readonly pings = new Map<NodeId, { last: number, timer: NodeJS.Timeout | undefined }>()
   private readonly refused = { malformed: 0, wrongNode: 0, notDirect: 0 }
@@ -141,6 +144,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private delivering: Delivering | undefined
   /** Set when Socket.IO's `connectionStateRecovery` is on. */
   private readonly recovery: SessionRecovery | undefined
+  /** Set when `roomRouting` is on (and recovery off). */
+  private readonly routing: RoomRouting | undefined
+  private readonly broadcastsIn = { received: 0, receivedBytes: 0, unwanted: 0, unwantedBytes: 0 }
   private lastPublish: Promise<unknown> = Promise.resolve()
   private announceTimer: NodeJS.Timeout | undefined
   private lastAnnounce = -Infinity
@@ -163,8 +169,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       // new start only if none of its numbers came within the window for longer than that; and
       // before the heartbeat timeout would drop it.
       resyncAfter: (options.heartbeatInterval + options.heartbeatTimeout) / 2,
-      deliver: (_uid, { message, seq, bytes }) => { this.deliver(message, seq, bytes) },
+      deliver: (_uid, { message, seq, bytes, routed }) => { this.deliver(message, seq, bytes, routed) },
       skipped: (uid, from, count) => {
+        this.routing?.gap(uid)
         log.warn({ nsp: nsp.name, server: uid, from, count }, 'socket.io adapter: gave up waiting for missing messages from a server')
       },
       late: (uid, seq) => {
@@ -185,6 +192,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const serverOptions = (nsp.server as unknown as { opts: { connectionStateRecovery?: { maxDisconnectionDuration?: number } } }).opts
     const recoveryOptions = serverOptions.connectionStateRecovery
     this.recovery = recoveryOptions === undefined ? undefined : this.startRecovery(recoveryOptions.maxDisconnectionDuration ?? 2 * 60_000)
+    // Recovery keeps sessions whose rooms have no member here any more: they must still be sent their room's broadcasts.
+    this.routing = options.roomRouting && this.recovery === undefined ? this.startRouting() : undefined
     this.ready = this.connect()
     this.ready.catch((err: unknown) => {
       // A node that could not start was reported once already, not once per namespace.
@@ -208,6 +217,29 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    */
   get recoveryStats (): RecoveryStats | undefined {
     return this.recovery?.stats
+  }
+
+  /**
+   * Room broadcasts sent and received: counted with `roomRouting` on or off, so that what servers
+   * with no member receive can be compared.
+   */
+  routingStats (): RoutingStats {
+    const routing = this.routing?.stats() ?? { routed: 0, toAll: 0, serversSkipped: 0, roomsAnnounced: 0, serversKnown: 0 }
+    return { enabled: this.routing !== undefined, ...this.broadcastsIn, ...routing }
+  }
+
+  private startRouting (): RoomRouting {
+    const { options } = this
+    return new RoomRouting({
+      live: () => this.book.liveServers(),
+      announceable: room => this.rooms.has(room) && !this.sids.has(room),
+      rooms: () => [...this.rooms.keys()].filter(room => !this.sids.has(room)),
+      publish: message => this.publishNow(message as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0])?.seq,
+      respond: (to, response) => {
+        this.doPublishResponse(to, { ...response, uid: this.uid, nsp: this.nsp.name } as RoomsResponse).catch(() => {})
+      },
+      position: uid => this.order.position(uid)
+    }, options.directFanout, options.heartbeatInterval, options.heartbeatTimeout)
   }
 
   private startRecovery (maxAge: number): SessionRecovery {
@@ -272,6 +304,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
         this.options.logger.warn({ nsp: this.nsp.name, dropped: item.dropped }, 'socket.io adapter: fell behind, messages were dropped')
         // What was dropped is a gap like any other, however far it takes a server's numbers.
         this.order.missed(item.dropped)
+        this.routing?.lagged()
         continue
       }
       this.receive(item)
@@ -320,7 +353,10 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const state = this.book.state(uid)
     if (state === 'departed') return
     if (state === 'pending') this.ping(item.origin)
-    this.order.receive(uid, envelope.seq, envelope.kind === 'message' ? { message: envelope.message, seq: envelope.seq, bytes: item.content.length } : undefined)
+    // A routed message says which earlier numbers this node was not sent: it stands for them.
+    const skip = envelope.kind === 'message' ? envelope.skip : undefined
+    const from = skip === undefined ? envelope.seq : skippedUpTo(skip, this.connection!.node.nodeId) + 1
+    this.order.receive(uid, envelope.seq, envelope.kind === 'message' ? { message: envelope.message, seq: envelope.seq, bytes: item.content.length, routed: skip !== undefined } : undefined, from)
     // A filler moves a sender on without delivering anything: a keeper waiting to catch up may be done.
     if (envelope.kind === 'filler') this.recovery?.progressed()
   }
@@ -329,10 +365,16 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    * A response counts only from a server that counts (no request of ours waits for another), over
    * its node's own link (responses are always sent directly), from the node the server is bound to.
    */
-  private receiveResponse (response: ClusterResponse | RestoreResponse, origin: NodeId, direct: boolean): void {
+  private receiveResponse (response: ClusterResponse | RestoreResponse | RoomsResponse, origin: NodeId, direct: boolean): void {
     if (!direct) return this.refuse('notDirect', { from: origin, kind: 'response' })
     if (response.nsp !== this.nsp.name) return this.refuse('malformed', { from: origin, nsp: response.nsp })
     if (this.book.nodeOf(response.uid) !== origin) return this.refuse('wrongNode', { from: origin, server: response.uid })
+    if (response.type === ROOMS_ACK || response.type === ROOMS_RESYNC) {
+      if (this.routing === undefined || this.book.state(response.uid) === 'departed') return
+      if (response.type === ROOMS_ACK) this.routing.announcer.acked(response.uid, response.data.requestId, response.data.upTo)
+      else this.routing.resync(origin)
+      return
+    }
     if (response.type === RESTORE_SESSION_RESPONSE) {
       // A session may come from a server whose node has not answered a ping yet: it was asked (it
       // heard the request), and the session exists nowhere else any more.
@@ -340,7 +382,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       return
     }
     if (this.book.state(response.uid) !== 'live') return
-    this.guard(() => { this.onResponse(response) })
+    this.guard(() => { this.onResponse(response as ClusterResponse) })
   }
 
   /** Counts a refused envelope; logs at most one line per REFUSAL_LOG_GAP, with the totals. */
@@ -398,9 +440,39 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     if (this.book.nodeOf(uid) !== node || this.book.state(uid) !== 'pending') return
     this.book.set(uid, 'live')
     this.counted.set(uid, Date.now())
+    this.routing?.serverLive(node)
   }
 
-  private deliver (message: ClusterMessage | RestoreRequest | HandOver, seq: number, bytes: number): void {
+  private deliver (message: ClusterMessage | RestoreRequest | HandOver | RoomsMessage, seq: number, bytes: number, routed: boolean): void {
+    if (message.type === ROOMS) {
+      if (this.book.state(message.uid) === 'live') this.counted.set(message.uid, Date.now())
+      this.routing?.rooms(message.uid, message.data)
+      // Acknowledged with routing off too: a join on the sender waits for every server.
+      if (message.data.ack) this.doPublishResponse(message.uid, { type: ROOMS_ACK, uid: this.uid, nsp: this.nsp.name, data: { requestId: String(seq) } }).catch(() => {})
+      this.routing?.announcer.progressed(message.uid)
+      return
+    }
+    if (message.type === MessageType.BROADCAST) this.countBroadcast(message.data.opts.rooms as Room[], bytes)
+    this.deliverMessage(message, seq, bytes)
+    if (this.routing !== undefined) {
+      if (routed && message.type === MessageType.SOCKETS_JOIN) {
+        const node = this.book.nodeOf(message.uid)
+        if (node !== undefined) this.routing.joinApplied(message.uid, node, seq)
+      }
+      this.routing.announcer.progressed(message.uid)
+    }
+  }
+
+  private countBroadcast (rooms: Room[], bytes: number): void {
+    const counts = this.broadcastsIn
+    counts.received++
+    counts.receivedBytes += bytes
+    if (rooms.length === 0 || rooms.some(room => this.rooms.has(room))) return
+    counts.unwanted++
+    counts.unwantedBytes += bytes
+  }
+
+  private deliverMessage (message: ClusterMessage | RestoreRequest | HandOver, seq: number, bytes: number): void {
     if (message.type === RESTORE_SESSION || message.type === HAND_OVER_SESSIONS) {
       if (this.book.state(message.uid) === 'live') this.counted.set(message.uid, Date.now())
       if (message.type === RESTORE_SESSION) this.guard(() => { this.answerRestore(message) })
@@ -519,6 +591,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private forgetServer (uid: ServerId): void {
     this.order.forget(uid)
     this.recovery?.serverGone(uid)
+    this.routing?.serverGone(uid)
     // It stays bound to its node; if it speaks again it counts once its node answers again.
     if (this.book.state(uid) === 'live') this.book.set(uid, 'pending')
     for (const [requestId, pending] of this.pendingAcks) {
@@ -590,6 +663,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   protected override async doPublish (message: ClusterMessage): Promise<Offset> {
+    if (this.routing !== undefined) return await this.doPublishRouted(this.routing, message)
     // The number is taken synchronously, in call order: that order is what receivers restore.
     const seq = this.seq
     const bytes = encodeMessage(seq, message)
@@ -598,6 +672,20 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.stamped = { offset, seq, bytes: bytes.length }
     this.trackAck(message)
     const sent = this.send(seq, bytes, this.directTargets(message))
+    this.lastPublish = sent.catch(() => {})
+    await sent
+    return offset
+  }
+
+  /** doPublish with room routing: where the message goes, and what each receiver was not sent, are decided now. */
+  private async doPublishRouted (routing: RoomRouting, message: ClusterMessage): Promise<Offset> {
+    const seq = this.seq
+    const body = encodeRoutedBody(message)
+    this.seq++
+    const offset = `${this.uid}-${seq}`
+    this.stamped = { offset, seq, bytes: body.length }
+    this.trackAck(message)
+    const sent = this.sendFrames(seq, routing.frames(seq, message, body))
     this.lastPublish = sent.catch(() => {})
     await sent
     return offset
@@ -658,13 +746,29 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     return (this.recovery?.restore(pid, offset) ?? Promise.resolve(null)) as Promise<Session>
   }
 
-  override addAll (id: SocketId, rooms: Set<Room>): void {
+  /** With room routing, a join that announces a room resolves once every server knows it (see RoomAnnouncer). */
+  override addAll (id: SocketId, rooms: Set<Room>): Promise<void> | void {
     super.addAll(id, rooms)
     this.recovery?.joined(id)
+    return this.routing?.announcer.touched(rooms, true)
+  }
+
+  override del (id: SocketId, room: Room): void {
+    super.del(id, room)
+    this.routing?.announcer.touched([room], false)
+  }
+
+  override delAll (id: SocketId): void {
+    const rooms = this.routing === undefined ? undefined : [...(this.sids.get(id) ?? [])]
+    super.delAll(id)
+    if (rooms !== undefined) this.routing?.announcer.touched(rooms, false)
   }
 
   override addSockets (opts: BroadcastOptions, rooms: Room[]): Promise<void> {
-    if (opts.flags?.local !== true) this.publishNow({ type: MessageType.SOCKETS_JOIN, data: { opts: encodeOptions(opts), rooms } })
+    if (opts.flags?.local !== true) {
+      const stamp = this.publishNow({ type: MessageType.SOCKETS_JOIN, data: { opts: encodeOptions(opts), rooms } })
+      if (stamp !== undefined) this.routing?.announcer.joinedRemotely(stamp.seq, rooms)
+    }
     Adapter.prototype.addSockets.call(this, opts, rooms)
     return Promise.resolve()
   }
@@ -705,12 +809,17 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   private async send (seq: number, bytes: Uint8Array, direct: NodeId[] | undefined): Promise<void> {
+    await this.sendFrames(seq, direct === undefined ? bytes : direct.map(peer => [peer, bytes]))
+  }
+
+  /** One frame through the overlay, or a frame per node sent directly. */
+  private async sendFrames (seq: number, frames: Frames): Promise<void> {
     const { node, handle } = await this.ready
     try {
-      if (direct === undefined) {
-        await handle.publish(bytes)
+      if (frames instanceof Uint8Array) {
+        await handle.publish(frames)
       } else {
-        await Promise.all(direct.map(async peer => {
+        await Promise.all(frames.map(async ([peer, bytes]) => {
           if (peer === node.nodeId) this.toSiblings(peer, bytes)
           else await node.sendDirect(peer, this.topic, bytes)
         }))
@@ -727,7 +836,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     }
   }
 
-  protected override async doPublishResponse (requesterUid: ServerId, response: ClusterResponse | RestoreResponse): Promise<void> {
+  protected override async doPublishResponse (requesterUid: ServerId, response: ClusterResponse | RestoreResponse | RoomsResponse): Promise<void> {
     const nodeId = this.book.nodeOf(requesterUid)
     if (nodeId === undefined || this.book.state(requesterUid) === 'departed') {
       throw new GossipError('ERR_GOSSIP_CLOSED', `socket.io adapter: server ${requesterUid} is gone, its response is dropped`)
@@ -765,6 +874,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.closed = true
     super.close()
     this.recovery?.close()
+    this.routing?.close()
     await this.lastPublish
     this.order.close()
     for (const requestId of [...this.pendingAcks.keys()]) this.dropPendingAck(requestId)

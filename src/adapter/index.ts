@@ -16,6 +16,7 @@ import type { AdapterOptions, CreateAdapterOptions } from './options.js'
 
 export { GossipAdapter, adapterTopic } from './gossip-adapter.js'
 export type { TrustStats } from './gossip-adapter.js'
+export type { RoutingStats } from './room-routing.js'
 export type { RecoveryStats } from './session-recovery.js'
 export type { AdapterOptions, CreateAdapterOptions } from './options.js'
 export type { OrderStats } from './sender-order.js'
@@ -37,7 +38,7 @@ export type GossipAdapterConstructor = typeof Adapter & {
 }
 
 const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
-  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout', 'receiveBufferSize',
+  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout', 'roomRouting', 'receiveBufferSize',
   'recoveryMaxSessions', 'recoveryMaxPackets', 'recoveryMaxBytes', 'recoveryTimeout'
 ]
 

@@ -22,6 +22,13 @@ export interface AdapterOptions extends ClusterAdapterOptions {
    */
   directFanout?: number
   /**
+   * Route room broadcasts: servers tell each other which rooms they have members in, and a
+   * broadcast to rooms goes only to the servers with a member (see README). Every server of the
+   * cluster should agree; off (the default), nothing changes on the wire. Ignored (off) on a server
+   * with Socket.IO's `connectionStateRecovery`. Default false.
+   */
+  roomRouting?: boolean
+  /**
    * Messages the adapter's subscription may buffer while this server's event loop is busy, before
    * the node reports it `lagged` and drops the excess. Default 16 384.
    */
@@ -63,6 +70,7 @@ export interface ResolvedAdapterOptions {
   maxHeldPerSender: number
   announceInterval: number
   directFanout: number
+  roomRouting: boolean
   receiveBufferSize: number
   recoveryMaxSessions: number
   recoveryMaxPackets: number
@@ -84,6 +92,12 @@ function nonNegativeInteger (name: string, value: number | undefined, fallback: 
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `option "${name}" must be a non-negative integer, got ${String(value)}`)
   }
+  return value
+}
+
+function boolean (name: string, value: boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `option "${name}" must be a boolean, got ${String(value)}`)
   return value
 }
 
@@ -120,6 +134,7 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
     maxHeldPerSender: Math.floor(positive('maxHeldPerSender', options.maxHeldPerSender, 1_024)),
     announceInterval: positive('announceInterval', options.announceInterval, 1_000),
     directFanout: nonNegativeInteger('directFanout', options.directFanout, 16),
+    roomRouting: boolean('roomRouting', options.roomRouting, false),
     receiveBufferSize: Math.floor(positive('receiveBufferSize', options.receiveBufferSize, 16_384)),
     recoveryMaxSessions: nonNegativeInteger('recoveryMaxSessions', options.recoveryMaxSessions, 10_000),
     recoveryMaxPackets: nonNegativeInteger('recoveryMaxPackets', options.recoveryMaxPackets, 10_000),

@@ -45,6 +45,10 @@ export interface SenderOrderOptions<T> {
 interface Held<T> {
   item: T | undefined
   at: number
+  /** The message's own number (a held message is keyed by the first number it stands for). */
+  seq: number
+  /** The first number it stands for (`receive`'s `from`). */
+  from: number
 }
 
 interface SenderState<T> {
@@ -111,8 +115,12 @@ export class SenderOrder<T> {
     return positions
   }
 
-  /** `item` undefined marks a filler: the number is used up but there is nothing to deliver. */
-  receive (sender: string, seq: number, item: T | undefined): void {
+  /**
+   * `item` undefined marks a filler: the number is used up but there is nothing to deliver. `from`
+   * (room routing): the sender says numbers `from` to `seq - 1` were not sent to this receiver, so
+   * the message stands for all of them and is held back only for numbers before `from`.
+   */
+  receive (sender: string, seq: number, item: T | undefined, from = seq): void {
     let state = this.senders.get(sender)
     if (state === undefined) {
       state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0 }
@@ -120,7 +128,7 @@ export class SenderOrder<T> {
     }
     const reach = this.window + (state.slack > 0 && this.now() < state.slackUntil ? state.slack : 0)
     if (Math.abs(seq - state.next) > reach) {
-      this.strayed(sender, state, seq, item)
+      this.strayed(sender, state, seq, item, from)
       return
     }
     state.stray = undefined
@@ -129,13 +137,15 @@ export class SenderOrder<T> {
       this.options.late?.(sender, seq)
       return
     }
-    if (seq > state.next) {
-      if (!state.held.has(seq)) state.held.set(seq, { item, at: this.now() })
+    // Held under the first number it stands for (never past its own, nor before what is expected).
+    const key = Math.max(Math.min(from, seq), state.next)
+    if (key > state.next) {
+      if (!state.held.has(key)) state.held.set(key, { item, at: this.now(), seq, from })
       if (state.held.size > this.options.maxHeld) this.giveUpGap(sender, state)
       else this.armTimer(sender, state)
       return
     }
-    state.next++
+    state.next = seq + 1
     if (item !== undefined) this.options.deliver(sender, item)
     this.drain(sender, state)
   }
@@ -176,7 +186,7 @@ export class SenderOrder<T> {
   }
 
   /** Keeps an out-of-window message aside; restarts the sequence once they alone have come for `resyncAfter`. */
-  private strayed (sender: string, state: SenderState<T>, seq: number, item: T | undefined): void {
+  private strayed (sender: string, state: SenderState<T>, seq: number, item: T | undefined, from: number): void {
     this.outOfWindowTotal = saturatingIncrement(this.outOfWindowTotal)
     const now = this.now()
     state.stray ??= { since: now, items: new Map() }
@@ -187,7 +197,7 @@ export class SenderOrder<T> {
         const highest = Math.max(...items.keys())
         if (seq < highest) items.delete(highest)
       }
-      if (items.size < this.options.maxHeld) items.set(seq, { item, at: now })
+      if (items.size < this.options.maxHeld) items.set(seq, { item, at: now, seq, from })
     }
     if (now - state.stray.since < this.resyncAfter) return
     this.resync(sender, state)
@@ -207,7 +217,7 @@ export class SenderOrder<T> {
     this.options.resynced?.(sender, state.next, previous)
     for (const [seq, held] of entries) {
       if (this.senders.get(sender) !== state) return
-      this.receive(sender, seq, held.item)
+      this.receive(sender, seq, held.item, held.from)
     }
   }
 
@@ -215,7 +225,7 @@ export class SenderOrder<T> {
     let next = state.held.get(state.next)
     while (next !== undefined) {
       state.held.delete(state.next)
-      state.next++
+      state.next = next.seq + 1
       if (next.item !== undefined) this.options.deliver(sender, next.item)
       next = state.held.get(state.next)
     }

@@ -80,6 +80,11 @@ export class ServerBook {
     return uids
   }
 
+  /** The live servers and their nodes. */
+  liveServers (): ReadonlyMap<ServerId, NodeId> {
+    return this.live
+  }
+
   /** Nodes hosting at least one live server. */
   liveNodes (): Set<NodeId> {
     return new Set(this.live.values())

@@ -263,3 +263,19 @@ t.test('after the receiver lagged, a jump as far as what it dropped is an ordina
   h.order.receive('a', 25_500, 'a much later')
   t.equal(h.order.stats.outOfWindow, 2, 'past resyncAfter the window is back to its size')
 })
+
+t.test('a message that says which earlier numbers were not sent here (`from`) stands for them', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 5, 'm5', 3)      // 3 and 4 went elsewhere; 1 and 2 came here and are late
+  t.same(h.delivered, ['a:m0'], 'held for 1 and 2')
+  h.order.receive('a', 2, 'm2', 2)
+  t.same(h.delivered, ['a:m0'])
+  h.order.receive('a', 1, 'm1')
+  t.same(h.delivered, ['a:m0', 'a:m1', 'a:m2', 'a:m5'], 'then in order, without waiting for 3 and 4')
+  h.order.receive('a', 9, 'm9', 6)
+  t.same(h.delivered.at(-1), 'a:m9', 'a message standing for everything since the last one is delivered at once')
+  t.equal(h.order.position('a'), 10)
+  t.same(h.skips, [])
+  t.equal(h.pendingTimers(), 0)
+})

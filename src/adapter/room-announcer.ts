@@ -1,0 +1,233 @@
+/**
+ * Room routing, the announcing side: tells the other servers which rooms this server has members
+ * in, so that a room broadcast goes only to the servers with a member (see RoomDirectory).
+ *
+ * Compact: rooms joined or left within one turn of the event loop go out together as one delta
+ * (ROOMS, numbered in this server's sequence, to every server), and only when a room gains its
+ * first member here or loses its last. Socket-id rooms are never announced (a room no server lists
+ * goes to every server). A new server is sent a snapshot; more than MAX_LISTED_ROOMS rooms are not
+ * listed but summed up as "any room" (that server then gets every broadcast).
+ *
+ * Why a socket that joined a room gets every broadcast emitted after its join, on every server:
+ *
+ * - The join's promise (`await socket.join(room)`) resolves only once every server counted here has
+ *   acknowledged the delta that announced the room (ROOMS_ACK, sent after applying it). A broadcast
+ *   emitted after that, anywhere, is routed with the room known. Until then the join is in progress
+ *   and races broadcasts, as a join on another server always does.
+ * - A server that has not applied this server's snapshot yet (new, or it missed a message and asked
+ *   for a new one) does not route to it: it sends it everything. So only what a server has applied
+ *   is trusted, and deltas after the snapshot arrive in order after it.
+ * - `io.socketsJoin(rooms)` from this server: the rooms are sent to every server until each has
+ *   answered that it applied the join (with the number of its last message to this server, whose
+ *   delta names the rooms it gained) and this server has delivered that far. So `io.socketsJoin('x');
+ *   io.to('x').emit()` reaches the sockets that just joined, on every server.
+ * - Leaving is safe at any time: a server that still thinks a room is here only sends too much.
+ */
+import type { Room, ServerId } from 'socket.io-adapter'
+import { MAX_LISTED_ROOMS } from './envelope.js'
+import type { RoomsMessage } from './envelope.js'
+
+export interface AnnouncerHost {
+  /** Whether `room` has a member here and is not a socket's own room. */
+  announceable: (room: Room) => boolean
+  /** Every room `announceable` now. */
+  rooms: () => Iterable<Room>
+  /** Publishes ROOMS to every server; returns its number (undefined if it could not be sent). */
+  publish: (data: RoomsMessage['data']) => number | undefined
+  /** The servers counted now: those whose acknowledgement a join waits for. */
+  servers: () => ServerId[]
+  /** Whether `uid` routes by rooms (it announced its own): only such servers are waited for after a SOCKETS_JOIN. */
+  routes: (uid: ServerId) => boolean
+  /** The next number expected from `uid` (everything before was delivered or given up). */
+  position: (uid: ServerId) => number | undefined
+}
+
+interface PendingAck {
+  missing: Set<ServerId>
+  resolve: () => void
+  timer: NodeJS.Timeout
+}
+
+interface Wild {
+  rooms: Set<Room>
+  /** Servers that have not yet confirmed; the number they named once they have. */
+  waiting: Map<ServerId, number | undefined>
+  timer: NodeJS.Timeout
+}
+
+export class RoomAnnouncer {
+  private readonly announced = new Set<Room>()
+  private readonly dirty = new Set<Room>()
+  private flushing: { promise: Promise<void>, resolve: () => void } | undefined
+  /** Rooms whose announcement is not yet acknowledged by every server: the joins wait for it. */
+  private readonly joining = new Map<Room, Promise<void>>()
+  private readonly acks = new Map<string, PendingAck>()
+  private readonly wild = new Map<string, Wild>()
+  private closed = false
+
+  constructor (private readonly host: AnnouncerHost, private readonly ackTimeout: number) {}
+
+  get announcedCount (): number {
+    return this.announced.size
+  }
+
+  /**
+   * Rooms a socket joined or left here. Returns a promise for a join that announces a room (or
+   * waits for one being announced): it resolves once every server has acknowledged it.
+   */
+  touched (rooms: Iterable<Room>, joining: boolean): Promise<void> | undefined {
+    if (this.closed) return undefined
+    const waits: Array<Promise<void>> = []
+    for (const room of rooms) {
+      const pending = this.joining.get(room)
+      if (pending !== undefined && joining) waits.push(pending)
+      if (this.announced.has(room) === this.host.announceable(room) && !this.dirty.has(room)) continue
+      this.dirty.add(room)
+      const flush = this.scheduled().promise
+      if (joining) waits.push(flush)
+    }
+    if (waits.length === 0) return undefined
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {})
+  }
+
+  private scheduled (): { promise: Promise<void>, resolve: () => void } {
+    if (this.flushing !== undefined) return this.flushing
+    let resolve!: () => void
+    const promise = new Promise<void>(r => { resolve = r })
+    this.flushing = { promise, resolve }
+    setImmediate(() => { this.flush() })
+    return this.flushing
+  }
+
+  /** Publishes what changed since the last ROOMS, now. */
+  flush (): void {
+    const flushing = this.flushing
+    this.flushing = undefined
+    const add: Room[] = []
+    const remove: Room[] = []
+    for (const room of this.dirty) {
+      const here = this.host.announceable(room)
+      if (here && !this.announced.has(room)) add.push(room)
+      else if (!here && this.announced.has(room)) remove.push(room)
+    }
+    this.dirty.clear()
+    if (this.closed || add.length + remove.length === 0) {
+      flushing?.resolve()
+      return
+    }
+    for (const room of add) this.announced.add(room)
+    for (const room of remove) this.announced.delete(room)
+    const data = add.length + remove.length > MAX_LISTED_ROOMS
+      ? { ...this.snapshot(), ack: add.length > 0 }
+      : { full: false, any: false, add, remove, ack: add.length > 0 }
+    const seq = this.host.publish(data)
+    if (add.length === 0 || seq === undefined) {
+      flushing?.resolve()
+      return
+    }
+    const done = this.expectAcks(String(seq), this.host.servers())
+    for (const room of add) this.joining.set(room, done)
+    void done.then(() => {
+      for (const room of add) if (this.joining.get(room) === done) this.joining.delete(room)
+      flushing?.resolve()
+    })
+  }
+
+  /** This server's rooms as a snapshot (flushed first, so it matches what was announced). */
+  snapshot (): RoomsMessage['data'] {
+    if (this.dirty.size > 0) this.flush()
+    if (this.announced.size > MAX_LISTED_ROOMS) return { full: true, any: true, add: [], remove: [], ack: false }
+    return { full: true, any: false, add: [...this.announced], remove: [], ack: false }
+  }
+
+  /**
+   * This server published SOCKETS_JOIN (number `seq`) for `rooms`: they go to every server until
+   * each server that routes has confirmed it applied the join.
+   */
+  joinedRemotely (seq: number, rooms: Room[]): void {
+    const waiting = new Map<ServerId, number | undefined>()
+    for (const uid of this.host.servers()) if (this.host.routes(uid)) waiting.set(uid, undefined)
+    if (waiting.size === 0 || this.closed) return
+    const key = `j${seq}`
+    const timer = setTimeout(() => { this.wild.delete(key) }, this.ackTimeout)
+    timer.unref()
+    this.wild.set(key, { rooms: new Set(rooms), waiting, timer })
+  }
+
+  /** Whether a broadcast to `room` must go to every server (a join of it from here is not confirmed everywhere yet). */
+  isWild (room: Room): boolean {
+    for (const wild of this.wild.values()) if (wild.rooms.has(room)) return true
+    return false
+  }
+
+  get wildCount (): number {
+    return this.wild.size
+  }
+
+  /** ROOMS_ACK from `uid`. */
+  acked (uid: ServerId, requestId: string, upTo: number | undefined): void {
+    const pending = this.acks.get(requestId)
+    if (pending !== undefined) {
+      pending.missing.delete(uid)
+      if (pending.missing.size === 0) this.settleAck(requestId)
+      return
+    }
+    const wild = this.wild.get(requestId)
+    if (wild?.waiting.has(uid) === true) {
+      wild.waiting.set(uid, upTo ?? -1)
+      this.progressed(uid)
+    }
+  }
+
+  /** Something from `uid` was delivered: a join it confirmed may now be complete here. */
+  progressed (uid: ServerId): void {
+    for (const [key, wild] of this.wild) {
+      const upTo = wild.waiting.get(uid)
+      if (upTo === undefined || (this.host.position(uid) ?? -1) <= upTo) continue
+      wild.waiting.delete(uid)
+      if (wild.waiting.size === 0) {
+        clearTimeout(wild.timer)
+        this.wild.delete(key)
+      }
+    }
+  }
+
+  /** `uid` left or was dropped: nothing waits for it. */
+  serverGone (uid: ServerId): void {
+    for (const [requestId, pending] of [...this.acks]) {
+      if (pending.missing.delete(uid) && pending.missing.size === 0) this.settleAck(requestId)
+    }
+    for (const [key, wild] of [...this.wild]) {
+      if (!wild.waiting.delete(uid) || wild.waiting.size > 0) continue
+      clearTimeout(wild.timer)
+      this.wild.delete(key)
+    }
+  }
+
+  close (): void {
+    this.closed = true
+    this.flushing?.resolve()
+    this.flushing = undefined
+    for (const requestId of [...this.acks.keys()]) this.settleAck(requestId)
+    for (const wild of this.wild.values()) clearTimeout(wild.timer)
+    this.wild.clear()
+  }
+
+  private expectAcks (requestId: string, servers: ServerId[]): Promise<void> {
+    if (servers.length === 0) return Promise.resolve()
+    return new Promise<void>(resolve => {
+      // A server that never answers (gone without a word) holds a join up for ackTimeout at most.
+      const timer = setTimeout(() => { this.settleAck(requestId) }, this.ackTimeout)
+      timer.unref()
+      this.acks.set(requestId, { missing: new Set(servers), resolve, timer })
+    })
+  }
+
+  private settleAck (requestId: string): void {
+    const pending = this.acks.get(requestId)
+    if (pending === undefined) return
+    clearTimeout(pending.timer)
+    this.acks.delete(requestId)
+    pending.resolve()
+  }
+}

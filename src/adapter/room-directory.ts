@@ -1,0 +1,95 @@
+/**
+ * Room routing, the receiving side of announcements: which rooms each other server has members
+ * in, as its ROOMS messages said (a snapshot, then deltas, applied in the sender's order).
+ *
+ * What is not known is never taken for "no member": a server is `known` only once its snapshot has
+ * been applied here, and stops being known as soon as one of its messages may have been missed (a
+ * gap given up, this server lagging); until it is known again it is sent every broadcast. A server
+ * whose snapshot said `any` (too many rooms to list) is sent every broadcast too. Socket-id rooms
+ * are never announced: a room no known server lists may be one, so it goes to every server.
+ */
+import type { Room, ServerId } from 'socket.io-adapter'
+import type { RoomsMessage } from './envelope.js'
+
+interface Known {
+  rooms: Set<Room>
+  any: boolean
+}
+
+export class RoomDirectory {
+  private readonly servers = new Map<ServerId, Known>()
+  /** Room -> known servers listing it. */
+  private readonly index = new Map<Room, Set<ServerId>>()
+
+  /** Applies `uid`'s ROOMS, in its order. A delta before any snapshot is ignored (the server stays unknown). */
+  apply (uid: ServerId, data: RoomsMessage['data']): void {
+    let known = this.servers.get(uid)
+    if (data.full) {
+      this.forget(uid)
+      known = { rooms: new Set(), any: data.any }
+      this.servers.set(uid, known)
+    }
+    if (known === undefined) return
+    for (const room of data.remove) {
+      if (!known.rooms.delete(room)) continue
+      const holders = this.index.get(room)
+      holders?.delete(uid)
+      if (holders?.size === 0) this.index.delete(room)
+    }
+    for (const room of data.add) {
+      if (known.rooms.has(room)) continue
+      known.rooms.add(room)
+      let holders = this.index.get(room)
+      if (holders === undefined) this.index.set(room, holders = new Set())
+      holders.add(uid)
+    }
+  }
+
+  /** `uid` gone, or what is known of it no longer to be trusted: it is sent everything until its next snapshot. */
+  forget (uid: ServerId): void {
+    const known = this.servers.get(uid)
+    if (known === undefined) return
+    this.servers.delete(uid)
+    for (const room of known.rooms) {
+      const holders = this.index.get(room)
+      holders?.delete(uid)
+      if (holders?.size === 0) this.index.delete(room)
+    }
+  }
+
+  /** Every server becomes unknown (this server may have missed anyone's messages). */
+  forgetAll (): ServerId[] {
+    const uids = [...this.servers.keys()]
+    this.servers.clear()
+    this.index.clear()
+    return uids
+  }
+
+  knows (uid: ServerId): boolean {
+    return this.servers.has(uid)
+  }
+
+  get knownCount (): number {
+    return this.servers.size
+  }
+
+  /**
+   * Whether a broadcast to `rooms` must reach server `uid`: unknown, `any`, or a member of one of
+   * them. `everywhere(rooms)` is checked first by the caller.
+   */
+  wants (uid: ServerId, rooms: Iterable<Room>): boolean {
+    const known = this.servers.get(uid)
+    if (known === undefined || known.any) return true
+    for (const room of rooms) if (known.rooms.has(room)) return true
+    return false
+  }
+
+  /**
+   * True if one of `rooms` is listed by no known server: it may be a socket id, or a room a server
+   * is joining right now, its announcement on the way; the broadcast goes everywhere.
+   */
+  everywhere (rooms: Iterable<Room>): boolean {
+    for (const room of rooms) if (!this.index.has(room)) return true
+    return false
+  }
+}

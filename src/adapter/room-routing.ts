@@ -1,0 +1,185 @@
+/**
+ * Room routing (adapter option `roomRouting`): a room broadcast goes only to the servers with a
+ * member in one of its rooms, instead of to every server. `except` is still applied by the
+ * receivers. Broadcasts to everyone, with acks, or to a room no server lists (a socket id, say) go
+ * to every server as without routing; so do joins, leaves, fetches and server-side emits.
+ *
+ * The pieces: RoomAnnouncer (this server's rooms, to the others; why joins racing broadcasts are
+ * safe is argued there), RoomDirectory (the others' rooms, as announced), RouteChain (which
+ * numbers of this server's sequence each node was not sent, so nobody waits for them). This class
+ * decides where each message goes and keeps the counters.
+ *
+ * Where: while the servers to reach are at most `directFanout` nodes, directly to them (one hop);
+ * past it, through the overlay to every node, as without routing. Each node that has not been sent
+ * anything for a heartbeat interval gets a heartbeat of its own, so a busy server that has nothing
+ * for it is not taken for dead.
+ */
+import type { ClusterMessage, Room, ServerId } from 'socket.io-adapter'
+import { MessageType } from 'socket.io-adapter'
+import type { NodeId } from '../core/api.js'
+import { ROOMS, ROOMS_ACK, ROOMS_RESYNC, encodeRouted } from './envelope.js'
+import type { RoomsMessage } from './envelope.js'
+import { RoomAnnouncer } from './room-announcer.js'
+import { RoomDirectory } from './room-directory.js'
+import { RouteChain } from './route-chain.js'
+
+/** Room broadcasts sent and received, for `adapter.routingStats()`. Counted with routing on or off. */
+export interface RoutingStats {
+  /** Whether this server routes room broadcasts (`roomRouting`). */
+  enabled: boolean
+  /** Broadcasts received from other servers, and their bytes on the wire. */
+  received: number
+  receivedBytes: number
+  /** Of those, broadcasts to rooms none of which has a member here (wasted), and their bytes. */
+  unwanted: number
+  unwantedBytes: number
+  /** Room broadcasts this server published: sent to only some servers, and to every server. */
+  routed: number
+  toAll: number
+  /** Servers a routed broadcast did not go to, summed over routed broadcasts. */
+  serversSkipped: number
+  /** Rooms this server has announced; servers whose rooms are known here. */
+  roomsAnnounced: number
+  serversKnown: number
+}
+
+export interface RoutingHost {
+  /** The live servers and their nodes. */
+  live: () => ReadonlyMap<ServerId, NodeId>
+  /** Whether `room` has a member here and is not a socket's own room. */
+  announceable: (room: Room) => boolean
+  rooms: () => Iterable<Room>
+  /** Publishes a numbered message (through `frames`); returns its number. */
+  publish: (message: { type: number, data?: unknown }) => number | undefined
+  /** Sends a response directly to server `to`. */
+  respond: (to: ServerId, response: { type: number, data: unknown }) => void
+  position: (uid: ServerId) => number | undefined
+}
+
+export type Frames = Uint8Array | Array<[NodeId, Uint8Array]>
+
+export class RoomRouting {
+  readonly directory = new RoomDirectory()
+  readonly announcer: RoomAnnouncer
+  private readonly chain = new RouteChain()
+  private readonly counts = { routed: 0, toAll: 0, serversSkipped: 0 }
+  private only: NodeId[] | undefined
+  private readonly keepalive: NodeJS.Timeout
+
+  constructor (private readonly host: RoutingHost, private readonly fanout: number, private readonly heartbeatInterval: number, ackTimeout: number) {
+    this.announcer = new RoomAnnouncer({
+      announceable: host.announceable,
+      rooms: host.rooms,
+      publish: data => host.publish({ type: ROOMS, data }),
+      servers: () => [...host.live().keys()],
+      routes: uid => this.directory.knows(uid),
+      position: host.position
+    }, ackTimeout)
+    this.keepalive = setInterval(() => { this.sendKeepalives() }, heartbeatInterval / 2)
+    this.keepalive.unref()
+  }
+
+  /** Counters; `received*` and `unwanted*` come from the adapter. */
+  stats (): Omit<RoutingStats, 'enabled' | 'received' | 'receivedBytes' | 'unwanted' | 'unwantedBytes'> {
+    return { ...this.counts, roomsAnnounced: this.announcer.announcedCount, serversKnown: this.directory.knownCount }
+  }
+
+  /**
+   * The frames of message `seq` (its body encoded once): one overlay frame, or one per node to send
+   * it to directly. Decided and numbered now, in publish order.
+   */
+  frames (seq: number, message: ClusterMessage, body: Uint8Array): Frames {
+    const now = Date.now()
+    const nodes = this.targets(message)
+    if (nodes === undefined) return encodeRouted(seq, this.chain.overlay(seq, now), body)
+    return nodes.map(node => [node, encodeRouted(seq, this.chain.direct(seq, node, now), body)])
+  }
+
+  private targets (message: ClusterMessage): NodeId[] | undefined {
+    const only = this.only
+    this.only = undefined
+    if (only !== undefined) return only
+    if (message.type === MessageType.INITIAL_HEARTBEAT || message.type === MessageType.HEARTBEAT || message.type === MessageType.ADAPTER_CLOSE) return undefined
+    const live = this.host.live()
+    if (live.size === 0) return undefined
+    const rooms = routableRooms(message)
+    const all = new Set(live.values())
+    if (rooms === undefined || this.directory.everywhere(rooms) || rooms.some(room => this.announcer.isWild(room))) {
+      if (rooms !== undefined) this.counts.toAll++
+      return all.size > this.fanout ? undefined : [...all]
+    }
+    const nodes = new Set<NodeId>()
+    for (const [uid, node] of live) if (!nodes.has(node) && this.directory.wants(uid, rooms)) nodes.add(node)
+    if (nodes.size > this.fanout) {
+      this.counts.toAll++
+      return undefined
+    }
+    this.counts.routed++
+    this.counts.serversSkipped += all.size - nodes.size
+    return [...nodes]
+  }
+
+  /** Publishes `message` to those nodes only (a snapshot for a new server, a keepalive). */
+  private publishTo (nodes: NodeId[], message: { type: number, data?: unknown }): void {
+    if (nodes.length === 0) return
+    this.only = nodes
+    this.host.publish(message)
+    this.only = undefined
+  }
+
+  private sendKeepalives (): void {
+    const live = this.host.live()
+    if (live.size === 0) return
+    this.publishTo(this.chain.silentSince(new Set(live.values()), Date.now() - this.heartbeatInterval / 2), { type: MessageType.HEARTBEAT })
+  }
+
+  /** `uid` on `node` counts from now on: it gets this server's snapshot. */
+  serverLive (node: NodeId): void {
+    this.publishTo([node], { type: ROOMS, data: this.announcer.snapshot() })
+  }
+
+  /** `uid` asked for a snapshot (it missed some of this server's messages). */
+  resync (node: NodeId): void {
+    this.serverLive(node)
+  }
+
+  /** A ROOMS from `uid` was delivered. */
+  rooms (uid: ServerId, data: RoomsMessage['data']): void {
+    this.directory.apply(uid, data)
+  }
+
+  /** Some of `uid`'s messages were given up here: its rooms are not known any more; ask for them again. */
+  gap (uid: ServerId): void {
+    if (!this.directory.knows(uid)) return
+    this.directory.forget(uid)
+    this.host.respond(uid, { type: ROOMS_RESYNC, data: { requestId: 'rooms' } })
+  }
+
+  /** This server lagged: anyone's messages may be missing. */
+  lagged (): void {
+    for (const uid of this.directory.forgetAll()) this.host.respond(uid, { type: ROOMS_RESYNC, data: { requestId: 'rooms' } })
+  }
+
+  /** This server applied `uid`'s SOCKETS_JOIN numbered `seq`: announce what it gained, then confirm. */
+  joinApplied (uid: ServerId, node: NodeId, seq: number): void {
+    this.announcer.flush()
+    this.host.respond(uid, { type: ROOMS_ACK, data: { requestId: `j${seq}`, upTo: this.chain.lastTo(node) } })
+  }
+
+  serverGone (uid: ServerId): void {
+    this.directory.forget(uid)
+    this.announcer.serverGone(uid)
+  }
+
+  close (): void {
+    clearInterval(this.keepalive)
+    this.announcer.close()
+  }
+}
+
+/** The rooms of a broadcast that may be routed: to rooms, without acks (every server must answer those). */
+function routableRooms (message: ClusterMessage): Room[] | undefined {
+  if (message.type !== MessageType.BROADCAST || message.data.requestId !== undefined) return undefined
+  const rooms = message.data.opts.rooms as Room[]
+  return rooms.length > 0 ? rooms : undefined
+}
