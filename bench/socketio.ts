@@ -12,13 +12,25 @@
  *   npm run bench:socketio -- [--rounds 3] [--seconds 3] [--rates 250,500,1000,2000,4000]
  *     [--clients-per-server 10] [--rooms 5] [--payload 100] [--target-p99 50] [--json]
  *
+ * Room-spread scenario (`--scenario room-spread`): 6 server processes, 100 rooms, each room with a
+ * client on 2 servers; every server emits to the rooms in turn at a fixed total rate. For each
+ * adapter (Grapevine with `roomRouting`, Grapevine without, the Redis adapter, the sharded Redis
+ * adapter in dynamic mode; one after the other, on the same redis-server), bytes each server
+ * received from the cluster and CPU seconds of each process per 1,000 broadcasts, and for Grapevine
+ * the share of broadcast bytes that reached servers with no member:
+ *
+ *   npm run bench:socketio -- --scenario room-spread [--servers 6] [--rooms 100] [--spread 2]
+ *     [--rate 600] [--seconds 5] [--payload 100] [--json]
+ *
  * redis-server must be installed (Debian: apt-get install redis-server); the script starts it on
  * 127.0.0.1 on a free port with no persistence and stops it at the end.
  */
 import { fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { loadavg } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
@@ -115,7 +127,7 @@ async function sleep (ms: number): Promise<void> {
 }
 
 /** A throwaway redis-server on loopback: no persistence, stopped with the benchmark. */
-async function startRedis (): Promise<{ port: number, stop: () => Promise<void> }> {
+async function startRedis (): Promise<{ port: number, pid: number, stop: () => Promise<void> }> {
   const port = await freePort()
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   const failed = new Promise<never>((_resolve, reject) => {
@@ -139,6 +151,7 @@ async function startRedis (): Promise<{ port: number, stop: () => Promise<void> 
   probe.disconnect()
   return {
     port,
+    pid: proc.pid!,
     stop: async () => {
       if (proc.exitCode !== null) return
       const exited = new Promise(resolve => proc.once('exit', resolve))
@@ -369,7 +382,178 @@ async function main (): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-main().catch(err => {
+/** CPU seconds a process has used (Linux /proc), for redis-server. */
+function processCpuSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; in clock ticks (100/s).
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+type SpreadKind = 'grapevine-routed' | 'grapevine' | 'redis' | 'redis-sharded'
+
+interface SpreadOptions { servers: number, rooms: number, spread: number, rate: number, seconds: number, payload: number, json: boolean }
+
+interface SpreadServer { bytesIn: number, cpuSeconds: number, routing?: { receivedBytes: number, unwantedBytes: number, received: number, unwanted: number } }
+
+interface SpreadResult {
+  kind: SpreadKind
+  broadcasts: number
+  delivered: number
+  expected: number
+  /** Per server, per 1,000 broadcasts: bytes received from the cluster, CPU seconds. */
+  perServer: Array<{ bytesPer1k: number, cpuPer1k: number }>
+  clientsCpuPer1k: number
+  redisCpuPer1k: number | null
+  /** Servers and redis-server together (not the clients' process, the same for every adapter). */
+  totalCpuPer1k: number
+  totalBytesPer1k: number
+  /** Grapevine: of the broadcast bytes servers received, the share that reached servers with no member. */
+  unwantedShare: number | null
+  p50Ms: number | null
+  p99Ms: number | null
+}
+
+async function roomSpread (argv: string[]): Promise<void> {
+  const value = (name: string, fallback: number): number => {
+    const i = argv.indexOf(`--${name}`)
+    const n = i >= 0 ? Number(argv[i + 1]) : fallback
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`)
+    return n
+  }
+  const options: SpreadOptions = {
+    servers: value('servers', 6), rooms: value('rooms', 100), spread: value('spread', 2),
+    rate: value('rate', 600), seconds: value('seconds', 5), payload: value('payload', 100), json: argv.includes('--json')
+  }
+  const kinds: SpreadKind[] = ['grapevine-routed', 'grapevine', 'redis', 'redis-sharded']
+  const redis = await startRedis()
+  const results: SpreadResult[] = []
+  try {
+    for (const kind of kinds) {
+      results.push(await spreadRun(kind, options, redis))
+      if (!options.json) {
+        const r = results.at(-1)!
+        process.stderr.write(`${kind}: ${r.delivered}/${r.expected} delivered, ${r.totalCpuPer1k.toFixed(3)} CPU s and ${(r.totalBytesPer1k / 1024).toFixed(0)} KiB per 1,000 broadcasts\n`)
+      }
+    }
+  } finally {
+    await redis.stop()
+  }
+  const redisClassic = results.find(r => r.kind === 'redis')!
+  const summary = {
+    options: { ...options, json: undefined },
+    loadAverage: loadavg(),
+    results,
+    cpuRatioToRedis: Object.fromEntries(results.map(r => [r.kind, r.totalCpuPer1k / redisClassic.totalCpuPer1k]))
+  }
+  if (options.json) {
+    process.stdout.write(JSON.stringify(summary, null, 2) + '\n')
+    return
+  }
+  const lines = [
+    `Room spread: ${options.servers} server processes, ${options.rooms} rooms each with a client on ${options.spread} servers, ` +
+      `${options.rate} broadcasts/s for ${options.seconds} s, ${options.payload}-byte payloads; load average ${loadavg().map(l => l.toFixed(2)).join(' ')}`,
+    '',
+    '| adapter          | delivered | KiB in per server per 1k (each) | server CPU s per 1k (each) | redis-server CPU s / 1k | total CPU s / 1k | vs redis | no-member share of bytes | p99 ms |',
+    '|------------------|----------:|---------------------------------|----------------------------|------------------------:|-----------------:|---------:|-------------------------:|-------:|'
+  ]
+  for (const r of results) {
+    lines.push(`| ${r.kind.padEnd(16)} | ${(fmt(r.delivered / Math.max(1, r.expected) * 100, 2) + ' %').padStart(9)} | ` +
+      `${r.perServer.map(x => (x.bytesPer1k / 1024).toFixed(0)).join(' ')} | ${r.perServer.map(x => x.cpuPer1k.toFixed(3)).join(' ')} | ` +
+      `${fmt(r.redisCpuPer1k, 3).padStart(23)} | ${r.totalCpuPer1k.toFixed(3).padStart(16)} | ${(r.totalCpuPer1k / redisClassic.totalCpuPer1k).toFixed(2).padStart(8)} | ` +
+      `${(r.unwantedShare === null ? '-' : (r.unwantedShare * 100).toFixed(2) + ' %').padStart(24)} | ${fmt(r.p99Ms).padStart(6)} |`)
+  }
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+async function spreadRun (kind: SpreadKind, options: SpreadOptions, redis: { port: number, pid: number }): Promise<SpreadResult> {
+  const servers = Array.from({ length: options.servers }, () => new Worker<ServerCommand>('./fixtures/socketio-server.js'))
+  const clients = new Worker<ClientsCommand>('./fixtures/socketio-clients.js')
+  try {
+    const urls: string[] = []
+    if (kind === 'grapevine' || kind === 'grapevine-routed') {
+      const secret = randomBytes(16).toString('hex')
+      const roomRouting = kind === 'grapevine-routed'
+      const first = await servers[0]!.call({ cmd: 'start', kind: 'grapevine', secret, seeds: [], roomRouting })
+      urls.push(String(first.url))
+      for (const s of servers.slice(1)) urls.push(String((await s.call({ cmd: 'start', kind: 'grapevine', secret, seeds: [String(first.address)], roomRouting })).url))
+    } else {
+      for (const s of servers) urls.push(String((await s.call({ cmd: 'start', kind, redisPort: redis.port })).url))
+    }
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const counts = await Promise.all(servers.map(async s => (await s.call({ cmd: 'serverCount' })).count as number))
+      if (counts.every(c => c === options.servers)) break
+      if (Date.now() > deadline) throw new Error(`${kind}: servers count ${counts.join(',')} instead of ${options.servers}`)
+      await sleep(50)
+    }
+    const connected = await clients.call({ cmd: 'connect', urls, perServer: 0, rooms: options.rooms, spread: options.spread })
+    const members = connected.members as number[]
+    // Warm-up (and, with routing, time for every server's rooms to be known everywhere).
+    await Promise.all(servers.map(async (s, index) => await s.call({ cmd: 'emit', rate: options.rate / options.servers, seconds: 1, rooms: options.rooms, payloadBytes: options.payload, index })))
+    await sleep(1_000)
+    await clients.call({ cmd: 'reset' })
+    const stats = async (): Promise<{ servers: SpreadServer[], clients: number, redis: number }> => ({
+      servers: await Promise.all(servers.map(async s => await s.call({ cmd: 'stats' }) as unknown as SpreadServer)),
+      clients: (await clients.call({ cmd: 'stats' })).cpuSeconds as number,
+      redis: processCpuSeconds(redis.pid)
+    })
+    const before = await stats()
+    const sent = await Promise.all(servers.map(async (s, index) => await s.call({
+      cmd: 'emit', rate: options.rate / options.servers, seconds: options.seconds, rooms: options.rooms, payloadBytes: options.payload, index
+    })))
+    let expected = 0
+    let broadcasts = 0
+    for (const r of sent) {
+      broadcasts += r.sent as number
+      for (const [room, count] of (r.perRoom as number[]).entries()) expected += count * members[room]!
+    }
+    let report = await clients.call({ cmd: 'report' })
+    const drainUntil = Date.now() + 5_000
+    while ((report.received as number) < expected && Date.now() < drainUntil) {
+      await sleep(50)
+      report = await clients.call({ cmd: 'report' })
+    }
+    await sleep(200)
+    const after = await stats()
+    const per1k = 1000 / broadcasts
+    const perServer = after.servers.map((a, i) => ({
+      bytesPer1k: (a.bytesIn - before.servers[i]!.bytesIn) * per1k,
+      cpuPer1k: (a.cpuSeconds - before.servers[i]!.cpuSeconds) * per1k
+    }))
+    const isRedis = kind === 'redis' || kind === 'redis-sharded'
+    const redisCpuPer1k = isRedis ? (after.redis - before.redis) * per1k : null
+    let received = 0
+    let unwanted = 0
+    for (const [i, a] of after.servers.entries()) {
+      if (a.routing === undefined) continue
+      received += a.routing.receivedBytes - before.servers[i]!.routing!.receivedBytes
+      unwanted += a.routing.unwantedBytes - before.servers[i]!.routing!.unwantedBytes
+    }
+    return {
+      kind,
+      broadcasts,
+      delivered: report.received as number,
+      expected,
+      perServer,
+      clientsCpuPer1k: (after.clients - before.clients) * per1k,
+      redisCpuPer1k,
+      totalCpuPer1k: perServer.reduce((sum, x) => sum + x.cpuPer1k, 0) + (redisCpuPer1k ?? 0),
+      totalBytesPer1k: perServer.reduce((sum, x) => sum + x.bytesPer1k, 0),
+      unwantedShare: isRedis ? null : received === 0 ? 0 : unwanted / received,
+      p50Ms: report.p50Ms as number | null,
+      p99Ms: report.p99Ms as number | null
+    }
+  } finally {
+    await Promise.all([...servers, clients].map(async w => { await w.stop() }))
+  }
+}
+
+const entry = process.argv.includes('--scenario') && process.argv[process.argv.indexOf('--scenario') + 1] === 'room-spread'
+  ? roomSpread(process.argv.slice(2))
+  : main()
+
+entry.catch(err => {
   process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`)
   process.exitCode = 1
 })
