@@ -3,14 +3,19 @@
  *
  *   npm run bench:sim -- --nodes 1000 --seeds 3 [--json] [--scenario kill50] [--contacts random]
  *   npm run bench:sim -- --nodes 1000 --seeds 1 --scenario topics [--topics 10000]
+ *   npm run bench:sim -- --nodes 200 --seeds 1 --scenario kill50 --trace kill50.json
  *
+ * `--trace FILE` records the first seed's run of the one scenario named as a time-line that
+ * examples/sim-view.ts replays in the dashboard page (src/core/sim/trace.ts; bounded, see there).
  * `topics` (topic discovery with many topics) is heavier than the rest and runs only when named.
  * A benchmark, not a test: it prints what it measures and never fails on a number.
  */
+import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { scenarios as paperScenarios, type Scenario, type ScenarioResult } from '../src/core/sim/scenarios.js'
 import { healingScenarios } from '../src/core/sim/healing.js'
 import { topicsBenchScenario } from '../src/core/sim/topics.js'
+import { TraceRecorder, formatTrace } from '../src/core/sim/trace.js'
 
 const { values } = parseArgs({
   options: {
@@ -19,7 +24,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },
     contacts: { type: 'string' },
-    topics: { type: 'string' }
+    topics: { type: 'string' },
+    trace: { type: 'string' }
   }
 })
 
@@ -47,6 +53,11 @@ if (unknown.length > 0) {
 }
 const chosen: Scenario[] = scenarios.filter(s =>
   wanted.length > 0 ? wanted.includes(s.name) : !optIn.has(s.name) && (s.maxNodes === undefined || nodes <= s.maxNodes))
+// The topics run has many topics and no observer: a trace follows one topic.
+if (values.trace !== undefined && (chosen.length !== 1 || optIn.has(chosen[0]?.name ?? ''))) {
+  console.error('--trace records one scenario: name it with --scenario (any but topics)')
+  process.exit(2)
+}
 
 interface Aggregate {
   /** Means over the seeds where the figure is defined (a recovery time is not, if it never happened). */
@@ -81,7 +92,17 @@ for (const scenario of chosen) {
   const t0 = process.hrtime.bigint()
   const cpu0 = process.cpuUsage()
   for (let seed = 1; seed <= seeds; seed++) {
-    runs.push(scenario.run({ nodes, seed, bootstrap: contacts === undefined ? undefined : { contacts } }))
+    const recorder = values.trace !== undefined && seed === 1 ? new TraceRecorder({ scenario: scenario.name, nodes, seed }) : undefined
+    const result = scenario.run({ nodes, seed, bootstrap: contacts === undefined ? undefined : { contacts }, sim: recorder === undefined ? undefined : { observer: recorder } })
+    runs.push(result)
+    if (recorder !== undefined && values.trace !== undefined) {
+      const trace = recorder.finish(result)
+      const text = formatTrace(trace)
+      writeFileSync(values.trace, text)
+      process.stderr.write(`trace of ${scenario.name}, seed ${seed}: ${values.trace}, ${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB, ` +
+        `${trace.events.length} events, ${trace.messages.length} messages, every ${trace.drawEvery === 1 ? 'node' : `${trace.drawEvery}th node`} drawn` +
+        `${trace.truncatedAt === null ? '' : `, links no longer recorded from ${trace.truncatedAt} ms (maxEvents)`}\n`)
+    }
   }
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
   const cpuUsed = process.cpuUsage(cpu0)
