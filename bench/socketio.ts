@@ -422,8 +422,13 @@ async function roomSpread (argv: string[]): Promise<void> {
     return n
   }
   const options: SpreadOptions = {
-    servers: value('servers', 6), rooms: value('rooms', 100), spread: value('spread', 2),
-    rate: value('rate', 600), seconds: value('seconds', 5), payload: value('payload', 100), json: argv.includes('--json')
+    servers: value('servers', 6),
+    rooms: value('rooms', 100),
+    spread: value('spread', 2),
+    rate: value('rate', 600),
+    seconds: value('seconds', 5),
+    payload: value('payload', 100),
+    json: argv.includes('--json')
   }
   const kinds: SpreadKind[] = ['grapevine-routed', 'grapevine', 'redis', 'redis-sharded']
   const redis = await startRedis()

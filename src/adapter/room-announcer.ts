@@ -93,7 +93,7 @@ export class RoomAnnouncer {
   private scheduled (): { promise: Promise<void>, resolve: () => void } {
     if (this.flushing !== undefined) return this.flushing
     let resolve!: () => void
-    const promise = new Promise<void>(r => { resolve = r })
+    const promise = new Promise<void>(_resolve => { resolve = _resolve })
     this.flushing = { promise, resolve }
     setImmediate(() => { this.flush() })
     return this.flushing
