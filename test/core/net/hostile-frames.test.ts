@@ -257,8 +257,10 @@ t.test('made-up members of a topic do not keep a node that lost its links away f
   for (const h of s.honest) cut(h.node, s.victim.node.nodeId)
   await waitFor(() => s.victim.handle.neighbours().length === 0, 'the victim to notice', 5_000)
   const started = Date.now()
-  // With no made-up members it is back at once: it knows both honest nodes, one join each.
-  await waitFor(() => s.victim.handle.neighbours().some((id) => s.honest.some((h) => h.node.nodeId === id)), 'the victim to have an honest neighbour again', 5_000)
+  // With no made-up members it is back at once: it knows both honest nodes, one join each. About
+  // 0.5 s here when quiet; the bound is loose (a loaded CI machine missed 5 s once) but still far
+  // below what dialling through 1,024 made-up members would take.
+  await waitFor(() => s.victim.handle.neighbours().some((id) => s.honest.some((h) => h.node.nodeId === id)), 'the victim to have an honest neighbour again', 20_000)
   t.pass(`the victim had an honest neighbour again after ${Date.now() - started} ms`)
   await stillServes(t, s, 'after the flood')
   noInternalErrors(t, [s.victim, ...s.honest])
