@@ -23,7 +23,7 @@
   let selectedNode = null
   let selectedTopic = ''
 
-  const model = { snapshot: null, selectedTopic: '', components: 0, nodes: [], links: [], frames: 0 }
+  const model = { snapshot: null, selectedTopic: '', components: 0, silentComponents: 0, nodes: [], links: [], frames: 0 }
   window.__clusterView = model
 
   const size = () => {
@@ -81,25 +81,44 @@
     return t
   }
 
-  /** Components of the graph of nodes still heard (a partition shows as more than one). */
+  /**
+   * A link holds two nodes together unless one end is still heard and the other has fallen silent:
+   * from one side of a partition the far side goes quiet with its links as last reported, and the
+   * near side's links to it are the first thing the cut takes. So the silent nodes form a
+   * component of their own (or several), drawn apart, until they speak again or leave; from one
+   * side a partition and a crash look alike.
+   */
+  function holds (state, l) {
+    const a = state.get(l.a)
+    const b = state.get(l.b)
+    return !((a === 'live' && b === 'stale') || (a === 'stale' && b === 'live'))
+  }
+
+  /**
+   * id -> component number, over the nodes that publish summaries, heard or fallen silent; and how
+   * many components are silent ones (a link never holds a heard node to a silent one, so a
+   * component is all heard or all silent).
+   */
   function components (snap) {
-    const alive = new Set(snap.nodes.filter(n => n.state === 'live').map(n => n.id))
-    const next = new Map([...alive].map(id => [id, []]))
+    const state = new Map(snap.nodes.map(n => [n.id, n.state]))
+    const next = new Map(snap.nodes.filter(n => n.state !== 'unknown').map(n => [n.id, []]))
     for (const l of snap.links) {
-      if (alive.has(l.a) && alive.has(l.b)) { next.get(l.a).push(l.b); next.get(l.b).push(l.a) }
+      if (next.has(l.a) && next.has(l.b) && holds(state, l)) { next.get(l.a).push(l.b); next.get(l.b).push(l.a) }
     }
-    const seen = new Set()
+    const of = new Map()
     let count = 0
-    for (const id of alive) {
-      if (seen.has(id)) continue
-      count++
+    let silent = 0
+    for (const id of next.keys()) {
+      if (of.has(id)) continue
+      if (state.get(id) === 'stale') silent++
       const stack = [id]
-      seen.add(id)
+      of.set(id, count)
       while (stack.length > 0) {
-        for (const m of next.get(stack.pop())) if (!seen.has(m)) { seen.add(m); stack.push(m) }
+        for (const m of next.get(stack.pop())) if (!of.has(m)) { of.set(m, count); stack.push(m) }
       }
+      count++
     }
-    return count
+    return { count, silent, of }
   }
 
   function apply (snap) {
@@ -123,12 +142,14 @@
       }
       s.data = n
     }
-    simLinks = snap.links.filter(l => simNodes.has(l.a) && simNodes.has(l.b)).map(l => ({ source: l.a, target: l.b, data: l }))
+    const state = new Map(snap.nodes.map(n => [n.id, n.state]))
+    simLinks = snap.links.filter(l => simNodes.has(l.a) && simNodes.has(l.b) && holds(state, l)).map(l => ({ source: l.a, target: l.b, data: l }))
+    const parts = components(snap)
     const key = [...simNodes.keys()].sort().join() + '|' + simLinks.map(l => l.source + l.target).sort().join()
     const topic = snap.topics.find(t => t.id === selectedTopic)
     renderTopics(snap)
     renderLinks(snap, topic)
-    renderNodes(snap, topic)
+    renderNodes(snap, topic, parts)
     if (key !== topologyKey) {
       topologyKey = key
       simulation.nodes([...simNodes.values()])
@@ -136,23 +157,24 @@
       simulation.alpha(Math.max(simulation.alpha(), 0.4)).restart()
     }
     draw()
-    renderTotals(snap)
+    renderTotals(snap, parts)
     renderNodeDetail()
     renderTopicDetail(topic)
     model.snapshot = snap
     model.selectedTopic = selectedTopic
   }
 
-  function renderTotals (snap) {
+  function renderTotals (snap, parts) {
     const live = snap.nodes.filter(n => n.state === 'live').length
     const stale = snap.nodes.filter(n => n.state === 'stale').length
     $('node-count').textContent = live + (stale > 0 ? ` (+${stale} silent)` : '')
     $('link-count').textContent = String(snap.links.length)
     $('messages-rate').textContent = fmt(snap.messagesPerSecond)
     $('deliveries-rate').textContent = fmt(snap.deliveriesPerSecond)
-    model.components = components(snap)
-    $('component-count').textContent = String(model.components)
-    $('component-count').dataset.partitioned = String(model.components > 1)
+    model.components = parts.count
+    model.silentComponents = parts.silent
+    $('component-count').textContent = String(parts.count - parts.silent) + (parts.silent > 0 ? ` (+${parts.silent} silent)` : '')
+    $('component-count').dataset.partitioned = String(parts.count > 1)
   }
 
   function renderTopics (snap) {
@@ -192,7 +214,7 @@
     model.links = [...linkEls.values()].map(line => ({ a: line.dataset.a, b: line.dataset.b, kind: line.dataset.kind }))
   }
 
-  function renderNodes (snap, topic) {
+  function renderNodes (snap, topic, parts) {
     const members = topic === undefined ? null : new Set(topic.members)
     for (const n of snap.nodes) {
       let g = nodeEls.get(n.id)
@@ -210,6 +232,8 @@
       g.dataset.self = String(n.self)
       g.dataset.selected = String(n.id === selectedNode)
       g.dataset.member = members === null ? 'true' : String(members.has(n.id))
+      if (parts.of.has(n.id)) g.dataset.component = String(parts.of.get(n.id))
+      else delete g.dataset.component
       g.querySelector('circle').setAttribute('r', n.self ? 11 : 9)
       g.querySelector('text').textContent = n.address ?? n.short
       g.querySelector('title').textContent = n.state === 'unknown'
@@ -218,7 +242,7 @@
     }
     model.nodes = snap.nodes.map(n => {
       const s = simNodes.get(n.id)
-      return { id: n.id, state: n.state, health: n.health, address: n.address, x: s?.x, y: s?.y }
+      return { id: n.id, state: n.state, health: n.health, address: n.address, component: parts.of.get(n.id), x: s?.x, y: s?.y }
     })
   }
 
