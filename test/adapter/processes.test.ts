@@ -111,7 +111,15 @@ async function threeServers (t: Test, adapterOptions: Record<string, unknown>) {
   }))
   t.equal(servers[0]!.address, seed, 'the seed listens where the others were told to dial')
   for (const [i, s] of servers.entries()) clients.push(await connectClient(s.url, `s${i}`, ['room']))
-  await waitFor('every server counts 3', async () => (await Promise.all(servers.map(async s => await s.serverCount()))).every(n => n === 3))
+  let counts: number[] = []
+  try {
+    await waitFor('every server counts 3', async () => (counts = await Promise.all(servers.map(async s => await s.serverCount()))).every(n => n === 3))
+  } catch (err) {
+    // What each server knows of the others and what its node is linked to, for the diagnosis.
+    t.comment(`counts ${counts.join(', ')}`)
+    for (const [i, s] of servers.entries()) t.comment(`server ${i}: ${JSON.stringify(await s.call('diagnose'), null, 1)}`)
+    throw err
+  }
   t.comment(`every server counts 3 ${Date.now() - started} ms after the three started`)
   return { servers, clients }
 }

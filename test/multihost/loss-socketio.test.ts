@@ -6,7 +6,7 @@
  * every server broadcasts 1,000 messages to the room and every client must get all 5,000, each
  * once. Needs root, `ip` and `iptables` (skipped otherwise, failed under CI=true).
  */
-import { bed, multihost, waitFor } from '../fixtures/netns.js'
+import { bed, multihost, waitFor, waitForServerCount } from '../fixtures/netns.js'
 
 const N = 5
 const PER_SENDER = 1_000
@@ -24,11 +24,7 @@ multihost(`Socket.IO adapter, 2 % loss and 20 +- 10 ms delay on every link: ${PE
   for (const s of servers) t.equal(s.address, b.address(s.index), `server ${s.index}'s node advertises its relay's address`)
   await Promise.all(servers.map(async s => await s.call('ioClient', { name: `c${s.index}`, rooms: ['room'] })))
   const started = Date.now()
-  let counts: number[] = []
-  await waitFor('serverCount() === 5 everywhere', async () => {
-    counts = await Promise.all(servers.map(async s => await s.serverCount()))
-    return counts.every(c => c === N)
-  }, 45_000)
+  await waitForServerCount(t, servers, N, 'serverCount() === 5 everywhere', 45_000, started)
   t.comment(`every server counts ${N} ${Date.now() - started} ms after the clients connected`)
 
   const sending = Date.now()

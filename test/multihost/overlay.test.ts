@@ -4,7 +4,7 @@
  * the gossip adapter count five servers everywhere. Needs root, `ip` and `iptables` (skipped
  * with the reason otherwise, failed under CI=true).
  */
-import { bed, components, multihost, oneOverlay, waitFor } from '../fixtures/netns.js'
+import { bed, components, multihost, oneOverlay, waitFor, waitForServerCount } from '../fixtures/netns.js'
 
 const N = 5
 const TOPIC = 'overlay'
@@ -46,11 +46,7 @@ multihost('5 Socket.IO servers with the gossip adapter on 5 hosts, 1 seed, all s
     await s.socketio({ seeds: k === 0 ? [] : [b.address(1)], heartbeatInterval: 1_000, heartbeatTimeout: 5_000 })
   }))
   for (const s of servers) t.equal(s.address, b.address(s.index), `server ${s.index}'s node advertises its own address`)
-  let counts: number[] = []
-  await waitFor('serverCount() === 5 everywhere', async () => {
-    counts = await Promise.all(servers.map(async s => await s.serverCount()))
-    return counts.every(c => c === N)
-  }, 30_000)
+  const counts = await waitForServerCount(t, servers, N, 'serverCount() === 5 everywhere', 30_000, started)
   t.comment(`every server counts ${N} ${Date.now() - started} ms after the start`)
   t.same(counts, Array(N).fill(N), 'serverCount() is 5 on every server')
 })

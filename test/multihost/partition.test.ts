@@ -13,8 +13,7 @@
  * introduces the newcomer to them in turn (before that, in about 1 run of 3, two nodes that
  * joined together through the seed never heard of each other).
  */
-import type { Test } from 'tap'
-import { bed, components, multihost, oneOverlay, sleep, waitFor, type NodeProcess } from '../fixtures/netns.js'
+import { bed, report, components, multihost, oneOverlay, sleep, waitFor, waitForServerCount, type NodeProcess } from '../fixtures/netns.js'
 
 const N = 5
 const TOPIC = 'split'
@@ -22,24 +21,6 @@ const KEEPALIVE = 2_000
 const CUT_FOR = 15_000
 const SIDE_A = [1, 2, 3]
 const SIDE_B = [4, 5]
-
-/** What every node saw since the cut: its events and warnings, for a failure's diagnosis. */
-async function report (t: Test, nodes: NodeProcess[], since: number, state: string): Promise<void> {
-  const ids = new Map(nodes.map(n => [n.nodeId, n.index]))
-  const lines = [`last state: ${state}`]
-  const name = (p: string): string => String(ids.get(p) ?? p.slice(0, 8))
-  for (const n of nodes) {
-    const v = await n.views(TOPIC)
-    lines.push(`node ${n.index} active [${v.active.map(name).join(',')}] passive [${v.passive.map(name).join(',')}]`)
-  }
-  for (const n of nodes) {
-    for (const e of await n.events()) {
-      if (e.at >= since - 1_000) lines.push(`node ${n.index} +${e.at - since}ms ${e.type}${e.peer === undefined ? '' : ` ${ids.get(e.peer) ?? e.peer.slice(0, 8)}`}${e.reason === undefined ? '' : ` (${e.reason})`}`)
-    }
-    for (const l of await n.logs()) if (l.at >= since && l.level !== 'info') lines.push(`node ${n.index} +${l.at - since}ms ${l.level}: ${l.msg} ${JSON.stringify(l.fields ?? {})}`)
-  }
-  t.comment(lines.join('\n'))
-}
 
 multihost('a silent 3/2 partition for 15 s: both sides detect it and deliver inside; after the heal one overlay again, messages cross', async t => {
   const b = await bed(t, N)
@@ -123,7 +104,7 @@ multihost('a silent 3/2 partition for 15 s: both sides detect it and deliver ins
   // In a 5-node overlay passive views stay empty (nobody is ever evicted): a node that loses every
   // neighbour relies on the healer, which must try the side-B member it only heard of.
   t.ok(joinedB, 'side B finds itself during the cut')
-  if (!joinedB) await report(t, nodes, cutAt, `components ${JSON.stringify(groups)}`)
+  if (!joinedB) await report(t, nodes, cutAt, `components ${JSON.stringify(groups)}`, TOPIC)
   else await insideDelivery(SIDE_B)
   for (const n of side(SIDE_A)) t.equal(await n.has(TOPIC, `inside${SIDE_B[0]}`, INSIDE), 0, `node ${n.index} (side A) got nothing from side B during the cut`)
   for (const n of side(SIDE_B)) t.equal(await n.has(TOPIC, `inside${SIDE_A[0]}`, INSIDE), 0, `node ${n.index} (side B) got nothing from side A during the cut`)
@@ -163,7 +144,7 @@ multihost('Socket.IO servers across a silent 3/2 partition: each side counts its
   const byIndex = new Map(servers.map(s => [s.index, s]))
   const side = (ids: number[]): NodeProcess[] => ids.map(i => byIndex.get(i)!)
   const counts = async (list: NodeProcess[]): Promise<number[]> => await Promise.all(list.map(async s => await s.serverCount()))
-  await waitFor('serverCount() === 5 everywhere', async () => (await counts(servers)).every(c => c === N), 30_000)
+  await waitForServerCount(t, servers, N, 'serverCount() === 5 everywhere', 30_000)
 
   const cutAt = Date.now()
   await b.cut(SIDE_A, SIDE_B)

@@ -5,7 +5,7 @@
  * a broadcast twice. The core node's restarts: restart.test.ts. Needs root, `ip` and `iptables`
  * (skipped otherwise, failed under CI=true).
  */
-import { bed, keyPairHex, multihost, sleep, waitFor, type NodeProcess } from '../fixtures/netns.js'
+import { bed, keyPairHex, multihost, sleep, waitFor, waitForServerCount, type NodeProcess } from '../fixtures/netns.js'
 
 const SIO = 4
 const SIO_VICTIM = 3
@@ -26,7 +26,7 @@ multihost('Socket.IO: kill -9 of a server with requests in flight and a restart 
   }))
   await Promise.all(servers.map(async s => await s.call('ioClient', { name: `c${s.index}`, rooms: ['room'], mute: s.index === SIO_VICTIM })))
   const counts = async (list: NodeProcess[]): Promise<number[]> => await Promise.all(list.map(async s => await s.serverCount()))
-  await waitFor(`serverCount() === ${SIO} everywhere`, async () => (await counts(servers)).every(c => c === SIO), 30_000)
+  await waitForServerCount(t, servers, SIO, `serverCount() === ${SIO} everywhere`, 30_000)
   const [s1, s2, victim, s4] = servers as [NodeProcess, NodeProcess, NodeProcess, NodeProcess]
   const survivors = [s1, s2, s4]
   const BEFORE = 50

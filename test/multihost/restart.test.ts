@@ -8,7 +8,7 @@
  * otherwise, failed under CI=true).
  */
 import type { Test } from 'tap'
-import { bed, keyPairHex, multihost, oneOverlay, oneSided, waitFor, type Bed, type NodeProcess } from '../fixtures/netns.js'
+import { bed, keyPairHex, report, multihost, oneOverlay, oneSided, waitFor, type Bed, type NodeProcess } from '../fixtures/netns.js'
 
 const N = 5
 const TOPIC = 'restart'
@@ -66,7 +66,12 @@ async function restartScenario (t: Test, how: 'process' | 'host'): Promise<void>
   t.comment(`one overlay with the restarted node ${Date.now() - restartAt} ms after its restart (${Date.now() - crashAt} ms after the crash)`)
   // A peer that kept the old incarnation's link must find out: no link known at one end only.
   let sided: string[] = []
-  await waitFor('every active link known at both ends', async () => (sided = await oneSided(all, TOPIC)).length === 0, 30_000, 250)
+  try {
+    await waitFor('every active link known at both ends', async () => (sided = await oneSided(all, TOPIC)).length === 0, 30_000, 250)
+  } catch (err) {
+    await report(t, all, crashAt, `one-sided: ${sided.join(' ')}`, TOPIC)
+    throw err
+  }
   t.same(sided, [], `no one-sided link ${Date.now() - restartAt} ms after the restart`)
 
   const AFTER = 30
