@@ -14,6 +14,7 @@
 import type { Event, Message, MessageId, TopicId } from '../proto/types.js'
 import type { TopicView } from '../proto/state.js'
 import type { DiscoveryMessage } from '../discovery/types.js'
+import { DisjointSets } from './disjoint-sets.js'
 
 export interface MessageRecord {
   id: MessageId
@@ -274,16 +275,7 @@ export function overlayStats (views: ReadonlyMap<number, TopicView<number>>, isA
   const ids = [...views.keys()].sort((a, b) => a - b)
   const index = new Map<number, number>()
   ids.forEach((id, i) => index.set(id, i))
-  const parent = new Int32Array(ids.length)
-  for (let i = 0; i < parent.length; i++) parent[i] = i
-  const find = (x: number): number => {
-    while (parent[x] !== x) {
-      const up = parent[parent[x] as number] as number
-      parent[x] = up
-      x = up
-    }
-    return x
-  }
+  const sets = new DisjointSets(ids.length)
 
   let isolated = 0
   let edges = 0
@@ -303,16 +295,10 @@ export function overlayStats (views: ReadonlyMap<number, TopicView<number>>, isA
       if (views.get(peer)?.active.includes(id) === true) symmetric++
       const j = index.get(peer)
       if (j === undefined) continue
-      const a = find(index.get(id) as number)
-      const b = find(j)
-      if (a !== b) parent[a] = b
+      sets.union(index.get(id) as number, j)
     }
   }
-  const componentSizes = new Map<number, number>()
-  for (let i = 0; i < ids.length; i++) {
-    const root = find(i)
-    componentSizes.set(root, (componentSizes.get(root) ?? 0) + 1)
-  }
+  const componentSizes = sets.sizes()
   return {
     nodes: ids.length,
     active: distribution(sizes.active),

@@ -26,6 +26,7 @@
  * link and tree changes stop being recorded (`truncatedAt`).
  */
 import type { ClusterSnapshot, ViewEdge, ViewLink, ViewNode } from '../cluster-view.js'
+import { DisjointSets } from './disjoint-sets.js'
 
 export const TRACE_FORMAT = 'grapevine-sim-trace'
 export const TRACE_VERSION = 1
@@ -307,16 +308,15 @@ export class TraceReplay {
 
   private components (): { components: number, links: number } {
     const alive = [...this.nodes.keys()].filter(n => this.isAlive(n))
-    const parent = new Map(alive.map(n => [n, n]))
-    const find = (x: number): number => {
-      let r = x
-      while (parent.get(r) !== r) r = parent.get(r) as number
-      parent.set(x, r)
-      return r
-    }
+    const index = new Map(alive.map((id, i) => [id, i]))
+    const sets = new DisjointSets(alive.length)
     const edges = this.edges(n => this.isAlive(n))
-    for (const e of edges) parent.set(find(e.a), find(e.b))
-    return { components: new Set(alive.map(find)).size, links: edges.length }
+    for (const e of edges) {
+      const a = index.get(e.a)
+      const b = index.get(e.b)
+      if (a !== undefined && b !== undefined) sets.union(a, b)
+    }
+    return { components: sets.sizes().size, links: edges.length }
   }
 
   /** The latest totals row at or before the current time. */

@@ -3,6 +3,7 @@
  * when a node's protocol handled an input, and it compares that node's view of the topic with the
  * one it last saw. It only reads: the traced run is the run the bench table reports.
  */
+import { DisjointSets } from './disjoint-sets.js'
 import { SIM_TOPIC } from './scenarios.js'
 import type { SimObserver, Simulator } from './simulator.js'
 import type { TopicId } from '../proto/types.js'
@@ -131,13 +132,8 @@ export class TraceRecorder implements SimObserver {
     this.nextTotals = (Math.floor(sim.now / TOTALS_EVERY) + 1) * TOTALS_EVERY
     const views = sim.views(this.topic)
     const ids = [...views.keys()]
-    const parent = new Map(ids.map(n => [n, n]))
-    const find = (x: number): number => {
-      let r = x
-      while (parent.get(r) !== r) r = parent.get(r) as number
-      parent.set(x, r)
-      return r
-    }
+    const index = new Map(ids.map((id, i) => [id, i]))
+    const sets = new DisjointSets(ids.length)
     let directed = 0
     let isolated = 0
     const pairs = new Set<number>()
@@ -145,13 +141,14 @@ export class TraceRecorder implements SimObserver {
     for (const [a, view] of views) {
       if (view.active.length === 0) isolated++
       for (const b of view.active) {
-        if (!views.has(b)) continue
+        const j = index.get(b)
+        if (j === undefined) continue
         directed++
         pairs.add(a < b ? a * n + b : b * n + a)
-        parent.set(find(a), find(b))
+        sets.union(index.get(a) as number, j)
       }
     }
-    const components = new Set(ids.map(find)).size
+    const components = sets.sizes().size
     this.totals.push([this.now, ids.length, directed === 0 ? 0 : pairs.size, components, isolated])
   }
 
