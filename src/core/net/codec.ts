@@ -15,7 +15,9 @@ import type { DiscoveryMessage, NodeAddr } from '../discovery/types.js'
 import type { Frame, NodeId } from './frames.js'
 import type {
   HyParViewMessage,
+  IHaveEntries,
   IHaveEntry,
+  IHaveList,
   Message,
   PeerInfo,
   PlumtreeMessage,
@@ -162,15 +164,20 @@ function encodePeers (peers: PeerInfo<NodeId>[], what: string): unknown[] {
 }
 
 /** IHAVE entries are flattened to [id, round, id, round, ...]. */
-function encodeIHaves (entries: IHaveEntry[]): unknown[] {
-  checkArray(entries, codecLimits.maxIHaveEntries, 'ihave.entries')
+function encodeIHaves (entries: IHaveEntries): unknown[] {
+  const list = Array.isArray(entries) ? undefined : entries
+  if (list === undefined) checkArray(entries, codecLimits.maxIHaveEntries, 'ihave.entries')
+  else if (typeof list?.id !== 'function' || typeof list.round !== 'function' || !(list.length <= codecLimits.maxIHaveEntries)) {
+    throw new CodecError(`ihave.entries must be an array of at most ${codecLimits.maxIHaveEntries} items`)
+  }
   const out = new Array<unknown>(entries.length * 2)
   for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!
-    checkString(entry.id, codecLimits.maxIdLength, 'ihave.id')
-    checkUint(entry.round, codecLimits.maxRound, 'ihave.round')
-    out[2 * i] = entry.id
-    out[2 * i + 1] = entry.round
+    const id = list === undefined ? (entries as IHaveEntry[])[i]!.id : list.id(i)
+    const round = list === undefined ? (entries as IHaveEntry[])[i]!.round : list.round(i)
+    checkString(id, codecLimits.maxIdLength, 'ihave.id')
+    checkUint(round, codecLimits.maxRound, 'ihave.round')
+    out[2 * i] = id
+    out[2 * i + 1] = round
   }
   return out
 }
@@ -285,6 +292,10 @@ export function decodeFrame (bytes: Uint8Array): Frame {
   // Every frame is a short array: refuse anything else before msgpackr allocates for it.
   const first = bytes[0]
   if (first === undefined || first < 0x91 || first > 0x9f) throw new CodecError('frame is not a MessagePack array of 1 to 15 items')
+  if (first === 0x94) {
+    const ihave = decodeIHaveFrame(bytes)
+    if (ihave !== undefined) return ihave
+  }
   let wire: unknown
   try {
     wire = unpackr.unpack(bytes)
@@ -441,6 +452,126 @@ function readIHaves (value: unknown): IHaveEntry[] {
     }
   }
   return entries
+}
+
+// ---------------------------------------------------------------------------------------------
+// IHAVE frames without msgpackr
+// ---------------------------------------------------------------------------------------------
+
+/*
+ * An IHAVE frame is mostly ids, and a flooding neighbour sends hundreds of thousands of them a
+ * second. Through msgpackr and `readIHaves` each id became a string, an object and three array
+ * slots (about 140 bytes of garbage) before the protocol looked at it, and the protocol ignores
+ * most of a flood without reading it. So the frame as our encoder writes it (ASCII ids of 1 to
+ * `maxIdLength` bytes, rounds as the smallest unsigned integer) is checked here byte by byte and
+ * handed over as a `WireIHaves`: one offset per entry, an id's string made only when the protocol
+ * asks for it. Anything else (non-ASCII ids, other encodings of the same values, and every frame
+ * that breaks a limit) goes the general way, which accepts or refuses it as before, so this path
+ * decides nothing the general one would decide differently.
+ */
+
+const IHAVE_ENTRIES_AT = 37
+
+/** The frame as a WireIHaves, or undefined if it is not in the shape this path reads. */
+function decodeIHaveFrame (bytes: Uint8Array): Frame | undefined {
+  // [1, bin8 of 32 bytes (topic), 8, entries]
+  if (bytes[1] !== FrameCode.Proto || bytes[2] !== 0xc4 || bytes[3] !== 32 || bytes[36] !== BodyCode.IHave) return undefined
+  const end = bytes.byteLength
+  let p = IHAVE_ENTRIES_AT
+  const header = bytes[p]
+  let items: number
+  if (header === undefined) return undefined
+  if (header >= 0x90 && header <= 0x9f) {
+    items = header & 0x0f
+    p += 1
+  } else if (header === 0xdc && p + 3 <= end) {
+    items = (bytes[p + 1]! << 8) | bytes[p + 2]!
+    p += 3
+  } else {
+    // array32 holds more than the limit allows: refused by the general way.
+    return undefined
+  }
+  if (items % 2 !== 0 || items > codecLimits.maxIHaveEntries * 2) return undefined
+  const count = items / 2
+  const at = new Int32Array(count)
+  for (let i = 0; i < count; i++) {
+    if (p + 2 > end) return undefined
+    const h = bytes[p]!
+    let start: number
+    let length: number
+    if (h >= 0xa0 && h <= 0xbf) {
+      length = h & 0x1f
+      start = p + 1
+    } else if (h === 0xd9) {
+      length = bytes[p + 1]!
+      start = p + 2
+    } else {
+      return undefined
+    }
+    const stop = start + length
+    if (length === 0 || length > codecLimits.maxIdLength || stop >= end) return undefined
+    for (let k = start; k < stop; k++) if (bytes[k]! >= 0x80) return undefined
+    at[i] = p
+    p = stop
+    const r = bytes[p]!
+    let round: number
+    if (r <= 0x7f) {
+      round = r
+      p += 1
+    } else if (r === 0xcc && p + 2 <= end) {
+      round = bytes[p + 1]!
+      p += 2
+    } else if (r === 0xcd && p + 3 <= end) {
+      round = (bytes[p + 1]! << 8) | bytes[p + 2]!
+      p += 3
+    } else {
+      return undefined
+    }
+    if (round > codecLimits.maxRound) return undefined
+  }
+  if (p !== end) return undefined
+  const topic = readId32(bytes.subarray(4, 36), 'proto.topic')
+  return { type: 'proto', message: { topic, body: { type: 'ihave', entries: new WireIHaves(bytes, at) } } }
+}
+
+/**
+ * IHAVE entries still in the frame's bytes (checked by `decodeIHaveFrame`): `at[i]` is where
+ * entry i's id starts (its string header), its round follows the id.
+ */
+class WireIHaves implements IHaveList {
+  private readonly bytes: Buffer
+
+  constructor (bytes: Uint8Array, private readonly at: Int32Array) {
+    this.bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  get length (): number {
+    return this.at.length
+  }
+
+  id (index: number): string {
+    const p = this.at[index]
+    if (p === undefined) throw new RangeError(`no IHAVE entry ${index}`)
+    const h = this.bytes[p]!
+    const start = h === 0xd9 ? p + 2 : p + 1
+    const length = h === 0xd9 ? this.bytes[p + 1]! : h & 0x1f
+    return this.bytes.toString('latin1', start, start + length)
+  }
+
+  round (index: number): number {
+    const p = this.at[index]
+    if (p === undefined) throw new RangeError(`no IHAVE entry ${index}`)
+    const h = this.bytes[p]!
+    const r = h === 0xd9 ? p + 2 + this.bytes[p + 1]! : p + 1 + (h & 0x1f)
+    const v = this.bytes[r]!
+    if (v <= 0x7f) return v
+    if (v === 0xcc) return this.bytes[r + 1]!
+    return (this.bytes[r + 1]! << 8) | this.bytes[r + 2]!
+  }
+
+  * [Symbol.iterator] (): Iterator<IHaveEntry> {
+    for (let i = 0; i < this.at.length; i++) yield { id: this.id(i), round: this.round(i) }
+  }
 }
 
 function readTopicList (value: unknown, what: string): string[] {

@@ -10,7 +10,7 @@ import { ExpiringMap } from './expiring-map.js'
 import { ExpiringSet } from './expiring-set.js'
 import { MESSAGE_OVERHEAD, ihaveEntryCost, saturatingRound, wireLimits } from './limits.js'
 import type { Outbox } from './outbox.js'
-import type { IHaveEntry, Message, MessageId, PlumtreeMessage, Timer, TopicId } from './types.js'
+import type { IHaveEntries, IHaveEntry, Message, MessageId, PlumtreeMessage, Timer, TopicId } from './types.js'
 
 interface Cached<PI> {
   origin: PI
@@ -24,6 +24,15 @@ interface Cached<PI> {
   from: PI | undefined
   /** The origin's signature, forwarded as it came. */
   sig: Uint8Array | undefined
+}
+
+/** Entry `i` of an IHAVE, whichever form it came in (a decoded one makes the id's string here). */
+function idAt (entries: IHaveEntries, i: number): MessageId {
+  return Array.isArray(entries) ? (entries[i] as IHaveEntry).id : entries.id(i)
+}
+
+function roundAt (entries: IHaveEntries, i: number): number {
+  return Array.isArray(entries) ? (entries[i] as IHaveEntry).round : entries.round(i)
 }
 
 interface Announcement<PI> {
@@ -256,15 +265,16 @@ export class Plumtree<PI> {
     this.push(id, origin, content, hops, from, sig)
   }
 
-  private onIHave (from: PI, entries: IHaveEntry[], now: number): void {
+  private onIHave (from: PI, entries: IHaveEntries, now: number): void {
     if (!this.isNeighbor(from)) return
+    const count = entries.length
     // A neighbour that keeps announcing what it never delivers is not listened to until it does;
     // one that announces as many ids again that nobody delivered while ignored is lying on purpose:
     // its link goes. Ids we have are not counted: an honest neighbour slowed down by a flood
     // answers GRAFTs too late and gets ignored, but what it announces is real.
     if (this.isDemoted(from, now)) {
       let unheard = 0
-      for (const entry of entries) if (!this.hasSeen(entry.id)) unheard++
+      for (let i = 0; i < count; i++) if (!this.hasSeen(idAt(entries, i))) unheard++
       const ignored = (this.ignoredBy.get(from) ?? 0) + unheard
       if (ignored < this.config.maxMissingPerPeer) {
         this.ignoredBy.set(from, ignored)
@@ -274,10 +284,10 @@ export class Plumtree<PI> {
       this.out.drop(from, `announced ${ignored} ids while ignored for leaving its GRAFTs unanswered`)
       return
     }
-    for (const entry of entries) {
-      const id = entry.id
+    for (let i = 0; i < count; i++) {
+      const id = idAt(entries, i)
       if (this.hasSeen(id)) {
-        this.optimize(from, entry)
+        this.optimize(from, id, roundAt(entries, i))
         continue
       }
       const missing = this.missing.get(id)
@@ -290,7 +300,7 @@ export class Plumtree<PI> {
           missing.due = now + this.config.graftTimeout1
           this.out.schedule(this.config.graftTimeout1, { type: 'graftTimeout', topic: this.topic, id })
         }
-        missing.queue.push({ peer: from, round: entry.round })
+        missing.queue.push({ peer: from, round: roundAt(entries, i) })
         continue
       }
       if (this.config.maxMissingMessages <= 0) continue
@@ -299,7 +309,7 @@ export class Plumtree<PI> {
         const oldest = this.missing.entries().next()
         if (oldest.done !== true) this.dropMissing(oldest.value[0], oldest.value[1])
       }
-      this.missing.set(id, { queue: [{ peer: from, round: entry.round }], due: now + this.config.graftTimeout1, by: from, grafted: undefined })
+      this.missing.set(id, { queue: [{ peer: from, round: roundAt(entries, i) }], due: now + this.config.graftTimeout1, by: from, grafted: undefined })
       this.missingBy.set(from, (this.missingBy.get(from) ?? 0) + 1)
       this.out.schedule(this.config.graftTimeout1, { type: 'graftTimeout', topic: this.topic, id })
     }
@@ -309,14 +319,14 @@ export class Plumtree<PI> {
    * Tree optimisation: a lazy link that would have delivered this payload at least
    * `optimizationThreshold` hops earlier than the eager one replaces it.
    */
-  private optimize (from: PI, entry: IHaveEntry): void {
-    const cached = this.cache.get(entry.id)
+  private optimize (from: PI, id: MessageId, round: number): void {
+    const cached = this.cache.get(id)
     if (cached === undefined) return
     const parent = cached.from
     if (parent === undefined || parent === from || !this.eager.has(parent)) return
-    const viaAnnouncer = saturatingRound(entry.round + 1)
+    const viaAnnouncer = saturatingRound(round + 1)
     if (cached.hops - viaAnnouncer < this.config.optimizationThreshold) return
-    this.out.send(from, this.topic, { type: 'graft', round: saturatingRound(entry.round) })
+    this.out.send(from, this.topic, { type: 'graft', round: saturatingRound(round) })
     this.lazy.delete(from)
     this.eager.add(from)
     this.out.send(parent, this.topic, { type: 'prune' })

@@ -55,6 +55,21 @@ export interface IHaveEntry {
   round: number
 }
 
+/**
+ * IHAVE entries read by position, as the codec hands them over: no object per entry, and an id's
+ * string made only when it is asked for, so the ids of a neighbour that is not listened to are
+ * never made at all. It may view the frame's bytes: read it while handling the message, never
+ * keep it (keep the ids).
+ */
+export interface IHaveList extends Iterable<IHaveEntry> {
+  readonly length: number
+  id: (index: number) => MessageId
+  round: (index: number) => number
+}
+
+/** What an IHAVE carries: the entries we build are arrays, decoded ones may be an IHaveList. */
+export type IHaveEntries = IHaveEntry[] | IHaveList
+
 export type PlumtreeMessage<PI> =
   /**
    * Eager push of a payload. `round` is the hop count as sent: the origin sends 0 and a direct
@@ -62,7 +77,7 @@ export type PlumtreeMessage<PI> =
    */
   | { type: 'gossip', id: MessageId, origin: PI, content: Uint8Array, round: number, sig?: Uint8Array | undefined }
   /** Lazy push of ids. */
-  | { type: 'ihave', entries: IHaveEntry[] }
+  | { type: 'ihave', entries: IHaveEntries }
   /** Ask for a missed payload and make the link eager again. `id` absent: only re-graft the link. */
   | { type: 'graft', id?: MessageId | undefined, round: number }
   /** Make the link lazy. */

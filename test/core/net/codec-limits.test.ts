@@ -69,6 +69,8 @@ const limited: Limited[] = [
 function plain (value: unknown): unknown {
   if (value instanceof Uint8Array) return Array.from(value)
   if (Array.isArray(value)) return value.map(plain)
+  // Decoded IHAVE entries may be a list read by position (IHaveList): compare its entries.
+  if (value !== null && typeof value === 'object' && Symbol.iterator in value) return Array.from(value as Iterable<unknown>, plain)
   if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
   return value
 }

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { codecLimits, decodeFrame, encodeFrame } from '../../../src/core/net/codec.js'
 import { CodecError } from '../../../src/core/errors.js'
-import { pack } from 'msgpackr'
+import { Unpackr, pack } from 'msgpackr'
 import type { Frame } from '../../../src/core/net/frames.js'
 import { hex, sampleFrames } from '../../fixtures/net.js'
 
@@ -10,6 +10,8 @@ import { hex, sampleFrames } from '../../fixtures/net.js'
 function plain (value: unknown): unknown {
   if (value instanceof Uint8Array) return Array.from(value)
   if (Array.isArray(value)) return value.map(plain)
+  // Decoded IHAVE entries may be a list read by position (IHaveList): compare its entries.
+  if (value !== null && typeof value === 'object' && Symbol.iterator in value) return Array.from(value as Iterable<unknown>, plain)
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
   }
@@ -146,4 +148,122 @@ t.test('any valid gossip frame round-trips (property)', async t => {
       t.same(plain(decodeFrame(encodeFrame(frame))), plain(frame))
       return true
     }), { numRuns: 300 })
+})
+
+// IHAVE frames in the shape our encoder writes are read without msgpackr (ids made on demand);
+// whatever is read that way must be exactly what the general decoding accepts, and gives.
+const Reference = new Unpackr({ useRecords: false, mapsAsObjects: true })
+
+/** The entries the general decoding gives for an IHAVE frame, or 'refused' (msgpackr and the limits, as readIHaves). */
+function referenceIHave (bytes: Uint8Array): Array<{ id: string, round: number }> | 'refused' | 'other' {
+  let wire: unknown
+  try { wire = Reference.unpack(bytes) } catch { return 'refused' }
+  if (!Array.isArray(wire) || wire[0] !== 1 || wire[2] !== 8) return 'other'
+  if (wire.length !== 4 || !(wire[1] instanceof Uint8Array) || wire[1].byteLength !== 32) return 'refused'
+  const flat: unknown = wire[3]
+  if (!Array.isArray(flat) || flat.length % 2 !== 0 || flat.length > codecLimits.maxIHaveEntries * 2) return 'refused'
+  const out: Array<{ id: string, round: number }> = []
+  for (let i = 0; i < flat.length; i += 2) {
+    const id: unknown = flat[i]
+    const round: unknown = flat[i + 1]
+    if (typeof id !== 'string' || id.length === 0 || id.length > codecLimits.maxIdLength) return 'refused'
+    if (typeof round !== 'number' || !Number.isInteger(round) || round < 0 || round > codecLimits.maxRound) return 'refused'
+    out.push({ id, round })
+  }
+  return out
+}
+
+/** How decodeFrame differs from the general decoding on these bytes, or undefined if it does not. */
+function ihaveMismatch (bytes: Uint8Array): string | undefined {
+  const expected = referenceIHave(bytes)
+  if (expected === 'other') return undefined
+  let decoded: Frame
+  try {
+    decoded = decodeFrame(bytes)
+  } catch (err) {
+    if (!(err instanceof CodecError)) return `threw ${String(err)}`
+    return expected === 'refused' ? undefined : `refused (${err.message}), the general decoding accepts it`
+  }
+  if (expected === 'refused') return 'accepted, the general decoding refuses it'
+  if (decoded.type !== 'proto' || decoded.message.body.type !== 'ihave') return 'not an IHAVE'
+  const entries = decoded.message.body.entries
+  const read = Array.from({ length: entries.length }, (_, i) => Array.isArray(entries) ? entries[i]! : { id: entries.id(i), round: entries.round(i) })
+  if (JSON.stringify(read) !== JSON.stringify(expected)) return `entries ${JSON.stringify(read)}, expected ${JSON.stringify(expected)}`
+  if (JSON.stringify([...entries]) !== JSON.stringify(expected)) return `iterated ${JSON.stringify([...entries])}, expected ${JSON.stringify(expected)}`
+  return undefined
+}
+
+const ihaveBytes = (...parts: Array<number | string | Uint8Array | number[]>): Buffer => Buffer.concat(parts.map(p =>
+  typeof p === 'number' ? Buffer.from([p]) : typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p)))
+const topicBin = [0xc4, 32, ...Buffer.from(hex(7), 'hex')]
+
+t.test('an IHAVE decodes to the entries the general decoding gives, however its values are encoded', async t => {
+  // [1, topic, 8, [id, round, ...]] by hand: 0x94 array of 4, fixint 1, bin8 topic, fixint 8;
+  // `items` are the list's values, each as its MessagePack bytes.
+  const frame = (items: number[][], header?: number[]): Buffer =>
+    ihaveBytes(0x94, 1, topicBin, 8, header ?? [0x90 | items.length], items.flat())
+  const str = (s: string): number[] => {
+    const b = Buffer.from(s, 'utf8')
+    return b.length < 32 ? [0xa0 | b.length, ...b] : b.length < 256 ? [0xd9, b.length, ...b] : [0xda, b.length >> 8, b.length & 0xff, ...b]
+  }
+  const cases: Array<[string, Buffer]> = [
+    ['canonical', frame([str('ab.1'), [0], str('ab.2'), [0x7f]])],
+    ['rounds as uint8 and uint16', frame([str('a'), [0xcc, 200], str('b'), [0xcd, 0xff, 0xff]])],
+    ['round as uint32', frame([str('a'), [0xce, 0, 0, 0, 5]])],
+    ['round as uint64', frame([str('a'), [0xcf, 0, 0, 0, 0, 0, 0, 0, 5]])],
+    ['round as float', frame([str('a'), [0xcb, ...Buffer.from(new Float64Array([3]).buffer).reverse()]])],
+    ['round above the limit as uint32', frame([str('a'), [0xce, 0, 1, 0, 0]])],
+    ['negative round', frame([str('a'), [0xff]])],
+    ['round nil', frame([str('a'), [0xc0]])],
+    ['id as str16', frame([[0xda, 0, 3, ...Buffer.from('abc')], [1]])],
+    ['id as str8 of 5 bytes', frame([[0xd9, 5, ...Buffer.from('abcde')], [1]])],
+    ['id of 31 ASCII bytes', frame([str('i'.repeat(31)), [1]])],
+    ['id of 32 ASCII bytes', frame([str('i'.repeat(32)), [1]])],
+    ['id of 128 ASCII bytes', frame([str('i'.repeat(128)), [1]])],
+    ['id of 129 ASCII bytes', frame([str('i'.repeat(129)), [1]])],
+    ['id of 2 non-ASCII characters', frame([str('éa'), [1]])],
+    ['id of 128 non-ASCII characters', frame([str('é'.repeat(128)), [1]])],
+    ['id of 129 non-ASCII characters', frame([str('é'.repeat(129)), [1]])],
+    ['id with a byte that is not UTF-8', frame([[0xa2, 0x61, 0xff], [1]])],
+    ['empty id', frame([[0xa0], [1]])],
+    ['id as bin', frame([[0xc4, 1, 0x61], [1]])],
+    ['odd list', frame([str('a')])],
+    ['no entries', frame([])],
+    ['entries as array16', frame([str('a'), [1], str('b'), [2]], [0xdc, 0, 4])],
+    ['entries as array32', frame([str('a'), [1]], [0xdd, 0, 0, 0, 2])],
+    ['entries claiming more than there are', frame([str('a'), [1]], [0x94])],
+    ['entries claiming fewer than there are', frame([str('a'), [1], str('b'), [2]], [0x92])],
+    ['trailing byte', Buffer.concat([frame([str('a'), [1]]), Buffer.from([0])])],
+    ['topic as bin16', ihaveBytes(0x94, 1, [0xc5, 0, 32], Buffer.from(hex(7), 'hex'), 8, 0x92, str('a'), 1)],
+    ['code 1 as uint8', ihaveBytes(0x94, 0xcc, 1, topicBin, 8, 0x92, str('a'), 1)]
+  ]
+  const whole = frame([str('ab.1'), [0xcd, 1, 0], str('x'), [3]])
+  for (let cut = 0; cut < whole.length; cut++) cases.push([`cut at ${cut}`, whole.subarray(0, cut)])
+  const decodedCases = cases.filter(([, bytes]) => Array.isArray(referenceIHave(bytes))).map(([what]) => what)
+  t.same(decodedCases, ['canonical', 'rounds as uint8 and uint16', 'round as uint32', 'round as float', 'id as str16', 'id as str8 of 5 bytes',
+    'id of 31 ASCII bytes', 'id of 32 ASCII bytes', 'id of 128 ASCII bytes', 'id of 2 non-ASCII characters', 'id of 128 non-ASCII characters', 'id with a byte that is not UTF-8',
+    'no entries', 'entries as array16', 'entries as array32', 'topic as bin16', 'code 1 as uint8'], 'the cases the general decoding accepts')
+  const canonical = decodeFrame(cases[0]![1])
+  t.ok(canonical.type === 'proto' && canonical.message.body.type === 'ihave' && !Array.isArray(canonical.message.body.entries), 'our own encoding is read by position, without an object per entry')
+  for (const [what, bytes] of cases) t.equal(ihaveMismatch(bytes), undefined, `${what}: ${referenceIHave(bytes) === 'refused' ? 'refused' : 'decoded'} as the general decoding does`)
+})
+
+t.test('random IHAVE frames and mutations of them decode as the general decoding does', async t => {
+  const id = fc.oneof(fc.string({ minLength: 0, maxLength: 130 }), fc.string({ unit: 'binary', minLength: 0, maxLength: 130 }), fc.stringMatching(/^[0-9a-f]{32}\.[0-9a-f]{1,8}$/))
+  const entries = fc.array(fc.tuple(id, fc.oneof(fc.nat({ max: 300 }), fc.nat({ max: codecLimits.maxRound + 2 }))), { maxLength: 40 })
+  const edits = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete')), { maxLength: 3 })
+  let runs = 0
+  fc.assert(fc.property(entries, edits, (list, changes) => {
+    const bytes = [...pack([1, Buffer.from(hex(7), 'hex'), 8, list.flat()])]
+    for (const [position, value, kind] of changes) {
+      const at = position % (bytes.length + 1)
+      if (kind === 'set' && at < bytes.length) bytes[at] = value
+      else if (kind === 'insert') bytes.splice(at, 0, value)
+      else bytes.splice(at, 1)
+    }
+    runs++
+    const mismatch = ihaveMismatch(Buffer.from(bytes))
+    if (mismatch !== undefined) throw new Error(mismatch)
+  }), { numRuns: 3000 })
+  t.pass(`${runs} frames`)
 })

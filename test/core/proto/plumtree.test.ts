@@ -5,6 +5,7 @@ import {
   T, bytes, down, emits, node, publish, recv, schedules, sends, timer, withNeighbors
 } from '../../fixtures/proto-io.js'
 import type { Out } from '../../fixtures/proto-io.js'
+import type { IHaveList } from '../../../src/core/proto/types.js'
 
 const pt = defaultConfig.broadcast
 
@@ -149,6 +150,45 @@ t.test('a neighbour announcing ids it never delivers is bounded, then ignored un
   // An honest neighbour's announcements were never affected.
   const honest = s.handle(recv('a', { type: 'ihave', entries: [{ id: 'z', round: 0 }] }), now + 4)
   t.equal(schedules(honest, 'graftTimeout').length, 1)
+})
+
+/** IHAVE entries read by position (as the codec hands them over), remembering which ids were read. */
+function readByPosition (entries: Array<{ id: string, round: number }>): IHaveList & { read: number[] } {
+  const read: number[] = []
+  return {
+    read,
+    length: entries.length,
+    id: (i) => { read.push(i); return entries[i]!.id },
+    round: (i) => entries[i]!.round,
+    [Symbol.iterator]: () => entries[Symbol.iterator]()
+  }
+}
+
+t.test('IHAVE entries read by position are handled as the same entries in an array', async t => {
+  const run = (form: 'array' | 'list'): Out[][] => {
+    const s = node('me', { broadcast: { maxMissingPerPeer: 4, maxUnansweredGrafts: 2, demoteAfter: 0 } })
+    withNeighbors(s, ['a', 'b', 'c'])
+    s.handle(recv('c', { type: 'prune' }), 0)
+    for (let i = 0; i < 12; i++) s.handle(recv('a', gossip(`m${i}`, 10 - (i % 3))), 1)
+    const outs: Out[][] = []
+    const announce = (from: string, entries: Array<{ id: string, round: number }>, now: number): void => {
+      outs.push(s.handle(recv(from, { type: 'ihave', entries: form === 'array' ? entries : readByPosition(entries) }), now))
+    }
+    announce('c', [0, 1, 2, 3, 4].map(i => ({ id: `m${i}`, round: i % 2 })), 2)
+    announce('c', [0, 1, 2, 3, 4, 5].map(i => ({ id: `n${i}`, round: i })), 3)
+    announce('b', [{ id: 'n1', round: 7 }, { id: 'm5', round: 0 }], 4)
+    let now = 4
+    for (const step of [pt.graftTimeout1, pt.graftTimeout2, pt.graftTimeout2]) {
+      now += step
+      for (let i = 0; i < 6; i++) outs.push(s.handle(timer({ type: 'graftTimeout', topic: T, id: `n${i}` }), now))
+    }
+    announce('c', [0, 1, 2].map(i => ({ id: `never${i}`, round: 0 })), now + 1)
+    announce('c', [0, 1, 2].map(i => ({ id: `again${i}`, round: 0 })), now + 2)
+    return outs
+  }
+  const list = run('list')
+  t.same(list, run('array'))
+  t.ok(list.flat().some(o => o.type === 'drop'), 'the run reaches a drop')
 })
 
 t.test('a burst answered late demotes nobody: unanswered GRAFTs count only once the first is demoteAfter old', async t => {
@@ -408,7 +448,7 @@ t.test('caches', async t => {
     for (let i = 0; i < 10; i++) s.handle(recv('a', gossip(`m${i}`, 0)), 1)
     t.equal(s.stats(T)?.pendingIHaves, 4)
     const ih = sends(flush(s, 6), 'ihave')
-    t.same(ih.flatMap(m => m.body.entries.map(e => e.id)), ['m6', 'm7', 'm8', 'm9'])
+    t.same(ih.flatMap(m => [...m.body.entries].map(e => e.id)), ['m6', 'm7', 'm8', 'm9'])
   })
 
   t.test('ids waiting for a GRAFT beyond maxMissingMessages drop the oldest', async t => {
