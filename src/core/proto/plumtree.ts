@@ -285,6 +285,12 @@ export class Plumtree<PI> {
       return
     }
     for (let i = 0; i < count; i++) {
+      // A neighbour we await `maxMissingPerPeer` ids from is not listened to: the rest of what it
+      // announces is not read, so the ids of a decoded IHAVE are never made into strings. What
+      // that skips is an optimisation at most (an id we have: a shorter tree path; an id we
+      // await from another: one more announcer to graft), and a flooder sits at its cap for
+      // nearly all it announces.
+      if ((this.missingBy.get(from) ?? 0) >= this.config.maxMissingPerPeer) return
       const id = idAt(entries, i)
       if (this.hasSeen(id)) {
         this.optimize(from, id, roundAt(entries, i))
@@ -304,7 +310,6 @@ export class Plumtree<PI> {
         continue
       }
       if (this.config.maxMissingMessages <= 0) continue
-      if ((this.missingBy.get(from) ?? 0) >= this.config.maxMissingPerPeer) continue
       if (this.missing.size >= this.config.maxMissingMessages) {
         const oldest = this.missing.entries().next()
         if (oldest.done !== true) this.dropMissing(oldest.value[0], oldest.value[1])

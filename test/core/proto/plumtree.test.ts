@@ -164,6 +164,35 @@ function readByPosition (entries: Array<{ id: string, round: number }>): IHaveLi
   }
 }
 
+t.test('a neighbour at maxMissingPerPeer awaited ids is not read further: not its new ids, nor ids we have or await from others', async t => {
+  const s = node('me', { broadcast: { maxMissingPerPeer: 3 } })
+  withNeighbors(s, ['a', 'b', 'liar'])
+  s.handle(recv('b', { type: 'prune' }), 0)
+  s.handle(recv('liar', { type: 'prune' }), 0)
+  s.handle(recv('a', gossip('have', 0)), 1)
+  s.handle(recv('b', { type: 'ihave', entries: [{ id: 'awaited', round: 1 }] }), 2)
+  const list = readByPosition([...Array.from({ length: 5 }, (_, i) => ({ id: `x${i}`, round: 0 })), { id: 'awaited', round: 0 }, { id: 'have', round: 0 }])
+  const flood = s.handle(recv('liar', { type: 'ihave', entries: list }), 10)
+  t.same(schedules(flood, 'graftTimeout').map(x => x.timer.id), ['x0', 'x1', 'x2'], 'maxMissingPerPeer of its ids are awaited')
+  t.same(list.read, [0, 1, 2], 'the rest of its IHAVE is not read (no id of it is made)')
+  // 'awaited' has b alone to ask: the liar was not added as a second announcer.
+  const g1 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'awaited' }), 2 + pt.graftTimeout1)
+  t.same(sends(g1, 'graft').map(m => m.to), ['b'])
+  const g2 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'awaited' }), 2 + pt.graftTimeout1 + pt.graftTimeout2)
+  t.same(sends(g2, 'graft'), [], 'nobody else to graft')
+  // Under its cap again (its ids given up), it is read and heard as before.
+  let now = 10
+  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+    now += step
+    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
+  }
+  t.equal(s.stats(T)?.missing, 0)
+  const again = readByPosition([{ id: 'have', round: 0 }, { id: 'y', round: 0 }])
+  const heard = s.handle(recv('liar', { type: 'ihave', entries: again }), now + 1)
+  t.same(again.read, [0, 1])
+  t.same(schedules(heard, 'graftTimeout').map(x => x.timer.id), ['y'])
+})
+
 t.test('IHAVE entries read by position are handled as the same entries in an array', async t => {
   const run = (form: 'array' | 'list'): Out[][] => {
     const s = node('me', { broadcast: { maxMissingPerPeer: 4, maxUnansweredGrafts: 2, demoteAfter: 0 } })
