@@ -24,6 +24,12 @@ export const DEFAULT_LINK_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 /** Coalesced writes are cut into encrypted messages of about this size. */
 const WRITE_BATCH_BYTES = 1024 * 1024
 
+/**
+ * What a link that stopped reading (closed, or failed) still reads, decrypts and drops to see the
+ * peer end its side; past it, it reads nothing more and the bye's grace timer ends the socket.
+ */
+const DISCARD_BYTES = 64 * 1024
+
 export interface LinkCloseInfo {
   reason: string
   /** True when the link failed (bad input, overflow, socket error), false for a deliberate close. */
@@ -78,6 +84,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private pingNonce = 0
   private pingSentAt = 0
   private paused = false
+  /** Bytes received and dropped since this link stopped reading. */
+  private discarded = 0
   /** Round-trip time measured by the last answered ping, ms. */
   rtt: number | undefined
   /** When the link came up (performance.now()), for its age. */
@@ -253,7 +261,15 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   private receive (chunk: Buffer): void {
-    if (!this.reading) return
+    if (!this.reading) {
+      // Read on only to see the peer's end. A peer that keeps sending is not read further: a
+      // refused flooder writes a megabyte straight after each handshake, and every byte of it
+      // was decrypted into fresh buffers for nothing. Every link that stops reading has a grace
+      // timer (or is gone already), so the socket still ends, at the latest after BYE_GRACE_MS.
+      this.discarded += chunk.byteLength
+      if (this.discarded > DISCARD_BYTES && !this.stream.destroying) this.stream.pause()
+      return
+    }
     this.lastHeard = performance.now()
     this.decoder.push(chunk)
     this.drainDecoder()

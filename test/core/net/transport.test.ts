@@ -2,8 +2,13 @@ import t, { type Test } from 'tap'
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { closed, eventually, gossipFrame, listeningTransport, nextFrame, nextLink, recordingLogger } from '../../fixtures/net.js'
+import { SECRET, closed, eventually, gossipFrame, listeningTransport, nextFrame, nextLink, noisePeer, recordingLogger } from '../../fixtures/net.js'
+import { encodeFrame } from '../../../src/core/net/codec.js'
+import { frameBytes } from '../../../src/core/net/framing.js'
+import { helloProof } from '../../../src/core/net/handshake.js'
+import { nodeIdOf } from '../../../src/core/net/identity.js'
 import { Transport } from '../../../src/core/net/transport.js'
+import { PROTOCOL_VERSION } from '../../../src/core/net/frames.js'
 import type { Frame } from '../../../src/core/net/frames.js'
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -291,4 +296,26 @@ t.test('a refused peer is turned away both ways until its time is up, then linke
   const link = await b.dial(a.address!, a.nodeId)
   await eventually(() => a.links.has(b.nodeId), 'the link adopted once the refusal expired')
   t.notOk(link.closed, 'after that, it links')
+})
+
+t.test('a refused peer that keeps sending is not read on: it is told why, and what it sends after is left unread', async t => {
+  const a = await listeningTransport(t)
+  const peer = await noisePeer(t, a.address!)
+  a.refuse(nodeIdOf(peer.keyPair.publicKey), 60_000)
+  const before = a.bytesReceived
+  // Its hello and, without waiting for an answer, 16 MB in frames of 128 KiB (as the insider of
+  // bench:hostile does after each of its dials).
+  peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), addr: null })
+  const frame = frameBytes(encodeFrame({ type: 'direct', topic: 'ab'.repeat(32), content: new Uint8Array(128 * 1024) }))
+  let sent = 0
+  for (let i = 0; i < 128; i++) {
+    peer.sendRaw(frame)
+    sent += frame.byteLength
+  }
+  await peer.closed
+  const bye = peer.frames.find(f => f.type === 'bye')
+  t.match(bye?.type === 'bye' ? bye.reason : '', /refused/, 'told why')
+  await eventually(() => (a as unknown as { sockets: Set<Socket> }).sockets.size === 0, 'its socket gone at a')
+  const read = a.bytesReceived - before
+  t.ok(read < sent / 16, `a read ${read} of the ${sent} bytes it sent`)
 })
