@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks'
 import type { ClusterSummaryOptions, GossipApi, GossipHandle, Logger, MessageCounters, TopicId } from './api.js'
 import { CLUSTER_TOPIC, CLUSTER_TOPIC_ID, CLUSTER_TOPIC_NAME, encodeSummary, summaryLimits, type ClusterSummary, type SummaryNeighbour, type SummaryTopic } from './cluster-summary.js'
+import { EarliestTimer } from './earliest-timer.js'
 import { GossipError } from './errors.js'
 import { toTopicId } from './topic-id.js'
 
@@ -123,8 +124,7 @@ function delta (now: Counts, before: Counts | undefined): Counts {
 export class SummaryPublisher {
   private handle: GossipHandle | undefined
   private closeInputs: Array<() => void> = []
-  private timer: NodeJS.Timeout | undefined
-  private timerAt = Infinity
+  private readonly timer = new EarliestTimer(() => performance.now(), () => { this.publish() })
   private closed = false
   private seq = 0
   private lastAt = 0
@@ -171,7 +171,7 @@ export class SummaryPublisher {
   close (): void {
     if (this.closed) return
     this.closed = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer.clear()
     for (const close of this.closeInputs) close()
     void this.handle?.close().catch(() => {})
   }
@@ -207,16 +207,7 @@ export class SummaryPublisher {
 
   /** Publish in `after` ms, unless a summary is already due sooner. */
   private arm (after: number): void {
-    const at = performance.now() + after
-    if (this.closed || at >= this.timerAt) return
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timerAt = at
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.timerAt = Infinity
-      this.publish()
-    }, after)
-    this.timer.unref()
+    if (!this.closed) this.timer.arm(performance.now() + after)
   }
 
   private publish (): void {

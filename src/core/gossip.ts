@@ -16,6 +16,7 @@ import type {
   GossipApi, GossipEvent, GossipMessage, GossipOptions, GossipStats, KeyPair, Lagged, Logger, NodeId, PeerInfo, TopicId, TopicInput
 } from './api.js'
 import { BoundedQueue } from './bounded-queue.js'
+import { EarliestTimer } from './earliest-timer.js'
 import { ClosedError, GossipError, MessageTooLargeError } from './errors.js'
 import { TopicHandle, type HandleHost } from './handle.js'
 import { LocalTopics } from './local-topics.js'
@@ -155,8 +156,7 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly topics: LocalTopics
   /** When each topic's healer wants to be asked again (one timer serves them all). */
   private readonly healDue = new Map<TopicId, number>()
-  private healTimer: NodeJS.Timeout | undefined
-  private healTimerAt = Infinity
+  private readonly healTimer = new EarliestTimer(() => this.now(), () => { this.runHeals() })
   private readonly timers = new Set<NodeJS.Timeout>()
   private discoveryTimer: NodeJS.Timeout | undefined
   /**
@@ -405,7 +405,7 @@ export class Gossip implements GossipApi, HandleHost {
     for (const topic of this.topics.terminateAll()) this.leave(topic)
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
-    if (this.healTimer !== undefined) clearTimeout(this.healTimer)
+    this.healTimer.clear()
     this.healDue.clear()
     if (this.discoveryTimer !== undefined) clearTimeout(this.discoveryTimer)
     this.seeds.close()
@@ -760,15 +760,7 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   private armHeal (due: number): void {
-    if (this.closed || due >= this.healTimerAt) return
-    if (this.healTimer !== undefined) clearTimeout(this.healTimer)
-    this.healTimerAt = due
-    this.healTimer = setTimeout(() => {
-      this.healTimer = undefined
-      this.healTimerAt = Infinity
-      this.runHeals()
-    }, Math.max(0, due - this.now()))
-    this.healTimer.unref()
+    if (!this.closed) this.healTimer.arm(due)
   }
 
   private runHeals (): void {
