@@ -800,7 +800,7 @@ export class Gossip implements GossipApi, HandleHost {
     const candidates = active.length === 0
       ? [...new Set([...(view?.passive ?? []), ...this.discovery.contactsFor(topic)])]
       : this.discovery.interestedIn(topic)
-    const decision = this.healer.tick({ topic, active, interested: candidates })
+    const decision = this.healer.tick({ topic, active, interested: candidates, now: this.now() })
     if (decision.join.length > 0) {
       this.log.debug({ topic, peers: decision.join }, 'healing: joining')
       this.input({ type: 'command', topic, command: { type: 'join', peers: decision.join.map(id => ({ id })) } })

@@ -49,6 +49,7 @@ export function startHealing (sim: Simulator, topic: TopicId, book: () => readon
     const known = book()
     const decision = healer.tick({
       topic,
+      now: sim.now,
       active: sim.view(node, topic)?.active ?? [],
       interested: known.filter(n => n !== node)
     })

@@ -680,7 +680,7 @@ export class Simulator {
     if (!d.streams.has(topic)) return
     const view = this.view(node, topic)
     const active = view?.active ?? []
-    const decision = d.healer.tick({ topic, active, interested: d.healCandidates(topic, active, view?.passive ?? []) })
+    const decision = d.healer.tick({ topic, active, interested: d.healCandidates(topic, active, view?.passive ?? []), now: this.clock })
     if (decision.join.length > 0) this.join(node, topic, decision.join)
     this.scheduleHeal(node, topic, decision.next)
   }

@@ -9,19 +9,19 @@ function sequence (values: number[]): Rng {
 
 t.test('an isolated topic joins a few interested nodes, backing off while it stays isolated', async t => {
   const healer = new Healer<string>(defaultHealerConfig, sequence([0.5]))
-  const first = healer.tick({ topic: 't', active: [], interested: ['a', 'b', 'c', 'd'] })
+  const first = healer.tick({ now: 0, topic: 't', active: [], interested: ['a', 'b', 'c', 'd'] })
   t.equal(first.join.length, defaultHealerConfig.isolatedJoins)
   t.equal(new Set(first.join).size, first.join.length, 'distinct nodes')
-  const second = healer.tick({ topic: 't', active: [], interested: ['a', 'b', 'c', 'd'] })
+  const second = healer.tick({ now: 0, topic: 't', active: [], interested: ['a', 'b', 'c', 'd'] })
   t.ok(second.next > first.next, 'waits longer the second time')
   let last = second
-  for (let i = 0; i < 20; i++) last = healer.tick({ topic: 't', active: [], interested: ['a'] })
+  for (let i = 0; i < 20; i++) last = healer.tick({ now: 0, topic: 't', active: [], interested: ['a'] })
   t.ok(last.next <= defaultHealerConfig.isolatedBackoffMax * 1.25, 'the backoff has a ceiling')
 })
 
 t.test('an isolated topic with nobody known joins nobody', async t => {
   const healer = new Healer<string>(defaultHealerConfig, sequence([0.1]))
-  t.same(healer.tick({ topic: 't', active: [], interested: [] }).join, [])
+  t.same(healer.tick({ now: 0, topic: 't', active: [], interested: [] }).join, [])
 })
 
 t.test('a connected topic joins at most one node outside its active view, rarely in a large overlay', async t => {
@@ -33,7 +33,7 @@ t.test('a connected topic joins at most one node outside its active view, rarely
   let tooMany = 0
   let joinedActive = 0
   for (let i = 0; i < 10_000; i++) {
-    const d = healer.tick({ topic: 't', active, interested })
+    const d = healer.tick({ now: 0, topic: 't', active, interested })
     if (d.join.length > 1) tooMany++
     joinedActive += d.join.filter(p => active.includes(p)).length
     joins += d.join.length
@@ -46,17 +46,17 @@ t.test('a connected topic joins at most one node outside its active view, rarely
 
 t.test('in a small overlay the split check joins every interval', async t => {
   const healer = new Healer<string>(defaultHealerConfig, sequence([0.99]))
-  const d = healer.tick({ topic: 't', active: ['a'], interested: ['a', 'b'] })
+  const d = healer.tick({ now: 0, topic: 't', active: ['a'], interested: ['a', 'b'] })
   t.same(d.join, ['b'])
 })
 
 t.test('a node that just left isolation for a small island joins more nodes while on probation', async t => {
   const healer = new Healer<string>(defaultHealerConfig, sequence([0.99]))
   const interested = Array.from({ length: 1000 }, (_, i) => `n${i}`)
-  t.equal(healer.tick({ topic: 't', active: [], interested }).join.length, 1, 'isolated: one join')
+  t.equal(healer.tick({ now: 0, topic: 't', active: [], interested }).join.length, 1, 'isolated: one join')
   const joins: number[] = []
   for (let i = 0; i < defaultHealerConfig.probationJoins + 2; i++) {
-    const d = healer.tick({ topic: 't', active: ['n1'], interested })
+    const d = healer.tick({ now: 0, topic: 't', active: ['n1'], interested })
     joins.push(d.join.length)
     if (i < defaultHealerConfig.probationJoins) t.ok(d.next <= defaultHealerConfig.isolatedBackoffMin * 1.25, 'probation ticks come soon')
   }
@@ -67,9 +67,26 @@ t.test('a node that just left isolation for a small island joins more nodes whil
 t.test('a node that left isolation into a large overlay makes no probation join', async t => {
   const healer = new Healer<string>(defaultHealerConfig, sequence([0.99]))
   const interested = Array.from({ length: 1000 }, (_, i) => `n${i}`)
-  healer.tick({ topic: 't', active: [], interested })
+  healer.tick({ now: 0, topic: 't', active: [], interested })
   const active = interested.slice(0, defaultHealerConfig.probationBelow)
   for (let i = 0; i < defaultHealerConfig.probationJoins; i++) {
-    t.same(healer.tick({ topic: 't', active, interested }).join, [])
+    t.same(healer.tick({ now: 0, topic: 't', active, interested }).join, [])
   }
+})
+
+t.test('a calm overlay checks for splits less often; a node that lost a neighbour checks often again', async t => {
+  const c = defaultHealerConfig
+  const healer = new Healer<string>(c, sequence([0.5]))
+  const interested = Array.from({ length: 1000 }, (_, i) => `n${i}`)
+  const period = (now: number, active: string[]): number => healer.tick({ now, topic: 't', active, interested }).next
+  t.ok(period(0, ['n1', 'n2']) <= c.interval * 1.25, 'just joined: the short interval')
+  t.ok(period(c.calmAfter - 1, ['n1', 'n2', 'n3']) <= c.interval * 1.25, 'gaining neighbours is no trouble, but calm takes calmAfter')
+  t.ok(period(c.calmAfter, ['n1', 'n2', 'n3']) >= c.calmInterval * 0.75, 'calm: the long interval')
+  t.ok(period(c.calmAfter + 1, ['n1', 'n3']) <= c.interval * 1.25, 'a neighbour lost: the short interval at once')
+  t.ok(period(2 * c.calmAfter, ['n1', 'n3']) <= c.interval * 1.25, 'and for calmAfter from then')
+  t.ok(period(2 * c.calmAfter + 1, ['n1', 'n3']) >= c.calmInterval * 0.75, 'calm again')
+  period(2 * c.calmAfter + 2, [])
+  t.ok(period(2 * c.calmAfter + 3, ['n4']) <= c.interval * 1.25, 'isolation is trouble too')
+  healer.forget('t')
+  t.ok(period(10 * c.calmAfter, ['n1']) <= c.interval * 1.25, 'a topic joined again starts with short checks')
 })
