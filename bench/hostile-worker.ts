@@ -69,7 +69,7 @@ let published = 0
 interface Internals {
   state: {
     stats: (topic: string) => { missing: number } | undefined
-    topicMap: Map<string, { broadcast: { unanswered: Map<string, number> } }>
+    topicMap: Map<string, { broadcast: { unanswered: Map<string, { count: number, since: number }> } }>
   }
   transport: Transport
 }
@@ -84,7 +84,7 @@ function sample (lag: number): void {
   if (gossip !== undefined && topicId !== '') {
     missing = internals().state.stats(topicId)?.missing ?? 0
     if (watched !== undefined) {
-      unanswered = internals().state.topicMap.get(topicId)?.broadcast.unanswered.get(watched) ?? 0
+      unanswered = internals().state.topicMap.get(topicId)?.broadcast.unanswered.get(watched)?.count ?? 0
       watchedNeighbour = handle?.neighbours().includes(watched) ?? false
       watchedLinked = internals().transport.links.has(watched)
     }
