@@ -10,7 +10,7 @@
  * maximum sustainable rate is the highest such rung.
  *
  *   npm run bench:socketio -- [--rounds 3] [--seconds 3] [--rates 250,500,1000,2000,4000]
- *     [--clients-per-server 10] [--rooms 5] [--payload 100] [--target-p99 50] [--json]
+ *     [--clients-per-server 10] [--rooms 5] [--payload 100] [--target-p99 50] [--json] [--profile DIR]
  *
  * Room-spread scenario (`--scenario room-spread`): 6 server processes, 100 rooms, each room with a
  * client on 2 servers; every server emits to the rooms in turn at a fixed total rate. For each
@@ -20,7 +20,12 @@
  * the share of broadcast bytes that reached servers with no member:
  *
  *   npm run bench:socketio -- --scenario room-spread [--servers 6] [--rooms 100] [--spread 2]
- *     [--rate 600] [--seconds 5] [--payload 100] [--json]
+ *     [--rate 600] [--seconds 5] [--payload 100] [--json] [--profile DIR]
+ *     [--adapters grapevine-routed,grapevine,redis,redis-sharded]
+ *
+ * `--profile DIR`: every server process writes a V8 CPU profile (`--cpu-prof`) to DIR when it
+ * stops, to see where a server's time goes (the clients' process is not profiled). `--adapters`
+ * (room spread): run only these; `redis` is always run, as the reference the ratios are taken to.
  *
  * redis-server must be installed (Debian: apt-get install redis-server); the script starts it on
  * 127.0.0.1 on a free port with no persistence and stops it at the end.
@@ -74,6 +79,17 @@ function parseArgs (argv: string[]): Options {
   }
 }
 
+/** `--profile DIR`: Node flags that make a server process write a CPU profile there. */
+function profileArgv (argv: string[]): string[] {
+  const i = argv.indexOf('--profile')
+  if (i < 0) return []
+  const dir = argv[i + 1]
+  if (dir === undefined || dir.startsWith('--')) throw new Error('--profile needs a directory')
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+}
+
+const serverExecArgv = profileArgv(process.argv.slice(2))
+
 interface Reply { ok?: boolean, ready?: boolean, error?: string, [k: string]: unknown }
 
 /** A forked worker answering one command at a time, in order. */
@@ -82,8 +98,8 @@ class Worker<C extends { cmd: string }> {
   private readonly replies: Array<{ resolve: (r: Reply) => void, reject: (e: Error) => void }> = []
   readonly ready: Promise<void>
 
-  constructor (file: string) {
-    this.child = fork(fileURLToPath(new URL(file, import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  constructor (file: string, execArgv: string[] = []) {
+    this.child = fork(fileURLToPath(new URL(file, import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
     this.ready = new Promise((resolve, reject) => {
       this.child.once('exit', code => {
         reject(new Error(`${file} exited with ${String(code)}`))
@@ -166,10 +182,12 @@ interface Cluster {
   servers: Array<Worker<ServerCommand>>
   clients: Worker<ClientsCommand>
   members: number[]
+  /** The Redis adapter's redis-server, whose CPU counts with its servers'. */
+  redisPid?: number
 }
 
-async function startCluster (kind: Kind, options: Options, redisPort: number): Promise<Cluster> {
-  const servers = [0, 1, 2].map(() => new Worker<ServerCommand>('./fixtures/socketio-server.js'))
+async function startCluster (kind: Kind, options: Options, redisPort: number, redisPid: number): Promise<Cluster> {
+  const servers = [0, 1, 2].map(() => new Worker<ServerCommand>('./fixtures/socketio-server.js', serverExecArgv))
   const clients = new Worker<ClientsCommand>('./fixtures/socketio-clients.js')
   const urls: string[] = []
   if (kind === 'grapevine') {
@@ -188,7 +206,7 @@ async function startCluster (kind: Kind, options: Options, redisPort: number): P
     await sleep(50)
   }
   const connected = await clients.call({ cmd: 'connect', urls, perServer: options.clientsPerServer, rooms: options.rooms })
-  return { kind, servers, clients, members: connected.members as number[] }
+  return { kind, servers, clients, members: connected.members as number[], ...(kind === 'redis' ? { redisPid } : {}) }
 }
 
 interface Run {
@@ -203,17 +221,28 @@ interface Run {
   p50Ms: number | null
   p99Ms: number | null
   sustainable: boolean
+  /** CPU seconds per 1,000 broadcasts: the three servers, and redis-server for the Redis adapter. */
+  cpuPer1k: number
+}
+
+/** CPU seconds used so far by the cluster's servers, and by redis-server for the Redis adapter. */
+async function clusterCpu (cluster: Cluster): Promise<number> {
+  const servers = await Promise.all(cluster.servers.map(async s => (await s.call({ cmd: 'stats' })).cpuSeconds as number))
+  return servers.reduce((a, b) => a + b, 0) + (cluster.kind === 'redis' && cluster.redisPid !== undefined ? processCpuSeconds(cluster.redisPid) : 0)
 }
 
 async function measure (cluster: Cluster, rate: number, round: number, options: Options): Promise<Run> {
   await cluster.clients.call({ cmd: 'reset' })
+  const cpuBefore = await clusterCpu(cluster)
   const results = await Promise.all(cluster.servers.map(async (s, index) => await s.call({
     cmd: 'emit', rate: rate / 3, seconds: options.seconds, rooms: options.rooms, payloadBytes: options.payload, index
   })))
   let expected = 0
   let achievedRate = 0
+  let broadcasts = 0
   for (const r of results) {
     achievedRate += r.achievedRate as number
+    broadcasts += r.sent as number
     for (const [room, count] of (r.perRoom as number[]).entries()) expected += count * cluster.members[room]!
   }
   // Drain: wait until everything arrived, or nothing more arrives for a while.
@@ -225,6 +254,7 @@ async function measure (cluster: Cluster, rate: number, round: number, options: 
     report = await cluster.clients.call({ cmd: 'report' })
     if (report.received !== last) { last = report.received as number; stillSince = Date.now() }
   }
+  const cpuPer1k = (await clusterCpu(cluster) - cpuBefore) * 1000 / Math.max(1, broadcasts)
   const received = report.received as number
   const p99Ms = report.p99Ms as number | null
   const deliveryRatio = expected === 0 ? 1 : received / expected
@@ -239,7 +269,8 @@ async function measure (cluster: Cluster, rate: number, round: number, options: 
     deliveredPerSecond: received / options.seconds,
     p50Ms: report.p50Ms as number | null,
     p99Ms,
-    sustainable: received >= expected && p99Ms !== null && p99Ms <= options.targetP99 && achievedRate >= rate * 0.95
+    sustainable: received >= expected && p99Ms !== null && p99Ms <= options.targetP99 && achievedRate >= rate * 0.95,
+    cpuPer1k
   }
 }
 
@@ -261,6 +292,7 @@ interface Summary {
   p50Ms: number | null
   p99Ms: number | null
   sustainableRounds: number
+  cpuPer1k: number | null
 }
 
 function summarize (runs: Run[], kinds: Kind[], rates: number[]): Summary[] {
@@ -279,7 +311,8 @@ function summarize (runs: Run[], kinds: Kind[], rates: number[]): Summary[] {
         deliveredPerSecond: median(mine.map(r => r.deliveredPerSecond)),
         p50Ms: median(mine.flatMap(r => r.p50Ms === null ? [] : [r.p50Ms])),
         p99Ms: median(mine.flatMap(r => r.p99Ms === null ? [] : [r.p99Ms])),
-        sustainableRounds: mine.filter(r => r.sustainable).length
+        sustainableRounds: mine.filter(r => r.sustainable).length,
+        cpuPer1k: median(mine.map(r => r.cpuPer1k))
       })
     }
   }
@@ -317,7 +350,7 @@ async function main (): Promise<void> {
   process.once('SIGINT', () => { stopAll().finally(() => process.exit(130)).catch(() => {}) })
   const runs: Run[] = []
   try {
-    for (const kind of kinds) clusters.push(await startCluster(kind, options, redis.port))
+    for (const kind of kinds) clusters.push(await startCluster(kind, options, redis.port, redis.pid))
     for (let round = 0; round < options.rounds; round++) {
       // Alternate which adapter goes first, so neither always runs on the warmer machine.
       const order = round % 2 === 0 ? clusters : [...clusters].reverse()
@@ -356,6 +389,13 @@ async function main (): Promise<void> {
     maxSustainableRatio: max.redis > 0 ? max.grapevine / max.redis : null,
     sharedRate: shared,
     p99RatioAtSharedRate: p99Ratio,
+    /** Median CPU per broadcast, grapevine / redis (servers, and redis-server for redis), at each rate both ran. */
+    cpuRatioByRate: options.rates.map(rate => {
+      const g = summary.find(s => s.kind === 'grapevine' && s.rate === rate)?.cpuPer1k
+      const r = summary.find(s => s.kind === 'redis' && s.rate === rate)?.cpuPer1k
+      return { rate, ratio: g != null && r != null && r > 0 ? g / r : null }
+    }),
+    loadAverage: loadavg(),
     runs
   }
   if (options.json) {
@@ -364,21 +404,23 @@ async function main (): Promise<void> {
   }
   const lines = [
     `Socket.IO adapters: 3 server processes, ${options.clientsPerServer * 3} clients in ${options.rooms} rooms, ` +
-      `${options.payload}-byte payloads, ${options.seconds} s per rung, medians of ${options.rounds} interleaved rounds`,
+      `${options.payload}-byte payloads, ${options.seconds} s per rung, medians of ${options.rounds} interleaved rounds; load average ${loadavg().map(l => l.toFixed(2)).join(' ')}`,
     '',
-    '| adapter   | target msg/s | achieved msg/s | delivered | deliveries/s | p50 ms | p99 ms | sustained rounds |',
-    '|-----------|-------------:|---------------:|----------:|-------------:|-------:|-------:|-----------------:|'
+    '| adapter   | target msg/s | achieved msg/s | delivered | deliveries/s | p50 ms | p99 ms | sustained rounds | CPU s / 1k |',
+    '|-----------|-------------:|---------------:|----------:|-------------:|-------:|-------:|-----------------:|-----------:|'
   ]
   for (const s of summary) {
     lines.push(`| ${s.kind.padEnd(9)} | ${String(s.rate).padStart(12)} | ${fmt(s.achievedRate, 0).padStart(14)} | ` +
       `${(fmt(s.deliveryRatio === null ? null : s.deliveryRatio * 100, 2) + ' %').padStart(9)} | ${fmt(s.deliveredPerSecond, 0).padStart(12)} | ` +
-      `${fmt(s.p50Ms).padStart(6)} | ${fmt(s.p99Ms).padStart(6)} | ${`${s.sustainableRounds}/${s.rounds}`.padStart(16)} |`)
+      `${fmt(s.p50Ms).padStart(6)} | ${fmt(s.p99Ms).padStart(6)} | ${`${s.sustainableRounds}/${s.rounds}`.padStart(16)} | ${fmt(s.cpuPer1k, 3).padStart(10)} |`)
   }
   lines.push('')
   lines.push(`Maximum sustainable rate (100 % delivered, p99 <= ${options.targetP99} ms): ` +
     `grapevine ${max.grapevine} msg/s, redis ${max.redis} msg/s` +
     (result.maxSustainableRatio !== null ? ` (ratio ${result.maxSustainableRatio.toFixed(2)})` : ''))
   if (p99Ratio !== null) lines.push(`p99 at ${shared} msg/s: grapevine / redis = ${p99Ratio.toFixed(2)}`)
+  const cpuRatios = result.cpuRatioByRate.filter(r => r.ratio !== null).map(r => `${r.rate}: ${r.ratio!.toFixed(2)}`)
+  if (cpuRatios.length > 0) lines.push(`CPU per broadcast (servers, and redis-server for redis), grapevine / redis, by rate: ${cpuRatios.join(', ')}`)
   process.stdout.write(lines.join('\n') + '\n')
 }
 
@@ -430,7 +472,11 @@ async function roomSpread (argv: string[]): Promise<void> {
     payload: value('payload', 100),
     json: argv.includes('--json')
   }
-  const kinds: SpreadKind[] = ['grapevine-routed', 'grapevine', 'redis', 'redis-sharded']
+  const all: SpreadKind[] = ['grapevine-routed', 'grapevine', 'redis', 'redis-sharded']
+  const i = argv.indexOf('--adapters')
+  const wanted = i >= 0 ? String(argv[i + 1]).split(',') : all
+  for (const w of wanted) if (!all.includes(w as SpreadKind)) throw new Error(`--adapters: unknown adapter ${w} (${all.join(', ')})`)
+  const kinds = all.filter(k => k === 'redis' || wanted.includes(k))
   const redis = await startRedis()
   const results: SpreadResult[] = []
   try {
@@ -472,7 +518,7 @@ async function roomSpread (argv: string[]): Promise<void> {
 }
 
 async function spreadRun (kind: SpreadKind, options: SpreadOptions, redis: { port: number, pid: number }): Promise<SpreadResult> {
-  const servers = Array.from({ length: options.servers }, () => new Worker<ServerCommand>('./fixtures/socketio-server.js'))
+  const servers = Array.from({ length: options.servers }, () => new Worker<ServerCommand>('./fixtures/socketio-server.js', serverExecArgv))
   const clients = new Worker<ClientsCommand>('./fixtures/socketio-clients.js')
   try {
     const urls: string[] = []
