@@ -37,6 +37,7 @@ import { seededRng } from './proto/random.js'
 import { State } from './proto/state.js'
 import type { Event, InEvent, Message, OutEvent, Timer } from './proto/types.js'
 import type { Frame } from './net/frames.js'
+import { encodeFrame } from './net/codec.js'
 import { Transport, isLoopback, isUnspecified, parseAddress } from './net/transport.js'
 import type { Link, LinkCloseInfo } from './net/link.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './net/identity.js'
@@ -180,6 +181,8 @@ export class Gossip implements GossipApi, HandleHost {
   private signTimer: NodeJS.Immediate | undefined
   private readonly verifier = new OriginVerifier()
   private readonly signing: boolean
+  /** The last proto or direct frame encoded (see `encode`). */
+  private lastEncoded: { key: object, topic: TopicId | undefined, body: Uint8Array } | undefined
   private messageSeq = 0
   /** Messages dropped because their origin had not signed them. */
   private forged = 0
@@ -620,7 +623,7 @@ export class Gossip implements GossipApi, HandleHost {
     if (link !== undefined) {
       this.lastActivity.set(peer, this.now())
       try {
-        link.send(frame)
+        link.sendEncoded(this.encode(frame))
       } catch (err) {
         this.log.error({ err, peer, frame: frame.type }, 'frame not sent: it does not encode within the limits')
       }
@@ -650,6 +653,33 @@ export class Gossip implements GossipApi, HandleHost {
         this.input({ type: 'peerDisconnected', peer })
       })
     })
+  }
+
+  /**
+   * A frame's body, encoded once when the same frame goes to several peers in a row: Plumtree hands
+   * one GOSSIP message object to every eager peer, and the Socket.IO adapter sends the same bytes
+   * directly to each server. The last body is kept, keyed by the message object (the state
+   * machines never change a message once sent) or by a direct frame's content and topic (and
+   * checked byte for byte, since that content is the application's).
+   */
+  private encode (frame: Frame): Uint8Array {
+    const last = this.lastEncoded
+    if (frame.type === 'proto') {
+      if (last !== undefined && last.key === frame.message) return last.body
+      const body = encodeFrame(frame)
+      this.lastEncoded = { key: frame.message, topic: undefined, body }
+      return body
+    }
+    if (frame.type === 'direct') {
+      const content = frame.content
+      if (last !== undefined && last.key === content && last.topic === frame.topic &&
+        Buffer.from(last.body.buffer, last.body.byteOffset + last.body.byteLength - content.byteLength, content.byteLength)
+          .equals(content)) return last.body
+      const body = encodeFrame(frame)
+      this.lastEncoded = { key: content, topic: frame.topic, body }
+      return body
+    }
+    return encodeFrame(frame)
   }
 
   /** Close the link of a peer caught lying and refuse it for a while: it has the secret, not our trust. */

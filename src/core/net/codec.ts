@@ -79,8 +79,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
       break
     case 'direct':
       checkBytes(frame.content, 0, Infinity, 'direct.content')
-      wire = [FrameCode.Direct, hexToBytes(frame.topic, 'direct.topic'), frame.content]
-      break
+      return encodeDirect(hexToBytes(frame.topic, 'direct.topic'), frame.content)
     case 'bye':
       checkString(frame.reason, codecLimits.maxReasonLength, 'bye.reason', true)
       wire = [FrameCode.Bye, frame.reason]
@@ -94,6 +93,33 @@ export function encodeFrame (frame: Frame): Uint8Array {
       throw new CodecError(`cannot encode frame type ${String((frame as { type: unknown }).type)}`)
   }
   return packr.pack(wire)
+}
+
+/**
+ * `[3, topic, content]` written by hand, byte for byte what msgpackr writes (the Socket.IO adapter
+ * sends a direct frame per broadcast and server; a packer call cost more than the copy).
+ */
+function encodeDirect (topic: Uint8Array, content: Uint8Array): Uint8Array {
+  const length = content.byteLength
+  const header = length <= 0xff ? 2 : length <= 0xffff ? 3 : 5
+  const out = Buffer.allocUnsafe(36 + header + length)
+  out[0] = 0x93
+  out[1] = FrameCode.Direct
+  out[2] = 0xc4
+  out[3] = 32
+  out.set(topic, 4)
+  if (header === 2) {
+    out[36] = 0xc4
+    out[37] = length
+  } else if (header === 3) {
+    out[36] = 0xc5
+    out.writeUInt16BE(length, 37)
+  } else {
+    out[36] = 0xc6
+    out.writeUInt32BE(length, 37)
+  }
+  out.set(content, 36 + header)
+  return out
 }
 
 function encodeMessage (message: Message<NodeId>): unknown[] {
@@ -296,6 +322,10 @@ export function decodeFrame (bytes: Uint8Array): Frame {
     const ihave = decodeIHaveFrame(bytes)
     if (ihave !== undefined) return ihave
   }
+  if (first === 0x93 && bytes[1] === FrameCode.Direct) {
+    const direct = decodeDirectFrame(bytes)
+    if (direct !== undefined) return direct
+  }
   let wire: unknown
   try {
     wire = unpackr.unpack(bytes)
@@ -309,6 +339,35 @@ export function decodeFrame (bytes: Uint8Array): Frame {
     // Validation only reads plain values; anything else escaping it is still the peer's bad bytes.
     throw new CodecError(`invalid frame: ${(err as Error)?.message ?? String(err)}`, { cause: err })
   }
+}
+
+/** The topic of the last direct frame read, and its hex: a server's direct frames are nearly all of one topic. */
+let lastDirectTopic = Buffer.alloc(32)
+let lastDirectTopicHex = lastDirectTopic.toString('hex')
+
+/**
+ * A direct frame as our encoder writes it, `[3, bin8 of 32 bytes, bin of the content]`, read
+ * without msgpackr (the Socket.IO adapter sends one per broadcast and server). Undefined for any
+ * other shape, trailing or missing bytes included: the general way then accepts or refuses it.
+ */
+function decodeDirectFrame (bytes: Uint8Array): Frame | undefined {
+  const size = bytes.byteLength
+  if (size < 38 || bytes[2] !== 0xc4 || bytes[3] !== 32) return undefined
+  let length: number
+  let at: number
+  switch (bytes[36]) {
+    case 0xc4: length = bytes[37]!; at = 38; break
+    case 0xc5: if (size < 39) return undefined; length = (bytes[37]! << 8) | bytes[38]!; at = 39; break
+    case 0xc6: if (size < 41) return undefined; length = ((bytes[37]! << 24) >>> 0) + (bytes[38]! << 16) + (bytes[39]! << 8) + bytes[40]!; at = 41; break
+    default: return undefined
+  }
+  if (at + length !== size) return undefined
+  const topic = Buffer.from(bytes.buffer, bytes.byteOffset + 4, 32)
+  if (!topic.equals(lastDirectTopic)) {
+    lastDirectTopic = Buffer.from(topic)
+    lastDirectTopicHex = topic.toString('hex')
+  }
+  return { type: 'direct', topic: lastDirectTopicHex, content: bytes.subarray(at, size) }
 }
 
 function decodeWire (wire: unknown[]): Frame {
