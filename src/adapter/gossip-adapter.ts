@@ -232,6 +232,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const { options } = this
     return new RoomRouting({
       live: () => this.book.liveServers(),
+      liveNodes: () => this.book.liveNodes(),
       announceable: room => this.rooms.has(room) && !this.sids.has(room),
       rooms: () => [...this.rooms.keys()].filter(room => !this.sids.has(room)),
       publish: message => this.publishNow(message as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0])?.seq,
@@ -819,10 +820,14 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       if (frames instanceof Uint8Array) {
         await handle.publish(frames)
       } else {
-        await Promise.all(frames.map(async ([peer, bytes]) => {
+        // No closure or promise per frame beyond sendDirect's own: this runs for every broadcast.
+        const sends: Array<Promise<void>> = []
+        for (const [peer, bytes] of frames) {
           if (peer === node.nodeId) this.toSiblings(peer, bytes)
-          else await node.sendDirect(peer, this.topic, bytes)
-        }))
+          else sends.push(node.sendDirect(peer, this.topic, bytes))
+        }
+        if (sends.length === 1) await sends[0]
+        else if (sends.length > 1) await Promise.all(sends)
       }
     } catch (err) {
       if (err instanceof MessageTooLargeError) {

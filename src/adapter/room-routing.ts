@@ -46,6 +46,8 @@ export interface RoutingStats {
 export interface RoutingHost {
   /** The live servers and their nodes. */
   live: () => ReadonlyMap<ServerId, NodeId>
+  /** The nodes of `live` (read on every publish). */
+  liveNodes: () => ReadonlySet<NodeId>
   /** Whether `room` has a member here and is not a socket's own room. */
   announceable: (room: Room) => boolean
   rooms: () => Iterable<Room>
@@ -103,7 +105,7 @@ export class RoomRouting {
     const live = this.host.live()
     if (live.size === 0) return undefined
     const rooms = routableRooms(message)
-    const all = new Set(live.values())
+    const all = this.host.liveNodes()
     if (rooms === undefined || this.directory.everywhere(rooms) || rooms.some(room => this.announcer.isWild(room))) {
       if (rooms !== undefined) this.counts.toAll++
       return all.size > this.fanout ? undefined : [...all]
@@ -130,7 +132,7 @@ export class RoomRouting {
   private sendKeepalives (): void {
     const live = this.host.live()
     if (live.size === 0) return
-    this.publishTo(this.chain.silentSince(new Set(live.values()), Date.now() - this.heartbeatInterval / 2), { type: MessageType.HEARTBEAT })
+    this.publishTo(this.chain.silentSince(this.host.liveNodes(), Date.now() - this.heartbeatInterval / 2), { type: MessageType.HEARTBEAT })
   }
 
   /** `uid` on `node` counts from now on: it gets this server's snapshot. */

@@ -35,6 +35,8 @@ export class ServerBook {
   private readonly entries = new Map<ServerId, Entry>()
   /** The live servers and their nodes: read on every publish, so kept apart from the rest. */
   private readonly live = new Map<ServerId, NodeId>()
+  /** The nodes of `live`, made again only after it changed (read on every publish). */
+  private nodes: ReadonlySet<NodeId> | undefined
 
   constructor (private readonly capacity: number, private readonly evicted: (uid: ServerId) => void) {}
 
@@ -55,8 +57,13 @@ export class ServerBook {
     const entry = this.entries.get(uid)
     if (entry !== undefined) {
       if (entry.node !== node || entry.role !== role) return false
-      this.entries.delete(uid)
-      this.entries.set(uid, entry)
+      // A live server is never evicted, so where it stands does not matter until it stops being
+      // live (then `set` moves it to the end); not moving it spares a delete and an insert on
+      // every message received.
+      if (entry.state !== 'live') {
+        this.entries.delete(uid)
+        this.entries.set(uid, entry)
+      }
       return true
     }
     this.entries.set(uid, { node, role, state: role === 'emitter' ? 'emitter' : 'pending' })
@@ -67,8 +74,13 @@ export class ServerBook {
   set (uid: ServerId, state: ServerState): void {
     const entry = this.entries.get(uid)
     if (entry === undefined || entry.state === state) return
+    this.nodes = undefined
     if (state === 'live') this.live.set(uid, entry.node)
-    else this.live.delete(uid)
+    else if (this.live.delete(uid)) {
+      // Heard from until now: the most recently bound of the others.
+      this.entries.delete(uid)
+      this.entries.set(uid, entry)
+    }
     entry.state = state
     this.trim()
   }
@@ -85,9 +97,10 @@ export class ServerBook {
     return this.live
   }
 
-  /** Nodes hosting at least one live server. */
-  liveNodes (): Set<NodeId> {
-    return new Set(this.live.values())
+  /** Nodes hosting at least one live server (the same set until one changes: do not modify it). */
+  liveNodes (): ReadonlySet<NodeId> {
+    this.nodes ??= new Set(this.live.values())
+    return this.nodes
   }
 
   /** How many servers are in `state`. */

@@ -23,6 +23,21 @@ const broadcast: ClusterMessage = {
   data: { opts: { rooms: ['room'], except: [], flags: {} }, packet: { type: 2, nsp: '/', data: ['ev', Buffer.from([1, 2])] } }
 }
 
+t.test('a direct header is written by hand byte for byte as MessagePack would pack it', async t => {
+  const body = encodeRoutedBody(broadcast)
+  const numbers = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 40]
+  for (const seq of numbers) {
+    for (const skip of [-1, 0, Math.max(0, seq - 1), 127, 128]) {
+      if (skip >= seq && seq > 0) continue
+      const header = packr.pack([1, 6, seq, skip])
+      const expected = Buffer.concat([header, body])
+      expected[0] = 0x95
+      t.same(Buffer.from(encodeRouted(seq, skip, body)), expected, `seq ${seq}, skip ${skip}`)
+    }
+  }
+  t.same(decodeEnvelope(encodeRouted(2 ** 32, 2 ** 32 - 1, body)), { kind: 'message', seq: 2 ** 32, message: broadcast, skip: 2 ** 32 - 1 }, 'past 32 bits through the packer')
+})
+
 t.test('one body, a header per receiver: each decodes to the message with its own skip', async t => {
   const body = encodeRoutedBody(broadcast)
   const direct = decodeEnvelope(encodeRouted(9, 4, body))

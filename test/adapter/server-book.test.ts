@@ -61,3 +61,20 @@ t.test('an emitter is bound to its node as an emitter: never pending, never live
   book.set('e1', 'departed')
   t.notOk(book.claim('e1', 'nodeA'), 'a departed emitter stays one')
 })
+
+t.test('a server that stops counting is the most recently heard of the others; the live nodes follow every change', async t => {
+  const evicted: string[] = []
+  const book = new ServerBook(2, uid => { evicted.push(uid) })
+  book.claim('u1', 'nodeA')
+  book.set('u1', 'live')
+  book.claim('ghost0', 'nodeX')
+  t.same([...book.liveNodes()], ['nodeA'])
+  t.equal(book.liveNodes(), book.liveNodes(), 'the same set while nothing changes')
+  book.set('u1', 'pending')
+  t.same([...book.liveNodes()], [], 'a server that stops counting leaves the live nodes')
+  book.claim('ghost1', 'nodeX')
+  t.same(evicted, ['ghost0'], 'the ghost bound after it, but before it stopped counting, went first')
+  t.equal(book.state('u1'), 'pending')
+  book.set('u1', 'live')
+  t.same([...book.liveNodes()], ['nodeA'])
+})
