@@ -551,6 +551,7 @@ export class Gossip implements GossipApi, HandleHost {
         this.flushPending(topic)
         return
       case 'neighborDown':
+        if (event.reason === 'failure') this.healer.failed(topic, this.now())
         this.emitEvent({ type: 'neighbourDown', topic, peer: event.peer, reason: event.reason })
         return
       case 'joinFailed':

@@ -16,10 +16,11 @@
  *   `expectedJoins` healing joins per interval however large it is. In a split into two halves,
  *   each such join crosses the cut with probability 1/2, and one crossing join merges them.
  *   Each such JOIN evicts somebody and its walk adds links, so a calm overlay checks less often:
- *   once a node's active view has lost nobody for `calmAfter` since it joined the topic, its
- *   checks come every `calmInterval`. A split shows where it happens, as lost neighbours at the
- *   cut, and those nodes check at the short interval again (measured at 50 idle nodes: the
- *   short checks alone cost about 1,200 evictions per topic every 10 minutes).
+ *   once a node has seen no neighbour of the topic fail (`failed`) and has not been isolated for
+ *   `calmAfter` since it joined the topic, its checks come every `calmInterval`. A split shows
+ *   where it happens, as failed links at the cut, and those nodes check at the short interval
+ *   again. Evictions are not trouble: they are what the checks themselves cause (measured at 50
+ *   idle nodes: the short checks cost about 1,100 evictions per topic every 10 minutes).
  *
  * Pure: the caller passes time, randomness and what it knows; the result says whom to join and
  * when to ask again.
@@ -40,7 +41,7 @@ export interface HealerConfig {
   /** First and largest backoff while isolated, ms. */
   isolatedBackoffMin: number
   isolatedBackoffMax: number
-  /** How long the active view must have lost nobody before split checks slow down, ms. */
+  /** How long without a failed neighbour or isolation before split checks slow down, ms. */
   calmAfter: number
   /** Period of the split check once calm, ms. */
   calmInterval: number
@@ -76,8 +77,8 @@ export interface HealDecision<PI> {
 export class Healer<PI> {
   private readonly backoff = new Map<TopicId, number>()
   private readonly probation = new Map<TopicId, number>()
-  /** Per topic: the active view at the last tick, and when it last lost a member (or the topic was joined). */
-  private readonly seen = new Map<TopicId, { active: readonly PI[], troubleAt: number }>()
+  /** Per topic: when a neighbour last failed, the node was isolated, or it joined the topic. */
+  private readonly troubleAt = new Map<TopicId, number>()
 
   constructor (private readonly config: HealerConfig, private readonly rng: Rng) {}
 
@@ -109,19 +110,21 @@ export class Healer<PI> {
   forget (topic: TopicId): void {
     this.backoff.delete(topic)
     this.probation.delete(topic)
-    this.seen.delete(topic)
+    this.troubleAt.delete(topic)
   }
 
-  /** Whether the active view has lost nobody for `calmAfter` (a view that lost a member, or is empty, is trouble). */
+  /** A neighbour of `topic` failed (its link broke; not an eviction, not a goodbye). */
+  failed (topic: TopicId, now: number): void {
+    this.troubleAt.set(topic, now)
+  }
+
   private calm (topic: TopicId, active: readonly PI[], now: number): boolean {
-    const seen = this.seen.get(topic)
-    if (seen === undefined) {
-      this.seen.set(topic, { active: active.slice(), troubleAt: now })
+    const since = this.troubleAt.get(topic)
+    if (since === undefined || active.length === 0) {
+      this.troubleAt.set(topic, now)
       return false
     }
-    if (active.length === 0 || seen.active.some(p => !active.includes(p))) seen.troubleAt = now
-    seen.active = active.slice()
-    return now - seen.troubleAt >= this.config.calmAfter
+    return now - since >= this.config.calmAfter
   }
 
   /** ±25 % so that nodes started together do not heal in lock step. */

@@ -411,6 +411,7 @@ export class Simulator {
         case 'emit': {
           const ev = out.event
           if (ev.type === 'received') this.metrics.onReceived(node, ev, this.clock)
+          else if (ev.type === 'neighborDown' && ev.reason === 'failure') n.discovery?.healer.failed(out.topic, this.clock)
           else if (ev.type === 'joined' || ev.type === 'neighborUp') {
             if (Number.isNaN(n.memberSince)) n.memberSince = this.clock
             if (n.discovery !== undefined) this.firstNeighbour(node, out.topic)
