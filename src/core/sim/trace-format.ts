@@ -26,7 +26,6 @@
  * link and tree changes stop being recorded (`truncatedAt`).
  */
 import type { ClusterSnapshot, ViewEdge, ViewLink, ViewNode } from '../cluster-view.js'
-import { DisjointSets } from './disjoint-sets.js'
 
 export const TRACE_FORMAT = 'grapevine-sim-trace'
 export const TRACE_VERSION = 1
@@ -307,16 +306,19 @@ export class TraceReplay {
   }
 
   private components (): { components: number, links: number } {
+    // Its own union-find, not ./disjoint-sets.js: the replay page loads this file alone (it may
+    // import types only).
     const alive = [...this.nodes.keys()].filter(n => this.isAlive(n))
-    const index = new Map(alive.map((id, i) => [id, i]))
-    const sets = new DisjointSets(alive.length)
-    const edges = this.edges(n => this.isAlive(n))
-    for (const e of edges) {
-      const a = index.get(e.a)
-      const b = index.get(e.b)
-      if (a !== undefined && b !== undefined) sets.union(a, b)
+    const parent = new Map(alive.map(n => [n, n]))
+    const find = (x: number): number => {
+      let r = x
+      while (parent.get(r) !== r) r = parent.get(r) as number
+      parent.set(x, r)
+      return r
     }
-    return { components: sets.sizes().size, links: edges.length }
+    const edges = this.edges(n => this.isAlive(n))
+    for (const e of edges) parent.set(find(e.a), find(e.b))
+    return { components: new Set(alive.map(find)).size, links: edges.length }
   }
 
   /** The latest totals row at or before the current time. */
