@@ -15,6 +15,7 @@
  * compare across processes.
  */
 import net from 'node:net'
+import { PerformanceObserver } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
 import { Gossip } from '../src/core/gossip.js'
 import type { GossipHandle } from '../src/core/api.js'
@@ -60,8 +61,11 @@ let topicId = ''
 /** Deliveries as parallel arrays: arrival time and latency, ms. */
 const arrivedAt: number[] = []
 const latency: number[] = []
+/** Per delivery: the publisher's index and the hops the message took. */
+const sender: number[] = []
+const hops: number[] = []
 /** Samples every 100 ms: time, RSS, heap used, event-loop lag, awaited ids, the watched peer's state. */
-const samples: Array<{ t: number, rss: number, heap: number, external: number, cpu: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }> = []
+const samples: Array<{ t: number, rss: number, heap: number, external: number, cpu: number, lag: number, gcMs: number, gcMaxMs: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }> = []
 let watched: string | undefined
 let publishing = false
 let published = 0
@@ -74,6 +78,13 @@ interface Internals {
   transport: Transport
 }
 const internals = (): Internals => gossip as unknown as Internals
+
+/** Garbage collection since the last sample: total and longest pause, ms. */
+let gcMs = 0
+let gcMaxMs = 0
+new PerformanceObserver(list => {
+  for (const e of list.getEntries()) { gcMs += e.duration; gcMaxMs = Math.max(gcMaxMs, e.duration) }
+}).observe({ entryTypes: ['gc'] })
 
 function sample (lag: number): void {
   const m = process.memoryUsage()
@@ -90,7 +101,9 @@ function sample (lag: number): void {
     }
   }
   const c = process.cpuUsage()
-  samples.push({ t: now(), rss: m.rss, heap: m.heapUsed, external: m.external, cpu: (c.user + c.system) / 1000, lag, missing, unanswered, watchedNeighbour, watchedLinked })
+  samples.push({ t: now(), rss: m.rss, heap: m.heapUsed, external: m.external, cpu: (c.user + c.system) / 1000, lag, gcMs, gcMaxMs, missing, unanswered, watchedNeighbour, watchedLinked })
+  gcMs = 0
+  gcMaxMs = 0
 }
 
 let sampler: NodeJS.Timeout | undefined
@@ -262,6 +275,8 @@ process.on('message', (m: Command) => {
             const t = now()
             arrivedAt.push(t)
             latency.push(t - b.readDoubleLE(8))
+            sender.push(b.readUInt32BE(4))
+            hops.push(item.hops)
           }
         })()
         send({ ok: true })
@@ -282,7 +297,7 @@ process.on('message', (m: Command) => {
         send({ ok: true })
         return
       case 'dump':
-        send({ ok: true, arrivedAt, latency, samples })
+        send({ ok: true, arrivedAt, latency, sender, hops, samples })
         return
       case 'attack':
         send({ ok: true, nodeId: await attack(m) })

@@ -16,12 +16,13 @@
  *   attack and without it.
  *
  *   npm run bench:hostile -- [--scenarios ihave,evasive,slots] [--nodes 5] [--rate 200]
- *     [--flood 10] [--entries 500] [--connections 2000] [--trials 5] [--json]
+ *     [--flood 10] [--entries 500] [--connections 2000] [--trials 5] [--profile DIR] [--dump FILE] [--json]
  */
 import { WorkerProcess as Worker } from './fixtures/worker-process.js'
 import { fileURLToPath } from 'node:url'
 import { execSync } from 'node:child_process'
 import os from 'node:os'
+import { writeFileSync } from 'node:fs'
 
 const args = process.argv.slice(2)
 const json = args.includes('--json')
@@ -37,6 +38,10 @@ const phaseSeconds = Number(arg('phase', '10'))
 const entriesPerFrame = Number(arg('entries', '500'))
 const connections = Number(arg('connections', '2000'))
 const trials = Number(arg('trials', '5'))
+/** `--profile DIR`: the victim writes a CPU profile there (node --cpu-prof). */
+const profileDir = arg('profile', '')
+/** `--dump FILE`: every node's deliveries and samples, with the phase boundaries, as JSON. */
+const dumpFile = arg('dump', '')
 const SECRET = 'hostile-bench-secret'
 const TOPIC = 'hostile-bench'
 const workerPath = fileURLToPath(new URL('./hostile-worker.js', import.meta.url))
@@ -44,8 +49,9 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e6
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const log = (line: string): void => { if (!json) process.stderr.write(`${line}\n`) }
 
-async function workers (n: number): Promise<Worker[]> {
-  const list = Array.from({ length: n }, () => new Worker(workerPath))
+async function workers (n: number, profiled = false): Promise<Worker[]> {
+  const execArgv = profiled && profileDir !== '' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
+  const list = Array.from({ length: n }, (_, i) => new Worker(workerPath, i === 0 ? execArgv : []))
   await Promise.all(list.map(async w => await w.ready))
   return list
 }
@@ -76,7 +82,7 @@ function latencyIn (dumps: Dump[], from: number, to: number): Latency {
   return { n: values.length, p50: percentile(values, 50), p99: percentile(values, 99), max: values.length === 0 ? null : values[values.length - 1]! }
 }
 
-interface Sample { t: number, rss: number, heap: number, external: number, cpu: number, lag: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }
+interface Sample { t: number, rss: number, heap: number, external: number, cpu: number, lag: number, gcMs: number, gcMaxMs: number, missing: number, unanswered: number, watchedNeighbour: boolean, watchedLinked: boolean }
 interface Dump { arrivedAt: number[], latency: number[], samples: Sample[] }
 
 function samplesIn (d: Dump, from: number, to: number): Sample[] {
@@ -97,7 +103,7 @@ interface FloodResult {
   activeViews: number[]
   rate: number
   insider: Record<string, unknown>
-  phases: Record<string, { victim: Latency, all: Latency, victimRssMB: { median: number, peak: number }, victimHeapMB: { peak: number }, victimExternalMB: { peak: number }, victimCpuPercent: number, victimLagMaxMs: number, awaitedMax: number }>
+  phases: Record<string, { victim: Latency, all: Latency, victimRssMB: { median: number, peak: number }, victimHeapMB: { peak: number }, victimExternalMB: { peak: number }, victimCpuPercent: number, victimLagMaxMs: number, victimGcPercent: number, victimGcMaxMs: number, awaitedMax: number }>
   ratios: { p99Victim: number | null, p99All: number | null, rssPeakVsIdle: number, rssPeakVsBaseline: number }
   recoveryMs: number
   awaitedBackToBaselineMs: number | null
@@ -106,7 +112,7 @@ interface FloodResult {
 }
 
 async function ihaveFlood (scenario: 'ihave' | 'evasive'): Promise<FloodResult> {
-  const nodes = await workers(nodeCount)
+  const nodes = await workers(nodeCount, true)
   const [insider] = await workers(1) as [Worker]
   try {
     const victim = nodes[0]!
@@ -144,6 +150,7 @@ async function ihaveFlood (scenario: 'ihave' | 'evasive'): Promise<FloodResult> 
     const status = await insider.call({ cmd: 'attackStatus' })
     const dumps = await Promise.all(nodes.map(async w => await w.call({ cmd: 'dump' }) as unknown as Dump))
     const vd = dumps[0]!
+    if (dumpFile !== '') writeFileSync(`${dumpFile}.${scenario}.json`, JSON.stringify({ tIdle, tPub, tBase, tBaseEnd, tFlood, tFloodEnd, tEnd, dumps }))
 
     const phase = (from: number, to: number): FloodResult['phases'][string] => {
       const s = samplesIn(vd, from, to)
@@ -155,6 +162,8 @@ async function ihaveFlood (scenario: 'ihave' | 'evasive'): Promise<FloodResult> 
         victimExternalMB: { peak: round(Math.max(0, ...s.map(x => x.external)) / MB)! },
         victimCpuPercent: s.length < 2 ? 0 : Math.round(100 * (s[s.length - 1]!.cpu - s[0]!.cpu) / (s[s.length - 1]!.t - s[0]!.t)),
         victimLagMaxMs: round(Math.max(0, ...s.map(x => x.lag)))!,
+        victimGcPercent: s.length < 2 ? 0 : round(100 * s.slice(1).reduce((x, y) => x + y.gcMs, 0) / (s[s.length - 1]!.t - s[0]!.t))!,
+        victimGcMaxMs: round(Math.max(0, ...s.map(x => x.gcMaxMs)))!,
         awaitedMax: Math.max(0, ...s.map(x => x.missing))
       }
     }
@@ -162,6 +171,8 @@ async function ihaveFlood (scenario: 'ihave' | 'evasive'): Promise<FloodResult> 
       idle: phase(tIdle, tPub),
       baseline: phase(tBase, tBaseEnd),
       flood: phase(tFlood, tFloodEnd),
+      floodFirst3s: phase(tFlood, tFlood + 3000),
+      floodRest: phase(tFlood + 3000, tFloodEnd),
       after: phase(tFloodEnd, tEnd)
     }
     // Late after the flood: a message slower than twice the baseline p99 (at least +10 ms).
@@ -295,10 +306,10 @@ async function main (): Promise<void> {
   console.log(`commit ${report.commit}, load average before ${loadBefore.join(' ')}, after ${report.loadAfter.join(' ')}`)
   for (const r of floods) {
     console.log(`\n### ${r.scenario === 'ihave' ? 'IHAVE flood' : 'IHAVE flood, insider delivers one message per 100 ms'}: ${r.nodes} nodes (active views ${r.activeViews.join(' ')}), ${r.rate} msgs/s, insider ${String(r.insider.idsPerSecond)} ids/s for ${f(r.insider.seconds as number)} s (${String(r.insider.ids)} ids)\n`)
-    console.log('| phase | victim p50 ms | victim p99 ms | all p99 ms | all max ms | victim RSS MB (median / peak) | heap peak MB | external peak MB | victim CPU % | loop lag max ms | ids awaited max |')
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    console.log('| phase | victim p50 ms | victim p99 ms | all p99 ms | all max ms | victim RSS MB (median / peak) | heap peak MB | external peak MB | victim CPU % | GC % | GC pause max ms | loop lag max ms | ids awaited max |')
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for (const [name, p] of Object.entries(r.phases)) {
-      console.log(`| ${name} | ${f(p.victim.p50, 2)} | ${f(p.victim.p99, 2)} | ${f(p.all.p99, 2)} | ${f(p.all.max)} | ${f(p.victimRssMB.median)} / ${f(p.victimRssMB.peak)} | ${f(p.victimHeapMB.peak)} | ${f(p.victimExternalMB.peak)} | ${p.victimCpuPercent} | ${f(p.victimLagMaxMs)} | ${p.awaitedMax} |`)
+      console.log(`| ${name} | ${f(p.victim.p50, 2)} | ${f(p.victim.p99, 2)} | ${f(p.all.p99, 2)} | ${f(p.all.max)} | ${f(p.victimRssMB.median)} / ${f(p.victimRssMB.peak)} | ${f(p.victimHeapMB.peak)} | ${f(p.victimExternalMB.peak)} | ${p.victimCpuPercent} | ${f(p.victimGcPercent)} | ${f(p.victimGcMaxMs)} | ${f(p.victimLagMaxMs)} | ${p.awaitedMax} |`)
     }
     console.log(`\nflood / baseline: victim p99 ${f(r.ratios.p99Victim, 2)}x, all p99 ${f(r.ratios.p99All, 2)}x; RSS peak / idle ${f(r.ratios.rssPeakVsIdle, 2)}x, / baseline ${f(r.ratios.rssPeakVsBaseline, 2)}x; late messages end ${r.recoveryMs} ms after the flood; ids awaited back to the baseline's most after ${String(r.awaitedBackToBaselineMs)} ms`)
     console.log(`flooder: unanswered GRAFTs ${r.flooder.unansweredAtFloodEnd} at flood end (ignored: ${String(r.flooder.ignoredAtFloodEnd)}), neighbour ${String(r.flooder.neighbourAtFloodEnd)} / linked ${String(r.flooder.linkedAtFloodEnd)} at flood end, neighbour ${String(r.flooder.neighbourAtEnd)} / linked ${String(r.flooder.linkedAtEnd)} ${phaseSeconds} s later; ${r.flooder.graftsReceived} GRAFTs received, the last ${String(r.flooder.lastGraftAfterFloodStartMs)} ms into the flood; dropped and re-joined ${r.flooder.redials} times${r.flooder.redials > 0 ? ` (${JSON.stringify(r.flooder.closeReasons)})` : ''}; delivered ${r.delivery.received} / ${r.delivery.expected}`)

@@ -73,6 +73,12 @@ export interface PlumtreeConfig {
    */
   maxUnansweredGrafts: number
   /**
+   * GRAFTs one neighbour may have pending (sent, neither answered nor timed out); an id whose next
+   * announcer is at the bound waits one `graftTimeout2` and tries again. A flooder's ids would
+   * otherwise all come due together and cost a GRAFT each in one turn of the event loop.
+   */
+  maxGraftsInFlight: number
+  /**
    * How long a neighbour must have stayed at `maxUnansweredGrafts` unanswered GRAFTs or more
    * (less one per payload it delivered) before it is demoted, ms. Well above a round trip: a burst answered late demotes nobody.
    */
@@ -122,6 +128,7 @@ export const defaultConfig: ProtoConfig = Object.freeze({
     maxMissingMessages: 10_000,
     maxMissingPerPeer: 1_000,
     maxUnansweredGrafts: 32,
+    maxGraftsInFlight: 128,
     demoteAfter: 2_000
   }),
   maxTopics: 1_000,

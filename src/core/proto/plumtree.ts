@@ -66,6 +66,8 @@ export class Plumtree<PI> {
    */
   private readonly missingBy = new Map<PI, number>()
   private readonly unanswered = new Map<PI, { count: number, since: number }>()
+  /** Per peer: ids in `missing` whose GRAFT went to it and is neither answered nor timed out. */
+  private readonly graftsTo = new Map<PI, number>()
   /** Per demoted neighbour: entries it announced since, unheard. */
   private readonly ignoredBy = new Map<PI, number>()
   /**
@@ -194,14 +196,26 @@ export class Plumtree<PI> {
       // brought it under): a count that lingered below it must not demote at once in a burst.
       else if (++record.count === this.config.maxUnansweredGrafts) record.since = now
     }
-    missing.grafted = undefined
-    let next = missing.queue.shift()
-    while (next !== undefined && !this.isNeighbor(next.peer)) next = missing.queue.shift()
-    if (next !== undefined) {
+    this.setGrafted(missing, undefined)
+    // The first announcer still a neighbour and with room for one more pending GRAFT is asked;
+    // the others at their bound keep their place for the next try.
+    const queue = missing.queue
+    for (let i = 0; i < queue.length;) {
+      const next = queue[i] as Announcement<PI>
+      if (!this.isNeighbor(next.peer)) {
+        queue.splice(i, 1)
+        continue
+      }
+      if ((this.graftsTo.get(next.peer) ?? 0) >= this.config.maxGraftsInFlight) {
+        i++
+        continue
+      }
+      queue.splice(i, 1)
       this.out.send(next.peer, this.topic, { type: 'graft', id, round: saturatingRound(next.round) })
       this.lazy.delete(next.peer)
       this.eager.add(next.peer)
-      missing.grafted = next.peer
+      this.setGrafted(missing, next.peer)
+      break
     }
     if (missing.queue.length === 0 && missing.grafted === undefined) {
       this.dropMissing(id, missing)
@@ -412,7 +426,19 @@ export class Plumtree<PI> {
     return record !== undefined && record.count >= this.config.maxUnansweredGrafts && now - record.since >= this.config.demoteAfter
   }
 
+  private setGrafted (missing: Missing<PI>, peer: PI | undefined): void {
+    const before = missing.grafted
+    if (before !== undefined) {
+      const n = (this.graftsTo.get(before) ?? 1) - 1
+      if (n > 0) this.graftsTo.set(before, n)
+      else this.graftsTo.delete(before)
+    }
+    missing.grafted = peer
+    if (peer !== undefined) this.graftsTo.set(peer, (this.graftsTo.get(peer) ?? 0) + 1)
+  }
+
   private dropMissing (id: MessageId, missing: Missing<PI>): void {
+    this.setGrafted(missing, undefined)
     this.missing.delete(id)
     const n = (this.missingBy.get(missing.by) ?? 1) - 1
     if (n > 0) this.missingBy.set(missing.by, n)

@@ -152,6 +152,25 @@ t.test('a neighbour announcing ids it never delivers is bounded, then ignored un
   t.equal(schedules(honest, 'graftTimeout').length, 1)
 })
 
+t.test('a neighbour with maxGraftsInFlight GRAFTs pending is asked for no more: its ids wait their turn or go to another announcer', async t => {
+  const s = node('me', { broadcast: { maxGraftsInFlight: 2 } })
+  withNeighbors(s, ['a', 'b', 'c'])
+  s.handle(recv('b', { type: 'prune' }), 0)
+  s.handle(recv('c', { type: 'prune' }), 0)
+  s.handle(recv('b', { type: 'ihave', entries: ['x0', 'x1', 'x2', 'x3'].map(id => ({ id, round: 0 })) }), 10)
+  s.handle(recv('c', { type: 'ihave', entries: [{ id: 'x3', round: 0 }] }), 10)
+  const due = 10 + pt.graftTimeout1
+  const first = ['x0', 'x1', 'x2', 'x3'].map(id => s.handle(timer({ type: 'graftTimeout', topic: T, id }), due))
+  t.same(first.map(o => sends(o, 'graft').map(m => [m.to, m.body.id])), [[['b', 'x0']], [['b', 'x1']], [], [['c', 'x3']]],
+    'b gets two GRAFTs; x2 waits; x3 goes to its other announcer')
+  t.same(schedules(first[2]!, 'graftTimeout').map(x => x.after), [pt.graftTimeout2], 'x2 tries again after graftTimeout2')
+  t.equal(s.stats(T)?.missing, 4, 'nothing was given up')
+  // b answers x0: room for one more, and x2 is grafted on its next try.
+  s.handle(recv('b', gossip('x0', 0)), due + 5)
+  const retry = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x2' }), due + pt.graftTimeout2)
+  t.same(sends(retry, 'graft').map(m => [m.to, m.body.id]), [['b', 'x2']])
+})
+
 /** IHAVE entries read by position (as the codec hands them over), remembering which ids were read. */
 function readByPosition (entries: Array<{ id: string, round: number }>): IHaveList & { read: number[] } {
   const read: number[] = []
