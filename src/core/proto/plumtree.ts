@@ -49,6 +49,8 @@ interface Missing<PI> {
   by: PI
   /** The announcer we last grafted for it, if any: still missing at the next timeout, it failed us. */
   grafted: PI | undefined
+  /** The announcer it waits for room at (see `maxGraftsInFlight`), if any. */
+  parked?: PI
 }
 
 export class Plumtree<PI> {
@@ -68,6 +70,10 @@ export class Plumtree<PI> {
   private readonly unanswered = new Map<PI, { count: number, since: number }>()
   /** Per peer: ids in `missing` whose GRAFT went to it and is neither answered nor timed out. */
   private readonly graftsTo = new Map<PI, number>()
+  /** Per neighbour at `maxGraftsInFlight`: ids parked until it has room (some may be gone since). */
+  private readonly parkedAt = new Map<PI, MessageId[]>()
+  /** Neighbours with parked ids that got room for a GRAFT, to be taken up by `resumeParked`. */
+  private withRoom: PI[] = []
   /** Per demoted neighbour: entries it announced since, unheard. */
   private readonly ignoredBy = new Map<PI, number>()
   /**
@@ -186,6 +192,7 @@ export class Plumtree<PI> {
     if (missing === undefined || !isDue(now, missing.due)) return
     if (this.hasSeen(id)) {
       this.dropMissing(id, missing)
+      this.resumeParked(now)
       return
     }
     // Counted for a neighbour only: one that left had its record cleared and must not get a new one.
@@ -197,9 +204,19 @@ export class Plumtree<PI> {
       else if (++record.count === this.config.maxUnansweredGrafts) record.since = now
     }
     this.setGrafted(missing, undefined)
-    // The first announcer still a neighbour and with room for one more pending GRAFT is asked;
-    // the others at their bound keep their place for the next try.
+    this.graftNext(id, missing, now)
+    this.resumeParked(now)
+  }
+
+  /**
+   * Ask the first announcer still a neighbour and with room for one more pending GRAFT. If every
+   * announcer left is at its bound, the id is parked at the first of them, without a timer: it is
+   * taken up again when that neighbour has room (a flooder's thousand ids would otherwise each
+   * keep a timer going). With nobody left to ask, it is given up.
+   */
+  private graftNext (id: MessageId, missing: Missing<PI>, now: number): void {
     const queue = missing.queue
+    let full: PI | undefined
     for (let i = 0; i < queue.length;) {
       const next = queue[i] as Announcement<PI>
       if (!this.isNeighbor(next.peer)) {
@@ -207,6 +224,7 @@ export class Plumtree<PI> {
         continue
       }
       if ((this.graftsTo.get(next.peer) ?? 0) >= this.config.maxGraftsInFlight) {
+        full ??= next.peer
         i++
         continue
       }
@@ -215,14 +233,41 @@ export class Plumtree<PI> {
       this.lazy.delete(next.peer)
       this.eager.add(next.peer)
       this.setGrafted(missing, next.peer)
-      break
+      missing.due = now + this.config.graftTimeout2
+      this.out.schedule(this.config.graftTimeout2, { type: 'graftTimeout', topic: this.topic, id })
+      return
     }
-    if (missing.queue.length === 0 && missing.grafted === undefined) {
+    if (full === undefined) {
       this.dropMissing(id, missing)
       return
     }
-    missing.due = now + this.config.graftTimeout2
-    this.out.schedule(this.config.graftTimeout2, { type: 'graftTimeout', topic: this.topic, id })
+    missing.parked = full
+    // A timer still pending for this id finds it not due, and does nothing.
+    missing.due = Infinity
+    let ids = this.parkedAt.get(full)
+    if (ids === undefined) this.parkedAt.set(full, ids = [])
+    ids.push(id)
+  }
+
+  /** Take up parked ids of the neighbours that have room for GRAFTs again. */
+  private resumeParked (now: number): void {
+    while (this.withRoom.length > 0) {
+      const peer = this.withRoom.pop() as PI
+      const ids = this.parkedAt.get(peer)
+      if (ids === undefined) continue
+      let head = 0
+      while (head < ids.length && (this.graftsTo.get(peer) ?? 0) < this.config.maxGraftsInFlight) {
+        const id = ids[head++] as MessageId
+        const missing = this.missing.get(id)
+        // Delivered or given up meanwhile: nothing to take up.
+        if (missing === undefined || missing.parked !== peer) continue
+        missing.parked = undefined
+        if (this.hasSeen(id)) this.dropMissing(id, missing)
+        else this.graftNext(id, missing, now)
+      }
+      if (head >= ids.length) this.parkedAt.delete(peer)
+      else ids.splice(0, head)
+    }
   }
 
   onEvictCache (now: number): void {
@@ -262,7 +307,10 @@ export class Plumtree<PI> {
     const hops = saturatingRound(round + 1)
     this.remember(id, { origin, content, hops, from: neighbor ? from : undefined, sig }, now)
     const missing = this.missing.get(id)
-    if (missing !== undefined) this.dropMissing(id, missing)
+    if (missing !== undefined) {
+      this.dropMissing(id, missing)
+      this.resumeParked(now)
+    }
     // Each payload it delivers makes up for one GRAFT it left unanswered; once it has made up for
     // all of them it is trusted again. Forgiving everything at once let a flooder that delivers
     // one real message every 100 ms leave thousands of GRAFTs a second unanswered, never demoted.
@@ -326,7 +374,10 @@ export class Plumtree<PI> {
       if (this.config.maxMissingMessages <= 0) continue
       if (this.missing.size >= this.config.maxMissingMessages) {
         const oldest = this.missing.entries().next()
-        if (oldest.done !== true) this.dropMissing(oldest.value[0], oldest.value[1])
+        if (oldest.done !== true) {
+          this.dropMissing(oldest.value[0], oldest.value[1])
+          this.resumeParked(now)
+        }
       }
       this.missing.set(id, { queue: [{ peer: from, round: roundAt(entries, i) }], due: now + this.config.graftTimeout1, by: from, grafted: undefined })
       this.missingBy.set(from, (this.missingBy.get(from) ?? 0) + 1)
@@ -432,6 +483,7 @@ export class Plumtree<PI> {
       const n = (this.graftsTo.get(before) ?? 1) - 1
       if (n > 0) this.graftsTo.set(before, n)
       else this.graftsTo.delete(before)
+      if (n === this.config.maxGraftsInFlight - 1 && this.parkedAt.has(before)) this.withRoom.push(before)
     }
     missing.grafted = peer
     if (peer !== undefined) this.graftsTo.set(peer, (this.graftsTo.get(peer) ?? 0) + 1)
@@ -439,6 +491,7 @@ export class Plumtree<PI> {
 
   private dropMissing (id: MessageId, missing: Missing<PI>): void {
     this.setGrafted(missing, undefined)
+    missing.parked = undefined
     this.missing.delete(id)
     const n = (this.missingBy.get(missing.by) ?? 1) - 1
     if (n > 0) this.missingBy.set(missing.by, n)

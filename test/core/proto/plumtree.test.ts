@@ -163,12 +163,33 @@ t.test('a neighbour with maxGraftsInFlight GRAFTs pending is asked for no more: 
   const first = ['x0', 'x1', 'x2', 'x3'].map(id => s.handle(timer({ type: 'graftTimeout', topic: T, id }), due))
   t.same(first.map(o => sends(o, 'graft').map(m => [m.to, m.body.id])), [[['b', 'x0']], [['b', 'x1']], [], [['c', 'x3']]],
     'b gets two GRAFTs; x2 waits; x3 goes to its other announcer')
-  t.same(schedules(first[2]!, 'graftTimeout').map(x => x.after), [pt.graftTimeout2], 'x2 tries again after graftTimeout2')
+  t.same(schedules(first[2]!, 'graftTimeout'), [], 'x2 waits without a timer')
   t.equal(s.stats(T)?.missing, 4, 'nothing was given up')
-  // b answers x0: room for one more, and x2 is grafted on its next try.
-  s.handle(recv('b', gossip('x0', 0)), due + 5)
-  const retry = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x2' }), due + pt.graftTimeout2)
-  t.same(sends(retry, 'graft').map(m => [m.to, m.body.id]), [['b', 'x2']])
+  // b answers x0: that makes room, and x2 is grafted at once, with its own timer.
+  const answer = s.handle(recv('b', gossip('x0', 0)), due + 5)
+  t.same(sends(answer, 'graft').map(m => [m.to, m.body.id]), [['b', 'x2']])
+  t.same(schedules(answer, 'graftTimeout').map(x => [x.timer.id, x.after]), [['x2', pt.graftTimeout2]])
+  // x1 left unanswered: its timeout makes room, and the next parked id (x4, parked after x2) goes.
+  s.handle(recv('b', { type: 'ihave', entries: [{ id: 'x4', round: 0 }] }), due + 6)
+  const parked = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x4' }), due + 6 + pt.graftTimeout1)
+  t.same(sends(parked, 'graft'), [], 'x4 is parked: b has x1 and x2 pending')
+  const timedOut = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'x1' }), due + pt.graftTimeout2)
+  t.same(sends(timedOut, 'graft').map(m => [m.to, m.body.id]), [['b', 'x4']], 'x1 given up, x4 taken up')
+  t.equal(s.stats(T)?.missing, 3, 'x2, x3 and x4 are awaited')
+})
+
+t.test('a parked id delivered meanwhile is not grafted when its announcer has room again', async t => {
+  const s = node('me', { broadcast: { maxGraftsInFlight: 1 } })
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('b', { type: 'prune' }), 0)
+  s.handle(recv('b', { type: 'ihave', entries: [{ id: 'y0', round: 0 }, { id: 'y1', round: 0 }] }), 10)
+  const due = 10 + pt.graftTimeout1
+  s.handle(timer({ type: 'graftTimeout', topic: T, id: 'y0' }), due)
+  s.handle(timer({ type: 'graftTimeout', topic: T, id: 'y1' }), due)
+  s.handle(recv('a', gossip('y1', 0)), due + 1)
+  const answer = s.handle(recv('b', gossip('y0', 0)), due + 2)
+  t.same(sends(answer, 'graft'), [], 'y1 came from a: nothing to ask b for')
+  t.equal(s.stats(T)?.missing, 0)
 })
 
 /** IHAVE entries read by position (as the codec hands them over), remembering which ids were read. */
