@@ -480,6 +480,9 @@ export class Gossip implements GossipApi, HandleHost {
       case 'drop':
         this.punish(out.peer, `protocol violation: ${out.reason}`)
         break
+      case 'throttle':
+        this.throttle(out.peer, out.ms)
+        break
       case 'peerData': {
         const addr = addressFromPeerData(out.data)
         if (addr !== undefined) this.discover({ type: 'learn', peer: out.peer, addr, topic: out.topic })
@@ -681,6 +684,24 @@ export class Gossip implements GossipApi, HandleHost {
       return body
     }
     return encodeFrame(frame)
+  }
+
+  /**
+   * Read nothing more from a peer's link for `ms`: what it sends meanwhile waits in the kernel's
+   * buffers and then in its own, so an IHAVE flood is read, decrypted and decoded at the budget's
+   * rate, not at the rate the flooder can write.
+   */
+  private throttle (peer: NodeId, ms: number): void {
+    const link = this.transport.links.get(peer)
+    if (link === undefined) return
+    this.log.debug({ peer, ms }, 'peer announced more ids than maxIHavesPerSecond: not read for the rest of the second')
+    link.pause()
+    const t: NodeJS.Timeout = setTimeout(() => {
+      this.timers.delete(t)
+      link.resume()
+    }, ms)
+    t.unref()
+    this.timers.add(t)
   }
 
   /** Close the link of a peer caught lying and refuse it for a while: it has the secret, not our trust. */

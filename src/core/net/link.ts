@@ -190,7 +190,10 @@ export class Link extends EventEmitter<LinkEvents> {
   resume (): void {
     this.paused = false
     this.lastHeard = performance.now()
-    if (this.reading) this.stream.resume()
+    if (!this.reading) return
+    // Frames already decrypted when the link paused wait in the decoder: they come first.
+    this.drainDecoder()
+    if (this.reading && !this.paused) this.stream.resume()
   }
 
   /**
@@ -276,7 +279,9 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   private drainDecoder (): void {
-    while (this.reading) {
+    // Paused, the frames already decoded from this chunk wait too: pausing only the stream would
+    // still hand over the rest of what it had read.
+    while (this.reading && !this.paused) {
       let frame: Frame
       try {
         const body = this.decoder.next()

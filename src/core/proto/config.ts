@@ -79,6 +79,12 @@ export interface PlumtreeConfig {
    */
   maxGraftsInFlight: number
   /**
+   * Ids one peer may announce per second, over all topics; past it, its link is not read for the
+   * rest of that second (`throttle`). An honest peer announces each message once at most, so this
+   * is above any message rate a cluster carries; an IHAVE flood is read at this rate at most.
+   */
+  maxIHavesPerSecond: number
+  /**
    * How long a neighbour must have stayed at `maxUnansweredGrafts` unanswered GRAFTs or more
    * (less one per payload it delivered) before it is demoted, ms. Well above a round trip: a burst answered late demotes nobody.
    */
@@ -129,6 +135,7 @@ export const defaultConfig: ProtoConfig = Object.freeze({
     maxMissingPerPeer: 1_000,
     maxUnansweredGrafts: 32,
     maxGraftsInFlight: 128,
+    maxIHavesPerSecond: 100_000,
     demoteAfter: 2_000
   }),
   maxTopics: 1_000,

@@ -43,6 +43,10 @@ export class Outbox<PI> {
     this.events.push({ type: 'drop', peer, reason })
   }
 
+  throttle (peer: PI, ms: number): void {
+    this.events.push({ type: 'throttle', peer, ms })
+  }
+
   touch (peer: PI): void {
     this.touched.push(peer)
   }

@@ -38,6 +38,8 @@ export class State<PI> {
   private readonly topicMap = new Map<TopicId, Topic<PI>>()
   private readonly out = new Outbox<PI>()
   private readonly ids: MessageIds
+  /** Per peer: ids announced in the current second (see `maxIHavesPerSecond`), from when. */
+  private readonly announced = new Map<PI, { since: number, count: number }>()
   private readonly self = (): PeerInfo<PI> => this.selfInfo
 
   /** `idPrefix`: 32 hex characters from a strong random source; drawn from `rng` when absent. */
@@ -64,6 +66,7 @@ export class State<PI> {
         break
       case 'peerDisconnected':
         gone = input.peer
+        this.announced.delete(input.peer)
         for (const topic of this.topicMap.values()) topic.peerDisconnected(input.peer, now)
         break
     }
@@ -114,6 +117,7 @@ export class State<PI> {
 
   private onRecv (from: PI, message: Message<PI>, now: number): void {
     if (from === this.me) return
+    if (message.body.type === 'ihave') this.countAnnounced(from, message.body.entries.length, now)
     const topic = this.topicMap.get(message.topic)
     if (topic !== undefined) {
       topic.handleMessage(from, message.body, now)
@@ -155,6 +159,19 @@ export class State<PI> {
         this.topicMap.delete(topicId)
       }
     }
+  }
+
+  /** One throttle per second and peer, once it has announced more than its budget in that second. */
+  private countAnnounced (from: PI, count: number, now: number): void {
+    const limit = this.config.broadcast.maxIHavesPerSecond
+    let window = this.announced.get(from)
+    if (window === undefined || now - window.since >= 1000) {
+      window = { since: now, count: 0 }
+      this.announced.set(from, window)
+    }
+    const before = window.count
+    window.count += count
+    if (before <= limit && window.count > limit) this.out.throttle(from, window.since + 1000 - now)
   }
 
   /** Close the links that the peers touched by this input no longer need. */

@@ -148,6 +148,11 @@ export type OutEvent<PI> =
   | { type: 'peerData', topic: TopicId, peer: PI, data: PeerData }
   /** The peer keeps breaking the protocol's rules (`reason` says how): close its link. */
   | { type: 'drop', peer: PI, reason: string }
+  /**
+   * The peer announced more than `maxIHavesPerSecond` ids in the current second: read nothing more
+   * from its link for `ms` (the rest of that second). Its sends back up into its own buffers.
+   */
+  | { type: 'throttle', peer: PI, ms: number }
 
 /**
  * A source of randomness the caller owns (seeded in the simulator, crypto-backed or seeded in the

@@ -422,6 +422,8 @@ export class Simulator {
           this.post(this.clock + out.after, { kind: 'timer', node, timer: out.timer, periodic: PERIODIC_TIMERS.has(out.timer.type) })
           break
         case 'disconnect': case 'drop': this.hangUp(node, out.peer); break
+        // The simulated network has no read buffers to leave a peer's messages in.
+        case 'throttle': break
         case 'peerData':
           if (n.discovery !== undefined) this.discover(node, { type: 'learn', peer: out.peer, addr: addressOf(out.data), topic: out.topic })
           break

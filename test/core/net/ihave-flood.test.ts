@@ -17,17 +17,18 @@ import { signMessage } from '../../../src/core/net/origin.js'
 import { allDelivered, distinctErrors, hostileScene, publishSeries } from '../../fixtures/hostile-scene.js'
 import type { HostileScene, Member } from '../../fixtures/hostile-scene.js'
 
-interface Broadcast { missingBy: Map<string, number>, unanswered: Map<string, { count: number }> }
+interface Broadcast { missingBy: Map<string, number>, unanswered: Map<string, { count: number }>, isDemoted: (peer: string, now: number) => boolean }
 interface Internals { state: { stats: (topic: string) => { missing: number } | undefined, topicMap: Map<string, { broadcast: Broadcast }> } }
 
 /** The victim's Plumtree state for the shared topic, as seen from inside (no public accessor). */
-function victimState (s: HostileScene): { missing: () => number, byFlooder: () => number, unanswered: () => number } {
+function victimState (s: HostileScene): { missing: () => number, byFlooder: () => number, unanswered: () => number, demoted: () => boolean } {
   const state = (s.victim.node as unknown as Internals).state
   const broadcast = (): Broadcast | undefined => state.topicMap.get(s.topic)?.broadcast
   return {
     missing: () => state.stats(s.topic)?.missing ?? 0,
     byFlooder: () => broadcast()?.missingBy.get(s.attacker.nodeId) ?? 0,
-    unanswered: () => broadcast()?.unanswered.get(s.attacker.nodeId)?.count ?? 0
+    unanswered: () => broadcast()?.unanswered.get(s.attacker.nodeId)?.count ?? 0,
+    demoted: () => broadcast()?.isDemoted(s.attacker.nodeId, (s.victim.node as unknown as { now: () => number }).now()) ?? false
   }
 }
 
@@ -83,7 +84,8 @@ t.test('an IHAVE flood from an insider: honest messages keep flowing, awaited id
   t.pass('every honest message published during the flood reached every honest node')
 
   // Still flooding: the victim stops listening (or drops the link) and forgets what it awaited on its word.
-  const ignored = (): boolean => v.unanswered() >= defaultConfig.broadcast.maxUnansweredGrafts || !s.victim.handle.neighbours().includes(s.attacker.nodeId)
+  // Demoted, not merely at maxUnansweredGrafts: until demoteAfter has passed it is still heard.
+  const ignored = (): boolean => v.demoted() || !s.victim.handle.neighbours().includes(s.attacker.nodeId)
   await waitFor(() => ignored() && v.byFlooder() === 0, 'the flooder ignored and nothing awaited on its word', 10_000)
   await new Promise(resolve => setTimeout(resolve, 300))
   t.equal(v.byFlooder(), 0, 'fresh announcements from the ignored flooder add nothing to await')
@@ -133,5 +135,45 @@ t.test('an IHAVE flooder that delivers one real message every 100 ms is still ig
   t.match(link.closeInfo?.reason, /protocol violation/, `dropped after ${sent} ids and ${real} real messages: ${link.closeInfo?.reason ?? ''}`)
   t.ok(real > 0, 'it had delivered real messages meanwhile')
   t.equal(s.victim.node.stats().peersDropped, 1)
+  for (const m of everyone) t.same(distinctErrors(m.log), [], `${m.name} logged no internal error`)
+})
+
+t.test('a peer announcing more than maxIHavesPerSecond is read at that rate: the rest of its flood waits in its own buffers, and everyone else is read as before', async t => {
+  trapCrashes(t)
+  const limit = 2_000
+  const s0 = await hostileScene(t, { victim: { protocol: { broadcast: { maxIHavesPerSecond: limit } } } })
+  const link = await s0.link()
+  s0.sendFrames(link, [{ type: 'proto', message: { topic: s0.topic, body: { type: 'join', data: Buffer.from(s0.attacker.address!) } } }])
+  await waitFor(() => s0.victim.handle.neighbours().includes(s0.attacker.nodeId), 'the insider in the victim\'s active view', 10_000)
+  const everyone = [s0.victim, ...s0.honest]
+
+  // Every IHAVE entry from the flooder that reaches the victim's protocol, with when.
+  const state = (s0.victim.node as unknown as { state: { handle: (input: { type: string, from?: string, message?: { body: { type: string, entries?: { length: number } } } }, now: number) => unknown } }).state
+  const handle = state.handle.bind(state)
+  let handled = 0
+  let first = 0
+  let last = 0
+  state.handle = (input, now) => {
+    if (input.type === 'recv' && input.from === s0.attacker.nodeId && input.message?.body.type === 'ihave') {
+      if (handled === 0) first = performance.now()
+      last = performance.now()
+      handled += input.message.body.entries?.length ?? 0
+    }
+    return handle(input, now)
+  }
+
+  const f = flood(s0, link)
+  const fromHonest = await publishSeries(s0.honest[0]!, 'during the throttled flood', 30, 20)
+  await allDelivered(everyone, s0.honest[0]!, fromHonest, 20_000)
+  t.pass('every honest message published during the flood reached every honest node')
+  // Read again once its throttled second is over, and again after the next.
+  await waitFor(() => handled > 3 * limit, 'the flooder read again after its throttled seconds', 20_000)
+  const sent = await f.stop()
+  const seconds = (last - first) / 1000
+  // Each second reads up to the limit plus the rest of the frame that crossed it (500 entries);
+  // a second can begin just before `first` and one just after `last`.
+  const bound = (limit + 500) * (Math.ceil(seconds) + 2)
+  t.ok(handled <= bound, `the victim handled ${handled} of ${sent} announced ids over ${seconds.toFixed(1)} s (at most ${bound})`)
+  t.ok(sent > 2 * bound, `the flooder wrote more than the victim read (${sent} ids)`)
   for (const m of everyone) t.same(distinctErrors(m.log), [], `${m.name} logged no internal error`)
 })

@@ -2,7 +2,7 @@ import t from 'tap'
 import { defaultConfig } from '../../../src/core/proto/config.js'
 import type { State } from '../../../src/core/proto/state.js'
 import {
-  T, bytes, down, emits, node, publish, recv, schedules, sends, timer, withNeighbors
+  T, T2, bytes, down, emits, node, publish, recv, schedules, sends, timer, withNeighbors
 } from '../../fixtures/proto-io.js'
 import type { Out } from '../../fixtures/proto-io.js'
 import type { IHaveList } from '../../../src/core/proto/types.js'
@@ -190,6 +190,21 @@ t.test('a parked id delivered meanwhile is not grafted when its announcer has ro
   const answer = s.handle(recv('b', gossip('y0', 0)), due + 2)
   t.same(sends(answer, 'graft'), [], 'y1 came from a: nothing to ask b for')
   t.equal(s.stats(T)?.missing, 0)
+})
+
+t.test('a peer announcing more than maxIHavesPerSecond, over all topics, is throttled once for the rest of that second; the next second counts afresh', async t => {
+  const s = node('me', { broadcast: { maxIHavesPerSecond: 5 } })
+  withNeighbors(s, ['a', 'b'])
+  withNeighbors(s, ['a'], 0, T2)
+  const ihave = (from: string, ids: string[], topic = T) => recv(from, { type: 'ihave', entries: ids.map(id => ({ id, round: 0 })) }, topic)
+  const throttles = (out: Out[]) => out.filter(o => o.type === 'throttle')
+  t.same(throttles(s.handle(ihave('a', ['a1', 'a2', 'a3']), 100)), [], '3 of 5')
+  t.same(throttles(s.handle(ihave('a', ['a4', 'a5'], T2), 300)), [], '5 of 5, the second topic counting too')
+  t.same(throttles(s.handle(ihave('a', ['a6']), 400)), [{ type: 'throttle', peer: 'a', ms: 700 }], 'the sixth: not read until its second (from 100 ms) is over')
+  t.same(throttles(s.handle(ihave('a', ['a7']), 500)), [], 'throttled once per second')
+  t.same(throttles(s.handle(ihave('b', ['b1', 'b2', 'b3', 'b4', 'b5']), 500)), [], 'b has a budget of its own')
+  t.same(throttles(s.handle(ihave('a', ['a8', 'a9', 'a10', 'a11', 'a12']), 1100)), [], 'a new second')
+  t.same(throttles(s.handle(ihave('a', ['a13']), 1200)), [{ type: 'throttle', peer: 'a', ms: 900 }])
 })
 
 /** IHAVE entries read by position (as the codec hands them over), remembering which ids were read. */
