@@ -67,6 +67,8 @@ const DUPLICATE = 'duplicate'
 const DEFAULT_MAX_PENDING_HANDSHAKES = 64
 /** Refused peers remembered at once: each is one id a peer with the secret had to burn. */
 const MAX_REFUSED = 1024
+/** Pending connections the kernel may queue for accept (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096
 
 export class Transport extends EventEmitter<TransportEvents> {
   readonly keyPair: KeyPair
@@ -162,7 +164,10 @@ export class Transport extends EventEmitter<TransportEvents> {
         reject(new GossipError('ERR_GOSSIP_LISTEN', `cannot listen on ${formatAddress(this.host, this.port)}: ${err.code ?? err.message}`, { cause: err }))
       }
       server.once('error', failed)
-      server.listen(this.port, this.host, () => {
+      // A flood of connections re-opened as fast as they are closed fills Node's default accept
+      // queue (511): the kernel then drops an honest dialler's SYN, and it tries again only after
+      // a second, then three. The kernel caps this at net.core.somaxconn.
+      server.listen({ port: this.port, host: this.host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', failed)
         resolve()
       })
