@@ -18,7 +18,7 @@
  * machine, the same minutes. `--sequential` runs them one after the other.
  * A benchmark, not a test: it reports against the goal and never fails on a number.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { NumberedWorker } from './fixtures/numbered-worker.js'
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -68,68 +68,8 @@ const APP_TOPIC = 'bench:dashboard:idle'
 const CALL_TIMEOUT_MS = 60_000
 const POLL_MS = 500
 
-interface Reply { id?: number, ok?: boolean, ready?: boolean, error?: string, [k: string]: unknown }
+// Replies are whatever each worker command returns.
 type Any = any
-
-const children = new Set<ChildProcess>()
-// Whatever happens to this process, its children end with it.
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => { process.exit(130) })
-
-class Worker {
-  private readonly child: ChildProcess
-  private readonly pending = new Map<number, (r: Reply) => void>()
-  private nextId = 1
-  readonly ready: Promise<void>
-
-  constructor (readonly name: string) {
-    this.child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    children.add(this.child)
-    this.child.once('exit', () => {
-      children.delete(this.child)
-      for (const resolve of this.pending.values()) resolve({ ok: false, error: `worker ${name} exited` })
-      this.pending.clear()
-    })
-    this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`worker ${name} did not start`)) }, CALL_TIMEOUT_MS)
-      this.child.on('message', (m: Reply) => {
-        if (m.ready === true) {
-          clearTimeout(timer)
-          resolve()
-          return
-        }
-        const resolveReply = this.pending.get(m.id ?? -1)
-        this.pending.delete(m.id ?? -1)
-        resolveReply?.(m)
-      })
-    })
-  }
-
-  async call (cmd: string, args: Record<string, unknown> = {}, timeoutMs = CALL_TIMEOUT_MS): Promise<Any> {
-    const id = this.nextId++
-    let timer: NodeJS.Timeout | undefined
-    const reply = await new Promise<Reply>(resolve => {
-      this.pending.set(id, resolve)
-      timer = setTimeout(() => {
-        this.pending.delete(id)
-        resolve({ ok: false, error: `no answer within ${timeoutMs} ms` })
-      }, timeoutMs)
-      this.child.send({ id, cmd, ...args })
-    })
-    clearTimeout(timer)
-    if (reply.ok !== true) throw new Error(`worker ${this.name} failed on ${cmd}: ${reply.error ?? 'unknown'}`)
-    return reply
-  }
-
-  async stop (): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return
-    const exited = new Promise(resolve => this.child.once('exit', resolve))
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000)
-    this.call('stop', {}, 10_000).catch(() => {})
-    await exited
-    clearTimeout(timer)
-  }
-}
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const progress = (line: string): void => { if (!json) process.stderr.write(`${line}\n`) }
@@ -194,12 +134,12 @@ async function run (mode: Mode): Promise<Run> {
   const tag = mode
   const summaries = mode === 'on'
   const secret = `bench-dashboard-${tag}-${process.pid}`
-  const workers = Array.from({ length: processes }, (_, i) => new Worker(`${tag}/${i}`))
+  const workers = Array.from({ length: processes }, (_, i) => new NumberedWorker(workerPath, `${tag}/${i}`, { callTimeoutMs: CALL_TIMEOUT_MS, stopTimeoutMs: 10_000 }))
   const counts = workers.map((_, i) => Math.floor(nodes / processes) + (i < nodes % processes ? 1 : 0))
   try {
     await Promise.all(workers.map(async w => await w.ready))
     const started = performance.now()
-    const [first, ...rest] = workers as [Worker, ...Worker[]]
+    const [first, ...rest] = workers as [NumberedWorker, ...NumberedWorker[]]
     const head = await first.call('start', { secret, seeds: [], count: counts[0], summary: summaries, topicOnly: mode === 'topic', appTopic: APP_TOPIC, view: summaries }, 120_000)
     const seed = String(head.addresses[0])
     await Promise.all(rest.map(async (w, i) => await w.call('start', { secret, seeds: [seed], count: counts[i + 1], summary: summaries, topicOnly: mode === 'topic', appTopic: APP_TOPIC, view: false }, 120_000)))

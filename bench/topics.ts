@@ -9,7 +9,7 @@
  *
  * A benchmark, not a test: it reports against the goals below and never fails on a number.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { NumberedWorker } from './fixtures/numbered-worker.js'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
@@ -66,68 +66,8 @@ const GOALS = {
 const CALL_TIMEOUT_MS = 30_000
 const POLL_MS = 100
 
-interface Reply { id?: number, ok?: boolean, ready?: boolean, error?: string, [k: string]: unknown }
+// Replies are whatever each worker command returns.
 type Any = any
-
-const children = new Set<ChildProcess>()
-// Whatever happens to this process, its children end with it.
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => { process.exit(130) })
-
-class Worker {
-  private readonly child: ChildProcess
-  private readonly pending = new Map<number, (r: Reply) => void>()
-  private nextId = 1
-  readonly ready: Promise<void>
-
-  constructor (readonly index: number) {
-    this.child = fork(workerPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
-    children.add(this.child)
-    this.child.once('exit', () => {
-      children.delete(this.child)
-      for (const resolve of this.pending.values()) resolve({ ok: false, error: `worker ${index} exited` })
-      this.pending.clear()
-    })
-    this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`worker ${index} did not start`)) }, CALL_TIMEOUT_MS)
-      this.child.on('message', (m: Reply) => {
-        if (m.ready === true) {
-          clearTimeout(timer)
-          resolve()
-          return
-        }
-        const resolveReply = this.pending.get(m.id ?? -1)
-        this.pending.delete(m.id ?? -1)
-        resolveReply?.(m)
-      })
-    })
-  }
-
-  async call (cmd: string, args: Record<string, unknown> = {}, timeoutMs = CALL_TIMEOUT_MS): Promise<Any> {
-    const id = this.nextId++
-    let timer: NodeJS.Timeout | undefined
-    const reply = await new Promise<Reply>(resolve => {
-      this.pending.set(id, resolve)
-      timer = setTimeout(() => {
-        this.pending.delete(id)
-        resolve({ ok: false, error: `no answer within ${timeoutMs} ms` })
-      }, timeoutMs)
-      this.child.send({ id, cmd, ...args })
-    })
-    clearTimeout(timer)
-    if (reply.ok !== true) throw new Error(`worker ${this.index} failed on ${cmd}: ${reply.error ?? 'unknown'}`)
-    return reply
-  }
-
-  async stop (): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return
-    const exited = new Promise(resolve => this.child.once('exit', resolve))
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000)
-    this.call('stop', {}, 5_000).catch(() => {})
-    await exited
-    clearTimeout(timer)
-  }
-}
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -199,13 +139,13 @@ interface Run {
 async function run (topicCount: number): Promise<Run> {
   const started = performance.now()
   const names = Array.from({ length: topicCount }, (_, i) => `room:${i}`)
-  const workers = Array.from({ length: nodes }, (_, i) => new Worker(i))
+  const workers = Array.from({ length: nodes }, (_, i) => new NumberedWorker(workerPath, String(i), { execArgv, callTimeoutMs: CALL_TIMEOUT_MS, stopTimeoutMs: 5_000 }))
   try {
     await Promise.all(workers.map(async w => await w.ready))
     const secret = 'bench-topics-secret'
-    const [seed, ...rest] = workers as [Worker, ...Worker[]]
+    const [seed, ...rest] = workers as [NumberedWorker, ...NumberedWorker[]]
     const first = await seed.call('start', { secret, seeds: [], index: 0, nodes })
-    await Promise.all(rest.map(async w => await w.call('start', { secret, seeds: [String(first.address)], index: w.index, nodes })))
+    await Promise.all(rest.map(async w => await w.call('start', { secret, seeds: [String(first.address)], index: Number(w.name), nodes })))
 
     // Every node calls stream for every topic at the same moment.
     const joins = await Promise.all(workers.map(async w => await w.call('join', { topics: names }, 120_000)))
