@@ -23,7 +23,7 @@ export interface ResolvedSummaryOptions {
   maxBytes: number
 }
 
-export const summaryDefaults: Readonly<ResolvedSummaryOptions> = Object.freeze({ interval: 5_000, bytesPerSecond: 700, topicNames: [], maxBytes: summaryLimits.defaultBytes })
+export const summaryDefaults: Readonly<ResolvedSummaryOptions> = Object.freeze({ interval: 5_000, bytesPerSecond: 350, topicNames: [], maxBytes: summaryLimits.defaultBytes })
 
 /**
  * What one summary costs every node besides its own bytes, each way: the gossip frame around it
@@ -32,8 +32,11 @@ export const summaryDefaults: Readonly<ResolvedSummaryOptions> = Object.freeze({
  */
 const WIRE_OVERHEAD = 460
 
-/** The longest period, whatever the cluster's size: a dashboard still hears of every node within minutes. */
-const MAX_PERIOD = 120_000
+/**
+ * The longest period, whatever the cluster's size: a dashboard still hears of every node within
+ * minutes. At the default budget it binds beyond about 70 nodes; from there the cost grows with N.
+ */
+const MAX_PERIOD = 300_000
 /** Changes within this many ms go out in one summary. */
 const CHANGE_DEBOUNCE = 50
 /** Summaries a quiet node may send at once on changes, beyond its period's share. */
