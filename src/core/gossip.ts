@@ -529,10 +529,15 @@ export class Gossip implements GossipApi, HandleHost {
 
   private schedule (after: number, timer: Timer<NodeId>): void {
     if (this.closed) return
+    this.later(after, () => { this.input({ type: 'timer', timer }) })
+  }
+
+  /** Run `fn` after `ms`, unless the node closes first; the timer never keeps the process alive. */
+  private later (ms: number, fn: () => void): void {
     const t: NodeJS.Timeout = setTimeout(() => {
       this.timers.delete(t)
-      this.input({ type: 'timer', timer })
-    }, after)
+      fn()
+    }, ms)
     t.unref()
     this.timers.add(t)
   }
@@ -696,12 +701,7 @@ export class Gossip implements GossipApi, HandleHost {
     if (link === undefined) return
     this.log.debug({ peer, ms }, 'peer announced more ids than maxIHavesPerSecond: not read for the rest of the second')
     link.pause()
-    const t: NodeJS.Timeout = setTimeout(() => {
-      this.timers.delete(t)
-      link.resume()
-    }, ms)
-    t.unref()
-    this.timers.add(t)
+    this.later(ms, () => { link.resume() })
   }
 
   /** Close the link of a peer caught lying and refuse it for a while: it has the secret, not our trust. */
@@ -833,12 +833,7 @@ export class Gossip implements GossipApi, HandleHost {
     if (next === Infinity) return
     if (next <= now) {
       // More are due than one slice: read the sockets first, then go on.
-      const t: NodeJS.Timeout = setTimeout(() => {
-        this.timers.delete(t)
-        this.runHeals()
-      }, 0)
-      t.unref()
-      this.timers.add(t)
+      this.later(0, () => { this.runHeals() })
       return
     }
     this.armHeal(next)

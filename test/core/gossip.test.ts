@@ -2,7 +2,7 @@ import t from 'tap'
 import { Gossip } from '../../src/core/gossip.js'
 import { GossipError, MessageTooLargeError } from '../../src/core/errors.js'
 import type { GossipEvent } from '../../src/core/api.js'
-import { SECRET, collect, spawnCluster, spawnNode, waitFor } from '../fixtures/cluster.js'
+import { SECRET, collect, oneOverlay, spawnCluster, spawnNode, waitFor } from '../fixtures/cluster.js'
 import { randomBytes } from 'node:crypto'
 import { State } from '../../src/core/proto/state.js'
 import { resolveConfig } from '../../src/core/proto/config.js'
@@ -19,7 +19,11 @@ t.test('five nodes: every node receives every message of the topics it joined, a
   const presence = await Promise.all(nodes.slice(1, 5).map(async n => await n.stream('presence')))
   const chatIn = chat.map(h => collect(h))
   const presenceIn = presence.map(h => collect(h))
-  await waitFor(() => chat.every(h => h.neighbours().length > 0) && presence.every(h => h.neighbours().length > 0), 'neighbours in both topics')
+  // Once measured in a full run: one message lost for good, published while a topic's overlay was
+  // still two parts (each with neighbours). The healer joins them; what was published before is gone.
+  const chatOverlay = chat.map((handle, i) => ({ node: nodes[i]!, handle }))
+  const presenceOverlay = presence.map((handle, i) => ({ node: nodes[i + 1]!, handle }))
+  await waitFor(() => oneOverlay(chatOverlay) && oneOverlay(presenceOverlay), 'one overlay in each topic')
 
   for (const [i, h] of chat.entries()) await h.publish(`chat from ${i}`)
   for (const [i, h] of presence.entries()) await h.publish(`presence from ${i + 1}`)
