@@ -26,6 +26,7 @@ import { LinkLog } from './link-log.js'
 import { Counters } from './stats.js'
 import { resolveSummaryOptions, startClusterSummary } from './cluster-publisher.js'
 import { toTopicId } from './topic-id.js'
+import { topicKey, type TopicKey } from './discovery/topic-key.js'
 import { Discovery } from './discovery/discovery.js'
 import { Healer, defaultHealerConfig } from './discovery/healer.js'
 import type { DiscoveryInput, DiscoveryOutput } from './discovery/types.js'
@@ -170,6 +171,8 @@ export class Gossip implements GossipApi, HandleHost {
   /** Topics without a neighbour, since when, and those already warned about. */
   private readonly aloneSince = new Map<TopicId, number>()
   private readonly aloneWarned = new Set<TopicId>()
+  /** Our topics by the key discovery names them with (its `found` gives the key). */
+  private readonly topicOfKey = new Map<TopicKey, TopicId>()
   private readonly background = new Set<NodeJS.Timeout>()
   private readonly seeds: Seeds
   private closed = false
@@ -277,7 +280,8 @@ export class Gossip implements GossipApi, HandleHost {
     if (this.topics.add(handle)) {
       const contacts = this.pickContacts(id)
       this.input({ type: 'command', topic: id, command: { type: 'join', peers: contacts.map(c => ({ id: c })) } })
-      this.discover({ type: 'joinTopic', topic: id })
+      this.topicOfKey.set(topicKey(id), id)
+      this.discover({ type: 'joinTopic', topic: topicKey(id) })
       this.scheduleHeal(id, 1_000)
     }
     return handle
@@ -485,7 +489,7 @@ export class Gossip implements GossipApi, HandleHost {
         break
       case 'peerData': {
         const addr = addressFromPeerData(out.data)
-        if (addr !== undefined) this.discover({ type: 'learn', peer: out.peer, addr, topic: out.topic })
+        if (addr !== undefined) this.discover({ type: 'learn', peer: out.peer, addr, topic: topicKey(out.topic) })
         break
       }
     }
@@ -509,9 +513,11 @@ export class Gossip implements GossipApi, HandleHost {
           case 'schedule':
             this.scheduleDiscovery(out.after)
             break
-          case 'found':
+          case 'found': {
             // A topic that is isolated and just learned of interested nodes should not wait its backoff.
-            if (this.topics.has(out.topic) && (this.state.view(out.topic)?.active.length ?? 0) === 0) this.scheduleHeal(out.topic, 0)
+            const topic = this.topicOfKey.get(out.topic)
+            if (topic !== undefined && this.topics.has(topic) && (this.state.view(topic)?.active.length ?? 0) === 0) this.scheduleHeal(topic, 0)
+          }
         }
       }, out.type === 'send' ? out.to : undefined)
     }
@@ -614,7 +620,8 @@ export class Gossip implements GossipApi, HandleHost {
     // The neighbours hear that we left before quitting tells them to drop us: a neighbour that
     // then needs our link no more closes it, and stops reading what follows on it.
     const neighbours = this.state.view(topic)?.active ?? []
-    this.discover({ type: 'leaveTopic', topic })
+    this.topicOfKey.delete(topicKey(topic))
+    this.discover({ type: 'leaveTopic', topic: topicKey(topic) })
     if (!this.closed) for (const peer of neighbours) this.discover({ type: 'flush', peer })
     this.input({ type: 'command', topic, command: { type: 'quit' } })
   }
@@ -785,8 +792,8 @@ export class Gossip implements GossipApi, HandleHost {
 
   /** Up to three contacts for a new topic: one we have talked to when there is one, the rest from all. */
   private pickContacts (topic: TopicId): NodeId[] {
-    const trusted = this.discovery.contactsFor(topic)
-    const all = this.discovery.interestedIn(topic)
+    const trusted = this.discovery.contactsFor(topicKey(topic))
+    const all = this.discovery.interestedIn(topicKey(topic))
     const out: NodeId[] = []
     if (trusted.length > 0) out.push(trusted[randomInt(trusted.length)] as NodeId)
     while (out.length < 3 && all.length > 0) {
@@ -845,8 +852,8 @@ export class Gossip implements GossipApi, HandleHost {
     // Isolated, a node joins members it has talked to, or that the overlay itself vouched for (its
     // passive view), before hearsay: invented members cannot keep it from the real ones.
     const candidates = active.length === 0
-      ? [...new Set([...(view?.passive ?? []), ...this.discovery.contactsFor(topic)])]
-      : this.discovery.interestedIn(topic)
+      ? [...new Set([...(view?.passive ?? []), ...this.discovery.contactsFor(topicKey(topic))])]
+      : this.discovery.interestedIn(topicKey(topic))
     const decision = this.healer.tick({ topic, active, interested: candidates, now: this.now() })
     if (decision.join.length > 0) {
       this.log.debug({ topic, peers: decision.join }, 'healing: joining')
@@ -879,7 +886,7 @@ export class Gossip implements GossipApi, HandleHost {
       for (const topic of late) this.aloneWarned.add(topic)
       this.log.warn({
         topics: late.length,
-        sample: late.slice(0, 5).map(topic => ({ topic, knownMembers: this.discovery.interestedIn(topic).length })),
+        sample: late.slice(0, 5).map(topic => ({ topic, knownMembers: this.discovery.interestedIn(topicKey(topic)).length })),
         links: this.transport.links.size
       }, `${late.length} topic(s) without a neighbour for more than ${DEFAULTS.aloneWarning / 1000} s: publishes wait in their queues`)
     }

@@ -10,6 +10,7 @@ import { seededRng } from '../../src/core/proto/random.js'
 import { generateKeyPair, nodeIdOf } from '../../src/core/net/identity.js'
 import { recordingLogger } from '../fixtures/net.js'
 import type { LogEntry } from '../fixtures/net.js'
+import { topicKey } from '../../src/core/discovery/topic-key.js'
 
 t.test('five nodes: every node receives every message of the topics it joined, and none of the others', async t => {
   const nodes = await spawnCluster(5)
@@ -234,7 +235,7 @@ t.test('leaving a topic tells the peers before the link it no longer needs close
   await waitFor(() => ha.neighbours().includes(b!.nodeId) && hb.neighbours().includes(a!.nodeId), 'a and b neighbours in the topic')
   const inside = (n: Gossip): { interestedIn: (topic: string) => string[], linked: (peer: string) => boolean } => {
     const internals = n as unknown as { discovery: { interestedIn: (topic: string) => string[] }, transport: { links: Map<string, unknown> } }
-    return { interestedIn: topic => internals.discovery.interestedIn(topic), linked: peer => internals.transport.links.has(peer) }
+    return { interestedIn: topic => internals.discovery.interestedIn(topicKey(topic)), linked: peer => internals.transport.links.has(peer) }
   }
   t.ok(inside(b!).interestedIn(hb.topic).includes(a!.nodeId), 'b knows a wants the topic')
 

@@ -8,7 +8,7 @@
  * a node declared itself over a live link lasts while the link does; one heard from a third party,
  * or kept after the link went, lasts `interestTtl`.
  */
-import type { TopicId } from '../proto/types.js'
+import type { TopicKey } from './topic-key.js'
 
 /** Records looked at to choose one to evict. */
 const EVICTION_CANDIDATES = 32
@@ -17,7 +17,7 @@ export interface AddressRecord<PI> {
   id: PI
   addr: string | undefined
   /** Topic -> when the interest expires (Infinity: declared by the node over a live link). */
-  topics: Map<TopicId, number>
+  topics: Map<TopicKey, number>
   /** Last time anything told us about this node. */
   lastSeen: number
   /** Failed dials since the last success. */
@@ -39,7 +39,7 @@ export interface AddressBookLimits {
 export class AddressBook<PI> {
   private readonly records = new Map<PI, AddressRecord<PI>>()
   /** Topic -> nodes wanting it: answers "who is in T" without a walk over every record. */
-  private readonly index = new Map<TopicId, Set<PI>>()
+  private readonly index = new Map<TopicKey, Set<PI>>()
   private interests = 0
 
   constructor (private readonly self: PI, private readonly limits: AddressBookLimits) {}
@@ -77,7 +77,7 @@ export class AddressBook<PI> {
    * `id` wants `topic` until `expires`. A longer-lived claim replaces a shorter one, never the
    * other way round. Returns true if the interest is new.
    */
-  addInterest (id: PI, topic: TopicId, expires: number): boolean {
+  addInterest (id: PI, topic: TopicKey, expires: number): boolean {
     const r = this.records.get(id)
     if (r === undefined) return false
     const known = r.topics.get(topic)
@@ -98,7 +98,7 @@ export class AddressBook<PI> {
     return true
   }
 
-  removeInterest (id: PI, topic: TopicId): void {
+  removeInterest (id: PI, topic: TopicKey): void {
     const r = this.records.get(id)
     if (r === undefined || !r.topics.delete(topic)) return
     this.interests--
@@ -158,13 +158,13 @@ export class AddressBook<PI> {
   }
 
   /** Nodes known to want `topic` (a fresh array the caller may keep). */
-  interestedIn (topic: TopicId): PI[] {
+  interestedIn (topic: TopicKey): PI[] {
     const holders = this.index.get(topic)
     return holders === undefined ? [] : [...holders]
   }
 
   /** How many nodes are known to want `topic`. */
-  interestCountOf (topic: TopicId): number {
+  interestCountOf (topic: TopicKey): number {
     return this.index.get(topic)?.size ?? 0
   }
 

@@ -15,7 +15,8 @@
 import { TIMER_SLACK } from '../proto/deadline.js'
 import { HEADER_COST, ID_COST, MESSAGE_OVERHEAD, wireLimits } from '../proto/limits.js'
 import { sample } from '../proto/random.js'
-import type { Rng, TopicId } from '../proto/types.js'
+import type { Rng } from '../proto/types.js'
+import { TOPIC_KEY_BYTES, type TopicKey } from './topic-key.js'
 import { AddressBook } from './address-book.js'
 import type { DiscoveryConfig, DiscoveryInput, DiscoveryMessage, DiscoveryOutput, NodeAddr } from './types.js'
 import { defaultDiscoveryConfig } from './types.js'
@@ -33,7 +34,7 @@ interface LinkState {
   /** The peer's version we hold (-1: none yet, we wait for a snapshot). */
   known: number
   /** The peer's topics as it declared them. */
-  readonly theirs: Set<TopicId>
+  readonly theirs: Set<TopicKey>
   /** We asked for a snapshot and ignore deltas until it comes. */
   awaiting: boolean
   lastSnapshot: number
@@ -65,9 +66,9 @@ interface Lonely {
 export class Discovery<PI> {
   readonly book: AddressBook<PI>
   readonly config: DiscoveryConfig
-  private readonly mine = new Set<TopicId>()
+  private readonly mine = new Set<TopicKey>()
   /** Our topic changes: entry i took us from version `logBase + i` to `logBase + i + 1`. */
-  private log: TopicId[] = []
+  private log: TopicKey[] = []
   private logBase = 0
   private version = 0
   private readonly links = new Map<PI, LinkState>()
@@ -75,9 +76,9 @@ export class Discovery<PI> {
   private readonly dormant = new Map<PI, Dormant>()
   private readonly seeds = new Set<PI>()
   /** Our topics in which we know nobody, with when to ask again. */
-  private readonly lonely = new Map<TopicId, Lonely>()
+  private readonly lonely = new Map<TopicKey, Lonely>()
   private out: Array<DiscoveryOutput<PI>> = []
-  private readonly found = new Set<TopicId>()
+  private readonly found = new Set<TopicKey>()
   private announceDue = Infinity
   private digestDue = Infinity
   private expireDue = Infinity
@@ -92,7 +93,7 @@ export class Discovery<PI> {
   }
 
   /** Our topics. */
-  topics (): ReadonlySet<TopicId> {
+  topics (): ReadonlySet<TopicKey> {
     return this.mine
   }
 
@@ -102,7 +103,7 @@ export class Discovery<PI> {
   }
 
   /** Nodes known to want `topic`, this one excluded. */
-  interestedIn (topic: TopicId): PI[] {
+  interestedIn (topic: TopicKey): PI[] {
     return this.book.interestedIn(topic)
   }
 
@@ -111,7 +112,7 @@ export class Discovery<PI> {
    * there are any we have not failed to reach since, else the hearsay. A peer can make up any number of members; it cannot make
    * us have talked to them, so a flood of invented names never crowds out the real ones.
    */
-  contactsFor (topic: TopicId): PI[] {
+  contactsFor (topic: TopicKey): PI[] {
     const all = this.book.interestedIn(topic)
     // Not those we failed to reach since we last did: cut off from them (a partition), the members
     // we only heard of are the way out.
@@ -155,20 +156,20 @@ export class Discovery<PI> {
   // Our own topics
   // -------------------------------------------------------------------------------------------
 
-  private onJoinTopic (topic: TopicId, now: number): void {
+  private onJoinTopic (topic: TopicKey, now: number): void {
     if (this.mine.has(topic)) return
     this.mine.add(topic)
     this.change(topic, now)
     if (this.book.interestCountOf(topic) === 0) this.markLonely(topic, now + this.config.announceDelay)
   }
 
-  private onLeaveTopic (topic: TopicId, now: number): void {
+  private onLeaveTopic (topic: TopicKey, now: number): void {
     if (!this.mine.delete(topic)) return
     this.change(topic, now)
     this.lonely.delete(topic)
   }
 
-  private change (topic: TopicId, now: number): void {
+  private change (topic: TopicKey, now: number): void {
     this.log.push(topic)
     this.version++
     if (this.log.length > this.config.maxLog) {
@@ -182,12 +183,12 @@ export class Discovery<PI> {
 
   private announce (): void {
     this.announceDue = Infinity
-    const deltas = new Map<number, { joined: TopicId[], left: TopicId[] }>()
+    const deltas = new Map<number, { joined: TopicKey[], left: TopicKey[] }>()
     for (const [peer, link] of this.links) this.announceTo(peer, link, deltas)
   }
 
   /** Tell `peer` what changed since we last did; `deltas` shares the work among peers at one version. */
-  private announceTo (peer: PI, link: LinkState, deltas: Map<number, { joined: TopicId[], left: TopicId[] }>): void {
+  private announceTo (peer: PI, link: LinkState, deltas: Map<number, { joined: TopicKey[], left: TopicKey[] }>): void {
     if (link.sent === this.version) return
     if (link.sent < this.logBase) {
       this.sendSnapshot(peer, link, -Infinity)
@@ -203,14 +204,14 @@ export class Discovery<PI> {
   }
 
   /** The net change since `version`: a topic toggled an even number of times did not change. */
-  private deltaSince (version: number): { joined: TopicId[], left: TopicId[] } {
-    const toggles = new Map<TopicId, number>()
+  private deltaSince (version: number): { joined: TopicKey[], left: TopicKey[] } {
+    const toggles = new Map<TopicKey, number>()
     for (let i = version - this.logBase; i < this.log.length; i++) {
-      const topic = this.log[i] as TopicId
+      const topic = this.log[i] as TopicKey
       toggles.set(topic, (toggles.get(topic) ?? 0) + 1)
     }
-    const joined: TopicId[] = []
-    const left: TopicId[] = []
+    const joined: TopicKey[] = []
+    const left: TopicKey[] = []
     for (const [topic, n] of toggles) {
       if (n % 2 === 0) continue
       if (this.mine.has(topic)) joined.push(topic)
@@ -230,7 +231,7 @@ export class Discovery<PI> {
    * One change (or snapshot) in pages that each fit the budget. Only the last page of a change
    * moves the receiver's version; the pages after a snapshot's first continue from its version.
    */
-  private sendTopics (to: PI, reset: boolean, base: number, joined: TopicId[], left: TopicId[]): void {
+  private sendTopics (to: PI, reset: boolean, base: number, joined: TopicKey[], left: TopicKey[]): void {
     const perPage = topicsPerPage(this.config.maxFrameBytes)
     const total = joined.length + left.length
     let start = 0
@@ -399,7 +400,7 @@ export class Discovery<PI> {
     }
     link.known = m.version
     this.book.learn(from, undefined, now)
-    const added: TopicId[] = []
+    const added: TopicKey[] = []
     for (const topic of m.joined) {
       if (link.theirs.has(topic) || link.theirs.size >= this.config.maxTopicsPerNode) continue
       link.theirs.add(topic)
@@ -426,7 +427,7 @@ export class Discovery<PI> {
    * the other before the other had declared itself, neither ever heard of the other (seen in a
    * 3/2 partition: the side without the seed stayed split for the whole cut). One page per member.
    */
-  private introduce (newcomer: PI, named: Map<PI, TopicId[]>): void {
+  private introduce (newcomer: PI, named: Map<PI, TopicKey[]>): void {
     const addr = this.book.get(newcomer)?.addr
     if (addr === undefined) return
     const node = [{ id: newcomer, addr }]
@@ -452,7 +453,7 @@ export class Discovery<PI> {
    * the like, the node is (or was lately) in that topic: hearsay like a `members` answer, and the
    * way a node that joined early hears of those who joined after it, who were told of it.
    */
-  private onLearn (peer: PI, addr: string, topic: TopicId | undefined, now: number): void {
+  private onLearn (peer: PI, addr: string, topic: TopicKey | undefined, now: number): void {
     if (this.book.learn(peer, addr, now) === undefined || topic === undefined) return
     if (peer === this.me || this.links.has(peer)) return
     if (this.book.addInterest(peer, topic, now + this.config.interestTtl)) this.noteFound(topic)
@@ -461,7 +462,7 @@ export class Discovery<PI> {
   private onMembers (m: Extract<DiscoveryMessage<PI>, { type: 'members' }>, now: number): void {
     const expires = now + this.config.interestTtl
     for (let i = 0; i < m.topics.length; i++) {
-      const topic = m.topics[i] as TopicId
+      const topic = m.topics[i] as TopicKey
       for (const index of m.holders[i] ?? []) {
         const node = m.nodes[index]
         // A linked node tells us its topics itself; hearsay about it adds nothing true.
@@ -472,7 +473,7 @@ export class Discovery<PI> {
     }
   }
 
-  private noteFound (topic: TopicId): void {
+  private noteFound (topic: TopicKey): void {
     if (!this.mine.has(topic)) return
     this.found.add(topic)
     this.lonely.delete(topic)
@@ -483,9 +484,9 @@ export class Discovery<PI> {
    * and referred to by index; nodes without a known address are useless to `to` and left out.
    * Returns the topics each named node was named for.
    */
-  private answer (to: PI, topics: TopicId[]): Map<PI, TopicId[]> {
+  private answer (to: PI, topics: TopicKey[]): Map<PI, TopicKey[]> {
     const c = this.config
-    const named = new Map<PI, TopicId[]>()
+    const named = new Map<PI, TopicKey[]>()
     let spent = 0
     let page = new MembersPage<PI>()
     for (const topic of topics) {
@@ -556,7 +557,7 @@ export class Discovery<PI> {
     if (at >= this.queryDue) this.query(now, at)
   }
 
-  private markLonely (topic: TopicId, due: number): void {
+  private markLonely (topic: TopicKey, due: number): void {
     this.lonely.set(topic, { due, backoff: this.config.queryBackoffMin })
     if (due < this.queryDue) this.queryDue = due
   }
@@ -564,7 +565,7 @@ export class Discovery<PI> {
   /** Ask a few linked peers and seeds about the topics in which we know nobody and whose turn it is. */
   private query (now: number, at: number): void {
     const c = this.config
-    const ask: TopicId[] = []
+    const ask: TopicKey[] = []
     let next = Infinity
     // One jitter per round: topics asked together stay together (a jitter per topic scattered
     // 1,000 lonely topics into ~1,000 queries a round).
@@ -604,9 +605,9 @@ export class Discovery<PI> {
   }
 }
 
-/** Topic ids that fit one message of `budget` bytes. */
+/** Topic keys that fit one message of `budget` bytes. */
 function topicsPerPage (budget: number): number {
-  return Math.max(1, Math.min(wireLimits.maxTopics, Math.floor((budget - MESSAGE_OVERHEAD) / ID_COST)))
+  return Math.max(1, Math.min(wireLimits.maxTopics, Math.floor((budget - MESSAGE_OVERHEAD) / TOPIC_KEY_BYTES)))
 }
 
 /** A `members` message being filled, with its size so far. */
@@ -619,7 +620,7 @@ class MembersPage<PI> {
 
   /** What naming `nodes` for one more topic adds: the topic, the indexes, the nodes not named yet. */
   cost (nodes: Array<NodeAddr<PI>>): number {
-    let cost = ID_COST + HEADER_COST + nodes.length * INDEX_COST
+    let cost = TOPIC_KEY_BYTES + HEADER_COST + nodes.length * INDEX_COST
     for (const n of nodes) if (!this.index.has(n.id)) cost += HEADER_COST + ID_COST + HEADER_COST + Buffer.byteLength(n.addr)
     return cost
   }
@@ -630,7 +631,7 @@ class MembersPage<PI> {
       this.message.nodes.length + nodes <= wireLimits.maxDiscoveryNodes
   }
 
-  add (topic: TopicId, nodes: Array<NodeAddr<PI>>, cost: number): void {
+  add (topic: TopicKey, nodes: Array<NodeAddr<PI>>, cost: number): void {
     const refs: number[] = []
     for (const n of nodes) {
       let i = this.index.get(n.id)

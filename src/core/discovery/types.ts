@@ -8,8 +8,11 @@
  * catches a copy that went out of step; the peer then asks for a snapshot. Whoever hears of a
  * new interest answers with other nodes it knows in those topics, and a node that knows nobody in
  * a topic asks its peers and its seeds.
+ *
+ * Topics are named by their keys (./topic-key.ts), 8 bytes of the id: the driver turns a topic
+ * id into its key going in and a key back into the id of its own topic coming out.
  */
-import type { TopicId } from '../proto/types.js'
+import type { TopicKey } from './topic-key.js'
 
 export interface NodeAddr<PI> {
   id: PI
@@ -23,18 +26,18 @@ export type DiscoveryMessage<PI> =
    * applied only by a receiver that holds exactly `base` (a later page of the same change or
    * snapshot repeats the base with `version === base`, and only the last page moves it on).
    */
-  | { type: 'topics', reset: boolean, base: number, version: number, joined: TopicId[], left: TopicId[] }
+  | { type: 'topics', reset: boolean, base: number, version: number, joined: TopicKey[], left: TopicKey[] }
   /** Periodic check: the sender is at `version` with `count` topics. */
   | { type: 'digest', version: number, count: number }
   /** The receiver's copy of our topics is out of step: please send a snapshot. */
   | { type: 'resync' }
   /** Who else wants these topics? The sender knows nobody in them. */
-  | { type: 'query', topics: TopicId[] }
+  | { type: 'query', topics: TopicKey[] }
   /**
    * Nodes other than the two ends known to want each topic. `holders[i]` indexes `nodes` for
    * `topics[i]`, so a node in many topics is named once.
    */
-  | { type: 'members', nodes: Array<NodeAddr<PI>>, topics: TopicId[], holders: number[][] }
+  | { type: 'members', nodes: Array<NodeAddr<PI>>, topics: TopicKey[], holders: number[][] }
 
 export type DiscoveryInput<PI> =
   /** A link to `peer` is up (either side dialled); `addr` is where it accepts links, if known. */
@@ -42,10 +45,10 @@ export type DiscoveryInput<PI> =
   | { type: 'linkDown', peer: PI }
   | { type: 'recv', from: PI, message: DiscoveryMessage<PI> }
   /** This node entered or left a topic. */
-  | { type: 'joinTopic', topic: TopicId }
-  | { type: 'leaveTopic', topic: TopicId }
+  | { type: 'joinTopic', topic: TopicKey }
+  | { type: 'leaveTopic', topic: TopicKey }
   /** An address learned elsewhere (the membership protocol's peer data, a link's hello). */
-  | { type: 'learn', peer: PI, addr: string, topic?: TopicId }
+  | { type: 'learn', peer: PI, addr: string, topic?: TopicKey }
   /** A seed we linked to: one of the nodes asked when nobody is known in a topic. */
   | { type: 'seed', peer: PI, addr: string }
   /** Dialling `peer` failed. */
@@ -61,7 +64,7 @@ export type DiscoveryOutput<PI> =
   /** Feed a `tick` input back after `after` ms. */
   | { type: 'schedule', after: number }
   /** A node newly known to want `topic`, a topic this node is in. */
-  | { type: 'found', topic: TopicId }
+  | { type: 'found', topic: TopicKey }
 
 export interface DiscoveryConfig {
   /** Byte budget of one discovery message (the frame limit leaves room for the rest). */

@@ -11,6 +11,7 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { CodecError } from '../errors.js'
 import { wireLimits } from '../proto/limits.js'
+import { TOPIC_KEY_BYTES, type TopicKey } from '../discovery/topic-key.js'
 import type { DiscoveryMessage, NodeAddr } from '../discovery/types.js'
 import type { Frame, NodeId } from './frames.js'
 import type {
@@ -208,9 +209,15 @@ function encodeIHaves (entries: IHaveEntries): unknown[] {
   return out
 }
 
-function encodeTopicList (topics: string[], what: string): Uint8Array[] {
+const TOPIC_KEY = /^[0-9a-f]{16}$/
+
+/** Discovery's topic keys (./../discovery/topic-key.ts), packed into one bin of 8 bytes each. */
+function encodeTopicList (topics: TopicKey[], what: string): Uint8Array {
   checkArray(topics, codecLimits.maxTopics, what)
-  return topics.map((topic) => hexToBytes(topic, what))
+  for (const topic of topics) {
+    if (typeof topic !== 'string' || !TOPIC_KEY.test(topic)) throw new CodecError(`${what} must hold topic keys of 16 lowercase hex characters`)
+  }
+  return Buffer.from(topics.join(''), 'hex')
 }
 
 const DiscoveryCode = { Topics: 0, Digest: 1, Resync: 2, Query: 3, Members: 4 } as const
@@ -633,12 +640,13 @@ class WireIHaves implements IHaveList {
   }
 }
 
-function readTopicList (value: unknown, what: string): string[] {
-  if (!Array.isArray(value) || value.length > codecLimits.maxTopics) {
-    throw new CodecError(`${what} must be an array of at most ${codecLimits.maxTopics} topics`)
+function readTopicList (value: unknown, what: string): TopicKey[] {
+  if (!(value instanceof Uint8Array) || value.byteLength % TOPIC_KEY_BYTES !== 0 || value.byteLength > codecLimits.maxTopics * TOPIC_KEY_BYTES) {
+    throw new CodecError(`${what} must be bytes holding at most ${codecLimits.maxTopics} topic keys of ${TOPIC_KEY_BYTES} bytes`)
   }
-  const topics = new Array<string>(value.length)
-  for (let i = 0; i < value.length; i++) topics[i] = readId32(value[i], what)
+  const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  const topics = new Array<TopicKey>(value.byteLength / TOPIC_KEY_BYTES)
+  for (let i = 0; i < topics.length; i++) topics[i] = bytes.toString('hex', i * TOPIC_KEY_BYTES, (i + 1) * TOPIC_KEY_BYTES) as TopicKey
   return topics
 }
 

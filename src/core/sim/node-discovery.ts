@@ -6,6 +6,7 @@
  */
 import { Discovery } from '../discovery/discovery.js'
 import { Healer, defaultHealerConfig, type HealerConfig } from '../discovery/healer.js'
+import { topicKey, type TopicKey } from '../discovery/topic-key.js'
 import type { DiscoveryConfig } from '../discovery/types.js'
 import { seededRng } from '../proto/random.js'
 import type { Rng, TopicId } from '../proto/types.js'
@@ -39,6 +40,8 @@ export class NodeDiscovery {
   readonly healer: Healer<number>
   /** Topics the application has a stream of (the runtime's `LocalTopics`). */
   readonly streams = new Set<TopicId>()
+  /** Those topics by the key discovery names them with (its `found` gives the key). */
+  readonly topicOfKey = new Map<TopicKey, TopicId>()
   /** Peers whose link discovery was told is up, with that link's epoch. */
   readonly up = new Map<number, number>()
   /** The pending heal timer of each topic; a newer one replaces it (the runtime's clearTimeout). */
@@ -79,8 +82,8 @@ export class NodeDiscovery {
    */
   healCandidates (topic: TopicId, active: readonly number[], passive: readonly number[]): number[] {
     return active.length === 0
-      ? [...new Set([...passive, ...this.discovery.contactsFor(topic)])]
-      : this.discovery.interestedIn(topic)
+      ? [...new Set([...passive, ...this.discovery.contactsFor(topicKey(topic))])]
+      : this.discovery.interestedIn(topicKey(topic))
   }
 
   /**
@@ -88,8 +91,8 @@ export class NodeDiscovery {
    * rest random from every node known to want it; up to 3, possibly none.
    */
   pickContacts (topic: TopicId): number[] {
-    const trusted = this.discovery.contactsFor(topic)
-    const all = this.discovery.interestedIn(topic)
+    const trusted = this.discovery.contactsFor(topicKey(topic))
+    const all = this.discovery.interestedIn(topicKey(topic))
     const out: number[] = []
     if (trusted.length > 0) out.push(trusted[Math.floor(this.rng.next() * trusted.length)] as number)
     while (out.length < 3 && all.length > 0) {

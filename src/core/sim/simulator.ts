@@ -14,6 +14,7 @@
 import { resolveConfig, type PartialProtoConfig, type ProtoConfig } from '../proto/config.js'
 import { State, type TopicView } from '../proto/state.js'
 import type { Command, InEvent, Message, MessageId, OutEvent, PeerData, Rng, Timer, TopicId } from '../proto/types.js'
+import { topicKey } from '../discovery/topic-key.js'
 import type { DiscoveryInput, DiscoveryMessage } from '../discovery/types.js'
 import { EventQueue } from './event-queue.js'
 import { MetricsRecorder } from './metrics.js'
@@ -425,7 +426,7 @@ export class Simulator {
         // The simulated network has no read buffers to leave a peer's messages in.
         case 'throttle': break
         case 'peerData':
-          if (n.discovery !== undefined) this.discover(node, { type: 'learn', peer: out.peer, addr: addressOf(out.data), topic: out.topic })
+          if (n.discovery !== undefined) this.discover(node, { type: 'learn', peer: out.peer, addr: addressOf(out.data), topic: topicKey(out.topic) })
           break
       }
     }
@@ -538,7 +539,8 @@ export class Simulator {
     }
     members.add(node)
     this.join(node, topic, d.pickContacts(topic))
-    this.discover(node, { type: 'joinTopic', topic })
+    d.topicOfKey.set(topicKey(topic), topic)
+    this.discover(node, { type: 'joinTopic', topic: topicKey(topic) })
     this.scheduleHeal(node, topic, 1_000)
   }
 
@@ -551,7 +553,8 @@ export class Simulator {
     this.streaming.get(topic)?.delete(node)
     this.waiting.get(node)?.delete(topic)
     this.command(node, topic, { type: 'quit' })
-    this.discover(node, { type: 'leaveTopic', topic })
+    d.topicOfKey.delete(topicKey(topic))
+    this.discover(node, { type: 'leaveTopic', topic: topicKey(topic) })
   }
 
   /** Alive nodes with a stream of `topic`. */
@@ -596,10 +599,12 @@ export class Simulator {
           d.tick = d.token()
           this.post(this.clock + out.after, { kind: 'tick', node, token: d.tick })
           break
-        case 'found':
+        case 'found': {
           // An isolated topic that just learned of interested nodes does not wait for its backoff.
-          if (d.streams.has(out.topic) && (n.protocol.view(out.topic)?.active.length ?? 0) === 0) this.scheduleHeal(node, out.topic, 0)
+          const topic = d.topicOfKey.get(out.topic)
+          if (topic !== undefined && d.streams.has(topic) && (n.protocol.view(topic)?.active.length ?? 0) === 0) this.scheduleHeal(node, topic, 0)
           break
+        }
       }
     }
   }

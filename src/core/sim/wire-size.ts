@@ -4,6 +4,7 @@
  * address the node would announce) and encoded with the real codec. Nothing here approximates:
  * the sizes are those of `encodeFrame`.
  */
+import { TOPIC_KEY_BYTES } from '../discovery/topic-key.js'
 import type { DiscoveryMessage } from '../discovery/types.js'
 import { encodeFrame } from '../net/codec.js'
 import type { NodeId } from '../net/frames.js'
@@ -45,17 +46,17 @@ export function discoveryFrameBytes (message: DiscoveryMessage<number>): number 
   // [frame code, message code, ...fields]: the array header and the two codes are one byte each.
   switch (message.type) {
     case 'topics':
-      return 3 + 1 + uintBytes(message.base) + uintBytes(message.version) + idListBytes(message.joined.length) + idListBytes(message.left.length)
+      return 3 + 1 + uintBytes(message.base) + uintBytes(message.version) + keyListBytes(message.joined.length) + keyListBytes(message.left.length)
     case 'digest':
       return 3 + uintBytes(message.version) + uintBytes(message.count)
     case 'resync':
       return 3
     case 'query':
-      return 3 + idListBytes(message.topics.length)
+      return 3 + keyListBytes(message.topics.length)
     case 'members': {
       let bytes = 3 + arrayHeaderBytes(2 * message.nodes.length)
       for (const n of message.nodes) bytes += BIN_ID + stringBytes(n.addr)
-      bytes += idListBytes(message.topics.length) + arrayHeaderBytes(message.holders.length)
+      bytes += keyListBytes(message.topics.length) + arrayHeaderBytes(message.holders.length)
       for (const list of message.holders) {
         bytes += arrayHeaderBytes(list.length)
         for (const i of list) bytes += uintBytes(i)
@@ -65,15 +66,17 @@ export function discoveryFrameBytes (message: DiscoveryMessage<number>): number 
   }
 }
 
-/** A 32-byte id or topic as MessagePack bin8. */
+/** A 32-byte id as MessagePack bin8. */
 const BIN_ID = 34
 
 function arrayHeaderBytes (n: number): number {
   return n < 16 ? 1 : n < 65_536 ? 3 : 5
 }
 
-function idListBytes (n: number): number {
-  return arrayHeaderBytes(n) + n * BIN_ID
+/** Topic keys, packed into one MessagePack bin. */
+function keyListBytes (n: number): number {
+  const bytes = n * TOPIC_KEY_BYTES
+  return (bytes < 256 ? 2 : bytes < 65_536 ? 3 : 5) + bytes
 }
 
 function uintBytes (v: number): number {

@@ -1,25 +1,29 @@
 import t from 'tap'
 import { AddressBook } from '../../../src/core/discovery/address-book.js'
+import type { TopicKey } from '../../../src/core/discovery/topic-key.js'
+
+/** Topics by name: the book takes any key. */
+const key = (name: string): TopicKey => name as TopicKey
 
 const limits = { maxNodes: 100, maxTopicsPerNode: 100, maxInterests: 1000 }
 
 t.test('a node is found by the topics it wants, and never the book owner itself', async t => {
   const book = new AddressBook('me', limits)
   book.learn('me', 'h:1', 0)
-  book.addInterest('me', 'a', Infinity)
+  book.addInterest('me', key('a'), Infinity)
   book.learn('x', 'h:2', 0)
   book.learn('y', 'h:3', 0)
-  book.addInterest('x', 'a', Infinity)
-  book.addInterest('x', 'b', Infinity)
-  book.addInterest('y', 'b', 10)
-  t.same(book.interestedIn('a'), ['x'])
-  t.same(book.interestedIn('b').sort(), ['x', 'y'])
+  book.addInterest('x', key('a'), Infinity)
+  book.addInterest('x', key('b'), Infinity)
+  book.addInterest('y', key('b'), 10)
+  t.same(book.interestedIn(key('a')), ['x'])
+  t.same(book.interestedIn(key('b')).sort(), ['x', 'y'])
   t.equal(book.get('me'), undefined)
 })
 
 t.test('an interest is recorded only for a node the book knows', async t => {
   const book = new AddressBook('me', limits)
-  t.equal(book.addInterest('x', 'a', Infinity), false)
+  t.equal(book.addInterest('x', key('a'), Infinity), false)
   t.equal(book.interestCount, 0)
 })
 
@@ -27,38 +31,38 @@ t.test('hearsay expires; what a linked node declared lasts until its link goes, 
   const book = new AddressBook('me', limits)
   book.learn('x', 'h:1', 0)
   book.learn('y', 'h:2', 0)
-  book.addInterest('x', 'a', Infinity)
-  book.addInterest('y', 'a', 100)
+  book.addInterest('x', key('a'), Infinity)
+  book.addInterest('y', key('a'), 100)
   book.evictExpired(100)
-  t.same(book.interestedIn('a'), ['x'], 'the hearsay about y expired')
+  t.same(book.interestedIn(key('a')), ['x'], 'the hearsay about y expired')
   book.unpin('x', 200)
   book.evictExpired(199)
-  t.same(book.interestedIn('a'), ['x'])
+  t.same(book.interestedIn(key('a')), ['x'])
   book.evictExpired(200)
-  t.same(book.interestedIn('a'), [], 'x aged out once its link was gone')
+  t.same(book.interestedIn(key('a')), [], 'x aged out once its link was gone')
   t.equal(book.interestCount, 0)
 })
 
 t.test('a longer-lived claim replaces a shorter one, never the other way round', async t => {
   const book = new AddressBook('me', limits)
   book.learn('x', 'h:1', 0)
-  t.equal(book.addInterest('x', 'a', 100), true, 'new')
-  t.equal(book.addInterest('x', 'a', Infinity), false, 'not new')
-  book.addInterest('x', 'a', 50)
-  t.equal(book.get('x')!.topics.get('a'), Infinity)
+  t.equal(book.addInterest('x', key('a'), 100), true, 'new')
+  t.equal(book.addInterest('x', key('a'), Infinity), false, 'not new')
+  book.addInterest('x', key('a'), 50)
+  t.equal(book.get('x')!.topics.get(key('a')), Infinity)
 })
 
 t.test('topics per node and interests in all are bounded', async t => {
   const book = new AddressBook('me', { maxNodes: 100, maxTopicsPerNode: 3, maxInterests: 5 })
   book.learn('x', 'h:1', 0)
   book.learn('y', 'h:2', 0)
-  for (let i = 0; i < 10; i++) book.addInterest('x', `t${i}`, Infinity)
+  for (let i = 0; i < 10; i++) book.addInterest('x', key(`t${i}`), Infinity)
   t.equal(book.get('x')!.topics.size, 3, 'x keeps 3 topics')
-  for (let i = 0; i < 10; i++) book.addInterest('y', `t${i}`, Infinity)
+  for (let i = 0; i < 10; i++) book.addInterest('y', key(`t${i}`), Infinity)
   t.equal(book.interestCount, 5, '5 interests in all')
   book.forget('x')
   t.equal(book.interestCount, 2, 'forgetting a node releases its interests')
-  t.same(book.interestedIn('t0'), ['y'])
+  t.same(book.interestedIn(key('t0')), ['y'])
 })
 
 t.test('failures are counted until a success', async t => {
@@ -76,12 +80,12 @@ t.test('the book is bounded: past capacity the failing, least recently heard of 
   book.learn('a', 'h:1', 1)
   book.learn('b', 'h:2', 2)
   book.learn('c', 'h:3', 3)
-  book.addInterest('c', 'topic', Infinity)
+  book.addInterest('c', key('topic'), Infinity)
   book.failure('c')
   book.learn('d', 'h:4', 5)
   t.equal(book.size, 3)
   t.equal(book.get('c'), undefined)
-  t.same(book.interestedIn('topic'), [], 'with its interests')
+  t.same(book.interestedIn(key('topic')), [], 'with its interests')
   book.learn('e', 'h:5', 6)
   t.equal(book.get('a'), undefined, 'then the oldest')
   t.ok(book.get('e'), 'the newcomer stays')

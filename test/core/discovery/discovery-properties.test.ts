@@ -18,7 +18,7 @@ import fc from 'fast-check'
 import type { DiscoveryConfig } from '../../../src/core/discovery/types.js'
 import { wireLimits } from '../../../src/core/proto/limits.js'
 import { seededRng } from '../../../src/core/proto/random.js'
-import { DiscoveryNet, addrOf, declared, nodeId, sameSet, topicId, topicIds } from '../../fixtures/discovery-net.js'
+import { DiscoveryNet, addrOf, declared, nodeId, sameSet, topicKey, topicKeys } from '../../fixtures/discovery-net.js'
 import type { Msg } from '../../fixtures/discovery-net.js'
 
 const NODES = 5
@@ -62,8 +62,8 @@ function builder (spec: unknown, build: (to: string) => Msg[]): (to: string) => 
 // Valid messages (what the decoder accepts), from small to the largest lists the wire carries.
 const version = fc.oneof(fc.nat({ max: 10 }), fc.constant(wireLimits.maxDiscoveryVersion), fc.nat({ max: wireLimits.maxDiscoveryVersion }))
 const topicList = fc.oneof(
-  { weight: 4, arbitrary: fc.array(fc.nat({ max: POOL - 1 }), { maxLength: 6 }).map(xs => xs.map(topicId)) },
-  { weight: 1, arbitrary: fc.record({ count: fc.oneof(fc.integer({ min: 0, max: 600 }), fc.constant(wireLimits.maxTopics)), offset: fc.nat({ max: 2000 }) }).map(({ count, offset }) => topicIds(count, offset)) }
+  { weight: 4, arbitrary: fc.array(fc.nat({ max: POOL - 1 }), { maxLength: 6 }).map(xs => xs.map(topicKey)) },
+  { weight: 1, arbitrary: fc.record({ count: fc.oneof(fc.integer({ min: 0, max: 600 }), fc.constant(wireLimits.maxTopics)), offset: fc.nat({ max: 2000 }) }).map(({ count, offset }) => topicKeys(count, offset)) }
 )
 /** `members` messages naming nodes in `topics` topics from `topicOffset` on. */
 const membersIn = (topics: fc.Arbitrary<number>, topicOffset: fc.Arbitrary<number>): fc.Arbitrary<(to: string) => Msg[]> => fc.record({
@@ -89,7 +89,7 @@ const membersIn = (topics: fc.Arbitrary<number>, topicOffset: fc.Arbitrary<numbe
   copies: fc.integer({ min: 1, max: 3 })
 }).map(m => builder({ members: m }, (to: string): Msg[] => {
   const host = (m.wide ? '\u20ac' : 'h').repeat(m.addrLength - 1)
-  const topics = topicIds(m.topics, m.topicOffset)
+  const topics = topicKeys(m.topics, m.topicOffset)
   const holders = topics.map((_, j) => m.nodes === 0 ? [] : Array.from({ length: m.perTopic }, (_, k) => (j * m.stride + k * 7) % m.nodes))
   return Array.from({ length: m.copies }, (_, copy) => {
     const nodes = Array.from({ length: m.nodes }, (_, i) => ({
@@ -150,10 +150,10 @@ function apply (net: DiscoveryNet, st: Step): void {
     case 'unlink': net.unlink(ids[st.a] as string, ids[st.b] as string); break
     case 'join':
     case 'leave':
-      for (const topic of st.topics) net.input(ids[st.n] as string, { type: st.k === 'join' ? 'joinTopic' : 'leaveTopic', topic: topicId(topic) })
+      for (const topic of st.topics) net.input(ids[st.n] as string, { type: st.k === 'join' ? 'joinTopic' : 'leaveTopic', topic: topicKey(topic) })
       break
     case 'burst':
-      for (const topic of topicIds(st.count, BURST_BASE + st.offset)) net.input(ids[st.n] as string, { type: st.join ? 'joinTopic' : 'leaveTopic', topic })
+      for (const topic of topicKeys(st.count, BURST_BASE + st.offset)) net.input(ids[st.n] as string, { type: st.join ? 'joinTopic' : 'leaveTopic', topic })
       break
     case 'run': net.run(st.ms); break
     case 'tick': net.input(ids[st.n] as string, { type: 'tick' }); break

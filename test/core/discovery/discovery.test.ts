@@ -12,8 +12,8 @@ import { defaultDiscoveryConfig } from '../../../src/core/discovery/types.js'
 import type { DiscoveryConfig } from '../../../src/core/discovery/types.js'
 import { TIMER_SLACK as SLACK } from '../../../src/core/proto/deadline.js'
 import { wireLimits } from '../../../src/core/proto/limits.js'
-import type { TopicId } from '../../../src/core/proto/types.js'
-import { DiscoveryNet, addrOf, declared, nodeId, topicId, topicIds } from '../../fixtures/discovery-net.js'
+import { TOPIC_KEY_BYTES, type TopicKey } from '../../../src/core/discovery/topic-key.js'
+import { DiscoveryNet, addrOf, declared, nodeId, topicKey, topicKeys } from '../../fixtures/discovery-net.js'
 import type { Sent } from '../../fixtures/discovery-net.js'
 
 const A = nodeId('a')
@@ -25,17 +25,20 @@ const S = nodeId('e')
 const M1 = nodeId('1')
 const M2 = nodeId('2')
 const P = nodeId('3')
-const T = topicId(1)
-const U = topicId(2)
+const T = topicKey(1)
+const U = topicKey(2)
 const { announceDelay, interestTtl } = defaultDiscoveryConfig
 /** How often expired interests are swept (a private constant of discovery.ts). */
 const SWEEP = 10_000
 
-function join (net: DiscoveryNet, id: string, topics: TopicId[]): void {
+/** Topic keys in one message of `budget` bytes: 64 bytes of overhead, then 8 bytes a key. */
+const perPage = (budget: number): number => Math.floor((budget - 64) / TOPIC_KEY_BYTES)
+
+function join (net: DiscoveryNet, id: string, topics: TopicKey[]): void {
   for (const topic of topics) net.input(id, { type: 'joinTopic', topic })
 }
 
-function leave (net: DiscoveryNet, id: string, topics: TopicId[]): void {
+function leave (net: DiscoveryNet, id: string, topics: TopicKey[]): void {
   for (const topic of topics) net.input(id, { type: 'leaveTopic', topic })
 }
 
@@ -52,14 +55,14 @@ const snapshots = (sent: Sent[]): Sent[] => sent.filter(s => s.message.type === 
 t.test('two linked nodes exchange their topics at link-up: one snapshot each way', async t => {
   const net = pair()
   join(net, A, [T, U])
-  join(net, B, [topicId(3)])
+  join(net, B, [topicKey(3)])
   net.run(1000)
   const before = net.sent.length
   net.link(A, B)
   net.flush()
   t.same(net.get(B).interestedIn(T), [A])
   t.same(net.get(B).interestedIn(U), [A])
-  t.same(net.get(A).interestedIn(topicId(3)), [B])
+  t.same(net.get(A).interestedIn(topicKey(3)), [B])
   const fromA = net.sends('topics', { from: A, since: before })
   t.equal(fromA.length, 1, 'one topics message from A')
   t.match(fromA[0]?.message, { reset: true, base: 0, left: [] })
@@ -113,8 +116,8 @@ t.test('changes made within announceDelay go out as one delta, and a join undone
   net.link(A, B)
   net.run(1000)
   const before = net.sent.length
-  join(net, A, [T, U, topicId(3)])
-  leave(net, A, [topicId(3)])
+  join(net, A, [T, U, topicKey(3)])
+  leave(net, A, [topicKey(3)])
   net.run(1000)
   const deltas = net.sends('topics', { from: A, since: before })
   t.equal(deltas.length, 1, 'one message')
@@ -124,7 +127,7 @@ t.test('changes made within announceDelay go out as one delta, and a join undone
 
 t.test('announcements are deltas: holding 1,000 topics, joining or leaving one more sends one topics message carrying exactly that topic', async t => {
   const net = pair()
-  join(net, A, topicIds(1000, 100))
+  join(net, A, topicKeys(1000, 100))
   net.link(A, B)
   net.run(1000)
   t.equal(declared(net.get(B), A).size, 1000, 'the snapshot at link-up carried all 1,000')
@@ -149,12 +152,11 @@ for (const budget of [1024, 2048, 16 * 1024, 64 * 1024]) {
     net.link(A, B)
     net.run(1000)
     const before = net.sent.length
-    const topics = topicIds(1000, 100)
+    const topics = topicKeys(1000, 100)
     join(net, A, topics)
     net.run(1000)
     const pages = net.sends('topics', { from: A, since: before })
-    const perPage = Math.floor((budget - 64) / 34)
-    t.equal(pages.length, Math.ceil(1000 / perPage), `${pages.length} pages`)
+    t.equal(pages.length, Math.ceil(1000 / perPage(budget)), `${pages.length} pages`)
     const largest = Math.max(...pages.map(p => p.bytes))
     t.ok(largest <= budget, `the largest page is ${largest} bytes`)
     if (pages.length > 1) t.ok(largest > budget * 0.9, 'pages are cut close to the budget')
@@ -169,14 +171,14 @@ for (const budget of [1024, 2048, 16 * 1024, 64 * 1024]) {
 
 t.test('a snapshot of 1,000 topics at link-up is paged within the budget too, and the receiver ends with all 1,000', async t => {
   const net = pair({ maxFrameBytes: 1024 })
-  const topics = topicIds(1000, 100)
+  const topics = topicKeys(1000, 100)
   join(net, A, topics)
   net.run(1000)
   const before = net.sent.length
   net.link(A, B)
   net.flush()
   const pages = net.sends('topics', { from: A, since: before })
-  t.ok(pages.length > 30, `${pages.length} pages`)
+  t.equal(pages.length, Math.ceil(1000 / perPage(1024)), `${pages.length} pages`)
   t.equal(pages.filter(p => p.message.reset).length, 1, 'only the first page resets')
   t.same(sorted(declared(net.get(B), A)), sorted(topics))
   t.same(net.violations, [])
@@ -190,12 +192,12 @@ t.test('a lost delta is repaired: the next delta shows the gap, the receiver ask
   let lost = 0
   net.lose = s => s.from === A && s.message.type === 'topics' && lost++ === 0
   leave(net, A, [U])
-  join(net, A, [topicId(3)])
+  join(net, A, [topicKey(3)])
   net.run(1000)
   t.equal(lost, 1, 'the delta was lost')
   t.same(declared(net.get(B), A), new Set([T, U]), 'B missed it')
   const before = net.sent.length
-  join(net, A, [topicId(4)])
+  join(net, A, [topicKey(4)])
   net.run(1000)
   t.equal(net.sends('resync', { from: B, since: before }).length, 1, 'B asked once')
   t.equal(snapshots(net.sends('topics', { from: A, since: before })).length, 1, 'A sent a snapshot')
@@ -220,7 +222,7 @@ t.test('a lost delta with no change after it is repaired by the digest', async t
 
 t.test('a lost page in the middle of a snapshot is repaired by the digest, which compares counts too', async t => {
   const net = pair({ maxFrameBytes: 1024, digestInterval: 5000 })
-  const topics = topicIds(100, 100)
+  const topics = topicKeys(3 * perPage(1024), 100)
   join(net, A, topics)
   net.run(1000)
   let page = 0
@@ -228,7 +230,7 @@ t.test('a lost page in the middle of a snapshot is repaired by the digest, which
   net.link(A, B)
   net.run(1000)
   net.lose = () => false
-  t.ok(declared(net.get(B), A).size < 100, 'B missed a page')
+  t.ok(declared(net.get(B), A).size < topics.length, 'B missed a page')
   net.run(5000)
   t.same(sorted(declared(net.get(B), A)), sorted(topics))
 })
@@ -246,7 +248,7 @@ t.test('in the steady state a link carries one digest per interval each way, and
 
 t.test('a change made just before the digest is due goes out as a delta, not as a resync and a snapshot', async t => {
   const net = pair({ digestInterval: 1000 })
-  join(net, A, topicIds(1000, 100))
+  join(net, A, topicKeys(1000, 100))
   net.link(A, B)
   net.run(1000 - announceDelay / 2)
   const before = net.sent.length
@@ -272,11 +274,11 @@ t.test('a snapshot is not answered with members; a change after it is, for the c
   // (Before N's query about the topics in which it knows nobody goes out, announceDelay later.)
   t.same(net.sends('members', { from: S, to: N, since: before }).filter(m => m.message.topics.includes(U)).length, 0, 'S does not answer N\'s snapshot')
   leave(net, N, [U])
-  join(net, N, [topicId(3)])
-  net.input(M1, { type: 'joinTopic', topic: topicId(3) })
+  join(net, N, [topicKey(3)])
+  net.input(M1, { type: 'joinTopic', topic: topicKey(3) })
   net.run(1000)
   const since = net.sent.length
-  net.input(N, { type: 'leaveTopic', topic: topicId(3) })
+  net.input(N, { type: 'leaveTopic', topic: topicKey(3) })
   join(net, N, [U])
   net.run(1000)
   const answers = net.sends('members', { from: S, to: N, since })
@@ -289,7 +291,7 @@ t.test('a change is answered by about changeAnswerers of the peers, not by every
   const net = new DiscoveryNet()
   const peers = Array.from({ length: 40 }, (_, i) => nodeId(200 + i))
   for (const id of [N, M1, ...peers]) net.add(id)
-  join(net, M1, topicIds(100, 500))
+  join(net, M1, topicKeys(100, 500))
   // Each peer has 41 links (every other peer, M1, N): it answers with probability 4 / 41.
   for (const p of peers) {
     net.link(p, M1)
@@ -300,7 +302,7 @@ t.test('a change is answered by about changeAnswerers of the peers, not by every
   let answered = 0
   for (let i = 0; i < 100; i++) {
     const since = net.sent.length
-    join(net, N, [topicId(500 + i)])
+    join(net, N, [topicKey(500 + i)])
     net.run(1000)
     answered += new Set(net.sends('members', { to: N, since }).map(m => m.from)).size
   }
@@ -325,28 +327,28 @@ t.test('a link that comes back within interestTtl opens with the change since an
   const net = pair()
   net.link(A, B)
   join(net, A, [T, U])
-  join(net, B, topicIds(50, 100))
+  join(net, B, topicKeys(50, 100))
   net.run(1000)
   net.unlink(A, B)
   leave(net, A, [T])
-  join(net, A, [topicId(3)])
+  join(net, A, [topicKey(3)])
   net.run(1000)
   t.same(net.get(B).interestedIn(T), [A], 'while unlinked, B still remembers A in T (for interestTtl)')
   const before = net.sent.length
   net.link(A, B)
   net.flush()
-  t.same(sorted(declared(net.get(B), A)), sorted([U, topicId(3)]), 'B holds exactly A\'s topics')
+  t.same(sorted(declared(net.get(B), A)), sorted([U, topicKey(3)]), 'B holds exactly A\'s topics')
   t.same(net.get(B).interestedIn(T), [], 'A\'s delta says it left T')
   t.equal(declared(net.get(A), B).size, 50, 'A still holds B\'s 50 topics')
   t.same(snapshots(net.sent.slice(before)), [], 'no snapshot either way')
   t.same(net.sends('resync', { since: before }), [], 'no resync')
   const fromA = net.sends('topics', { from: A, since: before })
   t.equal(fromA.length, 1, 'A sends the change')
-  t.same([fromA[0]?.message.joined, fromA[0]?.message.left], [[topicId(3)], [T]])
+  t.same([fromA[0]?.message.joined, fromA[0]?.message.left], [[topicKey(3)], [T]])
   t.same(net.sends('topics', { from: B, since: before }), [], 'B, unchanged, sends no topics')
   t.equal(net.sends('digest', { from: A, since: before }).length, 1, 'a digest from A')
   t.equal(net.sends('digest', { from: B, since: before }).length, 1, 'a digest from B')
-  for (const m of net.sends('members', { since: before })) t.same(m.message.topics.filter(x => x !== topicId(3)), [], 'answers are about the change only')
+  for (const m of net.sends('members', { since: before })) t.same(m.message.topics.filter(x => x !== topicKey(3)), [], 'answers are about the change only')
   t.same(net.violations, [])
 })
 
@@ -357,12 +359,12 @@ t.test('a link that comes back after interestTtl gets a fresh snapshot, which re
   net.run(1000)
   net.unlink(A, B)
   leave(net, A, [T])
-  join(net, A, [topicId(3)])
+  join(net, A, [topicKey(3)])
   net.run(interestTtl + SWEEP + 1)
   const before = net.sent.length
   net.link(A, B)
   net.flush()
-  t.same(sorted(declared(net.get(B), A)), sorted([U, topicId(3)]))
+  t.same(sorted(declared(net.get(B), A)), sorted([U, topicKey(3)]))
   t.equal(snapshots(net.sends('topics', { from: A, since: before })).length, 1, 'a snapshot from A')
 })
 
@@ -370,19 +372,19 @@ t.test('a peer that forgot the link (it restarted) ignores the delta, asks on th
   const net = pair()
   net.link(A, B)
   join(net, A, [T, U])
-  join(net, B, [topicId(3)])
+  join(net, B, [topicKey(3)])
   net.run(1000)
   net.unlink(A, B)
-  join(net, A, [topicId(4)])
+  join(net, A, [topicKey(4)])
   net.add(B)
-  join(net, B, [topicId(5)])
+  join(net, B, [topicKey(5)])
   net.run(1000)
   const before = net.sent.length
   net.link(A, B)
   net.flush()
   net.run(1000)
-  t.same(sorted(declared(net.get(B), A)), sorted([T, U, topicId(4)]), 'the restarted B holds all of A\'s topics')
-  t.same(sorted(declared(net.get(A), B)), [topicId(5)], 'A holds what the restarted B declared')
+  t.same(sorted(declared(net.get(B), A)), sorted([T, U, topicKey(4)]), 'the restarted B holds all of A\'s topics')
+  t.same(sorted(declared(net.get(A), B)), [topicKey(5)], 'A holds what the restarted B declared')
   t.equal(net.sends('resync', { from: B, since: before }).length, 1, 'B asked once')
   t.equal(snapshots(net.sends('topics', { from: A, since: before })).length, 1, 'A sent one snapshot')
   t.same(net.violations, [])
@@ -512,19 +514,18 @@ t.test('1,000 topics in which nobody is known are asked about together: a round 
   net.autoDial = false
   net.link(A, B)
   net.run(1000)
-  const topics = topicIds(1000, 100)
+  const topics = topicKeys(1000, 100)
   join(net, A, topics)
   net.run(120_000)
   const queries = net.sends('query', { from: A })
-  const rounds = new Map<number, Set<TopicId>>()
+  const rounds = new Map<number, Set<TopicKey>>()
   for (const q of queries) {
     const round = rounds.get(q.at) ?? new Set()
     for (const topic of q.message.topics) round.add(topic)
     rounds.set(q.at, round)
   }
-  const perPage = Math.floor((defaultDiscoveryConfig.maxFrameBytes - 64) / 34)
   t.ok(rounds.size >= 5 && rounds.size <= 12, `${rounds.size} rounds in two minutes`)
-  t.equal(queries.length, rounds.size * Math.ceil(1000 / perPage), `${queries.length} queries`)
+  t.equal(queries.length, rounds.size * Math.ceil(1000 / perPage(defaultDiscoveryConfig.maxFrameBytes)), `${queries.length} queries`)
   t.ok([...rounds.values()].every(r => r.size === 1000), 'every round asks about all 1,000')
   t.same(net.violations, [])
 })
@@ -569,7 +570,7 @@ t.test('answers are capped: answerPerTopic nodes per topic, every page within th
     net.link(S, N)
     // S hears of 20 nodes in each of 1,000 topics, with addresses of every length, some of them
     // 3 bytes a character in UTF-8.
-    const topics = topicIds(1000, 100)
+    const topics = topicKeys(1000, 100)
     const nodes = Array.from({ length: 20 }, (_, i) => ({ id: nodeId(100 + i), addr: `${(i % 2 === 0 ? 'h' : '\u20ac').repeat(i * 14)}.test:${4000 + i}` }))
     for (let i = 0; i < topics.length; i += 50) {
       net.inject(C, S, { type: 'members', nodes, topics: topics.slice(i, i + 50), holders: topics.slice(i, i + 50).map(() => nodes.map((_, j) => j)) })
@@ -615,7 +616,7 @@ t.test('a linked peer\'s topics are recorded up to maxTopicsPerNode, and holding
   net.add(A, { maxTopicsPerNode: 10 })
   net.add(B)
   net.link(A, B)
-  join(net, B, topicIds(50, 100))
+  join(net, B, topicKeys(50, 100))
   net.run(10_000)
   t.equal(net.get(A).book.get(B)?.topics.size, 10)
   t.same(net.sends('resync').map(s => s.at), [], 'A is in step with B at the cap')
@@ -624,7 +625,7 @@ t.test('a linked peer\'s topics are recorded up to maxTopicsPerNode, and holding
 t.test('hearsay about one node is recorded up to maxTopicsPerNode', async t => {
   const net = new DiscoveryNet()
   net.add(A, { maxTopicsPerNode: 10 })
-  const topics = topicIds(50, 100)
+  const topics = topicKeys(50, 100)
   net.inject(C, A, { type: 'members', nodes: [{ id: M1, addr: addrOf(M1) }], topics, holders: topics.map(() => [0]) })
   t.equal(net.get(A).book.get(M1)?.topics.size, 10)
 })
@@ -633,7 +634,7 @@ t.test('interests in all are bounded by maxInterests, and nodes in the book by m
   const net = new DiscoveryNet()
   const a = net.add(A, { maxInterests: 100, maxNodes: 50 })
   const nodes = Array.from({ length: 256 }, (_, i) => ({ id: nodeId(100 + i), addr: `h${i}.test:1` }))
-  const topics = topicIds(100, 100)
+  const topics = topicKeys(100, 100)
   for (let i = 0; i < nodes.length; i += wireLimits.maxHolders) {
     const holders = nodes.slice(i, i + wireLimits.maxHolders).map((_, j) => i + j)
     net.inject(C, A, { type: 'members', nodes, topics, holders: topics.map(() => holders) })
@@ -692,7 +693,7 @@ t.test('hearsay cannot evict what a linked peer declared', async t => {
 
 t.test('a peer asking for a snapshot in a loop gets at most one a second, and still gets them', async t => {
   const net = pair()
-  join(net, A, topicIds(10, 100))
+  join(net, A, topicKeys(10, 100))
   net.link(A, B)
   net.run(1000)
   const before = net.sent.length
@@ -728,7 +729,7 @@ t.test('a members message naming the receiver, or holder indexes pointing at it,
   t.doesNotThrow(() => net.inject(C, A, {
     type: 'members',
     nodes: [{ id: A, addr: 'evil.test:1' }, { id: M1, addr: addrOf(M1) }, { id: A, addr: 'evil.test:2' }],
-    topics: [T, U, topicId(3)],
+    topics: [T, U, topicKey(3)],
     holders: [[0, 1, 2], [0, 0, 2], []]
   }))
   t.same(net.get(A).interestedIn(T), [M1])

@@ -5,6 +5,7 @@ import { CodecError } from '../../../src/core/errors.js'
 import { Unpackr, pack } from 'msgpackr'
 import type { Frame } from '../../../src/core/net/frames.js'
 import { hex, sampleFrames } from '../../fixtures/net.js'
+import { topicKey, type TopicKey } from '../../../src/core/discovery/topic-key.js'
 
 /** Decoded byte fields are Buffers viewing the input; compare them as plain bytes. */
 function plain (value: unknown): unknown {
@@ -40,6 +41,16 @@ t.test('an absent optional field decodes as absent, not as undefined or null', a
   t.ok(frame.type === 'proto' && !('data' in frame.message.body))
 })
 
+t.test('discovery topic keys travel as 8 bytes each, packed in one bin, and decode to the same keys', async t => {
+  const keys = Array.from({ length: 100 }, (_, i) => topicKey(hex(i)))
+  const frame: Frame = { type: 'discovery', message: { type: 'query', topics: keys } }
+  const bytes = encodeFrame(frame)
+  t.same(decodeFrame(bytes), frame)
+  t.equal(bytes.byteLength, 3 + 3 + 8 * 100, 'array header, two codes, bin16 header, 800 bytes of keys')
+  const empty: Frame = { type: 'discovery', message: { type: 'topics', reset: true, base: 0, version: 0, joined: [], left: [] } }
+  t.same(decodeFrame(encodeFrame(empty)), empty, 'an empty list too')
+})
+
 t.test('payload bytes are decoded as a view of the input, not a copy', async t => {
   const bytes = encodeFrame({ type: 'direct', topic: hex(3), content: new Uint8Array(1000).fill(9) })
   const frame = decodeFrame(bytes)
@@ -65,7 +76,10 @@ t.test('encoding refuses frames that break the limits with a CodecError', async 
     ['id too long', { type: 'proto', message: { topic: hex(1), body: { type: 'ihave', entries: [{ id: 'x'.repeat(codecLimits.maxIdLength + 1), round: 0 }] } } }],
     ['proof of 31 bytes', { type: 'hello', version: 1, proof: new Uint8Array(31), addr: null }],
     ['unknown priority', { type: 'proto', message: { topic: hex(1), body: { type: 'neighbor', priority: 'urgent' as 'high' } } }],
-    ['unknown frame type', { type: 'nope' } as unknown as Frame]
+    ['unknown frame type', { type: 'nope' } as unknown as Frame],
+    ['a topic id where discovery wants a key', { type: 'discovery', message: { type: 'query', topics: [hex(1) as TopicKey] } }],
+    ['a topic key in capitals', { type: 'discovery', message: { type: 'query', topics: ['ABCDEF0123456789' as TopicKey] } }],
+    ['more topic keys than a message carries', { type: 'discovery', message: { type: 'query', topics: new Array<TopicKey>(codecLimits.maxTopics + 1).fill(topicKey(hex(1))) } }]
   ]
   for (const [what, frame] of bad) throwsCodecError(t, () => encodeFrame(frame), what)
 })
@@ -94,7 +108,12 @@ t.test('decoding refuses well-formed MessagePack with wrong fields with a CodecE
     ['hello version negative', [0, -1, new Uint8Array(32), null]],
     ['peer data too large', [1, topic, 0, new Uint8Array(codecLimits.maxPeerDataBytes + 1)]],
     ['discovery node as object', [2, [], [{ id: topic }]]],
-    ['too many topics', [2, new Array(codecLimits.maxTopics + 1).fill(topic), []]]
+    ['too many topics', [2, new Array(codecLimits.maxTopics + 1).fill(topic), []]],
+    // Discovery names topics by 8-byte keys packed in one bin ([2, 3, keys] is a query).
+    ['topic keys as a list of ids', [2, 3, [topic]]],
+    ['topic keys not a whole number of keys', [2, 3, new Uint8Array(12)]],
+    ['more topic keys than a message carries', [2, 3, new Uint8Array(8 * (codecLimits.maxTopics + 1))]],
+    ['topic keys as a hex string', [2, 3, 'ab'.repeat(8)]]
   ]
   for (const [what, value] of cases) throwsCodecError(t, () => decodeFrame(pack(value)), what)
   throwsCodecError(t, () => decodeFrame(new Uint8Array()), 'empty input')

@@ -22,10 +22,13 @@ import {
 } from '../../fixtures/hostile-scene.js'
 import type { HostileScene, Member } from '../../fixtures/hostile-scene.js'
 import { signMessage } from '../../../src/core/net/origin.js'
+import { topicKey, type TopicKey } from '../../../src/core/discovery/topic-key.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const fakeId = (i: number): NodeId => (0x1000 + i).toString(16).padStart(64, 'f')
 const fakeTopic = (i: number): string => (0x2000 + i).toString(16).padStart(64, 'e')
+/** A made-up topic as discovery names it. */
+const fakeKey = (i: number): TopicKey => topicKey(fakeTopic(i))
 
 const proto = (topic: string, body: TopicMessage<NodeId>): Frame => ({ type: 'proto', message: { topic, body } })
 
@@ -125,7 +128,7 @@ t.test('a JOIN carrying the largest peer data allowed is accepted, and the node 
   // the address and may name it in discovery answers: all of it must encode again.
   s.sendFrames(link, [proto(s.topic, { type: 'join', data: Buffer.from(addr) })])
   const { transport: asker, link: askerLink } = await s.accomplice()
-  s.sendFrames(askerLink, [{ type: 'discovery', message: { type: 'query', topics: [s.topic] } }])
+  s.sendFrames(askerLink, [{ type: 'discovery', message: { type: 'query', topics: [topicKey(s.topic)] } }])
   await sleep(300)
   t.notOk(link.closed, 'the attacker\'s link stays up: the frame was valid')
   t.ok(asker.links.size > 0, 'so does the asker\'s')
@@ -178,12 +181,12 @@ t.test('a peer claiming far more than 4,096 topics for itself is capped, and ans
   trapCrashes(t)
   const s = await hostileScene(t)
   const link = await s.link()
-  const page = (from: number): string[] => Array.from({ length: codecLimits.maxTopics }, (_, i) => fakeTopic(from + i))
+  const page = (from: number): TopicKey[] => Array.from({ length: codecLimits.maxTopics }, (_, i) => fakeKey(from + i))
   // A snapshot of two full pages, then a delta of another full page: 12,288 topics for one node.
   s.sendFrames(link, [
     { type: 'discovery', message: { type: 'topics', reset: true, base: 0, version: 0, joined: page(0), left: [] } },
     { type: 'discovery', message: { type: 'topics', reset: false, base: 0, version: 1, joined: page(4096), left: [] } },
-    { type: 'discovery', message: { type: 'topics', reset: false, base: 1, version: 2, joined: [...page(8192).slice(1), s.topic], left: [] } },
+    { type: 'discovery', message: { type: 'topics', reset: false, base: 1, version: 2, joined: [...page(8192).slice(1), topicKey(s.topic)], left: [] } },
     { type: 'discovery', message: { type: 'digest', version: 2, count: 3 * codecLimits.maxTopics + 1 } }
   ])
   // Another peer asks who is in all of them: the answers name the claimant thousands of times.
@@ -209,14 +212,14 @@ t.test('members naming a thousand made-up nodes in a topic are answered within t
   const frames: Frame[] = []
   for (let from = 0; from < 1024; from += codecLimits.maxHolders) {
     const nodes = Array.from({ length: codecLimits.maxHolders }, (_, i) => ({ id: fakeId(from + i), addr: `${'n'.repeat(codecLimits.maxAddrLength - 6)}:${1000 + i}` }))
-    const topics = [s.topic, ...Array.from({ length: 64 }, (_, i) => fakeTopic(i))]
+    const topics = [topicKey(s.topic), ...Array.from({ length: 64 }, (_, i) => fakeKey(i))]
     frames.push({ type: 'discovery', message: { type: 'members', nodes, topics, holders: topics.map(() => nodes.map((_, i) => i)) } })
   }
   s.sendFrames(link, frames)
   const { link: askerLink } = await s.accomplice()
   let answered = 0
   askerLink.on('frame', (frame) => { if (frame.type === 'discovery' && frame.message.type === 'members') answered++ })
-  s.sendFrames(askerLink, [{ type: 'discovery', message: { type: 'query', topics: [s.topic, ...Array.from({ length: 64 }, (_, i) => fakeTopic(i))] } }])
+  s.sendFrames(askerLink, [{ type: 'discovery', message: { type: 'query', topics: [topicKey(s.topic), ...Array.from({ length: 64 }, (_, i) => fakeKey(i))] } }])
   await waitFor(() => answered > 0, 'an answer', 10_000)
   await sleep(300)
   t.notOk(askerLink.closed, 'the answers were frames the asker could read')
@@ -236,7 +239,7 @@ function fakeMembers (topic: string, count: number): Frame[] {
   const frames: Frame[] = []
   for (let from = 0; from < count; from += codecLimits.maxHolders) {
     const nodes = Array.from({ length: Math.min(codecLimits.maxHolders, count - from) }, (_, i) => ({ id: fakeId(from + i), addr: '127.0.0.1:1' }))
-    frames.push({ type: 'discovery', message: { type: 'members', nodes, topics: [topic], holders: [nodes.map((_, i) => i)] } })
+    frames.push({ type: 'discovery', message: { type: 'members', nodes, topics: [topicKey(topic)], holders: [nodes.map((_, i) => i)] } })
   }
   return frames
 }
@@ -276,7 +279,7 @@ t.test('a third party cannot change the address a node learned first-hand for a 
   // FORWARD_JOIN and SHUFFLE (which the victim would also forward to the honest nodes).
   s.sendFrames(link, [
     joinFrame(s, s.attacker),
-    { type: 'discovery', message: { type: 'members', nodes: [{ id: a.node.nodeId, addr: '127.0.0.1:1' }], topics: [s.topic], holders: [[0]] } },
+    { type: 'discovery', message: { type: 'members', nodes: [{ id: a.node.nodeId, addr: '127.0.0.1:1' }], topics: [topicKey(s.topic)], holders: [[0]] } },
     proto(s.topic, { type: 'forwardJoin', peer: { id: a.node.nodeId, data: wrong }, ttl: 3 }),
     proto(s.topic, { type: 'shuffle', origin: { id: s.attacker.nodeId, data: Buffer.from(s.attacker.address!) }, nodes: [{ id: a.node.nodeId, data: wrong }], ttl: 0 })
   ])

@@ -2,6 +2,7 @@ import t from 'tap'
 import { topicsScenario, type TopicsSettings } from '../../../src/core/sim/topics.js'
 import { Simulator } from '../../../src/core/sim/simulator.js'
 import { discoveryFrameBytes, encodedDiscoveryFrameBytes, simAddr } from '../../../src/core/sim/wire-size.js'
+import { topicKey, type TopicKey } from '../../../src/core/discovery/topic-key.js'
 import type { DiscoveryMessage } from '../../../src/core/discovery/types.js'
 import { ZipfTopics, zipfCounts } from '../../../src/core/sim/zipf.js'
 import { seededRng } from '../../../src/core/proto/random.js'
@@ -42,11 +43,11 @@ t.test('a node that knows only a seed finds the other member of its topic and jo
   t.same(sim.view(2, topic)?.active, [1], 'the newcomer learned of node 1 through the seed and joined it')
   t.equal(sim.firstNeighbourMs.length, 1)
   t.ok((sim.firstNeighbourMs[0] as number) < 1_000, `first neighbour after ${sim.firstNeighbourMs[0]} ms`)
-  t.same(sim.discoveryOf(0)?.discovery.interestedIn(topic).sort(), [1, 2], 'the seed knows both members')
+  t.same(sim.discoveryOf(0)?.discovery.interestedIn(topicKey(topic)).sort(), [1, 2], 'the seed knows both members')
   sim.leave(1, topic)
   sim.runFor(3_000)
   t.same(sim.view(2, topic)?.active, [], 'node 1 left: node 2 has no neighbour')
-  t.same(sim.discoveryOf(0)?.discovery.interestedIn(topic), [2], 'the seed, still linked to node 1, heard it left')
+  t.same(sim.discoveryOf(0)?.discovery.interestedIn(topicKey(topic)), [2], 'the seed, still linked to node 1, heard it left')
 })
 
 t.test('links: discovery sees a link up at both ends and down when the protocol closes it', async t => {
@@ -81,8 +82,8 @@ t.test('Zipf subscriptions: mean and cap as asked, popular topics first', async 
 t.test('discovery frame sizes are exactly what the codec writes', async t => {
   const rng = seededRng(4)
   const int = (n: number): number => Math.floor(rng.next() * n)
-  const topic = (): string => int(2 ** 30).toString(16).padStart(64, 'c')
-  const topics = (max: number): string[] => Array.from({ length: int(max) }, topic)
+  const topic = (): TopicKey => int(2 ** 30).toString(16).padStart(16, 'c') as TopicKey
+  const topics = (max: number): TopicKey[] => Array.from({ length: int(max) }, topic)
   const big = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 52]
   const uint = (): number => (rng.next() < 0.5 ? big[int(big.length)] as number : int(2 ** 20))
   const messages: Array<DiscoveryMessage<number>> = [{ type: 'resync' }]
