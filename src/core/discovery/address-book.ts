@@ -12,6 +12,8 @@ import type { TopicKey } from './topic-key.js'
 
 /** Records looked at to choose one to evict. */
 const EVICTION_CANDIDATES = 32
+/** Holder lists up to this length grow by a copy of their exact size. */
+const SHORT_LIST = 16
 
 export interface AddressRecord<PI> {
   id: PI
@@ -38,8 +40,13 @@ export interface AddressBookLimits {
 
 export class AddressBook<PI> {
   private readonly records = new Map<PI, AddressRecord<PI>>()
-  /** Topic -> nodes wanting it: answers "who is in T" without a walk over every record. */
-  private readonly index = new Map<TopicKey, Set<PI>>()
+  /**
+   * Topic -> nodes wanting it, in the order first heard of: answers "who is in T" without a walk
+   * over every record. Arrays, not Sets: a topic has a few holders as a rule, and a node keeps
+   * one list per topic it has heard of (a small Set took twice the memory; at 1,000 simulated
+   * nodes these lists were a fifth of the heap).
+   */
+  private readonly index = new Map<TopicKey, PI[]>()
   private interests = 0
 
   constructor (private readonly self: PI, private readonly limits: AddressBookLimits) {}
@@ -89,12 +96,11 @@ export class AddressBook<PI> {
     r.topics.set(topic, expires)
     if (expires < r.nextExpiry) r.nextExpiry = expires
     this.interests++
-    let holders = this.index.get(topic)
-    if (holders === undefined) {
-      holders = new Set()
-      this.index.set(topic, holders)
-    }
-    holders.add(id)
+    const holders = this.index.get(topic)
+    // `push` leaves room for 16 more: short lists are copied at their size instead.
+    if (holders === undefined) this.index.set(topic, [id])
+    else if (holders.length < SHORT_LIST) this.index.set(topic, holders.concat(id))
+    else holders.push(id)
     return true
   }
 
@@ -104,8 +110,9 @@ export class AddressBook<PI> {
     this.interests--
     const holders = this.index.get(topic)
     if (holders === undefined) return
-    holders.delete(id)
-    if (holders.size === 0) this.index.delete(topic)
+    const at = holders.indexOf(id)
+    if (at >= 0) holders.splice(at, 1)
+    if (holders.length === 0) this.index.delete(topic)
   }
 
   clearInterests (id: PI): void {
@@ -159,13 +166,12 @@ export class AddressBook<PI> {
 
   /** Nodes known to want `topic` (a fresh array the caller may keep). */
   interestedIn (topic: TopicKey): PI[] {
-    const holders = this.index.get(topic)
-    return holders === undefined ? [] : [...holders]
+    return this.index.get(topic)?.slice() ?? []
   }
 
   /** How many nodes are known to want `topic`. */
   interestCountOf (topic: TopicKey): number {
-    return this.index.get(topic)?.size ?? 0
+    return this.index.get(topic)?.length ?? 0
   }
 
   /**

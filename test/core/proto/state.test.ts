@@ -67,3 +67,20 @@ t.test('the same seed and the same inputs give the same outputs', async t => {
   }
   t.equal(run(), run())
 })
+
+t.test('a link is needed while any topic needs it: the topic that needed it last leaving, or quitting, releases it only when no other topic does', async t => {
+  const s = node()
+  withNeighbors(s, ['a'], 0, T)
+  withNeighbors(s, ['a'], 0, T2)
+  t.ok(s.needsLink('a'), 'active in both topics')
+  // T2 was the last to need 'a' (asked just now); 'a' leaves T2's view and T still needs the link.
+  t.ok(s.needsLink('a'))
+  t.same(disconnects(s.handle(recv('a', { type: 'disconnect', alive: true }, T2), 1)), [], 'no disconnect: T still needs a')
+  t.ok(s.needsLink('a'), 'still needed by T')
+  t.ok(s.handle({ type: 'command', topic: T, command: { type: 'quit' } }, 2).length > 0, 'quitting T tells a')
+  t.notOk(s.needsLink('a'), 'a topic that was quit needs nothing, even if it needed the link last')
+  withNeighbors(s, ['b'], 3, T2)
+  t.ok(s.needsLink('b'))
+  s.handle({ type: 'peerDisconnected', peer: 'b' }, 4)
+  t.notOk(s.needsLink('b'), 'a peer whose link closed is needed by nobody')
+})
