@@ -4,9 +4,11 @@
  * answers. Pure: time is passed in.
  *
  * Bounded three ways, because most of what fills it is what peers say: nodes (past `maxNodes`
- * the failing, least recently heard of goes), topics per node, and interests in all. An interest
- * a node declared itself over a live link lasts while the link does; one heard from a third party,
- * or kept after the link went, lasts `interestTtl`.
+ * the failing, least recently heard of goes), topics per node, and interests in all. What a node
+ * declared itself over a live link lasts while the link does, and `interestTtl` after it went,
+ * all of it together (one expiry per record: at 1,000 simulated nodes the books were most of the
+ * heap, and an expiry per topic plus the link's own copy of the list cost three times a set); what
+ * a third party said lasts `interestTtl` from when it was heard, topic by topic.
  */
 import type { TopicKey } from './topic-key.js'
 
@@ -18,8 +20,12 @@ const SHORT_LIST = 16
 export interface AddressRecord<PI> {
   id: PI
   addr: string | undefined
-  /** Topic -> when the interest expires (Infinity: declared by the node over a live link). */
-  topics: Map<TopicKey, number>
+  /** Topics heard of from third parties (answers, the membership protocol) -> when that expires. */
+  heard: Map<TopicKey, number>
+  /** Topics the node declared itself over a link; never also in `heard`. */
+  declared: Set<TopicKey>
+  /** When `declared` expires: Infinity while the link is up (or none was ever made). */
+  declaredUntil: number
   /** Last time anything told us about this node. */
   lastSeen: number
   /** Failed dials since the last success. */
@@ -46,7 +52,7 @@ export class AddressBook<PI> {
    * one list per topic it has heard of (a small Set took twice the memory; at 1,000 simulated
    * nodes these lists were a fifth of the heap).
    */
-  private readonly index = new Map<TopicKey, PI[]>()
+  private readonly holders = new Map<TopicKey, PI[]>()
   private interests = 0
 
   constructor (private readonly self: PI, private readonly limits: AddressBookLimits) {}
@@ -68,7 +74,7 @@ export class AddressBook<PI> {
     if (id === this.self) return undefined
     let r = this.records.get(id)
     if (r === undefined) {
-      r = { id, addr, topics: new Map(), lastSeen: now, failures: 0, firsthand: false, linked: false, nextExpiry: Infinity }
+      r = { id, addr, heard: new Map(), declared: new Set(), declaredUntil: Infinity, lastSeen: now, failures: 0, firsthand: false, linked: false, nextExpiry: Infinity }
       this.records.set(id, r)
       this.evictIfFull(id)
     }
@@ -80,53 +86,110 @@ export class AddressBook<PI> {
     return r
   }
 
+  /** Topics recorded for `id`, declared and heard of. */
+  topicCount (id: PI): number {
+    const r = this.records.get(id)
+    return r === undefined ? 0 : r.heard.size + r.declared.size
+  }
+
+  /** Topics `id` declared itself. */
+  declaredCount (id: PI): number {
+    return this.records.get(id)?.declared.size ?? 0
+  }
+
+  hasDeclared (id: PI, topic: TopicKey): boolean {
+    return this.records.get(id)?.declared.has(topic) ?? false
+  }
+
   /**
-   * `id` wants `topic` until `expires`. A longer-lived claim replaces a shorter one, never the
-   * other way round. Returns true if the interest is new.
+   * A third party says `id` wants `topic`, until `expires`. A longer-lived claim replaces a
+   * shorter one, never the other way round; what the node declared itself stands as it is.
+   * Returns true if the interest is new.
    */
   addInterest (id: PI, topic: TopicKey, expires: number): boolean {
     const r = this.records.get(id)
-    if (r === undefined) return false
-    const known = r.topics.get(topic)
+    if (r === undefined || r.declared.has(topic)) return false
+    const known = r.heard.get(topic)
     if (known !== undefined) {
-      if (expires > known) r.topics.set(topic, expires)
+      if (expires > known) r.heard.set(topic, expires)
       return false
     }
-    if (r.topics.size >= this.limits.maxTopicsPerNode || this.interests >= this.limits.maxInterests) return false
-    r.topics.set(topic, expires)
+    if (this.full(r)) return false
+    r.heard.set(topic, expires)
     if (expires < r.nextExpiry) r.nextExpiry = expires
-    this.interests++
-    const holders = this.index.get(topic)
-    // `push` leaves room for 16 more: short lists are copied at their size instead.
-    if (holders === undefined) this.index.set(topic, [id])
-    else if (holders.length < SHORT_LIST) this.index.set(topic, holders.concat(id))
-    else holders.push(id)
+    this.index(id, topic)
     return true
   }
 
+  /**
+   * `id` itself says, over its link, that it wants `topic`: that lasts until `unpin`. Returns
+   * true if the interest is new (not even heard of before).
+   */
+  declare (id: PI, topic: TopicKey): boolean {
+    const r = this.records.get(id)
+    if (r === undefined || r.declared.has(topic)) return false
+    if (r.heard.delete(topic)) {
+      r.declared.add(topic)
+      return false
+    }
+    if (this.full(r)) return false
+    r.declared.add(topic)
+    if (r.declaredUntil < r.nextExpiry) r.nextExpiry = r.declaredUntil
+    this.index(id, topic)
+    return true
+  }
+
+  private full (r: AddressRecord<PI>): boolean {
+    return r.heard.size + r.declared.size >= this.limits.maxTopicsPerNode || this.interests >= this.limits.maxInterests
+  }
+
+  private index (id: PI, topic: TopicKey): void {
+    this.interests++
+    const holders = this.holders.get(topic)
+    // `push` leaves room for 16 more: short lists are copied at their size instead.
+    if (holders === undefined) this.holders.set(topic, [id])
+    else if (holders.length < SHORT_LIST) this.holders.set(topic, holders.concat(id))
+    else holders.push(id)
+  }
+
+  /** `id` no longer wants `topic`, whoever said it did. */
   removeInterest (id: PI, topic: TopicKey): void {
     const r = this.records.get(id)
-    if (r === undefined || !r.topics.delete(topic)) return
+    if (r === undefined || (!r.heard.delete(topic) && !r.declared.delete(topic))) return
     this.interests--
-    const holders = this.index.get(topic)
+    const holders = this.holders.get(topic)
     if (holders === undefined) return
     const at = holders.indexOf(id)
     if (at >= 0) holders.splice(at, 1)
-    if (holders.length === 0) this.index.delete(topic)
+    if (holders.length === 0) this.holders.delete(topic)
   }
 
   clearInterests (id: PI): void {
     const r = this.records.get(id)
     if (r === undefined) return
-    for (const topic of [...r.topics.keys()]) this.removeInterest(id, topic)
+    for (const topic of [...r.heard.keys(), ...r.declared]) this.removeInterest(id, topic)
   }
 
-  /** The node's link went: what it declared now ages like hearsay. */
+  /** The node's link went: what it declared lasts until `expires`, all of it. */
   unpin (id: PI, expires: number): void {
     const r = this.records.get(id)
     if (r === undefined) return
-    for (const [topic, at] of r.topics) if (at === Infinity) r.topics.set(topic, expires)
+    r.declaredUntil = expires
     if (expires < r.nextExpiry) r.nextExpiry = expires
+  }
+
+  /**
+   * A link to `id` is up. `resume`: it continues one that closed within `interestTtl` (or one
+   * still up), so what the node declared over that one stands again, and what others said of it
+   * meanwhile goes (the node's own changes since come as a delta). Otherwise what it declared
+   * long ago goes (its snapshot comes).
+   */
+  pin (id: PI, resume: boolean): void {
+    const r = this.records.get(id)
+    if (r === undefined) return
+    const stale = resume ? [...r.heard.keys()] : [...r.declared]
+    for (const topic of stale) this.removeInterest(id, topic)
+    r.declaredUntil = Infinity
   }
 
   /** Forget interests that expired by `now` (looking only at records with one due). */
@@ -134,9 +197,15 @@ export class AddressBook<PI> {
     for (const r of this.records.values()) {
       if (r.nextExpiry > now) continue
       let next = Infinity
-      for (const [topic, at] of r.topics) {
+      for (const [topic, at] of r.heard) {
         if (at <= now) this.removeInterest(r.id, topic)
         else if (at < next) next = at
+      }
+      if (r.declaredUntil <= now) {
+        for (const topic of [...r.declared]) this.removeInterest(r.id, topic)
+        r.declaredUntil = Infinity
+      } else if (r.declaredUntil < next) {
+        next = r.declaredUntil
       }
       r.nextExpiry = next
     }
@@ -166,12 +235,12 @@ export class AddressBook<PI> {
 
   /** Nodes known to want `topic` (a fresh array the caller may keep). */
   interestedIn (topic: TopicKey): PI[] {
-    return this.index.get(topic)?.slice() ?? []
+    return this.holders.get(topic)?.slice() ?? []
   }
 
   /** How many nodes are known to want `topic`. */
   interestCountOf (topic: TopicKey): number {
-    return this.index.get(topic)?.length ?? 0
+    return this.holders.get(topic)?.length ?? 0
   }
 
   /**

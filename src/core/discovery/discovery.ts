@@ -33,8 +33,6 @@ interface LinkState {
   sent: number
   /** The peer's version we hold (-1: none yet, we wait for a snapshot). */
   known: number
-  /** The peer's topics as it declared them. */
-  readonly theirs: Set<TopicKey>
   /** We asked for a snapshot and ignore deltas until it comes. */
   awaiting: boolean
   lastSnapshot: number
@@ -265,15 +263,18 @@ export class Discovery<PI> {
     if (previous !== undefined) this.park(peer, previous, now)
     const kept = this.dormant.get(peer)
     this.dormant.delete(peer)
-    const link: LinkState = { sent: -1, known: -1, theirs: new Set(), awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity, askedAt: -Infinity, inSnapshot: false }
+    const link: LinkState = { sent: -1, known: -1, awaiting: true, lastSnapshot: -Infinity, snapshotDue: Infinity, askedAt: -Infinity, inSnapshot: false }
     this.links.set(peer, link)
-    if (kept !== undefined && kept.until > now) {
+    const resume = kept !== undefined && kept.until > now
+    if (kept !== undefined && resume) {
       link.sent = kept.sent
       link.known = kept.known
       link.awaiting = kept.awaiting
       link.lastSnapshot = kept.lastSnapshot
-      this.restoreTheirs(peer, link, kept.until)
     }
+    // What the peer declared over the closed link stands while this one lasts; the peer's delta
+    // and digest put it right (a digest that does not match asks for a snapshot).
+    this.book.pin(peer, resume)
     if (link.sent >= this.logBase) {
       // Both ends remember the closed link: tell the peer what changed since, and a digest that
       // shows whether its copy is whole. A peer that forgot us (it restarted, or its memory of us
@@ -313,31 +314,6 @@ export class Discovery<PI> {
     }
   }
 
-  /** Forget what a peer declared (its snapshot replaces it). */
-  private dropTheirs (peer: PI, link: LinkState): void {
-    for (const topic of link.theirs) this.book.removeInterest(peer, topic)
-    link.theirs.clear()
-  }
-
-  /**
-   * A link came back: what the peer declared over the old one is what the book kept of it since
-   * (interests that expire at `until` or later: a replaced link's are still pinned); that lasts
-   * while the link does again, and what others said of the peer meanwhile goes. The peer's
-   * delta and digest put the copy right (a digest that does not match asks for a snapshot).
-   */
-  private restoreTheirs (peer: PI, link: LinkState, until: number): void {
-    const record = this.book.get(peer)
-    if (record === undefined) return
-    for (const [topic, at] of [...record.topics]) {
-      if (at >= until && link.theirs.size < this.config.maxTopicsPerNode) {
-        link.theirs.add(topic)
-        this.book.addInterest(peer, topic, Infinity)
-      } else {
-        this.book.removeInterest(peer, topic)
-      }
-    }
-  }
-
   // -------------------------------------------------------------------------------------------
   // Messages
   // -------------------------------------------------------------------------------------------
@@ -351,7 +327,7 @@ export class Discovery<PI> {
         return
       case 'digest':
         // We keep at most maxTopicsPerNode of a peer's topics: a peer holding more is in step at the cap.
-        if (link !== undefined && (message.version !== link.known || Math.min(message.count, this.config.maxTopicsPerNode) !== link.theirs.size)) {
+        if (link !== undefined && (message.version !== link.known || Math.min(message.count, this.config.maxTopicsPerNode) !== this.book.declaredCount(from))) {
           // Digests ask again (a lost snapshot page must not leave us waiting forever), but not
           // right after a delta's gap asked.
           link.awaiting = true
@@ -372,7 +348,7 @@ export class Discovery<PI> {
         // A newcomer whose link came up before it joined declared its topics in a snapshot (not
         // answered) and asks instead: introduced too, for the topics it declared to us itself.
         if (link !== undefined) {
-          for (const [holder, topics] of named) named.set(holder, topics.filter(x => link.theirs.has(x)))
+          for (const [holder, topics] of named) named.set(holder, topics.filter(x => this.book.hasDeclared(from, x)))
           this.introduce(from, named)
         }
         return
@@ -386,7 +362,6 @@ export class Discovery<PI> {
     if (m.reset) {
       // The sender's own word replaces all we knew of its topics: what an earlier link declared
       // (ageing since it went) and hearsay.
-      this.dropTheirs(from, link)
       this.book.clearInterests(from)
       link.awaiting = false
       link.inSnapshot = true
@@ -402,13 +377,12 @@ export class Discovery<PI> {
     this.book.learn(from, undefined, now)
     const added: TopicKey[] = []
     for (const topic of m.joined) {
-      if (link.theirs.has(topic) || link.theirs.size >= this.config.maxTopicsPerNode) continue
-      link.theirs.add(topic)
-      if (this.book.addInterest(from, topic, Infinity)) this.noteFound(topic)
-      added.push(topic)
+      if (this.book.hasDeclared(from, topic)) continue
+      if (this.book.declare(from, topic)) this.noteFound(topic)
+      if (this.book.hasDeclared(from, topic)) added.push(topic)
     }
     for (const topic of m.left) {
-      if (link.theirs.delete(topic)) this.book.removeInterest(from, topic)
+      if (this.book.hasDeclared(from, topic)) this.book.removeInterest(from, topic)
     }
     // A snapshot is not answered: the peer has been in those topics for a while, or, if it is new,
     // asks about those in which it knows nobody (a query, answered), and an answer to all of its

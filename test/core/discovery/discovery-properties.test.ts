@@ -178,7 +178,7 @@ function problems (net: DiscoveryNet): string[] {
     if (book.interestCount > c.maxInterests) bad.push(`${id.slice(-2)} records ${book.interestCount} interests, more than ${c.maxInterests}`)
     if (book.get(id) !== undefined) bad.push(`${id.slice(-2)} has a record of itself`)
     for (const other of [...ids, STRANGER]) {
-      const topics = book.get(other)?.topics.size ?? 0
+      const topics = book.topicCount(other)
       if (topics > c.maxTopicsPerNode) bad.push(`${id.slice(-2)} records ${topics} topics of ${other.slice(-2)}, more than ${c.maxTopicsPerNode}`)
     }
   }
