@@ -122,21 +122,23 @@ export class AddressBook<PI> {
   }
 
   /**
-   * `id` itself says, over its link, that it wants `topic`: that lasts until `unpin`. Returns
-   * true if the interest is new (not even heard of before).
+   * `id` itself says, over its link, that it wants `topic`: that lasts until `unpin`. 'new': not
+   * even heard of before; 'heard': it was hearsay until now; 'declared': nothing changes;
+   * 'full': not recorded (the node's topics or the interests in all are at their bound).
    */
-  declare (id: PI, topic: TopicKey): boolean {
+  declare (id: PI, topic: TopicKey): 'new' | 'heard' | 'declared' | 'full' {
     const r = this.records.get(id)
-    if (r === undefined || r.declared.has(topic)) return false
+    if (r === undefined) return 'full'
+    if (r.declared.has(topic)) return 'declared'
     if (r.heard.delete(topic)) {
       r.declared.add(topic)
-      return false
+      return 'heard'
     }
-    if (this.full(r)) return false
+    if (this.full(r)) return 'full'
     r.declared.add(topic)
     if (r.declaredUntil < r.nextExpiry) r.nextExpiry = r.declaredUntil
     this.index(id, topic)
-    return true
+    return 'new'
   }
 
   private full (r: AddressRecord<PI>): boolean {

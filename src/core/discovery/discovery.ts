@@ -33,6 +33,11 @@ interface LinkState {
   sent: number
   /** The peer's version we hold (-1: none yet, we wait for a snapshot). */
   known: number
+  /**
+   * Topics the peer declared that the book had no room for (its interests in all were at their
+   * bound, say filled by hearsay): still the peer's, so digests count them and find us in step.
+   */
+  refused?: Set<TopicKey>
   /** We asked for a snapshot and ignore deltas until it comes. */
   awaiting: boolean
   lastSnapshot: number
@@ -327,7 +332,7 @@ export class Discovery<PI> {
         return
       case 'digest':
         // We keep at most maxTopicsPerNode of a peer's topics: a peer holding more is in step at the cap.
-        if (link !== undefined && (message.version !== link.known || Math.min(message.count, this.config.maxTopicsPerNode) !== this.book.declaredCount(from))) {
+        if (link !== undefined && (message.version !== link.known || Math.min(message.count, this.config.maxTopicsPerNode) !== this.declaredCount(from, link))) {
           // Digests ask again (a lost snapshot page must not leave us waiting forever), but not
           // right after a delta's gap asked.
           link.awaiting = true
@@ -348,7 +353,7 @@ export class Discovery<PI> {
         // A newcomer whose link came up before it joined declared its topics in a snapshot (not
         // answered) and asks instead: introduced too, for the topics it declared to us itself.
         if (link !== undefined) {
-          for (const [holder, topics] of named) named.set(holder, topics.filter(x => this.book.hasDeclared(from, x)))
+          for (const [holder, topics] of named) named.set(holder, topics.filter(x => this.book.hasDeclared(from, x) || link.refused?.has(x) === true))
           this.introduce(from, named)
         }
         return
@@ -363,6 +368,7 @@ export class Discovery<PI> {
       // The sender's own word replaces all we knew of its topics: what an earlier link declared
       // (ageing since it went) and hearsay.
       this.book.clearInterests(from)
+      link.refused = undefined
       link.awaiting = false
       link.inSnapshot = true
     } else if (link.awaiting || m.base !== link.known) {
@@ -377,12 +383,15 @@ export class Discovery<PI> {
     this.book.learn(from, undefined, now)
     const added: TopicKey[] = []
     for (const topic of m.joined) {
-      if (this.book.hasDeclared(from, topic)) continue
-      if (this.book.declare(from, topic)) this.noteFound(topic)
-      if (this.book.hasDeclared(from, topic)) added.push(topic)
+      if (link.refused?.has(topic) === true) continue
+      const result = this.book.declare(from, topic)
+      if (result === 'new') this.noteFound(topic)
+      if (result === 'new' || result === 'heard') added.push(topic)
+      // Refused for want of room in all, not because the peer is at maxTopicsPerNode: counted.
+      if (result === 'full' && this.declaredCount(from, link) < this.config.maxTopicsPerNode) (link.refused ??= new Set()).add(topic)
     }
     for (const topic of m.left) {
-      if (this.book.hasDeclared(from, topic)) this.book.removeInterest(from, topic)
+      if (link.refused?.delete(topic) !== true && this.book.hasDeclared(from, topic)) this.book.removeInterest(from, topic)
     }
     // A snapshot is not answered: the peer has been in those topics for a while, or, if it is new,
     // asks about those in which it knows nobody (a query, answered), and an answer to all of its
@@ -401,6 +410,11 @@ export class Discovery<PI> {
    * the other before the other had declared itself, neither ever heard of the other (seen in a
    * 3/2 partition: the side without the seed stayed split for the whole cut). One page per member.
    */
+  /** Topics `peer` declared over `link`, the book's and those it had no room for. */
+  private declaredCount (peer: PI, link: LinkState): number {
+    return this.book.declaredCount(peer) + (link.refused?.size ?? 0)
+  }
+
   private introduce (newcomer: PI, named: Map<PI, TopicKey[]>): void {
     const addr = this.book.get(newcomer)?.addr
     if (addr === undefined) return

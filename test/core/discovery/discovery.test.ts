@@ -622,6 +622,22 @@ t.test('a linked peer\'s topics are recorded up to maxTopicsPerNode, and holding
   t.same(net.sends('resync').map(s => s.at), [], 'A is in step with B at the cap')
 })
 
+t.test('hearsay that fills maxInterests does not make an honest linked peer\'s digests ask for snapshots', async t => {
+  const net = new DiscoveryNet({ digestInterval: 1000 })
+  net.add(A, { maxInterests: 20 })
+  net.add(B)
+  // A stranger names 20 made-up nodes, one topic each: A's book is full of hearsay.
+  const nodes = Array.from({ length: 20 }, (_, i) => ({ id: nodeId(100 + i), addr: addrOf(nodeId(100 + i)) }))
+  const topics = topicKeys(20, 500)
+  net.inject(C, A, { type: 'members', nodes, topics, holders: topics.map((_, i) => [i]) })
+  t.equal(net.get(A).book.interestCount, 20, 'the book is full')
+  net.link(A, B)
+  join(net, B, topicKeys(5, 100))
+  net.run(10_000)
+  t.equal(net.get(A).book.declaredCount(B), 0, 'B\'s topics did not fit the book')
+  t.same(net.sends('resync').map(s => s.at), [], 'yet A counts them, and B\'s digests find A in step')
+})
+
 t.test('hearsay about one node is recorded up to maxTopicsPerNode', async t => {
   const net = new DiscoveryNet()
   net.add(A, { maxTopicsPerNode: 10 })
