@@ -7,7 +7,7 @@
  * the Socket.IO adapter under the same conditions: loss-bridge.test.ts, loss-socketio.test.ts.
  * Needs root, `ip` and `iptables` (skipped otherwise, failed under CI=true).
  */
-import { bed, components, multihost, oneOverlay, waitFor } from '../fixtures/netns.js'
+import { bed, components, multihost, oneOverlay, report, waitFor } from '../fixtures/netns.js'
 
 const N = 5
 const TOPIC = 'lossy'
@@ -35,6 +35,14 @@ multihost(`2 % packet loss and 20 +- 10 ms delay on every link: ${PER_SENDER} me
       last = await Promise.all(nodes.map(async n => (await n.received(TOPIC)).unique))
       return last.every(u => u === expected)
     }, 45_000, 250)
+  } catch (err) {
+    // Which senders a short node misses, and what every node saw, tell a lost path from a slow one.
+    for (const n of nodes) {
+      const per = await Promise.all(nodes.map(async m => await n.has(TOPIC, `from${m.index}`, PER_SENDER)))
+      t.comment(`node ${n.index} holds per sender ${JSON.stringify(per)}`)
+    }
+    await report(t, nodes, sending, 'short of messages', TOPIC)
+    throw err
   } finally {
     t.comment(`deliveries per node: ${JSON.stringify(last)} of ${expected}, ${Date.now() - sending} ms after the first publish`)
   }

@@ -70,7 +70,9 @@ export function encodeFrame (frame: Frame): Uint8Array {
       checkUint(frame.version, codecLimits.maxVersion, 'hello.version')
       checkBytes(frame.proof, codecLimits.proofBytes, codecLimits.proofBytes, 'hello.proof')
       if (frame.addr !== null) checkString(frame.addr, codecLimits.maxAddrLength, 'hello.addr')
-      wire = [FrameCode.Hello, frame.version, frame.proof, frame.addr]
+      if (frame.incarnation === null) throw new CodecError('hello.incarnation is required')
+      checkBytes(frame.incarnation, codecLimits.incarnationBytes, codecLimits.incarnationBytes, 'hello.incarnation')
+      wire = [FrameCode.Hello, frame.version, frame.proof, frame.addr, frame.incarnation]
       break
     case 'proto':
       wire = encodeMessage(frame.message)
@@ -380,13 +382,15 @@ function decodeDirectFrame (bytes: Uint8Array): Frame | undefined {
 function decodeWire (wire: unknown[]): Frame {
   switch (wire[0]) {
     case FrameCode.Hello: {
-      expectLength(wire, 4, 'hello')
+      // Versions before 4 sent 4 fields: read so that the handshake can name the version.
+      if (wire.length !== 4) expectLength(wire, 5, 'hello')
       const addr = wire[3]
       return {
         type: 'hello',
         version: readUint(wire[1], codecLimits.maxVersion, 'hello.version'),
         proof: readBytes(wire[2], codecLimits.proofBytes, codecLimits.proofBytes, 'hello.proof'),
-        addr: addr === null ? null : readString(addr, codecLimits.maxAddrLength, 'hello.addr')
+        addr: addr === null ? null : readString(addr, codecLimits.maxAddrLength, 'hello.addr'),
+        incarnation: wire.length === 4 ? null : readBytes(wire[4], codecLimits.incarnationBytes, codecLimits.incarnationBytes, 'hello.incarnation')
       }
     }
     case FrameCode.Proto:

@@ -6,7 +6,7 @@ import type { DiscoveryMessage } from '../discovery/types.js'
 import type { Message, TopicId } from '../proto/types.js'
 
 /** Bumped on any incompatible change of the frames below; checked in `hello`. */
-export const PROTOCOL_VERSION = 3
+export const PROTOCOL_VERSION = 4
 
 export type NodeId = string
 
@@ -15,9 +15,12 @@ export type Frame =
    * First frame each side sends once the Noise handshake is done. `proof` is
    * HMAC-SHA256(cluster secret, handshake hash || sender's public key): it proves the sender holds
    * the cluster secret and binds the proof to this very session (no replay). `addr` is where the
-   * sender accepts links, or null for a node that does not listen.
+   * sender accepts links, or null for a node that does not listen. `incarnation` is drawn at random
+   * once per process: a link from a peer whose incarnation changed is from a restarted node, so
+   * whatever an older link of that peer carried is gone with the old process. It comes last and is
+   * null only in a hello of a version before 4, so that such a node hears which version it lacks.
    */
-  | { type: 'hello', version: number, proof: Uint8Array, addr: string | null }
+  | { type: 'hello', version: number, proof: Uint8Array, addr: string | null, incarnation: Uint8Array | null }
   /** A protocol message for one topic (HyParView or Plumtree). */
   | { type: 'proto', message: Message<NodeId> }
   /** Topic discovery: who wants which topic (see ../discovery/types.ts). */

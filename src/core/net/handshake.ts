@@ -61,6 +61,8 @@ export interface HandshakeOptions {
   secret: string | Uint8Array
   /** Our listen address as announced in hello ("host:port"), or null. */
   listenAddr: string | null
+  /** This process's incarnation, announced in hello. */
+  incarnation: Uint8Array
   /** Refuse the session unless the peer's public key is this id (dialling a known node). */
   expectedPeerId?: NodeId | undefined
   /** ms */
@@ -75,6 +77,8 @@ export interface Session {
   isInitiator: boolean
   peerId: NodeId
   remoteAddr: string | null
+  /** The peer process's incarnation (hex): another one than an older link's means it restarted. */
+  peerIncarnation: string
   handshakeHash: Uint8Array
   /** Holds whatever the peer sent after its hello. The stream is paused until a reader resumes it. */
   decoder: FrameDecoder
@@ -144,7 +148,8 @@ export class Handshake {
       type: 'hello',
       version: PROTOCOL_VERSION,
       proof: helloProof(this.options.secret, hash, this.options.keyPair.publicKey),
-      addr: this.options.listenAddr
+      addr: this.options.listenAddr,
+      incarnation: this.options.incarnation
     })
   }
 
@@ -165,6 +170,7 @@ export class Handshake {
     if (frame.version !== PROTOCOL_VERSION) {
       return this.fail(`protocol version ${frame.version} not supported (want ${PROTOCOL_VERSION})`)
     }
+    if (frame.incarnation === null) return this.fail('hello without incarnation')
     const remoteKey = this.stream.remotePublicKey!
     const hash = this.stream.handshakeHash!
     const expected = helloProof(this.options.secret, hash, remoteKey)
@@ -175,6 +181,7 @@ export class Handshake {
       isInitiator: this.options.isInitiator,
       peerId: nodeIdOf(remoteKey),
       remoteAddr: frame.addr,
+      peerIncarnation: Buffer.from(frame.incarnation).toString('hex'),
       handshakeHash: new Uint8Array(hash),
       decoder: this.decoder
     })

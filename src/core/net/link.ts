@@ -62,6 +62,8 @@ export class Link extends EventEmitter<LinkEvents> {
   readonly isInitiator: boolean
   /** Unique to this session and known to both ends (used to break ties between duplicate links). */
   readonly handshakeHash: Uint8Array
+  /** The peer process's incarnation (see `hello`). */
+  readonly peerIncarnation: string
   /** The reason the link closed, once it has. */
   closeInfo: LinkCloseInfo | null = null
 
@@ -97,6 +99,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.remoteAddr = session.remoteAddr
     this.isInitiator = session.isInitiator
     this.handshakeHash = session.handshakeHash
+    this.peerIncarnation = session.peerIncarnation
     this.socket = session.socket
     this.stream = session.stream
     this.decoder = session.decoder

@@ -7,9 +7,13 @@
  * - links dialled from opposite ends: keep the one dialled by the node with the smaller id;
  * - links dialled from the same end: keep the newer one (a node only dials a peer it has no link
  *   to, so the older one is presumed dead).
- * The loser is closed with reason 'duplicate'.
+ * The loser is closed with reason 'duplicate'. A link from another incarnation of the peer (it
+ * restarted with the same identity, see `hello`) always wins, and the old one is reported as a
+ * disconnect before the new one as a link: the old process took whatever state it had with it, so
+ * the owner must not carry on as if the peer had only changed sockets.
  */
 import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
 import { createConnection, createServer, isIP } from 'node:net'
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import type { AddressInfo, Server, Socket } from 'node:net'
@@ -73,6 +77,8 @@ const LISTEN_BACKLOG = 4096
 export class Transport extends EventEmitter<TransportEvents> {
   readonly keyPair: KeyPair
   readonly nodeId: NodeId
+  /** This process's incarnation, announced in every hello. */
+  readonly incarnation: Uint8Array = randomBytes(8)
   /** The live link of each linked peer. */
   readonly links = new Map<NodeId, Link>()
 
@@ -344,6 +350,7 @@ export class Transport extends EventEmitter<TransportEvents> {
       keyPair: this.keyPair,
       secret: this.secret,
       listenAddr: this.advertise,
+      incarnation: this.incarnation,
       expectedPeerId,
       timeout: this.handshakeTimeout,
       maxFrameSize: this.maxFrameSize
@@ -405,7 +412,17 @@ export class Transport extends EventEmitter<TransportEvents> {
       link.start()
       return link
     }
-    const existing = this.links.get(link.peerId)
+    let existing = this.links.get(link.peerId)
+    if (existing !== undefined && existing.peerIncarnation !== link.peerIncarnation) {
+      // Unregistered first, so that its close handler does not report it as well.
+      this.links.delete(link.peerId)
+      const restarted: LinkCloseInfo = { reason: 'the peer restarted', error: false }
+      existing.close(restarted.reason)
+      this.logger.debug({ peer: link.peerId, remoteAddr: link.remoteAddr }, 'peer restarted: its old link is dropped')
+      const old = existing
+      existing = undefined
+      this.emit('disconnect', link.peerId, restarted, old)
+    }
     if (existing !== undefined && !this.prefer(link, existing)) {
       link.close(DUPLICATE, { keepReading: true })
       link.start()

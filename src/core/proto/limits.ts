@@ -35,6 +35,8 @@ export const wireLimits = Object.freeze({
   /** Discovery versions and counts: topic changes of one node. */
   maxDiscoveryVersion: 2 ** 52,
   proofBytes: 32,
+  /** A process's random incarnation in hello. */
+  incarnationBytes: 8,
   /**
    * An origin's proof of a message: its Ed25519 signature (64 bytes), or for a message signed in
    * a batch, the batch's signature, index and size (4) and up to 8 sibling hashes (32 each).

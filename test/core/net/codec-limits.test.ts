@@ -40,9 +40,10 @@ interface Limited {
 }
 
 const limited: Limited[] = [
-  { field: 'hello.version', of: 'number', min: 0, max: wireLimits.maxVersion, frame: v => ({ type: 'hello', version: v, proof: bytes(32), addr: null }), wire: v => [0, v, bytes(32), null] },
-  { field: 'hello.proof bytes', of: 'length', min: wireLimits.proofBytes, max: wireLimits.proofBytes, frame: n => ({ type: 'hello', version: 1, proof: bytes(n), addr: null }), wire: n => [0, 1, bytes(n), null] },
-  { field: 'hello.addr characters', of: 'length', min: 1, max: wireLimits.maxAddrLength, frame: n => ({ type: 'hello', version: 1, proof: bytes(32), addr: 'a'.repeat(n) }), wire: n => [0, 1, bytes(32), 'a'.repeat(n)] },
+  { field: 'hello.version', of: 'number', min: 0, max: wireLimits.maxVersion, frame: v => ({ type: 'hello', version: v, proof: bytes(32), addr: null, incarnation: bytes(8) }), wire: v => [0, v, bytes(32), null, bytes(8)] },
+  { field: 'hello.proof bytes', of: 'length', min: wireLimits.proofBytes, max: wireLimits.proofBytes, frame: n => ({ type: 'hello', version: 1, proof: bytes(n), addr: null, incarnation: bytes(8) }), wire: n => [0, 1, bytes(n), null, bytes(8)] },
+  { field: 'hello.addr characters', of: 'length', min: 1, max: wireLimits.maxAddrLength, frame: n => ({ type: 'hello', version: 1, proof: bytes(32), addr: 'a'.repeat(n), incarnation: bytes(8) }), wire: n => [0, 1, bytes(32), 'a'.repeat(n), bytes(8)] },
+  { field: 'hello.incarnation bytes', of: 'length', min: wireLimits.incarnationBytes, max: wireLimits.incarnationBytes, frame: n => ({ type: 'hello', version: 1, proof: bytes(32), addr: null, incarnation: bytes(n) }), wire: n => [0, 1, bytes(32), null, bytes(n)] },
   { field: 'bye.reason characters', of: 'length', min: 0, max: wireLimits.maxReasonLength, frame: n => ({ type: 'bye', reason: 'r'.repeat(n) }), wire: n => [4, 'r'.repeat(n)] },
   { field: 'join peer data bytes', of: 'length', min: wireLimits.minPeerDataBytes, max: wireLimits.maxPeerDataBytes, frame: n => proto({ type: 'join', data: bytes(n) }), wire: n => protoWire(0, bytes(n)) },
   { field: 'forwardJoin peer data bytes', of: 'length', min: wireLimits.minPeerDataBytes, max: wireLimits.maxPeerDataBytes, frame: n => proto({ type: 'forwardJoin', peer: { id: NODE, data: bytes(n) }, ttl: 1 }), wire: n => protoWire(1, raw(NODE), bytes(n), 1) },

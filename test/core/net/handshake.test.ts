@@ -4,13 +4,15 @@ import { SECRET, eventually, listeningTransport, nextLink, noisePeer, recordingL
 import { helloProof } from '../../../src/core/net/handshake.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from '../../../src/core/net/identity.js'
 import { PROTOCOL_VERSION } from '../../../src/core/net/frames.js'
+import { frameBytes } from '../../../src/core/net/framing.js'
+import { pack } from 'msgpackr'
 import { Transport } from '../../../src/core/net/transport.js'
 
 t.test('a correct hello from a hand-driven peer is accepted, and the transport proves itself in return', async t => {
   const a = await listeningTransport(t)
   const peer = await noisePeer(t, a.address!)
   const linked = nextLink(a)
-  peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), addr: '127.0.0.1:1' })
+  peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), addr: '127.0.0.1:1', incarnation: new Uint8Array(8) })
   const link = await linked
   t.equal(link.peerId, nodeIdOf(peer.keyPair.publicKey), 'the node id is the hex of the Noise static key')
   t.equal(link.remoteAddr, '127.0.0.1:1')
@@ -36,19 +38,24 @@ async function refused (t: Test, send: (peer: Awaited<ReturnType<typeof noisePee
 }
 
 t.test('a hello with another protocol version is refused', async t => {
-  await refused(t, (peer) => peer.send({ type: 'hello', version: PROTOCOL_VERSION + 1, proof: helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), addr: null }),
+  await refused(t, (peer) => peer.send({ type: 'hello', version: PROTOCOL_VERSION + 1, proof: helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), addr: null, incarnation: new Uint8Array(8) }),
     new RegExp(`protocol version ${PROTOCOL_VERSION + 1} not supported`))
 })
 
+t.test('a hello of a node from before version 4 (no incarnation) is refused, naming both versions', async t => {
+  await refused(t, (peer) => peer.sendRaw(frameBytes(pack([0, 3, helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), null]))),
+    new RegExp(`protocol version 3 not supported \\(want ${PROTOCOL_VERSION}\\)`))
+})
+
 t.test('a proof made for another session is refused (no replay)', async t => {
-  await refused(t, (peer) => peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, new Uint8Array(64), peer.keyPair.publicKey), addr: null }),
+  await refused(t, (peer) => peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, new Uint8Array(64), peer.keyPair.publicKey), addr: null, incarnation: new Uint8Array(8) }),
     /bad proof/)
 })
 
 t.test('a proof made over the listener\'s own key is refused (no reflection)', async t => {
   await refused(t, (peer) => {
     const listenerKey = peer.stream.remotePublicKey!
-    peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, peer.handshakeHash, listenerKey), addr: null })
+    peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, peer.handshakeHash, listenerKey), addr: null, incarnation: new Uint8Array(8) })
   }, /bad proof/)
 })
 

@@ -82,7 +82,7 @@ t.test('bytes that are not MessagePack close that link only', async t => {
 
 t.test('a second hello after the handshake closes that link only', async t => {
   const s = await scene(t)
-  s.attacker.writeRaw(frameBytes(encodeFrame({ type: 'hello', version: 1, proof: new Uint8Array(32), addr: null })))
+  s.attacker.writeRaw(frameBytes(encodeFrame({ type: 'hello', version: 1, proof: new Uint8Array(32), addr: null, incarnation: new Uint8Array(8) })))
   await expectRefused(t, s, /unexpected hello/)
 })
 

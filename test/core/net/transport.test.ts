@@ -6,7 +6,7 @@ import { SECRET, closed, eventually, gossipFrame, listeningTransport, nextFrame,
 import { encodeFrame } from '../../../src/core/net/codec.js'
 import { frameBytes } from '../../../src/core/net/framing.js'
 import { helloProof } from '../../../src/core/net/handshake.js'
-import { nodeIdOf } from '../../../src/core/net/identity.js'
+import { generateKeyPair, nodeIdOf } from '../../../src/core/net/identity.js'
 import { Transport } from '../../../src/core/net/transport.js'
 import { PROTOCOL_VERSION } from '../../../src/core/net/frames.js'
 import type { Frame } from '../../../src/core/net/frames.js'
@@ -305,7 +305,7 @@ t.test('a refused peer that keeps sending is not read on: it is told why, and wh
   const before = a.bytesReceived
   // Its hello and, without waiting for an answer, 16 MB in frames of 128 KiB (as the insider of
   // bench:hostile does after each of its dials).
-  peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), addr: null })
+  peer.send({ type: 'hello', version: PROTOCOL_VERSION, proof: helloProof(SECRET, peer.handshakeHash, peer.keyPair.publicKey), addr: null, incarnation: new Uint8Array(8) })
   const frame = frameBytes(encodeFrame({ type: 'direct', topic: 'ab'.repeat(32), content: new Uint8Array(128 * 1024) }))
   let sent = 0
   for (let i = 0; i < 128; i++) {
@@ -318,4 +318,34 @@ t.test('a refused peer that keeps sending is not read on: it is told why, and wh
   await eventually(() => (a as unknown as { sockets: Set<Socket> }).sockets.size === 0, 'its socket gone at a')
   const read = a.bytesReceived - before
   t.ok(read < sent / 16, `a read ${read} of the ${sent} bytes it sent`)
+})
+
+t.test('a peer that restarted with the same identity while we still hold its old link: its new link wins whatever the ids, and the old one is reported gone first', async t => {
+  const a = await listeningTransport(t)
+  // The tie-break alone would keep the old link here: it was dialled by the smaller id.
+  let keyPair = generateKeyPair()
+  while (nodeIdOf(keyPair.publicKey) < a.nodeId) keyPair = generateKeyPair()
+  const before = await listeningTransport(t, { keyPair })
+  const old = await a.dial(before.address!, before.nodeId)
+  t.ok(a.nodeId < old.peerId && old.isInitiator, 'the old link was dialled by the smaller id')
+
+  // The old process is still there (as after a crash nobody has noticed yet), holding its end.
+  const order: string[] = []
+  a.on('disconnect', (peer, info) => { if (peer === before.nodeId) order.push(`disconnect: ${info.reason}`) })
+  a.on('link', link => { if (link.peerId === before.nodeId) order.push('link') })
+  const after = new Transport({ secret: SECRET, keyPair })
+  t.teardown(async () => { await after.close() })
+  t.not(Buffer.from(after.incarnation).toString('hex'), Buffer.from(before.incarnation).toString('hex'), 'another incarnation')
+  const fresh = await after.dial(a.address!, a.nodeId)
+  await eventually(() => order.length === 2, 'the restart is seen')
+  t.same(order, ['disconnect: the peer restarted', 'link'], 'gone first, then back')
+  t.equal(a.links.get(before.nodeId)?.isInitiator, false, 'the live link is the one the restarted peer dialled')
+  await eventually(() => old.closed, 'the old link is closed')
+
+  const atAfter = nextFrame(fresh)
+  a.links.get(before.nodeId)!.send(gossipFrame(text('to the new incarnation')))
+  t.equal(contentOf(await atAfter), 'to the new incarnation')
+  const atA = new Promise<string>(resolve => a.once('frame', (_peer, frame) => { resolve(contentOf(frame)) }))
+  fresh.send(gossipFrame(text('from the new incarnation')))
+  t.equal(await atA, 'from the new incarnation')
 })
