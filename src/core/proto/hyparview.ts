@@ -7,6 +7,7 @@ import { defaultConfig } from './config.js'
 import type { HyParViewConfig } from './config.js'
 import { isDue } from './deadline.js'
 import { isWirePeerData, peersWithin, wireTtl } from './limits.js'
+import type { LinkNeeds } from './link-needs.js'
 import type { Outbox } from './outbox.js'
 import { pick, randomInt, sample } from './random.js'
 import type { DownReason, HyParViewMessage, PeerData, PeerInfo, Priority, Rng, TopicId } from './types.js'
@@ -59,6 +60,8 @@ export class HyParView<PI> {
     private readonly rng: Rng,
     private readonly self: () => PeerInfo<PI>,
     private readonly out: Outbox<PI>,
+    /** The node's count of topics needing each link: this topic's share changes only through `settle`. */
+    private readonly linkNeeds: LinkNeeds<PI>,
     private readonly listener: ActiveViewListener<PI>,
     maxFrameBytes: number = defaultConfig.maxFrameBytes
   ) {
@@ -70,6 +73,12 @@ export class HyParView<PI> {
   /** True while this topic needs a link to `peer`. */
   needs (peer: PI): boolean {
     return this.active.includes(peer) || this.pendingNeighbor.has(peer) || this.pendingJoin.has(peer)
+  }
+
+  /** After `active`, `pendingNeighbor` or `pendingJoin` changed for `peer`: keep the node's count. */
+  private settle (peer: PI, was: boolean): void {
+    const now = this.needs(peer)
+    if (now !== was) this.linkNeeds.change(peer, now ? 1 : -1)
   }
 
   pendingCount (): number {
@@ -91,7 +100,9 @@ export class HyParView<PI> {
     for (const contact of contacts) {
       if (contact.id === this.me || this.active.includes(contact.id)) continue
       this.out.send(contact.id, this.topic, { type: 'join', ...dataField(this.selfData()) })
+      const was = this.needs(contact.id)
       this.pendingJoin.add(contact.id)
+      this.settle(contact.id, was)
       if (!this.joinContacts.includes(contact.id)) this.joinContacts.push(contact.id)
       sent = true
     }
@@ -106,8 +117,11 @@ export class HyParView<PI> {
     if (!isDue(now, this.joinDeadline)) return // a later join command moved the deadline
     const contacts = this.joinContacts
     this.joinContacts = []
-    for (const peer of this.pendingJoin) this.out.touch(peer)
-    this.pendingJoin.clear()
+    for (const peer of this.pendingJoin) {
+      this.out.touch(peer)
+      this.pendingJoin.delete(peer)
+      this.settle(peer, true)
+    }
     if (!this.neighborSinceJoin && contacts.length > 0) {
       this.out.emit(this.topic, { type: 'joinFailed', peers: contacts })
     }
@@ -139,6 +153,7 @@ export class HyParView<PI> {
     const pending = this.pendingNeighbor.get(peer)
     if (pending === undefined || !isDue(now, pending.deadline)) return
     this.pendingNeighbor.delete(peer)
+    this.settle(peer, true)
     this.removePassive(peer)
     this.out.touch(peer)
     this.refill()
@@ -153,11 +168,13 @@ export class HyParView<PI> {
       this.data.delete(peer)
       changed = true
     }
+    const was = this.needs(peer)
     if (this.pendingNeighbor.delete(peer)) {
       this.removePassive(peer)
       changed = true
     }
     this.pendingJoin.delete(peer)
+    this.settle(peer, was)
     if (changed) this.refill()
   }
 
@@ -169,6 +186,8 @@ export class HyParView<PI> {
     }
     for (const peer of this.pendingNeighbor.keys()) this.out.touch(peer)
     for (const peer of this.pendingJoin) this.out.touch(peer)
+    const needed = new Set([...this.active, ...this.pendingNeighbor.keys(), ...this.pendingJoin])
+    for (const peer of needed) this.linkNeeds.change(peer, -1)
     this.active.length = 0
     this.passive.length = 0
     this.pendingNeighbor.clear()
@@ -233,6 +252,7 @@ export class HyParView<PI> {
   private onNeighbor (from: PI, priority: Priority, data: PeerData | undefined): void {
     this.learn(from, data)
     if (this.active.includes(from)) {
+      // Still active, so still needed: the count does not change.
       this.pendingNeighbor.delete(from)
       this.pendingJoin.delete(from)
       this.out.send(from, this.topic, { type: 'neighborReply', accepted: true })
@@ -252,7 +272,9 @@ export class HyParView<PI> {
   }
 
   private onNeighborReply (from: PI, accepted: boolean): void {
+    const was = this.needs(from)
     const wasPending = this.pendingNeighbor.delete(from)
+    this.settle(from, was)
     if (accepted) {
       if (this.active.includes(from)) return
       if (this.active.length < this.config.activeViewCapacity) {
@@ -322,9 +344,11 @@ export class HyParView<PI> {
   }
 
   private onDisconnect (from: PI, alive: boolean, peers: PeerInfo<PI>[] | undefined): void {
+    const was = this.needs(from)
     const wasActive = this.active.includes(from)
     const wasPending = this.pendingNeighbor.delete(from)
     if (this.pendingJoin.delete(from)) this.out.touch(from)
+    this.settle(from, was)
     if (wasPending) this.out.touch(from)
     if (wasActive) this.removeActive(from, alive ? 'eviction' : 'leave')
     // It just told us to go: asking it straight back would only bounce.
@@ -347,6 +371,7 @@ export class HyParView<PI> {
   /** Put `peer` in the active view, evicting a random neighbour when full. */
   private addActive (peer: PI, data: PeerData | undefined): void {
     if (peer === this.me || this.active.includes(peer)) return
+    const was = this.needs(peer)
     this.pendingNeighbor.delete(peer)
     this.pendingJoin.delete(peer)
     const i = this.passive.indexOf(peer)
@@ -356,6 +381,7 @@ export class HyParView<PI> {
       this.evict(this.active[randomInt(this.rng, this.active.length)] as PI)
     }
     this.active.push(peer)
+    this.settle(peer, was)
     this.tried.clear()
     this.resetShuffleSlowdown()
     this.neighborSinceJoin = true
@@ -378,6 +404,8 @@ export class HyParView<PI> {
     const i = this.active.indexOf(peer)
     if (i < 0) return
     this.active.splice(i, 1)
+    // Not pending either (addActive cleared that, and nothing asks an active peer): no longer needed.
+    this.settle(peer, true)
     this.tried.clear()
     this.resetShuffleSlowdown()
     this.out.touch(peer)
@@ -449,7 +477,9 @@ export class HyParView<PI> {
       const priority: Priority = this.active.length === 0 && !highOut ? 'high' : 'low'
       if (priority === 'high') highOut = true
       this.sendNeighbor(peer, priority)
+      const was = this.needs(peer)
       this.pendingNeighbor.set(peer, { deadline: this.now + this.config.neighborRequestTimeout, priority })
+      this.settle(peer, was)
       this.out.schedule(this.config.neighborRequestTimeout, { type: 'neighborTimeout', topic: this.topic, peer })
       slots--
     }

@@ -23,6 +23,7 @@
  */
 import type { ProtoConfig } from './config.js'
 import { MessageIds } from './message-id.js'
+import { LinkNeeds } from './link-needs.js'
 import { Outbox } from './outbox.js'
 import { Topic } from './topic.js'
 import type { TopicView } from './topic.js'
@@ -40,12 +41,8 @@ export class State<PI> {
   private readonly ids: MessageIds
   /** Per peer: ids announced in the current second (see `maxIHavesPerSecond`), from when. */
   private readonly announced = new Map<PI, { since: number, count: number }>()
-  /**
-   * Per peer: the topic that last needed its link, asked first by `needsLink`. A node in 1,000
-   * topics walked all of them for every peer each input touched (9 % of the simulator's time at
-   * 500 nodes); the topic that needed a link a moment ago nearly always still does.
-   */
-  private readonly neededBy = new Map<PI, Topic<PI>>()
+  /** How many topics need each link, kept by the topics themselves. */
+  private readonly linkNeeds = new LinkNeeds<PI>()
   private readonly self = (): PeerInfo<PI> => this.selfInfo
 
   /** `idPrefix`: 32 hex characters from a strong random source; drawn from `rng` when absent. */
@@ -73,7 +70,6 @@ export class State<PI> {
       case 'peerDisconnected':
         gone = input.peer
         this.announced.delete(input.peer)
-        this.neededBy.delete(input.peer)
         for (const topic of this.topicMap.values()) topic.peerDisconnected(input.peer, now)
         break
     }
@@ -99,15 +95,12 @@ export class State<PI> {
 
   /** True while some topic needs a link to `peer` (it is active, or a join/neighbor request is pending). */
   needsLink (peer: PI): boolean {
-    const hint = this.neededBy.get(peer)
-    if (hint !== undefined && this.topicMap.get(hint.id) === hint && hint.needs(peer)) return true
-    for (const topic of this.topicMap.values()) {
-      if (topic.needs(peer)) {
-        this.neededBy.set(peer, topic)
-        return true
-      }
-    }
-    this.neededBy.delete(peer)
+    return this.linkNeeds.has(peer)
+  }
+
+  /** `needsLink` the slow way, asking every topic: the property tests check that both agree. */
+  needsLinkByAnyTopic (peer: PI): boolean {
+    for (const topic of this.topicMap.values()) if (topic.needs(peer)) return true
     return false
   }
 
@@ -154,7 +147,7 @@ export class State<PI> {
             this.out.emit(topicId, { type: 'joinFailed', peers: command.peers.map(p => p.id) })
             return
           }
-          topic = new Topic<PI>(this.me, topicId, this.config, this.rng, this.self, this.out)
+          topic = new Topic<PI>(this.me, topicId, this.config, this.rng, this.self, this.out, this.linkNeeds)
           this.topicMap.set(topicId, topic)
         }
         topic.join(command.peers, now)

@@ -4,6 +4,7 @@
  */
 import type { ProtoConfig } from './config.js'
 import { HyParView } from './hyparview.js'
+import type { LinkNeeds } from './link-needs.js'
 import type { Outbox } from './outbox.js'
 import { Plumtree } from './plumtree.js'
 import type { MessageId, PeerInfo, Rng, Timer, TopicId, TopicMessage } from './types.js'
@@ -26,11 +27,12 @@ export class Topic<PI> {
     config: ProtoConfig,
     rng: Rng,
     self: () => PeerInfo<PI>,
-    private readonly out: Outbox<PI>
+    private readonly out: Outbox<PI>,
+    linkNeeds: LinkNeeds<PI>
   ) {
     const broadcast = new Plumtree<PI>(me, id, config.broadcast, out, config.maxFrameBytes)
     this.broadcast = broadcast
-    this.membership = new HyParView<PI>(me, id, config.membership, rng, self, out, {
+    this.membership = new HyParView<PI>(me, id, config.membership, rng, self, out, linkNeeds, {
       neighborUp: peer => broadcast.neighborUp(peer),
       neighborDown: peer => broadcast.neighborDown(peer)
     }, config.maxFrameBytes)

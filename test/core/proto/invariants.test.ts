@@ -39,11 +39,22 @@ const SMALL: PartialProtoConfig = {
 const TOPICS = ['aa'.repeat(32), 'bb'.repeat(32), 'cc'.repeat(32)]
 const PEERS = ['me', 'p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']
 
+/** Every peer a node may have heard of: the fixed ones and the cluster's nodes. */
+function peersOf (s: State<string>): string[] {
+  const seen = new Set(PEERS)
+  for (let i = 0; i < 16; i++) seen.add(`n${i}`)
+  for (const topic of s.topics()) for (const p of [...(s.view(topic)?.active ?? []), ...(s.view(topic)?.passive ?? [])]) seen.add(p)
+  return [...seen]
+}
+
 /** Every invariant of one node; returns the violations (empty when all hold). */
 function violations (s: State<string>, config: ProtoConfig): string[] {
   const bad: string[] = []
   const { membership: hv, broadcast: pt } = config
   if (s.topics().length > config.maxTopics) bad.push('too many topics')
+  for (const p of peersOf(s)) {
+    if (s.needsLink(p) !== s.needsLinkByAnyTopic(p)) bad.push(`needsLink(${String(p)}) is ${String(s.needsLink(p))}, its topics say otherwise`)
+  }
   for (const topic of s.topics()) {
     const v = s.view(topic)
     if (v === undefined) { bad.push('listed topic has no view'); continue }
