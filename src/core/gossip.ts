@@ -516,7 +516,7 @@ export class Gossip implements GossipApi, HandleHost {
           case 'found': {
             // A topic that is isolated and just learned of interested nodes should not wait its backoff.
             const topic = this.topicOfKey.get(out.topic)
-            if (topic !== undefined && this.topics.has(topic) && (this.state.view(topic)?.active.length ?? 0) === 0) this.scheduleHeal(topic, 0)
+            if (topic !== undefined && this.topics.has(topic) && (this.state.membership(topic)?.active.length ?? 0) === 0) this.scheduleHeal(topic, 0)
           }
         }
       }, out.type === 'send' ? out.to : undefined)
@@ -847,7 +847,7 @@ export class Gossip implements GossipApi, HandleHost {
   }
 
   private healOne (topic: TopicId): void {
-    const view = this.state.view(topic)
+    const view = this.state.membership(topic)
     const active = view?.active ?? []
     // Isolated, a node joins members it has talked to, or that the overlay itself vouched for (its
     // passive view), before hearsay: invented members cannot keep it from the real ones.
@@ -871,7 +871,7 @@ export class Gossip implements GossipApi, HandleHost {
     const late: TopicId[] = []
     let recovered = 0
     for (const topic of this.topics.ids()) {
-      const alone = (this.state.view(topic)?.active.length ?? 0) === 0
+      const alone = (this.state.membership(topic)?.active.length ?? 0) === 0
       const since = this.aloneSince.get(topic)
       if (!alone) {
         if (since !== undefined && this.aloneWarned.delete(topic)) recovered++

@@ -32,7 +32,8 @@ export class EvictionCounter {
           }
           return outs
         },
-        view: topic => state.view(topic)
+        view: topic => state.view(topic),
+        membership: topic => state.membership(topic)
       }
     }
   }

@@ -28,6 +28,8 @@ import { simAddr } from './wire-size.js'
 export interface SimProtocol {
   handle(input: InEvent<number>, now: number): OutEvent<number>[]
   view(topic: TopicId): TopicView<number> | undefined
+  /** The active and passive views without copies, when the protocol has them (`State` does). */
+  membership?(topic: TopicId): { readonly active: readonly number[], readonly passive: readonly number[] } | undefined
 }
 
 /** `data`: what the node advertises about itself (its address), when the discovery layer runs. */
@@ -602,7 +604,7 @@ export class Simulator {
         case 'found': {
           // An isolated topic that just learned of interested nodes does not wait for its backoff.
           const topic = d.topicOfKey.get(out.topic)
-          if (topic !== undefined && d.streams.has(topic) && (n.protocol.view(topic)?.active.length ?? 0) === 0) this.scheduleHeal(node, topic, 0)
+          if (topic !== undefined && d.streams.has(topic) && (this.viewsOf(node, topic)?.active.length ?? 0) === 0) this.scheduleHeal(node, topic, 0)
           break
         }
       }
@@ -672,6 +674,12 @@ export class Simulator {
     }
   }
 
+  private viewsOf (node: number, topic: TopicId): { readonly active: readonly number[], readonly passive: readonly number[] } | undefined {
+    const n = this.nodes[node]
+    if (n?.alive !== true) return undefined
+    return n.protocol.membership !== undefined ? n.protocol.membership(topic) : n.protocol.view(topic)
+  }
+
   /** A topic's heal timer (the runtime's `scheduleHeal`): a newer one replaces the pending one. */
   private scheduleHeal (node: number, topic: TopicId, after: number): void {
     const d = this.liveDiscovery(node)
@@ -686,7 +694,7 @@ export class Simulator {
     if (d === undefined || d.heal.get(topic) !== token) return
     d.heal.delete(topic)
     if (!d.streams.has(topic)) return
-    const view = this.view(node, topic)
+    const view = this.viewsOf(node, topic)
     const active = view?.active ?? []
     const decision = d.healer.tick({ topic, active, interested: d.healCandidates(topic, active, view?.passive ?? []), now: this.clock })
     if (decision.join.length > 0) this.join(node, topic, decision.join)
