@@ -224,7 +224,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    * with no member receive can be compared.
    */
   routingStats (): RoutingStats {
-    const routing = this.routing?.stats() ?? { routed: 0, toAll: 0, serversSkipped: 0, roomsAnnounced: 0, serversKnown: 0 }
+    const routing = this.routing?.stats() ?? { routed: 0, toAll: 0, serversSkipped: 0, roomsAnnounced: 0, serversKnown: 0, joinsPending: 0 }
     return { enabled: this.routing !== undefined, ...this.broadcastsIn, ...routing }
   }
 
@@ -456,10 +456,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     if (message.type === MessageType.BROADCAST) this.countBroadcast(message.data.opts.rooms as Room[], bytes)
     this.deliverMessage(message, seq, bytes)
     if (this.routing !== undefined) {
-      if (routed && message.type === MessageType.SOCKETS_JOIN) {
-        const node = this.book.nodeOf(message.uid)
-        if (node !== undefined) this.routing.joinApplied(message.uid, node, seq)
-      }
+      if (routed && message.type === MessageType.SOCKETS_JOIN) this.routing.joinApplied(message.uid, seq, message.data.rooms as Room[])
       this.routing.announcer.progressed(message.uid)
     }
   }
@@ -768,7 +765,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   override addSockets (opts: BroadcastOptions, rooms: Room[]): Promise<void> {
     if (opts.flags?.local !== true) {
       const stamp = this.publishNow({ type: MessageType.SOCKETS_JOIN, data: { opts: encodeOptions(opts), rooms } })
-      if (stamp !== undefined) this.routing?.announcer.joinedRemotely(stamp.seq, rooms)
+      Adapter.prototype.addSockets.call(this, opts, rooms)
+      if (stamp !== undefined) this.routing?.joinApplied(this.uid, stamp.seq, rooms)
+      return Promise.resolve()
     }
     Adapter.prototype.addSockets.call(this, opts, rooms)
     return Promise.resolve()

@@ -17,10 +17,13 @@
  * - A server that has not applied this server's snapshot yet (new, or it missed a message and asked
  *   for a new one) does not route to it: it sends it everything. So only what a server has applied
  *   is trusted, and deltas after the snapshot arrive in order after it.
- * - `io.socketsJoin(rooms)` from this server: the rooms are sent to every server until each has
- *   answered that it applied the join (with the number of its last message to this server, whose
- *   delta names the rooms it gained) and this server has delivered that far. So `io.socketsJoin('x');
- *   io.to('x').emit()` reaches the sockets that just joined, on every server.
+ * - `io.socketsJoin(rooms)`, from any server: every server that applies it (the one that asked
+ *   included) announces what it gained and then tells every other server so, with the number of
+ *   its last message to that server. Each server sends the rooms to every server from the moment
+ *   it knows of the join until every other server has said so and it has delivered that far. So
+ *   `io.socketsJoin('x'); io.to('x').emit()` reaches the sockets that just joined, on every server,
+ *   and so does a broadcast to 'x' from a third server once it has applied the join itself (a
+ *   confirmation that comes before the join is kept until then).
  * - Leaving is safe at any time: a server that still thinks a room is here only sends too much.
  */
 import type { Room, ServerId } from 'socket.io-adapter'
@@ -48,6 +51,14 @@ interface PendingAck {
   timer: NodeJS.Timeout
 }
 
+/** Confirmations of joins not known here yet, kept at most this many and this long (ackTimeout). */
+const MAX_EARLY = 1_024
+
+/** How a SOCKETS_JOIN is named in confirmations: its server and its number there. */
+export function joinKey (issuer: ServerId, seq: number): string {
+  return `j${issuer}:${seq}`
+}
+
 interface Wild {
   rooms: Set<Room>
   /** Servers that have not yet confirmed; the number they named once they have. */
@@ -63,6 +74,8 @@ export class RoomAnnouncer {
   private readonly joining = new Map<Room, Promise<void>>()
   private readonly acks = new Map<string, PendingAck>()
   private readonly wild = new Map<string, Wild>()
+  /** Confirmations of joins this server has not applied yet: join key -> server -> its number. */
+  private readonly early = new Map<string, { from: Map<ServerId, number>, at: number }>()
   private closed = false
 
   constructor (private readonly host: AnnouncerHost, private readonly ackTimeout: number) {}
@@ -141,17 +154,22 @@ export class RoomAnnouncer {
   }
 
   /**
-   * This server published SOCKETS_JOIN (number `seq`) for `rooms`: they go to every server until
-   * each server that routes has confirmed it applied the join.
+   * This server published or applied the SOCKETS_JOIN `key` (see `joinKey`) for `rooms`: they go to
+   * every server until each other server that routes has confirmed it applied the join.
    */
-  joinedRemotely (seq: number, rooms: Room[]): void {
+  joinKnown (key: string, rooms: Room[]): void {
+    if (this.closed || this.wild.has(key)) return
     const waiting = new Map<ServerId, number | undefined>()
     for (const uid of this.host.servers()) if (this.host.routes(uid)) waiting.set(uid, undefined)
-    if (waiting.size === 0 || this.closed) return
-    const key = `j${seq}`
+    const early = this.early.get(key)
+    this.early.delete(key)
+    if (waiting.size === 0) return
     const timer = setTimeout(() => { this.wild.delete(key) }, this.ackTimeout)
     timer.unref()
     this.wild.set(key, { rooms: new Set(rooms), waiting, timer })
+    if (early === undefined) return
+    for (const [uid, upTo] of early.from) if (waiting.has(uid)) waiting.set(uid, upTo)
+    for (const uid of early.from.keys()) this.progressed(uid)
   }
 
   /** Whether a broadcast to `room` must go to every server (a join of it from here is not confirmed everywhere yet). */
@@ -176,7 +194,21 @@ export class RoomAnnouncer {
     if (wild?.waiting.has(uid) === true) {
       wild.waiting.set(uid, upTo ?? -1)
       this.progressed(uid)
+      return
     }
+    // A join another server applied before it reached this one: kept for when it does.
+    if (wild === undefined && requestId.startsWith('j') && !this.closed) this.keepEarly(requestId, uid, upTo ?? -1)
+  }
+
+  private keepEarly (key: string, uid: ServerId, upTo: number): void {
+    const now = Date.now()
+    for (const [k, e] of this.early) {
+      if (now - e.at < this.ackTimeout && this.early.size < MAX_EARLY) break
+      this.early.delete(k)
+    }
+    let entry = this.early.get(key)
+    if (entry === undefined) this.early.set(key, entry = { from: new Map(), at: now })
+    entry.from.set(uid, upTo)
   }
 
   /** Something from `uid` was delivered: a join it confirmed may now be complete here. */
@@ -211,6 +243,7 @@ export class RoomAnnouncer {
     for (const requestId of [...this.acks.keys()]) this.settleAck(requestId)
     for (const wild of this.wild.values()) clearTimeout(wild.timer)
     this.wild.clear()
+    this.early.clear()
   }
 
   private expectAcks (requestId: string, servers: ServerId[]): Promise<void> {

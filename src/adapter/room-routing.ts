@@ -19,7 +19,7 @@ import { MessageType } from 'socket.io-adapter'
 import type { NodeId } from '../core/api.js'
 import { ROOMS, ROOMS_ACK, ROOMS_RESYNC, encodeRouted } from './envelope.js'
 import type { RoomsMessage } from './envelope.js'
-import { RoomAnnouncer } from './room-announcer.js'
+import { RoomAnnouncer, joinKey } from './room-announcer.js'
 import { RoomDirectory } from './room-directory.js'
 import { RouteChain } from './route-chain.js'
 
@@ -41,6 +41,8 @@ export interface RoutingStats {
   /** Rooms this server has announced; servers whose rooms are known here. */
   roomsAnnounced: number
   serversKnown: number
+  /** `socketsJoin` calls known here that not every server has confirmed yet: their rooms go to every server. */
+  joinsPending: number
 }
 
 export interface RoutingHost {
@@ -83,7 +85,7 @@ export class RoomRouting {
 
   /** Counters; `received*` and `unwanted*` come from the adapter. */
   stats (): Omit<RoutingStats, 'enabled' | 'received' | 'receivedBytes' | 'unwanted' | 'unwantedBytes'> {
-    return { ...this.counts, roomsAnnounced: this.announcer.announcedCount, serversKnown: this.directory.knownCount }
+    return { ...this.counts, roomsAnnounced: this.announcer.announcedCount, serversKnown: this.directory.knownCount, joinsPending: this.announcer.wildCount }
   }
 
   /**
@@ -162,10 +164,18 @@ export class RoomRouting {
     for (const uid of this.directory.forgetAll()) this.host.respond(uid, { type: ROOMS_RESYNC, data: { requestId: 'rooms' } })
   }
 
-  /** This server applied `uid`'s SOCKETS_JOIN numbered `seq`: announce what it gained, then confirm. */
-  joinApplied (uid: ServerId, node: NodeId, seq: number): void {
+  /**
+   * This server applied the SOCKETS_JOIN numbered `seq` of `issuer` (its own included): the rooms go
+   * to every server until every other has applied it too; what this server gained is announced,
+   * then every other server is told, with the number of this server's last message to it.
+   */
+  joinApplied (issuer: ServerId, seq: number, rooms: Room[]): void {
+    const key = joinKey(issuer, seq)
+    this.announcer.joinKnown(key, rooms)
     this.announcer.flush()
-    this.host.respond(uid, { type: ROOMS_ACK, data: { requestId: `j${seq}`, upTo: this.chain.lastTo(node) } })
+    for (const [uid, node] of this.host.live()) {
+      this.host.respond(uid, { type: ROOMS_ACK, data: { requestId: key, upTo: this.chain.lastTo(node) } })
+    }
   }
 
   serverGone (uid: ServerId): void {

@@ -145,6 +145,27 @@ async function scenario (t: Test, options: AdapterOptions): Promise<void> {
     t.same(names(clients, 'to-delta'), ['b', 'c'])
   })
 
+  await t.test('socketsJoin from one server: a third server that emits to the room as soon as it applied the join reaches every socket it joined', async t => {
+    // epsilon is listed by s0 only: without the join's confirmations s1 would route to s0 alone.
+    await join(a, 'epsilon')
+    await join(b, 'kappa')
+    await join(c, 'kappa')
+    s0.io.in('kappa').socketsJoin('epsilon')
+    // The moment s1 has applied the join (before s2's announcement of it can have reached s1).
+    await new Promise<void>(resolve => {
+      const poll = (): void => { if (s1.io.of('/').adapter.rooms.has('epsilon')) resolve(); else setImmediate(poll) }
+      poll()
+    })
+    s1.io.to('epsilon').emit('to-epsilon')
+    await settle(s1.io, clients)
+    t.same(names(clients, 'to-epsilon'), ['a', 'b', 'c'])
+    await waitFor('the join confirmed everywhere', () => servers.every(s => adapterOf(s).routingStats().joinsPending === 0))
+    const before = adapterOf(s2).routingStats()
+    s1.io.to('alpha').emit('after-confirmed')
+    await settle(s1.io, clients)
+    t.equal(adapterOf(s2).routingStats().unwanted - before.unwanted, 0, 'once confirmed, routing is exact again: s2 gets nothing for alpha')
+  })
+
   await t.test('a server that restarts is sent its rooms\' broadcasts', async t => {
     await s2.close()
     servers.splice(2, 1)
