@@ -33,8 +33,15 @@ multihost('a silent 3/2 partition for 15 s: both sides detect it and deliver ins
   const byIndex = new Map(nodes.map(n => [n.index, n]))
   const [b1, b2] = SIDE_B.map(i => byIndex.get(i)!)
   // Side B can only find itself if discovery told its two nodes of each other before the cut.
-  await waitFor('the side-B nodes to know of each other', async () =>
-    (await b1!.knownMembers(TOPIC)).includes(b2!.nodeId) && (await b2!.knownMembers(TOPIC)).includes(b1!.nodeId), 10_000)
+  const overlayAt = Date.now()
+  try {
+    await waitFor('the side-B nodes to know of each other', async () =>
+      (await b1!.knownMembers(TOPIC)).includes(b2!.nodeId) && (await b2!.knownMembers(TOPIC)).includes(b1!.nodeId), 10_000)
+  } catch (err) {
+    const known = await Promise.all([b1!, b2!].map(async n => (await n.knownMembers(TOPIC)).map(id => nodes.find(m => m.nodeId === id)?.index ?? id.slice(0, 8))))
+    await report(t, nodes, overlayAt, `side B knows ${JSON.stringify(known)}`, TOPIC)
+    throw err
+  }
   t.pass('the side-B nodes know of each other before the cut')
   const side = (ids: number[]): NodeProcess[] => ids.map(i => byIndex.get(i)!)
   const idsOf = (ids: number[]): Set<string> => new Set(side(ids).map(n => n.nodeId))
