@@ -53,6 +53,15 @@ interface Missing<PI> {
   parked?: PI
 }
 
+/** GRAFTs one neighbour left unanswered (see `isDemoted`). */
+interface Unanswered {
+  count: number
+  /** When `count` last reached `maxUnansweredGrafts`. */
+  since: number
+  /** Ids of those GRAFTs, the most recent `maxGraftsInFlight`: an answer that comes late still counts. */
+  ids: Set<MessageId>
+}
+
 export class Plumtree<PI> {
   readonly eager = new Set<PI>()
   readonly lazy = new Set<PI>()
@@ -67,7 +76,7 @@ export class Plumtree<PI> {
    * per payload it delivered) with when that count last reached `maxUnansweredGrafts`.
    */
   private readonly missingBy = new Map<PI, number>()
-  private readonly unanswered = new Map<PI, { count: number, since: number }>()
+  private readonly unanswered = new Map<PI, Unanswered>()
   /** Per peer: ids in `missing` whose GRAFT went to it and is neither answered nor timed out. */
   private readonly graftsTo = new Map<PI, number>()
   /** Per neighbour at `maxGraftsInFlight`: ids parked until it has room (some may be gone since). */
@@ -197,11 +206,13 @@ export class Plumtree<PI> {
     }
     // Counted for a neighbour only: one that left had its record cleared and must not get a new one.
     if (missing.grafted !== undefined && this.isNeighbor(missing.grafted)) {
-      const record = this.unanswered.get(missing.grafted)
-      if (record === undefined) this.unanswered.set(missing.grafted, { count: 1, since: now })
+      let record = this.unanswered.get(missing.grafted)
+      if (record === undefined) this.unanswered.set(missing.grafted, record = { count: 1, since: now, ids: new Set() })
       // The clock of demotion starts when the count reaches the bar (again, after deliveries
       // brought it under): a count that lingered below it must not demote at once in a burst.
       else if (++record.count === this.config.maxUnansweredGrafts) record.since = now
+      record.ids.add(id)
+      if (record.ids.size > this.config.maxGraftsInFlight) record.ids.delete(record.ids.values().next().value as MessageId)
     }
     this.setGrafted(missing, undefined)
     this.graftNext(id, missing, now)
@@ -301,6 +312,11 @@ export class Plumtree<PI> {
         this.lazy.add(from)
         this.out.send(from, this.topic, { type: 'prune' })
       }
+      // The answer to a GRAFT that timed out, after another path delivered: it did answer. Under
+      // packet loss an honest neighbour's answers come late and are mostly duplicates by then;
+      // counting only new payloads demoted it (and its announcements went unheard).
+      const record = this.unanswered.get(from)
+      if (record?.ids.delete(id) === true) this.answered(from, record)
       return
     }
     // At the largest round the wire carries a message still travels: its hop count stops growing.
@@ -315,9 +331,9 @@ export class Plumtree<PI> {
     // all of them it is trusted again. Forgiving everything at once let a flooder that delivers
     // one real message every 100 ms leave thousands of GRAFTs a second unanswered, never demoted.
     const record = this.unanswered.get(from)
-    if (record !== undefined && --record.count <= 0) {
-      this.unanswered.delete(from)
-      this.ignoredBy.delete(from)
+    if (record !== undefined) {
+      record.ids.delete(id)
+      this.answered(from, record)
     }
     if (neighbor) {
       this.lazy.delete(from)
@@ -472,6 +488,13 @@ export class Plumtree<PI> {
    * and for `demoteAfter` already. Counting alone would demote honest peers in a burst: every GRAFT
    * sent before the first answer is back counts, and one round trip can hold hundreds.
    */
+  /** `peer` delivered a payload: one GRAFT it left unanswered is made up for. */
+  private answered (peer: PI, record: Unanswered): void {
+    if (--record.count > 0) return
+    this.unanswered.delete(peer)
+    this.ignoredBy.delete(peer)
+  }
+
   private isDemoted (peer: PI, now: number): boolean {
     const record = this.unanswered.get(peer)
     return record !== undefined && record.count >= this.config.maxUnansweredGrafts && now - record.since >= this.config.demoteAfter

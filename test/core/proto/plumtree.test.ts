@@ -292,6 +292,44 @@ t.test('a burst answered late demotes nobody: unanswered GRAFTs count only once 
   t.same(schedules(later, 'graftTimeout'), [], 'once the first unanswered GRAFT is demoteAfter old, it is not')
 })
 
+t.test('answers that come after the graft timeout make up for it, even when another neighbour delivered the payload first', async t => {
+  const run = (late: boolean): boolean => {
+    const s = node('me', { broadcast: { maxUnansweredGrafts: 2, demoteAfter: 1_000 } })
+    withNeighbors(s, ['a', 'slow'])
+    s.handle(recv('slow', { type: 'prune' }), 0)
+    s.handle(recv('slow', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
+    let now = 10
+    for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+      now += step
+      for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
+    }
+    // The payloads come from a first, then (its link was slow, as under packet loss) from slow.
+    for (let i = 0; i < 3; i++) s.handle(recv('a', gossip(`x${i}`, 0)), now + 1)
+    if (late) for (let i = 0; i < 3; i++) s.handle(recv('slow', gossip(`x${i}`, 0)), now + 2)
+    const later = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y', round: 0 }] }), now + 1_000)
+    return schedules(later, 'graftTimeout').length === 1
+  }
+  t.ok(run(true), 'it answered every GRAFT, late: it is still heard')
+  t.notOk(run(false), 'it never answered: demoted as before')
+})
+
+t.test('a duplicate that answers no GRAFT of ours makes up for nothing', async t => {
+  const s = node('me', { broadcast: { maxUnansweredGrafts: 2, demoteAfter: 1_000 } })
+  withNeighbors(s, ['a', 'liar'])
+  s.handle(recv('liar', { type: 'prune' }), 0)
+  s.handle(recv('liar', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `fake${i}`, round: 0 })) }), 10)
+  let now = 10
+  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+    now += step
+    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `fake${i}` }), now)
+  }
+  // A real message everybody has, sent again and again: not an answer to any of our GRAFTs.
+  s.handle(recv('a', gossip('real', 0)), now + 1)
+  for (let i = 0; i < 10; i++) s.handle(recv('liar', gossip('real', 0)), now + 2 + i)
+  const later = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y', round: 0 }] }), now + 1_000)
+  t.same(schedules(later, 'graftTimeout'), [], 'still demoted')
+})
+
 t.test('a GRAFT left unanswered by a peer that is gone by then keeps no record of it', async t => {
   const s = node()
   withNeighbors(s, ['a', 'gone'])
