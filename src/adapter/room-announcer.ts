@@ -53,6 +53,12 @@ interface PendingAck {
 
 /** Confirmations of joins not known here yet, kept at most this many and this long (ackTimeout). */
 const MAX_EARLY = 1_024
+/**
+ * Joins not confirmed everywhere, at most: every server's joins count here now, so a server that
+ * floods SOCKETS_JOINs must not grow this without end. Past it the oldest goes (its rooms are
+ * routed by the directory again), which only a flood reaches: a join is confirmed in a round trip.
+ */
+const MAX_WILD = 1_024
 
 /** How a SOCKETS_JOIN is named in confirmations: its server and its number there. */
 export function joinKey (issuer: ServerId, seq: number): string {
@@ -74,6 +80,8 @@ export class RoomAnnouncer {
   private readonly joining = new Map<Room, Promise<void>>()
   private readonly acks = new Map<string, PendingAck>()
   private readonly wild = new Map<string, Wild>()
+  /** Room -> how many entries of `wild` name it: `isWild` is asked for every room broadcast. */
+  private readonly wildRooms = new Map<Room, number>()
   /** Confirmations of joins this server has not applied yet: join key -> server -> its number. */
   private readonly early = new Map<string, { from: Map<ServerId, number>, at: number }>()
   private closed = false
@@ -164,9 +172,12 @@ export class RoomAnnouncer {
     const early = this.early.get(key)
     this.early.delete(key)
     if (waiting.size === 0) return
-    const timer = setTimeout(() => { this.wild.delete(key) }, this.ackTimeout)
+    if (this.wild.size >= MAX_WILD) this.dropWild(this.wild.keys().next().value as string)
+    const timer = setTimeout(() => { this.dropWild(key) }, this.ackTimeout)
     timer.unref()
-    this.wild.set(key, { rooms: new Set(rooms), waiting, timer })
+    const entry: Wild = { rooms: new Set(rooms), waiting, timer }
+    this.wild.set(key, entry)
+    for (const room of entry.rooms) this.wildRooms.set(room, (this.wildRooms.get(room) ?? 0) + 1)
     if (early === undefined) return
     for (const [uid, upTo] of early.from) if (waiting.has(uid)) waiting.set(uid, upTo)
     for (const uid of early.from.keys()) this.progressed(uid)
@@ -174,8 +185,7 @@ export class RoomAnnouncer {
 
   /** Whether a broadcast to `room` must go to every server (a join of it from here is not confirmed everywhere yet). */
   isWild (room: Room): boolean {
-    for (const wild of this.wild.values()) if (wild.rooms.has(room)) return true
-    return false
+    return this.wildRooms.has(room)
   }
 
   get wildCount (): number {
@@ -217,10 +227,19 @@ export class RoomAnnouncer {
       const upTo = wild.waiting.get(uid)
       if (upTo === undefined || (this.host.position(uid) ?? -1) <= upTo) continue
       wild.waiting.delete(uid)
-      if (wild.waiting.size === 0) {
-        clearTimeout(wild.timer)
-        this.wild.delete(key)
-      }
+      if (wild.waiting.size === 0) this.dropWild(key)
+    }
+  }
+
+  private dropWild (key: string): void {
+    const wild = this.wild.get(key)
+    if (wild === undefined) return
+    clearTimeout(wild.timer)
+    this.wild.delete(key)
+    for (const room of wild.rooms) {
+      const n = (this.wildRooms.get(room) ?? 1) - 1
+      if (n > 0) this.wildRooms.set(room, n)
+      else this.wildRooms.delete(room)
     }
   }
 
@@ -230,9 +249,7 @@ export class RoomAnnouncer {
       if (pending.missing.delete(uid) && pending.missing.size === 0) this.settleAck(requestId)
     }
     for (const [key, wild] of [...this.wild]) {
-      if (!wild.waiting.delete(uid) || wild.waiting.size > 0) continue
-      clearTimeout(wild.timer)
-      this.wild.delete(key)
+      if (wild.waiting.delete(uid) && wild.waiting.size === 0) this.dropWild(key)
     }
   }
 
@@ -241,8 +258,7 @@ export class RoomAnnouncer {
     this.flushing?.resolve()
     this.flushing = undefined
     for (const requestId of [...this.acks.keys()]) this.settleAck(requestId)
-    for (const wild of this.wild.values()) clearTimeout(wild.timer)
-    this.wild.clear()
+    for (const key of [...this.wild.keys()]) this.dropWild(key)
     this.early.clear()
   }
 

@@ -113,9 +113,10 @@ export class AddressBook<PI> {
   addInterest (id: PI, topic: TopicKey, expires: number): boolean {
     const r = this.records.get(id)
     if (r === undefined || r.declared?.has(topic) === true) return false
-    const known = r.heard?.get(topic)
-    if (known !== undefined) {
-      if (expires > known) r.heard?.set(topic, expires)
+    const heard = r.heard
+    const known = heard?.get(topic)
+    if (heard !== undefined && known !== undefined) {
+      if (expires > known) heard.set(topic, expires)
       return false
     }
     if (this.full(r)) return false

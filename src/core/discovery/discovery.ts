@@ -404,17 +404,17 @@ export class Discovery<PI> {
     }
   }
 
+  /** Topics `peer` declared over `link`, the book's and those it had no room for. */
+  private declaredCount (peer: PI, link: LinkState): number {
+    return this.book.declaredCount(peer) + (link.refused?.size ?? 0)
+  }
+
   /**
    * Tell the linked members we named to `newcomer` about it in turn. Answers go to the newcomer
    * only: without this, of two members that joined together through the same node, each told of
    * the other before the other had declared itself, neither ever heard of the other (seen in a
    * 3/2 partition: the side without the seed stayed split for the whole cut). One page per member.
    */
-  /** Topics `peer` declared over `link`, the book's and those it had no room for. */
-  private declaredCount (peer: PI, link: LinkState): number {
-    return this.book.declaredCount(peer) + (link.refused?.size ?? 0)
-  }
-
   private introduce (newcomer: PI, named: Map<PI, TopicKey[]>): void {
     const addr = this.book.get(newcomer)?.addr
     if (addr === undefined) return

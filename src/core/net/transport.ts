@@ -414,14 +414,8 @@ export class Transport extends EventEmitter<TransportEvents> {
     }
     let existing = this.links.get(link.peerId)
     if (existing !== undefined && existing.peerIncarnation !== link.peerIncarnation) {
-      // Unregistered first, so that its close handler does not report it as well.
-      this.links.delete(link.peerId)
-      const restarted: LinkCloseInfo = { reason: 'the peer restarted', error: false }
-      existing.close(restarted.reason)
-      this.logger.debug({ peer: link.peerId, remoteAddr: link.remoteAddr }, 'peer restarted: its old link is dropped')
-      const old = existing
+      this.dropRestarted(existing)
       existing = undefined
-      this.emit('disconnect', link.peerId, restarted, old)
     }
     if (existing !== undefined && !this.prefer(link, existing)) {
       link.close(DUPLICATE, { keepReading: true })
@@ -462,6 +456,16 @@ export class Transport extends EventEmitter<TransportEvents> {
     if (performance.now() < until) return true
     this.refused.delete(peerId)
     return false
+  }
+
+  /** `old` is a link of an earlier incarnation of its peer: closed, and reported gone. */
+  private dropRestarted (old: Link): void {
+    // Unregistered first, so that its close handler does not report it as well.
+    this.links.delete(old.peerId)
+    const info: LinkCloseInfo = { reason: 'the peer restarted', error: false }
+    old.close(info.reason)
+    this.logger.debug({ peer: old.peerId }, 'peer restarted: its old link is dropped')
+    this.emit('disconnect', old.peerId, info, old)
   }
 
   /** Whether `candidate` should replace `current` as the live link (see the file comment). */

@@ -483,18 +483,18 @@ export class Plumtree<PI> {
     }
   }
 
-  /**
-   * Demoted: at least `maxUnansweredGrafts` GRAFTs unanswered (less one per payload delivered),
-   * and for `demoteAfter` already. Counting alone would demote honest peers in a burst: every GRAFT
-   * sent before the first answer is back counts, and one round trip can hold hundreds.
-   */
-  /** `peer` delivered a payload: one GRAFT it left unanswered is made up for. */
+  /** `peer` delivered a payload (or answered one of its timed-out GRAFTs late): one unanswered GRAFT is made up for. */
   private answered (peer: PI, record: Unanswered): void {
     if (--record.count > 0) return
     this.unanswered.delete(peer)
     this.ignoredBy.delete(peer)
   }
 
+  /**
+   * Demoted: at least `maxUnansweredGrafts` GRAFTs unanswered (less one per payload delivered),
+   * and for `demoteAfter` already. Counting alone would demote honest peers in a burst: every GRAFT
+   * sent before the first answer is back counts, and one round trip can hold hundreds.
+   */
   private isDemoted (peer: PI, now: number): boolean {
     const record = this.unanswered.get(peer)
     return record !== undefined && record.count >= this.config.maxUnansweredGrafts && now - record.since >= this.config.demoteAfter

@@ -20,6 +20,19 @@ function withLazyC (): State<string> {
   return s
 }
 
+/** `prefix0` .. `prefix{n-1}`. */
+const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`)
+
+/** The GRAFTs for `awaited` (announced at `at`) time out, first and second: returns when the last did. */
+function graftsTimeOut (s: State<string>, awaited: string[], at: number): number {
+  let now = at
+  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
+    now += step
+    for (const id of awaited) s.handle(timer({ type: 'graftTimeout', topic: T, id }), now)
+  }
+  return now
+}
+
 function flush (s: State<string>, now: number): Out[] {
   return s.handle(timer({ type: 'dispatchIHave', topic: T }), now)
 }
@@ -132,11 +145,7 @@ t.test('a neighbour announcing ids it never delivers is bounded, then ignored un
   t.equal(schedules(flood, 'graftTimeout').length, 3, 'only maxMissingPerPeer of its ids are waited for')
   t.equal(s.stats(T)?.missing, 3)
   // Each is grafted, never answered, and given up.
-  let now = 10
-  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-    now += step
-    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
-  }
+  const now = graftsTimeOut(s, ids('x', 3), 10)
   t.equal(s.stats(T)?.missing, 0)
   const ignored = s.handle(recv('liar', { type: 'ihave', entries: [{ id: 'y1', round: 0 }] }), now + 1)
   t.same(schedules(ignored, 'graftTimeout'), [], 'past maxUnansweredGrafts its announcements are ignored')
@@ -236,11 +245,7 @@ t.test('a neighbour at maxMissingPerPeer awaited ids is not read further: not it
   const g2 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'awaited' }), 2 + pt.graftTimeout1 + pt.graftTimeout2)
   t.same(sends(g2, 'graft'), [], 'nobody else to graft')
   // Under its cap again (its ids given up), it is read and heard as before.
-  let now = 10
-  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-    now += step
-    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
-  }
+  const now = graftsTimeOut(s, ids('x', 3), 10)
   t.equal(s.stats(T)?.missing, 0)
   const again = readByPosition([{ id: 'have', round: 0 }, { id: 'y', round: 0 }])
   const heard = s.handle(recv('liar', { type: 'ihave', entries: again }), now + 1)
@@ -281,11 +286,7 @@ t.test('a burst answered late demotes nobody: unanswered GRAFTs count only once 
   s.handle(recv('slow', { type: 'prune' }), 0)
   // Three of its ids grafted and not answered within the graft timeouts: the answers are on their way.
   s.handle(recv('slow', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
-  let now = 10
-  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-    now += step
-    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
-  }
+  const now = graftsTimeOut(s, ids('x', 3), 10)
   const soon = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y0', round: 0 }] }), now + 1)
   t.equal(schedules(soon, 'graftTimeout').length, 1, 'within demoteAfter it is still heard')
   const later = s.handle(recv('slow', { type: 'ihave', entries: [{ id: 'y1', round: 0 }] }), now + 1_000)
@@ -298,11 +299,7 @@ t.test('answers that come after the graft timeout make up for it, even when anot
     withNeighbors(s, ['a', 'slow'])
     s.handle(recv('slow', { type: 'prune' }), 0)
     s.handle(recv('slow', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
-    let now = 10
-    for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-      now += step
-      for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
-    }
+    const now = graftsTimeOut(s, ids('x', 3), 10)
     // The payloads come from a first, then (its link was slow, as under packet loss) from slow.
     for (let i = 0; i < 3; i++) s.handle(recv('a', gossip(`x${i}`, 0)), now + 1)
     if (late) for (let i = 0; i < 3; i++) s.handle(recv('slow', gossip(`x${i}`, 0)), now + 2)
@@ -318,11 +315,7 @@ t.test('a duplicate that answers no GRAFT of ours makes up for nothing', async t
   withNeighbors(s, ['a', 'liar'])
   s.handle(recv('liar', { type: 'prune' }), 0)
   s.handle(recv('liar', { type: 'ihave', entries: [0, 1, 2].map(i => ({ id: `fake${i}`, round: 0 })) }), 10)
-  let now = 10
-  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-    now += step
-    for (let i = 0; i < 3; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `fake${i}` }), now)
-  }
+  const now = graftsTimeOut(s, ids('fake', 3), 10)
   // A real message everybody has, sent again and again: not an answer to any of our GRAFTs.
   s.handle(recv('a', gossip('real', 0)), now + 1)
   for (let i = 0; i < 10; i++) s.handle(recv('liar', gossip('real', 0)), now + 2 + i)
@@ -350,12 +343,7 @@ t.test('a count of unanswered GRAFTs that lingered under the bar does not demote
   s.handle(recv('slow', { type: 'prune' }), 0)
   const unanswered = (ids: string[], at: number): number => {
     s.handle(recv('slow', { type: 'ihave', entries: ids.map(id => ({ id, round: 0 })) }), at)
-    let now = at
-    for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-      now += step
-      for (const id of ids) s.handle(timer({ type: 'graftTimeout', topic: T, id }), now)
-    }
-    return now
+    return graftsTimeOut(s, ids, at)
   }
   // Long ago: two GRAFTs unanswered, one payload delivered since: one still counts.
   let now = unanswered(['old0', 'old1'], 10)
@@ -373,11 +361,7 @@ t.test('a demoted neighbour that announces maxMissingPerPeer more ids while igno
   withNeighbors(s, ['a', 'liar'])
   s.handle(recv('liar', { type: 'prune' }), 0)
   s.handle(recv('liar', { type: 'ihave', entries: [0, 1].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
-  let now = 10
-  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-    now += step
-    for (let i = 0; i < 2; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
-  }
+  const now = graftsTimeOut(s, ids('x', 2), 10)
   const drops = (outs: Out[]): Out[] => outs.filter(o => o.type === 'drop')
   const first = s.handle(recv('liar', { type: 'ihave', entries: [0, 1].map(i => ({ id: `y${i}`, round: 0 })) }), now + 1)
   t.same(drops(first), [], 'ignored, not yet dropped: two ids announced while demoted')
@@ -392,11 +376,7 @@ t.test('a demoted neighbour announcing ids that others delivered is ignored, nev
   withNeighbors(s, ['a', 'slow'])
   s.handle(recv('slow', { type: 'prune' }), 0)
   s.handle(recv('slow', { type: 'ihave', entries: [0, 1].map(i => ({ id: `x${i}`, round: 0 })) }), 10)
-  let now = 10
-  for (const step of [pt.graftTimeout1, pt.graftTimeout2]) {
-    now += step
-    for (let i = 0; i < 2; i++) s.handle(timer({ type: 'graftTimeout', topic: T, id: `x${i}` }), now)
-  }
+  const now = graftsTimeOut(s, ids('x', 2), 10)
   // The flood reaches us through 'a'; 'slow' announces the same messages, later.
   const outs: Out[] = []
   for (let i = 0; i < 10; i++) {
