@@ -745,7 +745,7 @@ export class Gossip implements GossipApi, HandleHost {
     // A link that failed (a cut, a crash) counts as a failed dial: until the peer is reached
     // again, an isolated topic looks for its other members first.
     if (info.error) this.discover({ type: 'dialFailed', peer })
-    this.input({ type: 'peerDisconnected', peer })
+    this.input({ type: 'peerDisconnected', peer, graceful: info.byPeer === true })
     if (this.transport.links.size === 0) this.seeds.lonely()
   }
 

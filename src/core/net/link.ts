@@ -34,6 +34,8 @@ export interface LinkCloseInfo {
   reason: string
   /** True when the link failed (bad input, overflow, socket error), false for a deliberate close. */
   error: boolean
+  /** The peer closed it on purpose (it said bye): it is alive, and read everything sent before. */
+  byPeer?: boolean
 }
 
 export interface LinkEvents {
@@ -309,7 +311,7 @@ export class Link extends EventEmitter<LinkEvents> {
       if (frame.type === 'bye') {
         this.peerBye = frame.reason
         this.reading = false
-        this.closeGracefully(`closed by peer: ${frame.reason}`, false)
+        this.closeGracefully(`closed by peer: ${frame.reason}`, false, true)
         return
       }
       try {
@@ -333,7 +335,7 @@ export class Link extends EventEmitter<LinkEvents> {
       return
     }
     if (truncated) this.fail(`truncated frame at end of stream (${this.decoder.pending} bytes)`)
-    else if (this.peerBye !== null) this.closeGracefully(`closed by peer: ${this.peerBye}`, false)
+    else if (this.peerBye !== null) this.closeGracefully(`closed by peer: ${this.peerBye}`, false, true)
     else this.closeGracefully('connection ended by peer without bye', true)
   }
 
@@ -364,9 +366,9 @@ export class Link extends EventEmitter<LinkEvents> {
     this.closeGracefully(reason, true)
   }
 
-  private closeGracefully (reason: string, error: boolean): void {
+  private closeGracefully (reason: string, error: boolean, byPeer = false): void {
     if (this.closeInfo !== null) return
-    this.markClosed(reason, error)
+    this.markClosed(reason, error, byPeer)
     if (this.stream.destroying) return
     this.flush()
     const bye = encodeFrame({ type: 'bye', reason: reason.slice(0, 1024) })
@@ -378,10 +380,10 @@ export class Link extends EventEmitter<LinkEvents> {
     this.graceTimer = setTimeout(() => { this.stream.destroy() }, BYE_GRACE_MS)
   }
 
-  private markClosed (reason: string, error: boolean): void {
+  private markClosed (reason: string, error: boolean, byPeer = false): void {
     if (this.closeInfo !== null) return
     if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer)
-    this.closeInfo = { reason, error }
+    this.closeInfo = byPeer ? { reason, error, byPeer } : { reason, error }
     if (!error) this.logger.debug({ peer: this.peerId }, `link closed: ${reason}`)
     this.emit('close', this.closeInfo)
   }

@@ -462,7 +462,8 @@ export class Transport extends EventEmitter<TransportEvents> {
   private dropRestarted (old: Link): void {
     // Unregistered first, so that its close handler does not report it as well.
     this.links.delete(old.peerId)
-    const info: LinkCloseInfo = { reason: 'the peer restarted', error: false }
+    // The new incarnation never saw what was sent on the old link: it is alive to be asked again.
+    const info: LinkCloseInfo = { reason: 'the peer restarted', error: false, byPeer: true }
     old.close(info.reason)
     this.logger.debug({ peer: old.peerId }, 'peer restarted: its old link is dropped')
     this.emit('disconnect', old.peerId, info, old)

@@ -22,6 +22,8 @@ interface PendingNeighbor {
   /** Time after which the request counts as failed; a stale timer for an older request is ignored. */
   deadline: number
   priority: Priority
+  /** Sent a second time because the first crossed the peer's close of an idle link. */
+  resent: boolean
 }
 
 export class HyParView<PI> {
@@ -33,6 +35,8 @@ export class HyParView<PI> {
   private readonly pendingJoin = new Set<PI>()
   /** Passive peers asked since the active view last changed: a round of refusals ends the round. */
   private readonly tried = new Set<PI>()
+  /** Those of `tried` that refused a low-priority request: alive, and bound to accept a high one. */
+  private readonly refusedLow = new Set<PI>()
   /** Peers we sent in our last SHUFFLE: the first to make room for what the reply brings. */
   private lastShuffle: PI[] = []
   private joinContacts: PI[] = []
@@ -132,7 +136,7 @@ export class HyParView<PI> {
     if (!isDue(now, this.shuffleDue)) return
     this.shuffleDue = -Infinity
     this.ensureShuffleTimer()
-    this.tried.clear()
+    this.forgetTried()
     const target = pick(this.rng, this.active)
     if (target !== undefined) {
       const others = this.active.filter(p => p !== target)
@@ -159,9 +163,25 @@ export class HyParView<PI> {
     this.refill()
   }
 
-  /** The link to `peer` broke: an active neighbour failed, or a request to it cannot be answered. */
-  peerDisconnected (peer: PI, now: number): void {
+  /**
+   * The link to `peer` broke: an active neighbour failed, or a request to it cannot be answered.
+   * `graceful`: the peer closed the link itself, so it is alive.
+   */
+  peerDisconnected (peer: PI, now: number, graceful = false): void {
     this.now = now
+    const pending = this.pendingNeighbor.get(peer)
+    if (graceful && pending !== undefined && !pending.resent && !this.active.includes(peer)) {
+      // A peer that refused us closes the link it no longer needs; a request we sent before its
+      // close arrived is lost with the link. Counting that as a failure forgot healthy candidates:
+      // a node whose neighbours then died asked exactly those refusers (high priority, on the
+      // closing links), lost them all and stayed alone for good (kill50, 10,000 nodes). Once more,
+      // on a new link; a peer that closes that one too has failed.
+      const was = this.needs(peer)
+      this.pendingJoin.delete(peer)
+      this.settle(peer, was)
+      this.askNeighbor(peer, pending.priority, true)
+      return
+    }
     let changed = false
     if (this.active.includes(peer)) {
       this.removeActive(peer, 'failure')
@@ -223,6 +243,12 @@ export class HyParView<PI> {
     this.addActive(from, data)
     // A high-priority NEIGHBOR makes the joiner add us, so that the active views are symmetric.
     this.sendNeighbor(from, 'high')
+    // The joiner knows nobody else yet, and forward joins teach it only of nodes that join after
+    // it: the last to join had 2 or 3 passive peers a shuffle period later, and a kill that took
+    // those and its neighbours left it alone for good (kill50). So it gets what a shuffle of its
+    // own would bring, now.
+    const known = this.sampleFor(from, this.shuffleSize())
+    if (known.length > 0) this.out.send(from, this.topic, { type: 'shuffleReply', nodes: known })
     const peer = wirePeer(from, data)
     for (const p of this.active) {
       if (p === from) continue
@@ -273,7 +299,8 @@ export class HyParView<PI> {
 
   private onNeighborReply (from: PI, accepted: boolean): void {
     const was = this.needs(from)
-    const wasPending = this.pendingNeighbor.delete(from)
+    const pending = this.pendingNeighbor.get(from)
+    this.pendingNeighbor.delete(from)
     this.settle(from, was)
     if (accepted) {
       if (this.active.includes(from)) return
@@ -287,7 +314,8 @@ export class HyParView<PI> {
       this.out.touch(from)
       return
     }
-    if (!wasPending) return
+    if (pending === undefined) return
+    if (pending.priority === 'low') this.refusedLow.add(from)
     this.out.touch(from)
     // A refusal means the peer is healthy and full; in a steady overlay most are. Asking the next
     // one at once would walk the whole passive view on every eviction, so only a node left with no
@@ -309,7 +337,9 @@ export class HyParView<PI> {
         return
       }
     }
-    const reply = sample(this.rng, this.passive, Math.min(nodes.length, this.maxListPeers))
+    // As many as a full shuffle carries, not only as many as came: a node with a small view sends
+    // a small shuffle, and answered in kind it stayed small for many shuffle periods.
+    const reply = sample(this.rng, this.passive, Math.min(Math.max(nodes.length, this.shuffleSize()), this.maxListPeers))
     this.out.send(origin.id, this.topic, { type: 'shuffleReply', nodes: reply.map(p => this.info(p)) })
     this.out.touch(origin.id)
     this.integrate(origin, reply)
@@ -382,7 +412,7 @@ export class HyParView<PI> {
     }
     this.active.push(peer)
     this.settle(peer, was)
-    this.tried.clear()
+    this.forgetTried()
     this.resetShuffleSlowdown()
     this.neighborSinceJoin = true
     this.listener.neighborUp(peer)
@@ -406,7 +436,7 @@ export class HyParView<PI> {
     this.active.splice(i, 1)
     // Not pending either (addActive cleared that, and nothing asks an active peer): no longer needed.
     this.settle(peer, true)
-    this.tried.clear()
+    this.forgetTried()
     this.resetShuffleSlowdown()
     this.out.touch(peer)
     this.listener.neighborDown(peer)
@@ -464,25 +494,48 @@ export class HyParView<PI> {
   private refill (): void {
     let slots = this.config.activeViewCapacity - this.active.length - this.pendingNeighbor.size
     if (slots <= 0) return
-    const candidates = this.passive.filter(p => !this.pendingNeighbor.has(p) && !this.tried.has(p))
+    let candidates = this.passive.filter(p => !this.pendingNeighbor.has(p) && !this.tried.has(p))
     let highOut = false
     for (const p of this.pendingNeighbor.values()) if (p.priority === 'high') highOut = true
+    if (candidates.length === 0 && this.active.length === 0 && !highOut) {
+      // Alone, and every passive peer has been tried: those that refused a low-priority request
+      // made while we still had a neighbour cannot refuse a high one. Ask them again rather than
+      // wait a shuffle period alone (kill50 at 10,000 nodes: a survivor waited 8 s).
+      candidates = this.passive.filter(p => this.refusedLow.has(p) && !this.pendingNeighbor.has(p))
+    }
     while (slots > 0 && candidates.length > 0) {
       const j = randomInt(this.rng, candidates.length)
       const peer = candidates[j] as PI
       candidates[j] = candidates[candidates.length - 1] as PI
       candidates.pop()
       this.tried.add(peer)
+      // Asked again at most once per round: a peer that refuses even a high request is not asked in a loop.
+      this.refusedLow.delete(peer)
       // With no neighbour at all one request must get through: the paper's high priority.
       const priority: Priority = this.active.length === 0 && !highOut ? 'high' : 'low'
       if (priority === 'high') highOut = true
-      this.sendNeighbor(peer, priority)
-      const was = this.needs(peer)
-      this.pendingNeighbor.set(peer, { deadline: this.now + this.config.neighborRequestTimeout, priority })
-      this.settle(peer, was)
-      this.out.schedule(this.config.neighborRequestTimeout, { type: 'neighborTimeout', topic: this.topic, peer })
+      this.askNeighbor(peer, priority, false)
       slots--
     }
+  }
+
+  /** The active view changed, or a shuffle period passed: every passive peer may be asked again. */
+  private forgetTried (): void {
+    this.tried.clear()
+    this.refusedLow.clear()
+  }
+
+  private askNeighbor (peer: PI, priority: Priority, resent: boolean): void {
+    this.sendNeighbor(peer, priority)
+    const was = this.needs(peer)
+    this.pendingNeighbor.set(peer, { deadline: this.now + this.config.neighborRequestTimeout, priority, resent })
+    this.settle(peer, was)
+    this.out.schedule(this.config.neighborRequestTimeout, { type: 'neighborTimeout', topic: this.topic, peer })
+  }
+
+  /** Peers one SHUFFLE of ours carries when the views are full. */
+  private shuffleSize (): number {
+    return this.config.shuffleActiveViewCount + this.config.shufflePassiveViewCount
   }
 
   private sendNeighbor (peer: PI, priority: Priority): void {
@@ -502,11 +555,11 @@ export class HyParView<PI> {
   }
 
   /** A sample of the views for a peer we disconnect, so it keeps enough candidates to repair. */
-  private sampleFor (peer: PI): PeerInfo<PI>[] {
+  private sampleFor (peer: PI, size = this.config.disconnectSampleSize): PeerInfo<PI>[] {
     const pool: PI[] = []
     for (const p of this.active) if (p !== peer) pool.push(p)
     for (const p of this.passive) if (p !== peer) pool.push(p)
-    return sample(this.rng, pool, Math.min(this.config.disconnectSampleSize, this.maxListPeers)).map(p => this.info(p))
+    return sample(this.rng, pool, Math.min(size, this.maxListPeers)).map(p => this.info(p))
   }
 
   private info (peer: PI): PeerInfo<PI> {

@@ -70,7 +70,7 @@ export class State<PI> {
       case 'peerDisconnected':
         gone = input.peer
         this.announced.delete(input.peer)
-        for (const topic of this.topicMap.values()) topic.peerDisconnected(input.peer, now)
+        for (const topic of this.topicMap.values()) topic.peerDisconnected(input.peer, now, input.graceful === true)
         break
     }
     if (this.out.touched.length > 0) this.releaseLinks(gone)

@@ -70,8 +70,8 @@ export class Topic<PI> {
     return this.broadcast.broadcast(id, content, now, sig)
   }
 
-  peerDisconnected (peer: PI, now: number): void {
-    this.membership.peerDisconnected(peer, now)
+  peerDisconnected (peer: PI, now: number, graceful: boolean): void {
+    this.membership.peerDisconnected(peer, now, graceful)
   }
 
   /** Tell the neighbours we leave and emit `left`; the caller forgets this topic afterwards. */

@@ -117,8 +117,12 @@ export type InEvent<PI> =
   | { type: 'recv', from: PI, message: Message<PI> }
   | { type: 'command', topic: TopicId, command: Command<PI> }
   | { type: 'timer', timer: Timer<PI> }
-  /** The link to `peer` is gone (socket closed, write queue overflow, kill -9 of the peer). */
-  | { type: 'peerDisconnected', peer: PI }
+  /**
+   * The link to `peer` is gone (socket closed, write queue overflow, kill -9 of the peer).
+   * `graceful`: the peer closed it on purpose after sending everything (it is alive, the link was
+   * idle to it), as opposed to a failure.
+   */
+  | { type: 'peerDisconnected', peer: PI, graceful?: boolean }
 
 // ---------------------------------------------------------------------------------------------
 // Outputs

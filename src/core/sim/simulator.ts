@@ -89,7 +89,8 @@ type Delivery =
 type SimEvent =
   | Delivery
   /** `to` learns that its connection `epoch` with `from` is gone. */
-  | { kind: 'closed', from: number, to: number, epoch: number }
+  /** `graceful`: `from` hung up on purpose (it is alive), rather than the link failing. */
+  | { kind: 'closed', from: number, to: number, epoch: number, graceful?: true }
   /** The dialler `to` learns that `from` accepted its connection `epoch` (the handshake's answer). */
   | { kind: 'connected', from: number, to: number, epoch: number }
   /** `periodic`: a re-arming timer that does not count as pending work. */
@@ -376,7 +377,7 @@ export class Simulator {
     this.processed++
     switch (event.kind) {
       case 'deliver': this.deliver(event); break
-      case 'closed': this.closed(event.from, event.to, event.epoch); break
+      case 'closed': this.closed(event.from, event.to, event.epoch, event.graceful === true); break
       case 'connected': this.connected(event.from, event.to, event.epoch); break
       case 'timer':
         if ((this.nodes[event.node] as SimNode).alive) this.input(event.node, { type: 'timer', timer: event.timer })
@@ -478,7 +479,7 @@ export class Simulator {
     const epoch = this.network.hangUp(node, peer)
     if (epoch === undefined) return
     // Queued after everything already sent on this link, and with the same latency: it arrives last.
-    this.post(this.clock + this.network.latency(node, peer), { kind: 'closed', from: node, to: peer, epoch })
+    this.post(this.clock + this.network.latency(node, peer), { kind: 'closed', from: node, to: peer, epoch, graceful: true })
     const d = (this.nodes[node] as SimNode).discovery
     if (d !== undefined && d.up.delete(peer)) {
       this.discover(node, { type: 'linkDown', peer })
@@ -486,20 +487,20 @@ export class Simulator {
     }
   }
 
-  private closed (from: number, to: number, epoch: number): void {
+  private closed (from: number, to: number, epoch: number, graceful: boolean): void {
     const node = this.nodes[to] as SimNode
     if (!node.alive) return
     if (!this.network.close(to, from, epoch)) return
     const d = node.discovery
     if (d === undefined) {
-      this.input(to, { type: 'peerDisconnected', peer: from })
+      this.input(to, { type: 'peerDisconnected', peer: from, graceful })
       return
     }
     // As the runtime: discovery first (a link that never came up is a failed dial), then the
     // protocol; then the seeds, if this was our dial of a seed or our last link.
     const wasUp = d.up.delete(from)
     this.discover(to, wasUp ? { type: 'linkDown', peer: from } : { type: 'dialFailed', peer: from })
-    this.input(to, { type: 'peerDisconnected', peer: from })
+    this.input(to, { type: 'peerDisconnected', peer: from, graceful })
     const seedDial = d.seedDials.get(from)
     if (!wasUp && seedDial !== undefined && seedDial.epoch === epoch && !seedDial.retrying) {
       this.post(this.clock + d.seedRetry(from, this.seedRefresh), { kind: 'seeds', node: to, seed: from })

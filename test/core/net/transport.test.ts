@@ -249,7 +249,7 @@ t.test('a dial to a port nobody listens on rejects, and close() does not wait fo
   await t.rejects(pending, { code: 'ERR_GOSSIP_CLOSED' })
 })
 
-t.test('closing a link deliberately tells the peer and disconnects it on both sides', async t => {
+t.test('closing a link deliberately tells the peer and disconnects it on both sides; the peer learns it was closed on purpose by a live node', async t => {
   const a = await listeningTransport(t)
   const b = await listeningTransport(t)
   const link = await a.dial(b.address!, b.nodeId)
@@ -257,8 +257,8 @@ t.test('closing a link deliberately tells the peer and disconnects it on both si
   const atA = new Promise((resolve) => a.once('disconnect', (peer, info) => resolve([peer, info])))
   const atB = new Promise((resolve) => b.once('disconnect', (peer, info) => resolve([peer, info])))
   link.close('not needed any more')
-  t.same(await atA, [b.nodeId, { reason: 'not needed any more', error: false }])
-  t.same(await atB, [a.nodeId, { reason: 'closed by peer: not needed any more', error: false }])
+  t.same(await atA, [b.nodeId, { reason: 'not needed any more', error: false }], 'our own close is not by the peer')
+  t.same(await atB, [a.nodeId, { reason: 'closed by peer: not needed any more', error: false, byPeer: true }])
   t.equal(a.links.size + b.links.size, 0)
   const again = await a.dial(b.address!, b.nodeId)
   t.not(again, link, 'a new dial makes a new link')
@@ -331,14 +331,14 @@ t.test('a peer that restarted with the same identity while we still hold its old
 
   // The old process is still there (as after a crash nobody has noticed yet), holding its end.
   const order: string[] = []
-  a.on('disconnect', (peer, info) => { if (peer === before.nodeId) order.push(`disconnect: ${info.reason}`) })
+  a.on('disconnect', (peer, info) => { if (peer === before.nodeId) order.push(`disconnect: ${info.reason}${info.byPeer === true ? ' (alive)' : ''}`) })
   a.on('link', link => { if (link.peerId === before.nodeId) order.push('link') })
   const after = new Transport({ secret: SECRET, keyPair })
   t.teardown(async () => { await after.close() })
   t.not(Buffer.from(after.incarnation).toString('hex'), Buffer.from(before.incarnation).toString('hex'), 'another incarnation')
   const fresh = await after.dial(a.address!, a.nodeId)
   await eventually(() => order.length === 2, 'the restart is seen')
-  t.same(order, ['disconnect: the peer restarted', 'link'], 'gone first, then back')
+  t.same(order, ['disconnect: the peer restarted (alive)', 'link'], 'gone first, then back, and alive to be asked again')
   t.equal(a.links.get(before.nodeId)?.isInitiator, false, 'the live link is the one the restarted peer dialled')
   await eventually(() => old.closed, 'the old link is closed')
 

@@ -35,6 +35,25 @@ t.test('joining', async t => {
     t.ok(out.some(o => o.type === 'peerData' && o.peer === 'x'), 'the joiner\'s data is output as peerData')
   })
 
+  t.test('the contact hands the joiner a sample of its views at once, as a shuffle of its own would', async t => {
+    const s = node()
+    withNeighbors(s, ['a', 'b', 'c'])
+    s.handle(recv('a', { type: 'shuffle', origin: { id: 'o' }, nodes: [{ id: 'p' }, { id: 'q' }, { id: 'r' }, { id: 's' }, { id: 'u' }], ttl: 0 }), 1)
+    const out = s.handle(recv('x', { type: 'join' }), 10)
+    const given = sends(out, 'shuffleReply')
+    t.same(given.map(m => m.to), ['x'])
+    const ids = given[0]?.body.nodes.map(n => n.id) ?? []
+    t.equal(ids.length, hv.shuffleActiveViewCount + hv.shufflePassiveViewCount, 'a full shuffle\'s worth')
+    t.notOk(ids.includes('x'), 'never the joiner itself')
+    t.equal(new Set(ids).size, ids.length)
+
+    const joiner = node('x')
+    joiner.handle(join(['me']), 0)
+    joiner.handle(recv('me', { type: 'neighbor', priority: 'high' }), 5)
+    joiner.handle(recv('me', given[0]?.body ?? { type: 'shuffleReply', nodes: [] }), 5)
+    t.same([...(joiner.view(T)?.passive ?? [])].sort(), [...ids].filter(id => id !== 'me').sort(), 'the joiner keeps them as candidates')
+  })
+
   t.test('a contact with a full active view evicts a random neighbour with DISCONNECT(alive) and a sample, and keeps it passive', async t => {
     const s = node()
     withNeighbors(s, five)
@@ -219,6 +238,41 @@ t.test('neighbor requests', async t => {
     t.same(sends(refused, 'neighbor'), [], 'no new request right after a refusal')
   })
 
+  t.test('alone after its candidates refused low requests, a node asks them again with a high one (once per round)', async t => {
+    const s = node()
+    withNeighbors(s, ['b'])
+    s.handle(recv('b', { type: 'shuffle', origin: { id: 'o' }, nodes: [{ id: 'p' }], ttl: 0 }), 1)
+    const lost = s.handle(down('b'), 2)
+    t.same(sends(lost, 'neighbor').map(m => [m.to, m.body.priority]).sort(), [['o', 'high'], ['p', 'low']])
+    const refused = s.handle(recv('p', { type: 'neighborReply', accepted: false }), 3)
+    t.same(sends(refused, 'neighbor'), [], 'while the high request is out, a refusal is not retried')
+    const out = s.handle(down('o'), 4)
+    t.same(sends(out, 'neighbor').map(m => [m.to, m.body.priority]), [['p', 'high']],
+      'the high request failed: the peer that refused a low one is asked again, high')
+    const again = s.handle(recv('p', { type: 'neighborReply', accepted: false }), 5)
+    t.same(sends(again, 'neighbor'), [], 'a peer refusing even a high request is not asked in a loop')
+  })
+
+  t.test('a request lost with a link the peer closed on purpose is sent again once; a second such close counts as failure', async t => {
+    const s = node()
+    withNeighbors(s, ['a'])
+    s.handle(recv('a', { type: 'disconnect', alive: false, sample: [{ id: 'p' }] }), 1)
+    t.ok(s.needsLink('p'), 'p asked')
+    const first = s.handle({ type: 'peerDisconnected', peer: 'p', graceful: true }, 2)
+    t.same(sends(first, 'neighbor').map(m => [m.to, m.body.priority]), [['p', 'high']], 'asked again on a new link')
+    t.same(schedules(first, 'neighborTimeout').map(x => x.timer.peer), ['p'])
+    t.ok(s.view(T)?.passive.includes('p'), 'still a candidate')
+    const second = s.handle({ type: 'peerDisconnected', peer: 'p', graceful: true }, 3)
+    t.same(sends(second, 'neighbor'), [])
+    t.notOk(s.view(T)?.passive.includes('p'), 'then forgotten, as after a failure')
+
+    const f = node()
+    withNeighbors(f, ['a'])
+    f.handle(recv('a', { type: 'disconnect', alive: false, sample: [{ id: 'p' }] }), 1)
+    f.handle(down('p'), 2)
+    t.notOk(f.view(T)?.passive.includes('p'), 'a link that failed drops the pending peer at once')
+  })
+
   t.test('an unanswered NEIGHBOR is given up after neighborRequestTimeout and another passive peer is asked', async t => {
     const s = node()
     withNeighbors(s, ['a'])
@@ -361,6 +415,17 @@ t.test('shuffle', async t => {
     for (const id of ['o', 'n1', 'n2']) t.ok(passive.includes(id), `${id} is passive`)
     t.same(disconnects(out), ['o'], 'the one-off link to the origin is released')
     t.ok(out.some(o => o.type === 'peerData' && o.peer === 'o'))
+  })
+
+  t.test('the end of the walk answers a small SHUFFLE with as many peers as a full one carries', async t => {
+    const s = node()
+    withNeighbors(s, ['a'])
+    const many = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'].map(id => ({ id }))
+    s.handle(recv('a', { type: 'disconnect', alive: true, sample: many }), 0)
+    s.handle(recv('a', { type: 'neighbor', priority: 'high' }), 0)
+    const out = s.handle(recv('a', { type: 'shuffle', origin: { id: 'o' }, nodes: [{ id: 'n1' }], ttl: 0 }), 1)
+    t.equal(sends(out, 'shuffleReply')[0]?.body.nodes.length, hv.shuffleActiveViewCount + hv.shufflePassiveViewCount,
+      'a node with a small view is not answered in kind')
   })
 
   t.test('SHUFFLE_REPLY nodes replace the nodes we sent when the passive view is full', async t => {
