@@ -54,6 +54,23 @@ t.test('joining', async t => {
     t.same([...(joiner.view(T)?.passive ?? [])].sort(), [...ids].filter(id => id !== 'me').sort(), 'the joiner keeps them as candidates')
   })
 
+  t.test('a sample nobody asked for only fills free room: a node that joins again keeps the passive view it has', async t => {
+    const s = node()
+    withNeighbors(s, ['a'])
+    const known = Array.from({ length: hv.passiveViewCapacity - 1 }, (_, i) => ({ id: `k${i}` }))
+    s.handle(recv('a', { type: 'shuffle', origin: { id: 'o' }, nodes: known, ttl: 0 }), 0)
+    const before = [...(s.view(T)?.passive ?? [])].sort()
+    t.equal(before.length, hv.passiveViewCapacity, 'full')
+    const out = s.handle(recv('c', { type: 'shuffleReply', nodes: [{ id: 'new1' }, { id: 'new2' }] }), 1)
+    t.same([...(s.view(T)?.passive ?? [])].sort(), before, 'nothing displaced')
+    t.same(sends(out), [], 'and nothing sent')
+
+    const empty = node()
+    withNeighbors(empty, ['a'])
+    empty.handle(recv('c', { type: 'shuffleReply', nodes: [{ id: 'new1' }, { id: 'new2' }] }), 1)
+    t.same([...(empty.view(T)?.passive ?? [])].sort(), ['new1', 'new2'], 'room is filled')
+  })
+
   t.test('a contact with a full active view evicts a random neighbour with DISCONNECT(alive) and a sample, and keeps it passive', async t => {
     const s = node()
     withNeighbors(s, five)
