@@ -247,7 +247,7 @@ export class HyParView<PI> {
     // A high-priority NEIGHBOR makes the joiner add us, so that the active views are symmetric.
     this.sendNeighbor(from, 'high')
     // The joiner knows nobody else yet, and forward joins teach it only of nodes that join after
-    // it: the last to join had 2 or 3 passive peers a shuffle period later, and a kill that took
+    // it: the last to join had 0 to 4 passive peers a shuffle period later, and a kill that took
     // those and its neighbours left it alone for good (kill50). So it gets what a shuffle of its
     // own would bring, now.
     const known = this.sampleFor(from, this.shuffleSize())
