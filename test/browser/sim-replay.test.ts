@@ -41,8 +41,12 @@ const pageModel = async (page: Page): Promise<{ components: number, nodes: Array
   await page.evaluate('window.__clusterView')
 
 async function slideTo (page: Page, t: number): Promise<Stats> {
-  await page.locator('#replay-time').fill(String(t))
-  await page.waitForFunction(`window.__simReplay.time === ${Math.round(t / 10) * 10}`)
+  const slider = page.locator('#replay-time')
+  await slider.fill(String(t))
+  // The range input snaps to its 10 ms steps, and below its max: the end of a run that does not
+  // fall on a step is the step before it.
+  const held = Number(await slider.inputValue())
+  await page.waitForFunction(`window.__simReplay.time === ${held}`)
   return (await replayModel(page)).stats
 }
 
