@@ -16,6 +16,8 @@ import type { TopicKey } from './topic-key.js'
 const EVICTION_CANDIDATES = 32
 /** Holder lists up to this length grow by a copy of their exact size. */
 const SHORT_LIST = 16
+/** The holders of a topic nobody is known to want. */
+const NOBODY: readonly never[] = Object.freeze([])
 
 export interface AddressRecord<PI> {
   id: PI
@@ -108,7 +110,7 @@ export class AddressBook<PI> {
 
   hasDeclared (id: PI, topic: TopicKey): boolean {
     const r = this.records.get(id)
-    return r !== undefined && this.declares(r, topic)
+    return r !== undefined && this.declares(r, topic, this.holders.get(topic))
   }
 
   /**
@@ -116,11 +118,9 @@ export class AddressBook<PI> {
    * was heard of in it, so the shorter list answers: a popular topic has many holders, and a node
    * in many topics declared many.
    */
-  private declares (r: AddressRecord<PI>, topic: TopicKey): boolean {
+  private declares (r: AddressRecord<PI>, topic: TopicKey, holders: readonly PI[] | undefined): boolean {
     const declared = r.declared
-    if (declared === undefined) return false
-    const holders = this.holders.get(topic)
-    if (holders === undefined) return false
+    if (declared === undefined || holders === undefined) return false
     return declared.length <= holders.length ? declared.includes(topic) : r.heard?.has(topic) !== true && holders.includes(r.id)
   }
 
@@ -131,18 +131,23 @@ export class AddressBook<PI> {
    */
   addInterest (id: PI, topic: TopicKey, expires: number): boolean {
     const r = this.records.get(id)
-    if (r === undefined || this.declares(r, topic)) return false
+    if (r === undefined) return false
     const heard = r.heard
     const known = heard?.get(topic)
     if (heard !== undefined && known !== undefined) {
       if (expires > known) heard.set(topic, expires)
       return false
     }
+    // Heard and declared never share a topic, so the (cheaper) question above could come first.
+    // The topic's holders are looked up once, for both this question and the index: the index is
+    // large, and this runs for every node named in an answer.
+    const holders = this.holders.get(topic)
+    if (this.declares(r, topic, holders)) return false
     if (this.full(r)) return false
     r.heard ??= new Map()
     r.heard.set(topic, expires)
     if (expires < r.nextExpiry) r.nextExpiry = expires
-    this.index(id, topic)
+    this.index(id, topic, holders)
     return true
   }
 
@@ -154,7 +159,8 @@ export class AddressBook<PI> {
   declare (id: PI, topic: TopicKey): 'new' | 'heard' | 'declared' | 'full' {
     const r = this.records.get(id)
     if (r === undefined) return 'full'
-    if (this.declares(r, topic)) return 'declared'
+    const holders = this.holders.get(topic)
+    if (this.declares(r, topic, holders)) return 'declared'
     if (r.heard?.delete(topic) === true) {
       if (r.heard.size === 0) r.heard = undefined
       r.declared ??= []
@@ -165,7 +171,7 @@ export class AddressBook<PI> {
     r.declared ??= []
     r.declared.push(topic)
     if (r.declaredUntil < r.nextExpiry) r.nextExpiry = r.declaredUntil
-    this.index(id, topic)
+    this.index(id, topic, holders)
     return 'new'
   }
 
@@ -173,9 +179,9 @@ export class AddressBook<PI> {
     return topicsOf(r) >= this.limits.maxTopicsPerNode || this.interests >= this.limits.maxInterests
   }
 
-  private index (id: PI, topic: TopicKey): void {
+  /** `holders`: the topic's list as it is now (looked up by the caller). */
+  private index (id: PI, topic: TopicKey, holders: PI[] | undefined): void {
     this.interests++
-    const holders = this.holders.get(topic)
     // `push` leaves room for 16 more: short lists are copied at their size instead.
     if (holders === undefined) this.holders.set(topic, [id])
     else if (holders.length < SHORT_LIST) this.holders.set(topic, withOneMore(holders, id))
@@ -298,6 +304,14 @@ export class AddressBook<PI> {
   /** Nodes known to want `topic` (a fresh array the caller may keep). */
   interestedIn (topic: TopicKey): PI[] {
     return this.holders.get(topic)?.slice() ?? []
+  }
+
+  /**
+   * The same, as the book holds it: read it before the book changes, never change it. For callers
+   * that only look (the heal timers asked for every topic's holders and copied them each time).
+   */
+  holdersOf (topic: TopicKey): readonly PI[] {
+    return this.holders.get(topic) ?? NOBODY
   }
 
   /** How many nodes are known to want `topic`. */
