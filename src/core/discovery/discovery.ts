@@ -110,6 +110,11 @@ export class Discovery<PI> {
     return this.book.interestedIn(topic)
   }
 
+  /** The same without a copy: read it before the next input, never change it. */
+  holdersOf (topic: TopicKey): readonly PI[] {
+    return this.book.holdersOf(topic)
+  }
+
   /**
    * Whom to join in `topic`: the nodes we have heard from ourselves (linked now or before) when
    * there are any we have not failed to reach since, else the hearsay. A peer can make up any number of members; it cannot make
@@ -478,7 +483,7 @@ export class Discovery<PI> {
     let spent = 0
     let page = new MembersPage<PI>()
     for (const topic of topics) {
-      const holders = this.book.interestedIn(topic).filter(id => id !== to && this.book.get(id)?.addr !== undefined)
+      const holders = this.book.holdersOf(topic).filter(id => id !== to && this.book.get(id)?.addr !== undefined)
       if (holders.length === 0) continue
       const chosen = sample(this.rng, holders, Math.min(c.answerPerTopic, wireLimits.maxHolders)).map(id => ({ id, addr: this.book.get(id)?.addr as string }))
       let cost = page.cost(chosen)

@@ -86,24 +86,27 @@ export class Healer<PI> {
     const { topic, active, interested, now } = input
     const c = this.config
     const calm = this.calm(topic, active, now)
-    const candidates = active.length === 0 ? interested : interested.filter(p => !active.includes(p))
     if (active.length === 0) {
-      if (candidates.length === 0) return { join: [], next: this.jitter(c.isolatedBackoffMin) }
+      if (interested.length === 0) return { join: [], next: this.jitter(c.isolatedBackoffMin) }
       const wait = this.backoff.get(topic) ?? c.isolatedBackoffMin
       this.backoff.set(topic, Math.min(wait * 2, c.isolatedBackoffMax))
       if (c.probationJoins > 0) this.probation.set(topic, c.probationJoins)
-      return { join: this.pick(candidates, c.isolatedJoins), next: this.jitter(wait) }
+      return { join: this.pick(interested, c.isolatedJoins), next: this.jitter(wait) }
     }
+    // The candidates are the interested nodes outside the active view. They are counted and the
+    // one chosen found in place rather than gathered first: this runs for every topic of every
+    // node, and the gathered copies of large topics' member lists showed in a run's profile.
     this.backoff.delete(topic)
     const probation = this.probation.get(topic) ?? 0
     if (probation > 0) {
       if (probation === 1) this.probation.delete(topic)
       else this.probation.set(topic, probation - 1)
-      const join = active.length < c.probationBelow ? this.pick(candidates, 1) : []
+      const join = active.length < c.probationBelow ? this.pickOutside(interested, active) : []
       return { join, next: this.jitter(c.isolatedBackoffMin) }
     }
-    const p = candidates.length === 0 ? 0 : Math.min(1, c.expectedJoins / (candidates.length + active.length))
-    const join = this.rng.next() < p ? this.pick(candidates, 1) : []
+    const outside = countOutside(interested, active)
+    const p = outside === 0 ? 0 : Math.min(1, c.expectedJoins / (outside + active.length))
+    const join = this.rng.next() < p ? this.pickOutside(interested, active, outside) : []
     return { join, next: this.jitter(calm ? c.calmInterval : c.interval) }
   }
 
@@ -132,6 +135,21 @@ export class Healer<PI> {
     return Math.round(ms * (0.75 + this.rng.next() * 0.5))
   }
 
+  /**
+   * One random node of `from` outside `active` (`outside` of them), or none: what `pick` of one
+   * would choose from those nodes gathered in order, with the same draw.
+   */
+  private pickOutside (from: readonly PI[], active: readonly PI[], outside = countOutside(from, active)): PI[] {
+    if (outside === 0) return []
+    let skip = Math.floor(this.rng.next() * outside)
+    for (const p of from) {
+      if (active.includes(p)) continue
+      if (skip === 0) return [p]
+      skip--
+    }
+    return []
+  }
+
   private pick (from: readonly PI[], n: number): PI[] {
     const pool = from.slice()
     const out: PI[] = []
@@ -143,4 +161,11 @@ export class Healer<PI> {
     }
     return out
   }
+}
+
+/** Nodes of `from` not in `active`. */
+function countOutside<PI> (from: readonly PI[], active: readonly PI[]): number {
+  let n = 0
+  for (const p of from) if (!active.includes(p)) n++
+  return n
 }

@@ -78,12 +78,13 @@ export class NodeDiscovery {
 
   /**
    * The runtime's healer candidates (`healOne`): isolated, the topic's passive view and the members
-   * discovery vouches for (talked to); otherwise every member discovery knows.
+   * discovery vouches for (talked to); otherwise every member discovery knows (the book's own list,
+   * not a copy: the healer only reads it, and every heal timer of every topic copied its members).
    */
-  healCandidates (topic: TopicId, active: readonly number[], passive: readonly number[]): number[] {
+  healCandidates (topic: TopicId, active: readonly number[], passive: readonly number[]): readonly number[] {
     return active.length === 0
       ? [...new Set([...passive, ...this.discovery.contactsFor(topicKey(topic))])]
-      : this.discovery.interestedIn(topicKey(topic))
+      : this.discovery.holdersOf(topicKey(topic))
   }
 
   /**
