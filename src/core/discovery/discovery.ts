@@ -152,8 +152,11 @@ export class Discovery<PI> {
         break
       }
     }
-    for (const topic of this.found) this.out.push({ type: 'found', topic })
-    this.found.clear()
+    // Only when there is something: clear() gives the Set a new table, and this runs for every input.
+    if (this.found.size > 0) {
+      for (const topic of this.found) this.out.push({ type: 'found', topic })
+      this.found.clear()
+    }
     this.scheduleTick(now)
     const out = this.out
     this.out = []

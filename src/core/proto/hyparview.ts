@@ -532,8 +532,9 @@ export class HyParView<PI> {
 
   /** The active view changed, or a shuffle period passed: every passive peer may be asked again. */
   private forgetTried (): void {
-    this.tried.clear()
-    this.refusedLow.clear()
+    // clear() gives a Set a new table even when it is empty, as these mostly are.
+    if (this.tried.size > 0) this.tried.clear()
+    if (this.refusedLow.size > 0) this.refusedLow.clear()
   }
 
   private askNeighbor (peer: PI, priority: Priority, resent: boolean): void {
