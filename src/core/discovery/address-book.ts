@@ -31,7 +31,7 @@ export interface AddressRecord<PI> {
   /**
    * Topics the node declared itself over a link; never also in `heard`. Made at the first one. A
    * list, not a Set: whether it holds a topic is asked of the shorter of it and the topic's
-   * holders (the index below), and at 1,000 simulated nodes these Sets were a quarter of the heap
+   * holders (the index below), and at 200 simulated nodes these Sets were a quarter of the heap
    * at about 30 bytes a topic.
    */
   declared: TopicKey[] | undefined
