@@ -22,7 +22,7 @@ import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.j
 import { decodeEnvelope, encodeMessage, encodeOptions } from './envelope.js'
 import type { EmitterMessage } from './envelope.js'
 import { adapterTopic } from './gossip-adapter.js'
-import { leaseFor } from './node-lease.js'
+import { leaseFor, limitOf } from './node-lease.js'
 import type { NodeLease } from './node-lease.js'
 import { resolveEmitterOptions } from './options.js'
 import type { CreateEmitterOptions, EmitterOptions, ResolvedEmitterOptions } from './options.js'
@@ -81,12 +81,6 @@ function checkEvent (ev: unknown, args: unknown[], reserved: ReadonlySet<string>
   if (typeof args[args.length - 1] === 'function') {
     throw invalid('acknowledgements are not supported: an emitter is not a server and receives no answer')
   }
-}
-
-/** The largest payload `node` publishes, when it says (a `Gossip` node does). */
-function limitOf (node: GossipApi): number | undefined {
-  const limit = (node as { maxMessageSize?: unknown }).maxMessageSize
-  return typeof limit === 'number' ? limit : undefined
 }
 
 /**

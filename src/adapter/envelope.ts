@@ -56,7 +56,7 @@ export const ROOMS = 104
 export const ROOMS_ACK = 105
 /** Room routing: "send me a snapshot of your rooms" (I missed some of your messages), sent directly. */
 export const ROOMS_RESYNC = 106
-/** Most rooms one ROOMS message lists (a server with more says it may have any room). */
+/** Most rooms one ROOMS message lists (a server with more lists them in several). */
 export const MAX_LISTED_ROOMS = 4_096
 /** Most sessions one hand-over message names. */
 export const MAX_HAND_OVER = 1_000
@@ -95,9 +95,11 @@ export interface RestoreResponse {
   }
 }
 /**
- * A server's rooms. `full`: a snapshot (replaces what the receiver knew; `any`: too many to list,
- * the server may have any room); otherwise a delta from the previous ROOMS. `ack`: the sender waits
- * for a ROOMS_ACK (a join waits for every server to know the room).
+ * A server's rooms. `full`: a snapshot begins (it replaces what the receiver knew); otherwise a
+ * delta from the previous ROOMS, or the next page of a snapshot. `any`: the server may have rooms
+ * the receiver does not know of yet (the snapshot's next pages, or a room too long to list), so it
+ * is sent every broadcast until a message says otherwise. `ack`: the sender waits for a ROOMS_ACK
+ * (a join waits for every server to know the room).
  */
 export interface RoomsMessage {
   type: typeof ROOMS

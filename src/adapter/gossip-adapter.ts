@@ -36,8 +36,11 @@ import type { GossipApi, GossipEvent, GossipHandle, GossipMessage, Lagged, NodeI
 import { ClosedError, GossipError, MessageTooLargeError } from '../core/errors.js'
 import { HAND_OVER_SESSIONS, RESTORE_SESSION, RESTORE_SESSION_RESPONSE, ROOMS, ROOMS_ACK, ROOMS_RESYNC, decodeEnvelope, encodedSizeOrZero, isFromEmitter, encodeFiller, encodeMessage, encodeOptions, encodePing, encodePong, encodeResponse, encodeRoutedBody } from './envelope.js'
 import type { EncodedOptions, HandOver, RestoreRequest, RestoreResponse, RoomsMessage, RoomsResponse } from './envelope.js'
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../core/gossip.js'
+import { limitOf } from './node-lease.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
+import { roomsPageBytes } from './room-announcer.js'
 import { RoomRouting } from './room-routing.js'
 import type { Frames, RoutingStats } from './room-routing.js'
 import { skippedUpTo } from './route-chain.js'
@@ -239,7 +242,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       respond: (to, response) => {
         this.doPublishResponse(to, { ...response, uid: this.uid, nsp: this.nsp.name } as RoomsResponse).catch(() => {})
       },
-      position: uid => this.order.position(uid)
+      position: uid => this.order.position(uid),
+      // Before the node is there nothing reaches another server; snapshots are cut with the node's limit.
+      pageBytes: () => roomsPageBytes((this.connection === undefined ? undefined : limitOf(this.connection.node)) ?? DEFAULT_MAX_MESSAGE_SIZE)
     }, options.directFanout, options.heartbeatInterval, options.heartbeatTimeout)
   }
 

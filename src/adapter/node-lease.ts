@@ -95,3 +95,9 @@ export function leaseFor (options: ({ gossip: GossipApi } | GossipOptions) & { l
   validateOptions(spawnOptions)
   return new NodeLease({ spawn: async () => await Gossip.spawn(spawnOptions) }, spawnFailureReporter(options.logger))
 }
+
+/** The largest payload `node` publishes, when it says (a `Gossip` node does). */
+export function limitOf (node: GossipApi): number | undefined {
+  const limit = (node as { maxMessageSize?: unknown }).maxMessageSize
+  return typeof limit === 'number' ? limit : undefined
+}

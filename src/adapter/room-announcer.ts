@@ -5,8 +5,12 @@
  * Compact: rooms joined or left within one turn of the event loop go out together as one delta
  * (ROOMS, numbered in this server's sequence, to every server), and only when a room gains its
  * first member here or loses its last. Socket-id rooms are never announced (a room no server lists
- * goes to every server). A new server is sent a snapshot; more than MAX_LISTED_ROOMS rooms are not
- * listed but summed up as "any room" (that server then gets every broadcast).
+ * goes to every server). A new server is sent a snapshot. Exact however many rooms there are: a
+ * snapshot or delta too large for one message goes out in pages (at most MAX_LISTED_ROOMS rooms
+ * and `pageBytes` bytes of names each). A snapshot's pages but the last say `any` (send me
+ * everything: the rest of the list is on its way); a delta's pages add before they remove, so each
+ * page leaves the receiver with a superset of the rooms here. Only a room whose name alone is over
+ * `pageBytes` is not listed: while this server has one, every message says `any`.
  *
  * Why a socket that joined a room gets every broadcast emitted after its join, on every server:
  *
@@ -43,6 +47,52 @@ export interface AnnouncerHost {
   routes: (uid: ServerId) => boolean
   /** The next number expected from `uid` (everything before was delivered or given up). */
   position: (uid: ServerId) => number | undefined
+  /** Bytes of room names one ROOMS message may carry (the rest of the message limit is left to its headers). */
+  pageBytes: () => number
+}
+
+type RoomsData = RoomsMessage['data']
+
+/**
+ * Bytes of room names a ROOMS message may carry when messages may be `maxMessageSize` bytes: half
+ * of it, less a little, so that the rest of the message (the namespace, the routing header, whose
+ * list of skipped numbers grows with the servers) always fits.
+ */
+export function roomsPageBytes (maxMessageSize: number): number {
+  return Math.max(0, Math.floor(maxMessageSize / 2) - 1024)
+}
+
+/** Bytes `room` takes in a MessagePack list (a string's header is 1 to 5 bytes; a number, which a peer may send, at most 9). */
+export function roomCost (room: Room | number): number {
+  if (typeof room !== 'string') return 9
+  const n = Buffer.byteLength(room)
+  return n + (n < 32 ? 1 : n < 256 ? 2 : n < 65_536 ? 3 : 5)
+}
+
+/**
+ * The pages of one snapshot (`full`) or delta: at most MAX_LISTED_ROOMS rooms and `budget` bytes
+ * of them each, additions first. A page but the last of a snapshot says `any`; every other page
+ * says `any` as given.
+ */
+export function roomsPages (full: boolean, add: readonly Room[], remove: readonly Room[], any: boolean, budget: number): RoomsData[] {
+  const pages: RoomsData[] = []
+  let page: RoomsData = { full, any, add: [], remove: [], ack: false }
+  let bytes = 0
+  const put = (room: Room, list: 'add' | 'remove'): void => {
+    const cost = roomCost(room)
+    if (page.add.length + page.remove.length >= MAX_LISTED_ROOMS || (bytes + cost > budget && bytes > 0)) {
+      if (full) page.any = true
+      pages.push(page)
+      page = { full: false, any, add: [], remove: [], ack: false }
+      bytes = 0
+    }
+    page[list].push(room)
+    bytes += cost
+  }
+  for (const room of add) put(room, 'add')
+  for (const room of remove) put(room, 'remove')
+  pages.push(page)
+  return pages
 }
 
 interface PendingAck {
@@ -74,6 +124,8 @@ interface Wild {
 
 export class RoomAnnouncer {
   private readonly announced = new Set<Room>()
+  /** Announced rooms whose name alone is over a page: not listed, and every message says `any`. */
+  private readonly unlisted = new Set<Room>()
   private readonly dirty = new Set<Room>()
   private flushing: { promise: Promise<void>, resolve: () => void } | undefined
   /** Rooms whose announcement is not yet acknowledged by every server: the joins wait for it. */
@@ -126,39 +178,57 @@ export class RoomAnnouncer {
     this.flushing = undefined
     const add: Room[] = []
     const remove: Room[] = []
+    const wasAny = this.unlisted.size > 0
+    const budget = this.host.pageBytes()
+    const added: Room[] = []
     for (const room of this.dirty) {
       const here = this.host.announceable(room)
-      if (here && !this.announced.has(room)) add.push(room)
-      else if (!here && this.announced.has(room)) remove.push(room)
+      if (here && !this.announced.has(room)) {
+        this.announced.add(room)
+        added.push(room)
+        if (roomCost(room) > budget) this.unlisted.add(room)
+        else add.push(room)
+      } else if (!here && this.announced.has(room)) {
+        this.announced.delete(room)
+        if (!this.unlisted.delete(room)) remove.push(room)
+      }
     }
     this.dirty.clear()
-    if (this.closed || add.length + remove.length === 0) {
+    const any = this.unlisted.size > 0
+    if (this.closed || (add.length + remove.length === 0 && any === wasAny)) {
       flushing?.resolve()
       return
     }
-    for (const room of add) this.announced.add(room)
-    for (const room of remove) this.announced.delete(room)
-    const data = add.length + remove.length > MAX_LISTED_ROOMS
-      ? { ...this.snapshot(), ack: add.length > 0 }
-      : { full: false, any: false, add, remove, ack: add.length > 0 }
-    const seq = this.host.publish(data)
-    if (add.length === 0 || seq === undefined) {
+    const pages = roomsPages(false, add, remove, any, budget)
+    const last = pages[pages.length - 1] as RoomsData
+    // Only the last page asks for acknowledgements: pages are applied in order.
+    last.ack = added.length > 0
+    let seq: number | undefined
+    for (const page of pages) seq = this.host.publish(page)
+    if (added.length === 0 || seq === undefined) {
       flushing?.resolve()
       return
     }
     const done = this.expectAcks(String(seq), this.host.servers())
-    for (const room of add) this.joining.set(room, done)
+    for (const room of added) this.joining.set(room, done)
     void done.then(() => {
-      for (const room of add) if (this.joining.get(room) === done) this.joining.delete(room)
+      for (const room of added) if (this.joining.get(room) === done) this.joining.delete(room)
       flushing?.resolve()
     })
   }
 
-  /** This server's rooms as a snapshot (flushed first, so it matches what was announced). */
-  snapshot (): RoomsMessage['data'] {
+  /** This server's rooms as a snapshot, in pages (flushed first, so it matches what was announced). */
+  snapshot (): RoomsData[] {
     if (this.dirty.size > 0) this.flush()
-    if (this.announced.size > MAX_LISTED_ROOMS) return { full: true, any: true, add: [], remove: [], ack: false }
-    return { full: true, any: false, add: [...this.announced], remove: [], ack: false }
+    // Which rooms are too long is decided again: the limit is known only once the node is there.
+    const budget = this.host.pageBytes()
+    const listed: Room[] = []
+    this.unlisted.clear()
+    for (const room of this.announced) {
+      if (roomCost(room) > budget) this.unlisted.add(room)
+      else listed.push(room)
+    }
+    return roomsPages(true, listed, [], this.unlisted.size > 0, budget)
   }
 
   /**

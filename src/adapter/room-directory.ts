@@ -5,8 +5,9 @@
  * What is not known is never taken for "no member": a server is `known` only once its snapshot has
  * been applied here, and stops being known as soon as one of its messages may have been missed (a
  * gap given up, this server lagging); until it is known again it is sent every broadcast. A server
- * whose snapshot said `any` (too many rooms to list) is sent every broadcast too. Socket-id rooms
- * are never announced: a room no known server lists may be one, so it goes to every server.
+ * whose last message said `any` (the rest of its snapshot is on its way, or it has a room whose
+ * name is too long to list) is sent every broadcast too. Socket-id rooms are never announced: a
+ * room no known server lists may be one, so it goes to every server.
  */
 import type { Room, ServerId } from 'socket.io-adapter'
 import type { RoomsMessage } from './envelope.js'
@@ -26,10 +27,11 @@ export class RoomDirectory {
     let known = this.servers.get(uid)
     if (data.full) {
       this.forget(uid)
-      known = { rooms: new Set(), any: data.any }
+      known = { rooms: new Set(), any: true }
       this.servers.set(uid, known)
     }
     if (known === undefined) return
+    known.any = data.any
     for (const room of data.remove) {
       if (!known.rooms.delete(room)) continue
       const holders = this.index.get(room)

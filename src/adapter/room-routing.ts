@@ -55,6 +55,8 @@ export interface RoutingHost {
   rooms: () => Iterable<Room>
   /** Publishes a numbered message (through `frames`); returns its number. */
   publish: (message: { type: number, data?: unknown }) => number | undefined
+  /** Bytes of room names one ROOMS message may carry. */
+  pageBytes: () => number
   /** Sends a response directly to server `to`. */
   respond: (to: ServerId, response: { type: number, data: unknown }) => void
   position: (uid: ServerId) => number | undefined
@@ -77,7 +79,8 @@ export class RoomRouting {
       publish: data => host.publish({ type: ROOMS, data }),
       servers: () => [...host.live().keys()],
       routes: uid => this.directory.knows(uid),
-      position: host.position
+      position: host.position,
+      pageBytes: host.pageBytes
     }, ackTimeout)
     this.keepalive = setInterval(() => { this.sendKeepalives() }, heartbeatInterval / 2)
     this.keepalive.unref()
@@ -139,7 +142,7 @@ export class RoomRouting {
 
   /** `uid` on `node` counts from now on: it gets this server's snapshot. */
   serverLive (node: NodeId): void {
-    this.publishTo([node], { type: ROOMS, data: this.announcer.snapshot() })
+    for (const data of this.announcer.snapshot()) this.publishTo([node], { type: ROOMS, data })
   }
 
   /** `uid` asked for a snapshot (it missed some of this server's messages). */

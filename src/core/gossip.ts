@@ -45,11 +45,14 @@ import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './net/identity.js'
 import { MAX_BATCH, OriginVerifier, signBatch } from './net/origin.js'
 import type { Signable } from './net/origin.js'
 
+/** The default `maxMessageSize`. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024
+
 const DEFAULTS = {
   host: '127.0.0.1',
   port: 0,
   seedRefreshInterval: 30_000,
-  maxMessageSize: 256 * 1024,
+  maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
   subscriberBufferSize: 1024,
   pendingPublishLimit: 1024,
   linkWriteBufferBytes: 8 * 1024 * 1024,

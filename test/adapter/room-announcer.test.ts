@@ -1,9 +1,16 @@
 /**
  * RoomAnnouncer alone, with a scripted host: which rooms go to every server while a socketsJoin is
- * not confirmed everywhere, and the bounds that hold against a server that floods joins.
+ * not confirmed everywhere, and the bounds that hold against a server that floods joins; rooms
+ * listed in pages that fit a message however many there are, and what a RoomDirectory makes of
+ * them page by page.
  */
+import { Packr } from 'msgpackr'
 import t from 'tap'
-import { RoomAnnouncer, joinKey, type AnnouncerHost } from '../../src/adapter/room-announcer.js'
+import { MAX_LISTED_ROOMS, type RoomsMessage } from '../../src/adapter/envelope.js'
+import { RoomAnnouncer, joinKey, roomCost, roomsPages, type AnnouncerHost } from '../../src/adapter/room-announcer.js'
+import { RoomDirectory } from '../../src/adapter/room-directory.js'
+
+type RoomsData = RoomsMessage['data']
 
 function announcer (servers: string[], positions = new Map<string, number>()): RoomAnnouncer {
   const host: AnnouncerHost = {
@@ -12,7 +19,8 @@ function announcer (servers: string[], positions = new Map<string, number>()): R
     publish: () => 1,
     servers: () => servers,
     routes: () => true,
-    position: uid => positions.get(uid)
+    position: uid => positions.get(uid),
+    pageBytes: () => 100_000
   }
   const a = new RoomAnnouncer(host, 60_000)
   t.teardown(() => { a.close() })
@@ -69,4 +77,113 @@ t.test('a flood of joins never confirmed is bounded: the oldest go first, and th
   a.serverGone('s1')
   t.equal(a.wildCount, 0, 'nobody left to wait for')
   t.notOk(a.isWild('room4999'))
+})
+
+/** An announcer whose rooms are `here`, recording what it publishes; `pageBytes` as given. */
+function recording (here: Set<string>, pageBytes: number): { a: RoomAnnouncer, sent: RoomsData[] } {
+  const sent: RoomsData[] = []
+  const host: AnnouncerHost = {
+    announceable: room => typeof room === 'string' && here.has(room),
+    rooms: () => here,
+    publish: data => { sent.push(data); return sent.length },
+    servers: () => [],
+    routes: () => true,
+    position: () => undefined,
+    pageBytes: () => pageBytes
+  }
+  const a = new RoomAnnouncer(host, 60_000)
+  t.teardown(() => { a.close() })
+  return { a, sent }
+}
+
+const rooms = (n: number, prefix = 'user:'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`)
+
+t.test('a room\'s cost is what MessagePack spends on it in a list', async t => {
+  const packr = new Packr({ useRecords: false })
+  for (const room of ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(200), 'x'.repeat(300), 'x'.repeat(70_000), 7, -1, 2 ** 40, 0.5]) {
+    // A list of one item has a 1-byte header.
+    const bytes = packr.pack([room]).length - 1
+    t.ok(roomCost(room) >= bytes, `${typeof room === 'string' ? `${room.length} characters` : room}`)
+    if (typeof room === 'string') t.equal(roomCost(room), bytes, 'exact for a string')
+  }
+})
+
+t.test('pages: at most MAX_LISTED_ROOMS rooms and the budget each, additions first, every room once', async t => {
+  const add = rooms(10_000)
+  const remove = rooms(3_000, 'old:')
+  for (const budget of [100, 5_000, 1_000_000]) {
+    const pages = roomsPages(false, add, remove, false, budget)
+    t.ok(pages.length >= Math.ceil(13_000 / MAX_LISTED_ROOMS))
+    for (const page of pages) {
+      t.ok(page.add.length + page.remove.length <= MAX_LISTED_ROOMS)
+      t.ok([...page.add, ...page.remove].reduce((sum: number, r) => sum + roomCost(r), 0) <= budget)
+      t.equal(page.full, false)
+      t.equal(page.any, false, 'a delta\'s pages each leave a superset of the rooms: none needs any')
+    }
+    t.same(pages.flatMap(p => p.add), add)
+    t.same(pages.flatMap(p => p.remove), remove)
+    const firstRemove = pages.findIndex(p => p.remove.length > 0)
+    t.ok(pages.slice(firstRemove + 1).every(p => p.add.length === 0), 'no addition after a removal')
+  }
+  const snapshot = roomsPages(true, add, [], false, 1_000_000)
+  t.same(snapshot.map(p => [p.full, p.any]), [[true, true], [false, true], [false, false]], 'a snapshot says any until its last page')
+  t.same(roomsPages(true, [], [], false, 10), [{ full: true, any: false, add: [], remove: [], ack: false }], 'no rooms: one empty page')
+  t.same(roomsPages(true, ['x'], [], true, 10).map(p => p.any), [true], 'an unlisted room keeps any on the last page too')
+})
+
+t.test('ten thousand rooms joined at once: pages that fit, only the last asks for acks, and a directory routes exactly once all are in', async t => {
+  const here = new Set(rooms(10_000))
+  const { a, sent } = recording(here, 20_000)
+  a.touched(here, true)
+  a.flush()
+  t.ok(sent.length >= 3, `${sent.length} pages`)
+  t.same(sent.map(p => p.ack), [...sent.slice(1).map(() => false), true])
+  const directory = new RoomDirectory()
+  for (const data of a.snapshot()) directory.apply('s1', data)
+  t.ok(directory.wants('s1', ['user:9999']), 'listed')
+  t.notOk(directory.wants('s1', ['nobody']), 'a room it does not have')
+  t.notOk(directory.everywhere(['user:0', 'user:9999']))
+
+  // Page by page, a receiver never routes by a partial list.
+  const pages = a.snapshot()
+  const stepwise = new RoomDirectory()
+  for (const [i, data] of pages.entries()) {
+    stepwise.apply('s1', data)
+    const last = i === pages.length - 1
+    t.equal(stepwise.wants('s1', ['user:9999']), true)
+    t.equal(stepwise.wants('s1', ['nobody']), !last, last ? 'whole: exact' : `after page ${i + 1}: sent everything`)
+  }
+
+  // Leaving 6,000 of them: a delta in pages again, and the directory follows.
+  for (const room of rooms(6_000)) here.delete(room)
+  sent.length = 0
+  a.touched(rooms(6_000), false)
+  a.flush()
+  t.ok(sent.length >= 2)
+  for (const data of sent) directory.apply('s1', data)
+  t.notOk(directory.wants('s1', ['user:0']))
+  t.ok(directory.wants('s1', ['user:6000']))
+  t.equal(a.announcedCount, 4_000)
+})
+
+t.test('a room whose name alone is over a page: not listed, its server says any until it has none', async t => {
+  const long = 'L'.repeat(500)
+  const here = new Set(['short'])
+  const { a, sent } = recording(here, 200)
+  a.touched(here, true)
+  a.flush()
+  here.add(long)
+  a.touched([long], true)
+  a.flush()
+  const directory = new RoomDirectory()
+  for (const data of a.snapshot()) directory.apply('s1', data)
+  t.same(sent.at(-1), { full: false, any: true, add: [], remove: [], ack: true }, 'the delta lists nothing and says any')
+  t.ok(directory.wants('s1', ['anything']), 'sent every broadcast')
+  here.delete(long)
+  a.touched([long], false)
+  a.flush()
+  t.same(sent.at(-1), { full: false, any: false, add: [], remove: [], ack: false })
+  directory.apply('s1', sent.at(-1) as RoomsData)
+  t.notOk(directory.wants('s1', ['anything']), 'exact again')
+  t.ok(directory.wants('s1', ['short']))
 })

@@ -9,24 +9,12 @@
  * Clients join through an event whose ack the server sends once `await socket.join(room)` has
  * resolved: a join is complete then, and every broadcast emitted after it must reach the client.
  */
-import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { Server } from 'socket.io'
-import { createAdapter } from '../../src/adapter/index.js'
-import type { AdapterOptions, GossipAdapter } from '../../src/adapter/index.js'
-import { connectClient, startServer, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
+import type { AdapterOptions } from '../../src/adapter/index.js'
+import { adapterOf, connectClient, routedCluster, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
 import type { TestClient, TestServer } from '../fixtures/socketio-cluster.js'
-
-function withRoomEvents (server: TestServer): TestServer {
-  server.io.on('connection', socket => {
-    socket.on('join', (room: string, ack: () => void) => { void Promise.resolve(socket.join(room)).then(ack) })
-    socket.on('leave', (room: string, ack: () => void) => { void Promise.resolve(socket.leave(room)).then(ack) })
-  })
-  return server
-}
-
-const adapterOf = (server: TestServer): GossipAdapter => server.io.of('/').adapter as unknown as GossipAdapter
 
 async function join (client: TestClient, room: string): Promise<void> {
   await client.socket.timeout(10_000).emitWithAck('join', room)
@@ -34,21 +22,6 @@ async function join (client: TestClient, room: string): Promise<void> {
 
 async function leave (client: TestClient, room: string): Promise<void> {
   await client.socket.timeout(10_000).emitWithAck('leave', room)
-}
-
-async function cluster (t: Test, options: AdapterOptions, count = 3): Promise<{ servers: TestServer[], start: (seeds: string[]) => Promise<TestServer>, seed: string }> {
-  const secret = randomBytes(16).toString('hex')
-  const make = async (seeds: string[]): Promise<TestServer> =>
-    withRoomEvents(await startServer(createAdapter({ secret, host: '127.0.0.1', port: 0, seeds, roomRouting: true, ...options })))
-  const first = await make([])
-  const seed = (await (first.factory as unknown as { node: () => Promise<{ address: string }> }).node()).address
-  const servers = [first]
-  for (let i = 1; i < count; i++) servers.push(await make([seed]))
-  t.teardown(async () => { await Promise.all(servers.map(s => s.close())) })
-  await waitForServerCount(servers, count)
-  // Every server has every other's snapshot of rooms.
-  await waitFor('rooms known everywhere', () => servers.every(s => adapterOf(s).routingStats().serversKnown === count - 1))
-  return { servers, start: make, seed }
 }
 
 let markers = 0
@@ -62,7 +35,7 @@ async function settle (from: Server, clients: TestClient[]): Promise<void> {
 const names = (list: TestClient[], event: string): string[] => list.filter(c => c.got(event).length > 0).map(c => c.name).sort()
 
 async function scenario (t: Test, options: AdapterOptions): Promise<void> {
-  const { servers, start, seed } = await cluster(t, options)
+  const { servers, make: start, seed } = await routedCluster(t, options)
   const [s0, s1, s2] = servers as [TestServer, TestServer, TestServer]
   const a = await connectClient(s0.url, 'a')
   const b = await connectClient(s1.url, 'b')
