@@ -20,8 +20,11 @@
  * the share of broadcast bytes that reached servers with no member:
  *
  *   npm run bench:socketio -- --scenario room-spread [--servers 6] [--rooms 100] [--spread 2]
- *     [--rate 600] [--seconds 5] [--payload 100] [--json] [--profile DIR]
+ *     [--rate 600] [--seconds 5] [--payload 100] [--idle-rooms 0] [--json] [--profile DIR]
  *     [--adapters grapevine-routed,grapevine,redis,redis-sharded]
+ *
+ * `--idle-rooms N`: one more client on each server joins N rooms of its own that nobody emits to
+ * (one private room per user is a common layout), so that each server has many rooms to announce.
  *
  * `--profile DIR`: every server process writes a V8 CPU profile (`--cpu-prof`) to DIR when it
  * stops, to see where a server's time goes (the clients' process is not profiled). `--adapters`
@@ -434,7 +437,7 @@ function processCpuSeconds (pid: number): number {
 
 type SpreadKind = 'grapevine-routed' | 'grapevine' | 'redis' | 'redis-sharded'
 
-interface SpreadOptions { servers: number, rooms: number, spread: number, rate: number, seconds: number, payload: number, json: boolean }
+interface SpreadOptions { servers: number, rooms: number, spread: number, rate: number, seconds: number, payload: number, idleRooms: number, json: boolean }
 
 interface SpreadServer { bytesIn: number, cpuSeconds: number, routing?: { receivedBytes: number, unwantedBytes: number, received: number, unwanted: number } }
 
@@ -457,10 +460,10 @@ interface SpreadResult {
 }
 
 async function roomSpread (argv: string[]): Promise<void> {
-  const value = (name: string, fallback: number): number => {
+  const value = (name: string, fallback: number, least = 1): number => {
     const i = argv.indexOf(`--${name}`)
     const n = i >= 0 ? Number(argv[i + 1]) : fallback
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`)
+    if (!Number.isFinite(n) || n < least) throw new Error(`--${name} must be a number >= ${least}`)
     return n
   }
   const options: SpreadOptions = {
@@ -470,6 +473,7 @@ async function roomSpread (argv: string[]): Promise<void> {
     rate: value('rate', 600),
     seconds: value('seconds', 5),
     payload: value('payload', 100),
+    idleRooms: value('idle-rooms', 0, 0),
     json: argv.includes('--json')
   }
   const all: SpreadKind[] = ['grapevine-routed', 'grapevine', 'redis', 'redis-sharded']
@@ -503,7 +507,8 @@ async function roomSpread (argv: string[]): Promise<void> {
   }
   const lines = [
     `Room spread: ${options.servers} server processes, ${options.rooms} rooms each with a client on ${options.spread} servers, ` +
-      `${options.rate} broadcasts/s for ${options.seconds} s, ${options.payload}-byte payloads; load average ${loadavg().map(l => l.toFixed(2)).join(' ')}`,
+      `${options.rate} broadcasts/s for ${options.seconds} s, ${options.payload}-byte payloads` +
+      (options.idleRooms > 0 ? `, and ${options.idleRooms} rooms nobody emits to on each server` : '') + `; load average ${loadavg().map(l => l.toFixed(2)).join(' ')}`,
     '',
     '| adapter          | delivered | KiB in per server per 1k (each) | server CPU s per 1k (each) | redis-server CPU s / 1k | total CPU s / 1k | vs redis | no-member share of bytes | p99 ms |',
     '|------------------|----------:|---------------------------------|----------------------------|------------------------:|-----------------:|---------:|-------------------------:|-------:|'
@@ -538,7 +543,7 @@ async function spreadRun (kind: SpreadKind, options: SpreadOptions, redis: { por
       if (Date.now() > deadline) throw new Error(`${kind}: servers count ${counts.join(',')} instead of ${options.servers}`)
       await sleep(50)
     }
-    const connected = await clients.call({ cmd: 'connect', urls, perServer: 0, rooms: options.rooms, spread: options.spread })
+    const connected = await clients.call({ cmd: 'connect', urls, perServer: 0, rooms: options.rooms, spread: options.spread, idleRooms: options.idleRooms })
     const members = connected.members as number[]
     // Warm-up (and, with routing, time for every server's rooms to be known everywhere).
     await Promise.all(servers.map(async (s, index) => await s.call({ cmd: 'emit', rate: options.rate / options.servers, seconds: 1, rooms: options.rooms, payloadBytes: options.payload, index })))
