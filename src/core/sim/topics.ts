@@ -22,7 +22,7 @@ import { messageOutcome, overlayStats } from './metrics.js'
 import type { Scenario } from './scenarios.js'
 import { deriveSeed } from './seed-streams.js'
 import { Simulator } from './simulator.js'
-import { discoveryFrameBytes, protoControlBound, protoFrameBytes } from './wire-size.js'
+import { discoveryFrameBytes, protoControlFrameBytes } from './wire-size.js'
 import { ZipfTopics, zipfCounts } from './zipf.js'
 
 export interface TopicsSettings {
@@ -177,10 +177,9 @@ export function topicsScenario (settings: TopicsSettings): TopicsResult {
     },
     onSend: (_from: number, _to: number, message: Message<number>) => {
       if (message.body.type === 'gossip') return
-      const budget = sim.config.maxFrameBytes
-      if (protoControlBound(message) <= Math.min(maxProto, budget)) return
-      const bytes = protoFrameBytes(message)
+      const bytes = protoControlFrameBytes(message)
       if (bytes > maxProto) maxProto = bytes
+      const budget = sim.config.maxFrameBytes
       if (bytes > budget) overBudget++
     }
   })

@@ -111,45 +111,47 @@ function wireBody (body: TopicMessage<number>): TopicMessage<NodeId> {
   }
 }
 
-/** A generous per-item bound: a 32-byte id, its header, peer data and its header. */
-const peerBound = (p: PeerInfo<number>): number => 42 + (p.data?.byteLength ?? 0)
+/** A peer as `encodePeers` writes it: a 32-byte id, then its data or nil. */
+const peerBytes = (p: PeerInfo<number>): number => BIN_ID + peerDataBytes(p.data)
+
+function peerDataBytes (data: Uint8Array | undefined): number {
+  return data === undefined ? 1 : binBytes(data.byteLength)
+}
+
+function binBytes (n: number): number {
+  return n + (n < 256 ? 2 : n < 65_536 ? 3 : 5)
+}
+
+function peersBytes (peers: ReadonlyArray<PeerInfo<number>>): number {
+  let bytes = arrayHeaderBytes(2 * peers.length)
+  for (const p of peers) bytes += peerBytes(p)
+  return bytes
+}
 
 /**
- * An upper bound of `protoFrameBytes(message)` for control messages (not GOSSIP), cheap enough to
- * skip encoding the many messages that cannot beat the largest one seen so far. Every field is
- * counted at its largest MessagePack form: 128 bytes for the frame, topic and scalars, then the
- * lists item by item (a string of n UTF-16 units is at most 3n bytes plus a 5-byte header).
+ * Bytes of the `proto` frame carrying control message `message` (any but GOSSIP): exactly what
+ * `encodeFrame` writes, counted instead of encoded (a large run sends millions of these; a test
+ * holds the two equal).
  */
-export function protoControlBound (message: Message<number>): number {
+export function protoControlFrameBytes (message: Message<number>): number {
   const body = message.body
-  let bytes = 128
+  // [frame code, topic (bin 32), body code, ...fields]: a fixarray header, two one-byte codes.
+  const head = 3 + BIN_ID
   switch (body.type) {
-    case 'join':
-    case 'neighbor':
-      bytes += body.data?.byteLength ?? 0
-      break
-    case 'forwardJoin': bytes += peerBound(body.peer); break
-    case 'shuffle':
-      bytes += peerBound(body.origin)
-      for (const p of body.nodes) bytes += peerBound(p)
-      break
-    case 'shuffleReply':
-      for (const p of body.nodes) bytes += peerBound(p)
-      break
-    case 'disconnect':
-      for (const p of body.sample ?? []) bytes += peerBound(p)
-      break
-    case 'ihave':
-      for (const e of body.entries) bytes += 5 + 3 * e.id.length + 9
-      break
-    case 'graft':
-      bytes += 5 + 3 * (body.id?.length ?? 0)
-      break
-    case 'gossip':
-      bytes += 5 + 3 * body.id.length + body.content.byteLength
-      break
-    default:
-      break
+    case 'join': return head + peerDataBytes(body.data)
+    case 'forwardJoin': return head + peerBytes(body.peer) + uintBytes(body.ttl)
+    case 'neighbor': return head + 1 + peerDataBytes(body.data)
+    case 'neighborReply': return head + 1
+    case 'shuffle': return head + peerBytes(body.origin) + peersBytes(body.nodes) + uintBytes(body.ttl)
+    case 'shuffleReply': return head + peersBytes(body.nodes)
+    case 'disconnect': return head + 1 + (body.sample === undefined ? 1 : peersBytes(body.sample))
+    case 'ihave': {
+      let bytes = head + arrayHeaderBytes(2 * body.entries.length)
+      for (const e of body.entries) bytes += stringBytes(e.id) + uintBytes(e.round)
+      return bytes
+    }
+    case 'graft': return head + (body.id === undefined ? 1 : stringBytes(body.id)) + uintBytes(body.round)
+    case 'prune': return head
+    case 'gossip': return protoFrameBytes(message)
   }
-  return bytes
 }

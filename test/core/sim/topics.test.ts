@@ -1,11 +1,12 @@
 import t from 'tap'
 import { topicsScenario, type TopicsSettings } from '../../../src/core/sim/topics.js'
 import { Simulator } from '../../../src/core/sim/simulator.js'
-import { discoveryFrameBytes, encodedDiscoveryFrameBytes, simAddr } from '../../../src/core/sim/wire-size.js'
+import { discoveryFrameBytes, encodedDiscoveryFrameBytes, protoControlFrameBytes, protoFrameBytes, simAddr } from '../../../src/core/sim/wire-size.js'
 import { topicKey, type TopicKey } from '../../../src/core/discovery/topic-key.js'
 import type { DiscoveryMessage } from '../../../src/core/discovery/types.js'
 import { ZipfTopics, zipfCounts } from '../../../src/core/sim/zipf.js'
 import { seededRng } from '../../../src/core/proto/random.js'
+import type { Message, PeerInfo, TopicMessage } from '../../../src/core/proto/types.js'
 
 // Small but complete: 50 nodes knowing 3 seeds, 100 Zipf topics, subscription churn, broadcasts.
 const small: TopicsSettings = { nodes: 50, seed: 5, topics: 100, meanTopics: 8, maxTopicsPerNode: 60, churnFor: 30_000, churnPerMinute: 0.2, broadcastRounds: 2 }
@@ -101,4 +102,37 @@ t.test('discovery frame sizes are exactly what the codec writes', async t => {
   }
   t.pass(`${messages.length} messages counted exactly`)
   t.equal(discoveryFrameBytes({ type: 'resync' }), 3)
+})
+
+t.test('protocol control frame sizes are exactly what the codec writes', async t => {
+  const rng = seededRng(5)
+  const int = (n: number): number => Math.floor(rng.next() * n)
+  const uint = (): number => [0, 1, 127, 128, 255, 256, 65_535][int(7)] as number
+  const ttl = (): number => [0, 1, 127, 128, 255][int(5)] as number
+  const data = (): Uint8Array | undefined => rng.next() < 0.2 ? undefined : new Uint8Array([1, 19, 255, 256, 300][int(5)] as number)
+  const peer = (): PeerInfo<number> => { const d = data(); return d === undefined ? { id: int(70_000) } : { id: int(70_000), data: d } }
+  const peers = (max: number): Array<PeerInfo<number>> => Array.from({ length: int(max) }, peer)
+  // Ids of every string length class (1 to 128 characters), some with characters of 2 or 3 bytes.
+  const id = (): string => ['z', 'a', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(20), '€'.repeat(42), 'y'.repeat(128)][int(7)] as string
+  const bodies = (): Array<TopicMessage<number>> => [
+    { type: 'join', data: data() },
+    { type: 'forwardJoin', peer: peer(), ttl: ttl() },
+    { type: 'neighbor', priority: rng.next() < 0.5 ? 'high' : 'low', data: data() },
+    { type: 'neighborReply', accepted: rng.next() < 0.5 },
+    { type: 'shuffle', origin: peer(), nodes: peers(40), ttl: ttl() },
+    { type: 'shuffleReply', nodes: peers(40) },
+    { type: 'disconnect', alive: rng.next() < 0.5, sample: rng.next() < 0.3 ? undefined : peers(20) },
+    { type: 'ihave', entries: Array.from({ length: int(300) }, () => ({ id: id(), round: uint() })) },
+    { type: 'graft', id: rng.next() < 0.3 ? undefined : id(), round: uint() },
+    { type: 'prune' }
+  ]
+  let n = 0
+  for (let i = 0; i < 200; i++) {
+    for (const body of bodies()) {
+      const m: Message<number> = { topic: 'a'.repeat(64), body }
+      n++
+      if (protoControlFrameBytes(m) !== protoFrameBytes(m)) t.fail(`${body.type}: counted ${protoControlFrameBytes(m)}, encoded ${protoFrameBytes(m)}`)
+    }
+  }
+  t.pass(`${n} messages counted exactly`)
 })
