@@ -129,26 +129,29 @@ function siblingsOf (index: number, count: number): number {
 }
 
 /**
- * Walks from the message's leaf to the root, calling `known` on each node on the way (the leaf
- * first); stops with `true` as soon as it returns true. Otherwise returns what the origin must
- * have signed and the nodes passed.
+ * Walks from the message's leaf up to the root, calling `known` on each node above the leaf, and
+ * stops as soon as it returns true. Returns the nodes passed before that (bottom up, the leaf left
+ * out: it stands for this one message, which the caller never checks twice) and, when no node was
+ * known, what the origin must have signed.
  */
-function climb (leaf: Buffer, proof: Uint8Array, index: number, count: number, known: (node: Buffer) => boolean): true | { signed: Buffer, nodes: Buffer[] } {
+function climb (leaf: Buffer, proof: Uint8Array, index: number, count: number, known: (node: Buffer) => boolean): { nodes: Buffer[], signed?: Buffer } {
   const view = Buffer.from(proof.buffer, proof.byteOffset, proof.byteLength)
   const nodes: Buffer[] = []
   let node = leaf
   let offset = SIGNATURE_BYTES + 4
   for (let i = index, width = count; width > 1; i >>= 1, width = (width + 1) >> 1) {
-    if (known(node)) return true
-    nodes.push(node)
+    if (node !== leaf) {
+      if (known(node)) return { nodes }
+      nodes.push(node)
+    }
     if (i % 2 === 0 && i + 1 >= width) continue
     const sibling = view.subarray(offset, offset + HASH_BYTES)
     offset += HASH_BYTES
     node = i % 2 === 1 ? inner(sibling, node) : inner(node, sibling)
   }
-  if (known(node)) return true
-  nodes.push(node)
-  return { signed: batchMessage(count, node), nodes }
+  if (node !== leaf && known(node)) return { nodes }
+  if (node !== leaf) nodes.push(node)
+  return { nodes, signed: batchMessage(count, node) }
 }
 
 function checkSignature (origin: NodeId, signed: Buffer, proof: Uint8Array): boolean {
@@ -161,10 +164,12 @@ export function verifyMessage (origin: NodeId, topic: TopicId, id: MessageId, co
 }
 
 /**
- * Checks proofs, remembering the tree nodes of every batch whose signature held: a node of such a
- * tree stands for its origin's messages below it (a hash collision aside), so the batch's other
- * messages stop climbing where they meet the tree, a hash or two up, and cost no signature check.
- * Bounded: the oldest nodes are forgotten first.
+ * Checks proofs, remembering the tree nodes of every batch whose signature held, and those of
+ * every message proven by hashing up to such a node: a node of such a tree stands for its origin's
+ * messages below it (a hash collision aside), so the batch's other messages stop climbing where
+ * they meet the tree. Remembering the nodes of the climbs that met it too makes that a hash or
+ * two up: remembering only the signed climbs' nodes, most messages of a batch of 256 climbed 6
+ * or 7 levels to meet the first message's path. Bounded: the oldest nodes are forgotten first.
  */
 export class OriginVerifier {
   private readonly known = new Set<string>()
@@ -179,8 +184,7 @@ export class OriginVerifier {
     if (place === undefined) return false
     const key = (node: Buffer): string => origin + node.toString('base64')
     const climbed = climb(leaf, proof, place.index, place.count, node => this.known.has(key(node)))
-    if (climbed === true) return true
-    if (!checkSignature(origin, climbed.signed, proof)) return false
+    if (climbed.signed !== undefined && !checkSignature(origin, climbed.signed, proof)) return false
     for (const node of climbed.nodes) this.remember(key(node))
     return true
   }

@@ -89,6 +89,27 @@ t.test('the verifier checks a batch\'s signature once: the other messages cost h
   t.pass('a bounded verifier keeps verifying past its bound')
 })
 
+t.test('a message proven by meeting a known node leaves its own path known: its sibling then stops one hash up', async t => {
+  const messages = batch(64)
+  const proofs = signBatch(keys.secretKey, messages)
+  const v = new OriginVerifier()
+  const check = (i: number, proof = proofs[i]): boolean => v.verify(origin, TOPIC, messages[i]!.id, messages[i]!.content, proof)
+  t.ok(check(0), 'the first checks the signature')
+  t.ok(check(2), 'the third climbs to the first one\'s path')
+  // Message 3's first sibling is message 2's leaf; the node above them is known now, so nothing
+  // above it is read: garbled upper siblings and no signature still verify.
+  const garbled = Buffer.from(proofs[3]!)
+  garbled.fill(0, 0, SIGNATURE_BYTES)
+  garbled.fill(7, SIGNATURE_BYTES + 4 + 32)
+  t.ok(check(3, garbled), 'the fourth stops at the node the third proved')
+  // A message whose own path was not proven still needs its siblings right.
+  const far = Buffer.from(proofs[40]!)
+  far.fill(0, 0, SIGNATURE_BYTES)
+  far.fill(7, SIGNATURE_BYTES + 4 + 32)
+  t.notOk(check(40, far), 'far from any known node, garbled siblings fail')
+  t.ok(check(40), 'and its true proof holds')
+})
+
 t.test('a batch beyond MAX_BATCH is refused', async t => {
   t.throws(() => signBatch(keys.secretKey, batch(MAX_BATCH + 1)), RangeError)
 })
