@@ -114,12 +114,9 @@ t.test('pages: at most MAX_LISTED_ROOMS rooms and the budget each, additions fir
   for (const budget of [100, 5_000, 1_000_000]) {
     const pages = roomsPages(false, add, remove, false, budget)
     t.ok(pages.length >= Math.ceil(13_000 / MAX_LISTED_ROOMS))
-    for (const page of pages) {
-      t.ok(page.add.length + page.remove.length <= MAX_LISTED_ROOMS)
-      t.ok([...page.add, ...page.remove].reduce((sum: number, r) => sum + roomCost(r), 0) <= budget)
-      t.equal(page.full, false)
-      t.equal(page.any, false, 'a delta\'s pages each leave a superset of the rooms: none needs any')
-    }
+    t.ok(pages.every(page => page.add.length + page.remove.length <= MAX_LISTED_ROOMS), `budget ${budget}: ${pages.length} pages, none over MAX_LISTED_ROOMS`)
+    t.ok(pages.every(page => [...page.add, ...page.remove].reduce((sum: number, r) => sum + roomCost(r), 0) <= budget), 'none over the budget')
+    t.ok(pages.every(page => !page.full && !page.any), 'a delta\'s pages each leave a superset of the rooms: none needs any')
     t.same(pages.flatMap(p => p.add), add)
     t.same(pages.flatMap(p => p.remove), remove)
     const firstRemove = pages.findIndex(p => p.remove.length > 0)
