@@ -17,6 +17,7 @@ type Command =
   | { cmd: 'reset' }
   | { cmd: 'publish', rate: number, seconds: number, size: number }
   | { cmd: 'report' }
+  | { cmd: 'cpu' }
   | { cmd: 'stop' }
 
 const send = (m: unknown): void => { process.send?.(m) }
@@ -156,6 +157,11 @@ process.on('message', (m: Command) => {
           p99Ms: received === 0 ? null : histogram.getValueAtPercentile(99) / 1000
         })
         return
+      case 'cpu': {
+        const cpu = process.cpuUsage()
+        send({ ok: true, seconds: (cpu.user + cpu.system) / 1e6 })
+        return
+      }
       case 'stop':
         await gossip?.close()
         for (const s of rawPeers) s.destroy()

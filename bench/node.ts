@@ -6,7 +6,9 @@
  *
  *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip,unsigned] [--json] [--profile DIR]
  *
- * `unsigned` is the node with `signMessages: false`: what origin signatures cost.
+ * `unsigned` is the node with `signMessages: false`: what origin signatures cost. Each step also
+ * reports the CPU seconds of the three processes per million deliveries (user and system time,
+ * from just before the step to the receivers' reports, drain included).
  */
 import { WorkerProcess as Worker } from './fixtures/worker-process.js'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +39,13 @@ interface Row {
   deliveryRatio: number
   p50Ms: number | null
   p99Ms: number | null
+  /** CPU seconds of the three processes per million deliveries (to both receivers). */
+  cpuPerMillion: number | null
+}
+
+async function cpuSeconds (workers: Worker[]): Promise<number> {
+  const each = await Promise.all(workers.map(async w => Number((await w.call({ cmd: 'cpu' })).seconds)))
+  return each.reduce((a, b) => a + b, 0)
 }
 
 async function cluster (mode: Mode): Promise<Worker[]> {
@@ -66,10 +75,13 @@ async function cluster (mode: Mode): Promise<Worker[]> {
 async function measure (workers: Worker[], mode: Mode, size: number, rate: number): Promise<Row> {
   const [pub, ...recv] = workers as [Worker, Worker, Worker]
   for (const w of recv) await w.call({ cmd: 'reset' })
+  const cpuBefore = await cpuSeconds(workers)
   const { sent, failed } = await pub.call({ cmd: 'publish', rate, seconds, size }) as unknown as { sent: number, failed?: string }
   // Let the tail drain, then read what each receiver got.
   await new Promise(resolve => setTimeout(resolve, 500))
   const reports = await Promise.all(recv.map(async w => await w.call({ cmd: 'report' })))
+  const cpu = await cpuSeconds(workers) - cpuBefore
+  const deliveries = reports.reduce((sum, r) => sum + Number(r.received), 0)
   const perSecond = reports.map(r => Number(r.received) / Math.max(0.001, Number(r.spanMs) / 1000))
   const ratio = reports.map(r => Number(r.received) / sent)
   const p99s = reports.map(r => r.p99Ms as number | null).filter((x): x is number => x !== null)
@@ -83,7 +95,8 @@ async function measure (workers: Worker[], mode: Mode, size: number, rate: numbe
     deliveredPerSecond: Math.round(perSecond.reduce((a, b) => a + b, 0) / perSecond.length),
     deliveryRatio: Math.min(...ratio),
     p50Ms: p50s.length > 0 ? Math.max(...p50s) : null,
-    p99Ms: p99s.length > 0 ? Math.max(...p99s) : null
+    p99Ms: p99s.length > 0 ? Math.max(...p99s) : null,
+    cpuPerMillion: deliveries === 0 ? null : Number((cpu / deliveries * 1e6).toFixed(1))
   }
 }
 
@@ -131,10 +144,10 @@ function print (rows: Row[], ratios: Record<string, { raw: number, gossip: numbe
     console.log(JSON.stringify({ seconds, wallSeconds: Number((wallMs / 1000).toFixed(1)), rows, sustainable: ratios }, null, 2))
   } else {
     const fmt = (x: number | null): string => x === null ? '-' : x.toFixed(2)
-    console.log('| mode | payload | target rate | sent | delivered/s per receiver | delivered | p50 ms | p99 ms |')
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    console.log('| mode | payload | target rate | sent | delivered/s per receiver | delivered | p50 ms | p99 ms | CPU s per 1M deliveries |')
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for (const r of rows) {
-      console.log(`| ${r.mode} | ${r.size} B | ${String(r.rate)} | ${r.sent} | ${r.deliveredPerSecond} | ${(r.deliveryRatio * 100).toFixed(1)} % | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`)
+      console.log(`| ${r.mode} | ${r.size} B | ${String(r.rate)} | ${r.sent} | ${r.deliveredPerSecond} | ${(r.deliveryRatio * 100).toFixed(1)} % | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.cpuPerMillion ?? '-'} |`)
     }
     console.log('\n| payload | raw sustainable msgs/s | gossip sustainable msgs/s | gossip / raw | unsigned gossip msgs/s | signed / unsigned |')
     console.log('| ---: | ---: | ---: | ---: | ---: | ---: |')
