@@ -226,6 +226,9 @@ interface Run {
   sustainable: boolean
   /** CPU seconds per 1,000 broadcasts: the three servers, and redis-server for the Redis adapter. */
   cpuPer1k: number
+  /** The servers' event-loop delay while they emitted: the worst server's p99 and max, ms. */
+  loopP99Ms: number
+  loopMaxMs: number
 }
 
 /** CPU seconds used so far by the cluster's servers, and by redis-server for the Redis adapter. */
@@ -243,7 +246,11 @@ async function measure (cluster: Cluster, rate: number, round: number, options: 
   let expected = 0
   let achievedRate = 0
   let broadcasts = 0
+  let loopP99Ms = 0
+  let loopMaxMs = 0
   for (const r of results) {
+    loopP99Ms = Math.max(loopP99Ms, r.loopP99Ms as number)
+    loopMaxMs = Math.max(loopMaxMs, r.loopMaxMs as number)
     achievedRate += r.achievedRate as number
     broadcasts += r.sent as number
     for (const [room, count] of (r.perRoom as number[]).entries()) expected += count * cluster.members[room]!
@@ -273,7 +280,9 @@ async function measure (cluster: Cluster, rate: number, round: number, options: 
     p50Ms: report.p50Ms as number | null,
     p99Ms,
     sustainable: received >= expected && p99Ms !== null && p99Ms <= options.targetP99 && achievedRate >= rate * 0.95,
-    cpuPer1k
+    cpuPer1k,
+    loopP99Ms,
+    loopMaxMs
   }
 }
 
@@ -296,6 +305,8 @@ interface Summary {
   p99Ms: number | null
   sustainableRounds: number
   cpuPer1k: number | null
+  loopP99Ms: number | null
+  loopMaxMs: number | null
 }
 
 function summarize (runs: Run[], kinds: Kind[], rates: number[]): Summary[] {
@@ -315,7 +326,9 @@ function summarize (runs: Run[], kinds: Kind[], rates: number[]): Summary[] {
         p50Ms: median(mine.flatMap(r => r.p50Ms === null ? [] : [r.p50Ms])),
         p99Ms: median(mine.flatMap(r => r.p99Ms === null ? [] : [r.p99Ms])),
         sustainableRounds: mine.filter(r => r.sustainable).length,
-        cpuPer1k: median(mine.map(r => r.cpuPer1k))
+        cpuPer1k: median(mine.map(r => r.cpuPer1k)),
+        loopP99Ms: median(mine.map(r => r.loopP99Ms)),
+        loopMaxMs: median(mine.map(r => r.loopMaxMs))
       })
     }
   }
@@ -409,13 +422,14 @@ async function main (): Promise<void> {
     `Socket.IO adapters: 3 server processes, ${options.clientsPerServer * 3} clients in ${options.rooms} rooms, ` +
       `${options.payload}-byte payloads, ${options.seconds} s per rung, medians of ${options.rounds} interleaved rounds; load average ${loadavg().map(l => l.toFixed(2)).join(' ')}`,
     '',
-    '| adapter   | target msg/s | achieved msg/s | delivered | deliveries/s | p50 ms | p99 ms | sustained rounds | CPU s / 1k |',
-    '|-----------|-------------:|---------------:|----------:|-------------:|-------:|-------:|-----------------:|-----------:|'
+    '| adapter   | target msg/s | achieved msg/s | delivered | deliveries/s | p50 ms | p99 ms | sustained rounds | CPU s / 1k | server loop delay p99 / max ms |',
+    '|-----------|-------------:|---------------:|----------:|-------------:|-------:|-------:|-----------------:|-----------:|-------------------------------:|'
   ]
   for (const s of summary) {
     lines.push(`| ${s.kind.padEnd(9)} | ${String(s.rate).padStart(12)} | ${fmt(s.achievedRate, 0).padStart(14)} | ` +
       `${(fmt(s.deliveryRatio === null ? null : s.deliveryRatio * 100, 2) + ' %').padStart(9)} | ${fmt(s.deliveredPerSecond, 0).padStart(12)} | ` +
-      `${fmt(s.p50Ms).padStart(6)} | ${fmt(s.p99Ms).padStart(6)} | ${`${s.sustainableRounds}/${s.rounds}`.padStart(16)} | ${fmt(s.cpuPer1k, 3).padStart(10)} |`)
+      `${fmt(s.p50Ms).padStart(6)} | ${fmt(s.p99Ms).padStart(6)} | ${`${s.sustainableRounds}/${s.rounds}`.padStart(16)} | ${fmt(s.cpuPer1k, 3).padStart(10)} | ` +
+      `${`${fmt(s.loopP99Ms)} / ${fmt(s.loopMaxMs)}`.padStart(30)} |`)
   }
   lines.push('')
   lines.push(`Maximum sustainable rate (100 % delivered, p99 <= ${options.targetP99} ms): ` +
