@@ -5,12 +5,11 @@
  * node's `maxMessageSize`; a broadcast still reaches exactly its rooms' servers. Only a room whose
  * name is too long for a page is not listed, and its server is then sent every broadcast.
  */
-import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { AdapterOptions } from '../../src/adapter/index.js'
 import type { GossipOptions } from '../../src/core/api.js'
-import { adapterOf, connectClient, routedCluster, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
+import { adapterOf, connectClient, routedCluster, settle, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
 import type { TestClient, TestServer } from '../fixtures/socketio-cluster.js'
 
 async function join (client: TestClient, rooms: string[]): Promise<void> {
@@ -34,13 +33,6 @@ function connected (t: Test, clients: TestClient[]): void {
   t.teardown(() => { for (const c of clients) c.socket.disconnect() })
 }
 
-/** `from` emits a marker to everyone; once every client has it, they have all `from` sent before. */
-async function settle (from: TestServer, clients: TestClient[]): Promise<void> {
-  const id = randomBytes(4).toString('hex')
-  from.io.emit('marker', id)
-  await waitFor(`marker ${id}`, () => clients.every(c => c.got('marker').some(args => args[0] === id)))
-}
-
 const users = (n: number): string[] => Array.from({ length: n }, (_, i) => `user:${i}`)
 
 t.test('a server in 10,000 rooms lists them all: broadcasts go only where their rooms are, a server started later included', async t => {
@@ -57,7 +49,7 @@ t.test('a server in 10,000 rooms lists them all: broadcasts go only where their 
   const s2Before = adapterOf(s2).routingStats()
   for (let i = 0; i < 10; i++) s0.io.to('user:9999').emit('dm', i)
   s0.io.to('user:5000').emit('shared')
-  await settle(s0, clients)
+  await settle(s0.io, clients)
   t.same(u.got('dm'), Array.from({ length: 10 }, (_, i) => [i]), 'the member got all ten, in order')
   t.equal(v.got('dm').length, 0)
   t.equal(u.got('shared').length + v.got('shared').length, 2, 'a room on two servers reaches both')
@@ -71,7 +63,7 @@ t.test('a server in 10,000 rooms lists them all: broadcasts go only where their 
   clients.push(w)
   const s2Later = adapterOf(s2).routingStats()
   s3.io.to('user:1234').emit('from-s3')
-  await settle(s3, clients)
+  await settle(s3.io, clients)
   t.same(u.got('from-s3'), [[]])
   t.equal(adapterOf(s2).routingStats().unwanted - s2Later.unwanted, 0, 'the new server routes by the whole list too')
   t.ok(adapterOf(s3).routingStats().routed >= 1)
@@ -91,7 +83,7 @@ t.test('with a small maxMessageSize, a long list is cut by bytes and nothing is 
   await join(v, [rooms[299] as string])
   s0.io.to(rooms[299] as string).emit('last-room')
   s0.io.to(rooms[0] as string).emit('first-room')
-  await settle(s0, clients)
+  await settle(s0.io, clients)
   t.same(u.got('last-room'), [[]], 'u, whose rooms took several pages, got it')
   t.same(v.got('last-room'), [[]])
   t.same(u.got('first-room'), [[]])
@@ -101,20 +93,20 @@ t.test('with a small maxMessageSize, a long list is cut by bytes and nothing is 
   await join(v, ['v-only'])
   let s1Before = adapterOf(s1).routingStats()
   s0.io.to('v-only').emit('v-only')
-  await settle(s0, clients)
+  await settle(s0.io, clients)
   t.equal(adapterOf(s1).routingStats().unwanted - s1Before.unwanted, 0, 'before: s1 is not sent v\'s room')
   const long = 'L'.repeat(5_000)
   const s2Before = adapterOf(s2).routingStats()
   await join(u, [long])
   s0.io.to(long).emit('long')
   s0.io.to(rooms[1] as string).emit('routed-anyway')
-  await settle(s0, clients)
+  await settle(s0.io, clients)
   t.same(u.got('long'), [[]])
   t.same(u.got('routed-anyway'), [[]])
   t.equal(adapterOf(s2).routingStats().unwanted - s2Before.unwanted, 1, 'a room listed nowhere goes to every server (as a socket id does); the other was routed')
   s1Before = adapterOf(s1).routingStats()
   s0.io.to('v-only').emit('v-only')
-  await settle(s0, clients)
+  await settle(s0.io, clients)
   t.same(v.got('v-only'), [[], []])
   t.equal(u.got('v-only').length, 0)
   t.equal(adapterOf(s1).routingStats().unwanted - s1Before.unwanted, 1, 'now s1 may have any room: it is sent v\'s room too')

@@ -11,9 +11,8 @@
  */
 import t from 'tap'
 import type { Test } from 'tap'
-import type { Server } from 'socket.io'
 import type { AdapterOptions } from '../../src/adapter/index.js'
-import { adapterOf, connectClient, routedCluster, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
+import { adapterOf, connectClient, routedCluster, settle, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
 import type { TestClient, TestServer } from '../fixtures/socketio-cluster.js'
 
 async function join (client: TestClient, room: string): Promise<void> {
@@ -22,14 +21,6 @@ async function join (client: TestClient, room: string): Promise<void> {
 
 async function leave (client: TestClient, room: string): Promise<void> {
   await client.socket.timeout(10_000).emitWithAck('leave', room)
-}
-
-let markers = 0
-/** `from` emits a marker to everyone; once every client has it, they have all `from` sent before. */
-async function settle (from: Server, clients: TestClient[]): Promise<void> {
-  const id = ++markers
-  from.emit('marker', id)
-  await waitFor(`marker ${id}`, () => clients.every(c => c.got('marker').some(args => args[0] === id)))
 }
 
 const names = (list: TestClient[], event: string): string[] => list.filter(c => c.got(event).length > 0).map(c => c.name).sort()

@@ -75,8 +75,7 @@ function arrayHeaderBytes (n: number): number {
 
 /** Topic keys, packed into one MessagePack bin. */
 function keyListBytes (n: number): number {
-  const bytes = n * TOPIC_KEY_BYTES
-  return (bytes < 256 ? 2 : bytes < 65_536 ? 3 : 5) + bytes
+  return binBytes(n * TOPIC_KEY_BYTES)
 }
 
 function uintBytes (v: number): number {
