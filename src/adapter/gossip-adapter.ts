@@ -243,6 +243,10 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
         this.doPublishResponse(to, { ...response, uid: this.uid, nsp: this.nsp.name } as RoomsResponse).catch(() => {})
       },
       position: uid => this.order.position(uid),
+      maxRooms: options.maxRoomsPerServer,
+      overflow: (uid, rooms, chars) => {
+        options.logger.warn({ server: uid, nsp: this.nsp.name, rooms, chars, maxRoomsPerServer: options.maxRoomsPerServer }, 'socket.io adapter: room routing: a server lists more rooms than maxRoomsPerServer allows; it is sent every room broadcast until it lists its rooms again')
+      },
       // Before the node is there nothing reaches another server; snapshots are cut with the node's limit.
       pageBytes: () => roomsPageBytes((this.connection === undefined ? undefined : limitOf(this.connection.node)) ?? DEFAULT_MAX_MESSAGE_SIZE)
     }, options.directFanout, options.heartbeatInterval, options.heartbeatTimeout)

@@ -2,6 +2,7 @@ import type { ClusterAdapterOptions } from 'socket.io-adapter'
 import type { GossipApi, GossipOptions, Logger } from '../core/api.js'
 import { GossipError } from '../core/errors.js'
 import { silentLogger } from '../core/logger.js'
+import { DEFAULT_MAX_ROOMS } from './room-directory.js'
 
 export interface AdapterOptions extends ClusterAdapterOptions {
   /**
@@ -28,6 +29,13 @@ export interface AdapterOptions extends ClusterAdapterOptions {
    * with Socket.IO's `connectionStateRecovery`. Default false.
    */
   roomRouting?: boolean
+  /**
+   * With `roomRouting`: rooms of each other server this server keeps, at most (and their names
+   * 64 characters each on average, at most). A server listing more is sent every room broadcast
+   * until it lists its rooms again; the bound keeps what servers say from taking all memory.
+   * Default 100 000.
+   */
+  maxRoomsPerServer?: number
   /**
    * Messages the adapter's subscription may buffer while this server's event loop is busy, before
    * the node reports it `lagged` and drops the excess. Default 16 384.
@@ -71,6 +79,7 @@ export interface ResolvedAdapterOptions {
   announceInterval: number
   directFanout: number
   roomRouting: boolean
+  maxRoomsPerServer: number
   receiveBufferSize: number
   recoveryMaxSessions: number
   recoveryMaxPackets: number
@@ -135,6 +144,7 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
     announceInterval: positive('announceInterval', options.announceInterval, 1_000),
     directFanout: nonNegativeInteger('directFanout', options.directFanout, 16),
     roomRouting: boolean('roomRouting', options.roomRouting, false),
+    maxRoomsPerServer: nonNegativeInteger('maxRoomsPerServer', options.maxRoomsPerServer, DEFAULT_MAX_ROOMS),
     receiveBufferSize: Math.floor(positive('receiveBufferSize', options.receiveBufferSize, 16_384)),
     recoveryMaxSessions: nonNegativeInteger('recoveryMaxSessions', options.recoveryMaxSessions, 10_000),
     recoveryMaxPackets: nonNegativeInteger('recoveryMaxPackets', options.recoveryMaxPackets, 10_000),

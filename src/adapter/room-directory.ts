@@ -8,13 +8,28 @@
  * whose last message said `any` (the rest of its snapshot is on its way, or it has a room whose
  * name is too long to list) is sent every broadcast too. Socket-id rooms are never announced: a
  * room no known server lists may be one, so it goes to every server.
+ *
+ * Bounded, because what a server lists is what it says: past `maxRooms` rooms, or their names past
+ * `maxRooms` × ROOM_CHARS characters, a server's list is dropped and it is sent every broadcast
+ * (always correct, only wasteful) until its next snapshot. Without the bound, deltas of 4,096 rooms
+ * each, one after the other, grew the directory until the process ran out of memory.
  */
 import type { Room, ServerId } from 'socket.io-adapter'
 import type { RoomsMessage } from './envelope.js'
 
+/** Characters of room names allowed per listed room, on average. */
+export const ROOM_CHARS = 64
+
+/** Rooms of one server kept by default. */
+export const DEFAULT_MAX_ROOMS = 100_000
+
 interface Known {
   rooms: Set<Room>
+  /** Characters of the names in `rooms`. */
+  chars: number
   any: boolean
+  /** Listed past the bound: its list was dropped; it is sent everything until its next snapshot. */
+  over: boolean
 }
 
 export class RoomDirectory {
@@ -22,29 +37,45 @@ export class RoomDirectory {
   /** Room -> known servers listing it. */
   private readonly index = new Map<Room, Set<ServerId>>()
 
+  /** `overflow`: called when a server lists more than the bound allows (once, until its next snapshot). */
+  constructor (private readonly maxRooms = DEFAULT_MAX_ROOMS, private readonly overflow: (uid: ServerId, rooms: number, chars: number) => void = () => {}) {}
+
   /** Applies `uid`'s ROOMS, in its order. A delta before any snapshot is ignored (the server stays unknown). */
   apply (uid: ServerId, data: RoomsMessage['data']): void {
     let known = this.servers.get(uid)
     if (data.full) {
       this.forget(uid)
-      known = { rooms: new Set(), any: true }
+      known = { rooms: new Set(), chars: 0, any: true, over: false }
       this.servers.set(uid, known)
     }
-    if (known === undefined) return
+    if (known === undefined || known.over) return
     known.any = data.any
     for (const room of data.remove) {
       if (!known.rooms.delete(room)) continue
-      const holders = this.index.get(room)
-      holders?.delete(uid)
-      if (holders?.size === 0) this.index.delete(room)
+      known.chars -= room.length
+      this.unindex(uid, room)
     }
     for (const room of data.add) {
       if (known.rooms.has(room)) continue
       known.rooms.add(room)
+      known.chars += room.length
       let holders = this.index.get(room)
       if (holders === undefined) this.index.set(room, holders = new Set())
       holders.add(uid)
     }
+    if (known.rooms.size > this.maxRooms || known.chars > this.maxRooms * ROOM_CHARS) {
+      this.overflow(uid, known.rooms.size, known.chars)
+      for (const room of known.rooms) this.unindex(uid, room)
+      known.rooms = new Set()
+      known.chars = 0
+      known.over = true
+    }
+  }
+
+  private unindex (uid: ServerId, room: Room): void {
+    const holders = this.index.get(room)
+    holders?.delete(uid)
+    if (holders?.size === 0) this.index.delete(room)
   }
 
   /** `uid` gone, or what is known of it no longer to be trusted: it is sent everything until its next snapshot. */
@@ -52,11 +83,7 @@ export class RoomDirectory {
     const known = this.servers.get(uid)
     if (known === undefined) return
     this.servers.delete(uid)
-    for (const room of known.rooms) {
-      const holders = this.index.get(room)
-      holders?.delete(uid)
-      if (holders?.size === 0) this.index.delete(room)
-    }
+    for (const room of known.rooms) this.unindex(uid, room)
   }
 
   /** Every server becomes unknown (this server may have missed anyone's messages). */
@@ -81,7 +108,7 @@ export class RoomDirectory {
    */
   wants (uid: ServerId, rooms: Iterable<Room>): boolean {
     const known = this.servers.get(uid)
-    if (known === undefined || known.any) return true
+    if (known === undefined || known.any || known.over) return true
     for (const room of rooms) if (known.rooms.has(room)) return true
     return false
   }

@@ -60,12 +60,16 @@ export interface RoutingHost {
   /** Sends a response directly to server `to`. */
   respond: (to: ServerId, response: { type: number, data: unknown }) => void
   position: (uid: ServerId) => number | undefined
+  /** Rooms of one other server kept at most (see RoomDirectory). */
+  maxRooms: number
+  /** `uid` listed more rooms than that: it is sent every broadcast until its next snapshot. */
+  overflow: (uid: ServerId, rooms: number, chars: number) => void
 }
 
 export type Frames = Uint8Array | Array<[NodeId, Uint8Array]>
 
 export class RoomRouting {
-  readonly directory = new RoomDirectory()
+  readonly directory: RoomDirectory
   readonly announcer: RoomAnnouncer
   private readonly chain = new RouteChain()
   private readonly counts = { routed: 0, toAll: 0, serversSkipped: 0 }
@@ -73,6 +77,7 @@ export class RoomRouting {
   private readonly keepalive: NodeJS.Timeout
 
   constructor (private readonly host: RoutingHost, private readonly fanout: number, private readonly heartbeatInterval: number, ackTimeout: number) {
+    this.directory = new RoomDirectory(host.maxRooms, host.overflow)
     this.announcer = new RoomAnnouncer({
       announceable: host.announceable,
       rooms: host.rooms,

@@ -135,4 +135,5 @@ t.test('invalid options are refused with ERR_GOSSIP_INVALID_OPTION', async t => 
   t.throws(() => createAdapter({ gossip, reorderTimeout: -1 }), { code: 'ERR_GOSSIP_INVALID_OPTION' })
   t.throws(() => createAdapter({ gossip, key: '' }), { code: 'ERR_GOSSIP_INVALID_OPTION' })
   t.throws(() => createAdapter({ gossip, directFanout: 1.5 }), { code: 'ERR_GOSSIP_INVALID_OPTION' })
+  t.throws(() => createAdapter({ gossip, maxRoomsPerServer: -1 }), { code: 'ERR_GOSSIP_INVALID_OPTION', message: /maxRoomsPerServer/ })
 })

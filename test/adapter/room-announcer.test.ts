@@ -184,3 +184,34 @@ t.test('a room whose name alone is over a page: not listed, its server says any 
   t.notOk(directory.wants('s1', ['anything']), 'exact again')
   t.ok(directory.wants('s1', ['short']))
 })
+
+t.test('a server listing past the directory\'s bound: its list is dropped, it is sent everything until its next snapshot, and the others route exactly as before', async t => {
+  const overflows: Array<[string, number, number]> = []
+  const directory = new RoomDirectory(100, (uid, count, chars) => { overflows.push([uid, count, chars]) })
+  const page = (full: boolean, add: string[], remove: string[] = []): RoomsData => ({ full, any: false, add, remove, ack: false })
+  directory.apply('s1', page(true, rooms(60)))
+  directory.apply('s2', page(true, ['lobby', 'user:0']))
+  t.notOk(directory.wants('s1', ['lobby']), 'under the bound: exact')
+
+  // Deltas of at most 4,096 rooms each, one after the other, used to grow it without end.
+  directory.apply('s1', page(false, rooms(120).slice(60)))
+  t.same(overflows, [['s1', 120, rooms(120).join('').length]], 'reported once, with what it listed')
+  t.ok(directory.wants('s1', ['lobby']), 's1 is now sent every broadcast')
+  t.ok(directory.everywhere(['user:100']), 'a room only s1 listed is listed by nobody now: every server gets it')
+  t.notOk(directory.everywhere(['user:0']), 'what s2 lists is still known')
+  t.notOk(directory.wants('s2', ['user:5']), 's2 is routed exactly')
+  directory.apply('s1', page(false, rooms(5_000)))
+  directory.apply('s1', page(false, [], rooms(5_000)))
+  t.equal(overflows.length, 1, 'what it says after the drop is not kept nor reported again')
+  t.ok(directory.wants('s1', ['nothing']), 'not even a removal makes it exact again')
+
+  // Names count too: 10 names of 1,000 characters are more than 100 rooms' worth of 64.
+  directory.apply('s3', page(true, Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(1_000, 'n'))))
+  t.equal(overflows.at(-1)?.[0], 's3')
+  t.equal(overflows.at(-1)?.[1], 10)
+
+  // Its next snapshot, within the bound, makes it exact again.
+  directory.apply('s1', page(true, ['kept']))
+  t.notOk(directory.wants('s1', ['lobby']))
+  t.ok(directory.wants('s1', ['kept']))
+})

@@ -111,3 +111,46 @@ t.test('with a small maxMessageSize, a long list is cut by bytes and nothing is 
   t.equal(u.got('v-only').length, 0)
   t.equal(adapterOf(s1).routingStats().unwanted - s1Before.unwanted, 1, 'now s1 may have any room: it is sent v\'s room too')
 })
+
+t.test('a server listing more rooms than maxRoomsPerServer: the others drop its list, warn once, send it every broadcast, and nothing is lost', async t => {
+  const warnings: string[] = []
+  const quiet = (): void => {}
+  const logger = { trace: quiet, debug: quiet, info: quiet, error: quiet, warn: (_: unknown, msg?: string) => { if (msg?.includes('maxRoomsPerServer') === true) warnings.push(msg) } }
+  const { servers, start } = await cluster(t, { maxRoomsPerServer: 100, logger })
+  const [s0, s1, s2] = servers as [TestServer, TestServer, TestServer]
+  const u = await connectClient(s1.url, 'u')
+  const v = await connectClient(s2.url, 'v')
+  const clients = [u, v]
+  connected(t, clients)
+  await join(v, ['user:5', 'lobby'])
+  await join(u, users(150))
+  await waitFor('s0 and s2 warned', () => warnings.length === 2)
+
+  const s1Before = adapterOf(s1).routingStats()
+  const s2Before = adapterOf(s2).routingStats()
+  s0.io.to('lobby').emit('lobby')
+  s0.io.to('user:149').emit('dm')
+  s0.io.to('user:5').emit('shared')
+  await settle(s0.io, clients)
+  t.same(v.got('lobby'), [[]])
+  t.same(u.got('dm'), [[]], 'a room of the server past the bound still reaches it')
+  t.equal(u.got('shared').length + v.got('shared').length, 2)
+  t.equal(adapterOf(s1).routingStats().unwanted - s1Before.unwanted, 1, 's1 is sent lobby, which it is not in: it is sent everything')
+  t.equal(adapterOf(s2).routingStats().unwanted - s2Before.unwanted, 1, 'user:149, now listed by no known server, goes to every server; lobby and user:5 are s2\'s')
+
+  await join(u, users(300).slice(150))
+  await settle(s0.io, clients)
+  t.equal(warnings.length, 2, 'more rooms from s1 are not reported again')
+
+  // s1 back under the bound: a server started now is sent its snapshot and routes exactly; the
+  // others send it everything until they get a snapshot of it again.
+  u.socket.disconnect()
+  await waitFor('s1 has no room left', () => adapterOf(s1).routingStats().roomsAnnounced === 0)
+  const s3 = await start()
+  const s1Later = adapterOf(s1).routingStats()
+  s3.io.to('lobby').emit('from-s3')
+  await settle(s3.io, [v])
+  t.same(v.got('from-s3'), [[]])
+  t.equal(adapterOf(s1).routingStats().unwanted - s1Later.unwanted, 0, 's3 knows s1 is in no room')
+  t.equal(warnings.length, 2)
+})
