@@ -108,7 +108,10 @@ export interface RoomsMessage {
   data: { full: boolean, any: boolean, add: Room[], remove: Room[], ack: boolean }
 }
 
-/** A ROOMS_ACK or ROOMS_RESYNC; `upTo`: the acknowledging server's own last number when it applied a SOCKETS_JOIN. */
+/**
+ * A ROOMS_ACK or ROOMS_RESYNC; `upTo`: the acknowledging server's own last number when it applied a
+ * SOCKETS_JOIN, or, for a ROOMS saying `any`, the number from which on it sends the asker everything.
+ */
 export interface RoomsResponse {
   type: typeof ROOMS_ACK | typeof ROOMS_RESYNC
   uid: string

@@ -195,8 +195,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     const serverOptions = (nsp.server as unknown as { opts: { connectionStateRecovery?: { maxDisconnectionDuration?: number } } }).opts
     const recoveryOptions = serverOptions.connectionStateRecovery
     this.recovery = recoveryOptions === undefined ? undefined : this.startRecovery(recoveryOptions.maxDisconnectionDuration ?? 2 * 60_000)
-    // Recovery keeps sessions whose rooms have no member here any more: they must still be sent their room's broadcasts.
-    this.routing = options.roomRouting && this.recovery === undefined ? this.startRouting() : undefined
+    this.routing = options.roomRouting ? this.startRouting() : undefined
     this.ready = this.connect()
     this.ready.catch((err: unknown) => {
       // A node that could not start was reported once already, not once per namespace.
@@ -236,8 +235,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     return new RoomRouting({
       live: () => this.book.liveServers(),
       liveNodes: () => this.book.liveNodes(),
-      announceable: room => this.rooms.has(room) && !this.sids.has(room),
-      rooms: () => [...this.rooms.keys()].filter(room => !this.sids.has(room)),
+      // Rooms of sessions kept for recovery count: their packets must reach this server while their sockets are away.
+      announceable: room => (this.rooms.has(room) && !this.sids.has(room)) || this.recovery?.keepsRoom(room) === true,
+      rooms: () => new Set([...[...this.rooms.keys()].filter(room => !this.sids.has(room)), ...(this.recovery?.roomsKept() ?? [])]),
       publish: message => this.publishNow(message as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0])?.seq,
       respond: (to, response) => {
         this.doPublishResponse(to, { ...response, uid: this.uid, nsp: this.nsp.name } as RoomsResponse).catch(() => {})
@@ -269,7 +269,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       hasSocket: sid => this.sids.has(sid),
       request: data => { this.publish({ type: RESTORE_SESSION, data } as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0]) },
       handOver: data => { this.publish({ type: HAND_OVER_SESSIONS, data } as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0]) },
-      respond: async (to, data) => { await this.respondRestore(to, data) }
+      respond: async (to, data) => { await this.respondRestore(to, data) },
+      holdAll: async () => await (this.routing?.announcer.holdAll() ?? Promise.resolve(() => {})),
+      roomsKept: rooms => { this.routing?.announcer.touched(rooms, false) }
     }, {
       maxAge,
       maxSessions: options.recoveryMaxSessions,
@@ -457,8 +459,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     if (message.type === ROOMS) {
       if (this.book.state(message.uid) === 'live') this.counted.set(message.uid, Date.now())
       this.routing?.rooms(message.uid, message.data)
-      // Acknowledged with routing off too: a join on the sender waits for every server.
-      if (message.data.ack) this.doPublishResponse(message.uid, { type: ROOMS_ACK, uid: this.uid, nsp: this.nsp.name, data: { requestId: String(seq) } }).catch(() => {})
+      // Acknowledged with routing off too: a join on the sender waits for every server. A server
+      // asking to be sent everything is told from which number on it is (see RoomAnnouncer.holdAll).
+      const node = this.book.nodeOf(message.uid)
+      const upTo = message.data.any && message.data.ack && node !== undefined ? this.routing?.heartbeatTo(node) : undefined
+      if (message.data.ack) this.doPublishResponse(message.uid, { type: ROOMS_ACK, uid: this.uid, nsp: this.nsp.name, data: { requestId: String(seq), ...(upTo === undefined ? {} : { upTo }) } }).catch(() => {})
       this.routing?.announcer.progressed(message.uid)
       return
     }
@@ -482,8 +487,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private deliverMessage (message: ClusterMessage | RestoreRequest | HandOver, seq: number, bytes: number): void {
     if (message.type === RESTORE_SESSION || message.type === HAND_OVER_SESSIONS) {
       if (this.book.state(message.uid) === 'live') this.counted.set(message.uid, Date.now())
-      if (message.type === RESTORE_SESSION) this.guard(() => { this.answerRestore(message) })
-      else {
+      if (message.type === RESTORE_SESSION) {
+        // The keeper waits until it has got as far with each server as the asker had.
+        this.routing?.catchUpAll()
+        this.guard(() => { this.answerRestore(message) })
+      } else {
         this.recovery?.serverLeaving(message.uid)
         if (message.data.to === this.uid) this.guard(() => { this.recovery?.onHandOver(message.uid, message.data.sessions) })
       }

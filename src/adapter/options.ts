@@ -25,8 +25,8 @@ export interface AdapterOptions extends ClusterAdapterOptions {
   /**
    * Route room broadcasts: servers tell each other which rooms they have members in, and a
    * broadcast to rooms goes only to the servers with a member (see README). Every server of the
-   * cluster should agree; off (the default), nothing changes on the wire. Ignored (off) on a server
-   * with Socket.IO's `connectionStateRecovery`. Default false.
+   * cluster should agree; off (the default), nothing changes on the wire. Works with Socket.IO's
+   * `connectionStateRecovery`. Default false.
    */
   roomRouting?: boolean
   /**

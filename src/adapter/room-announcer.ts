@@ -29,6 +29,12 @@
  *   and so does a broadcast to 'x' from a third server once it has applied the join itself (a
  *   confirmation that comes before the join is kept until then).
  * - Leaving is safe at any time: a server that still thinks a room is here only sends too much.
+ *
+ * `holdAll()` makes every server send this one everything for a while (its messages say `any`):
+ * connection state recovery asks for it before it asks the cluster for a session, whose rooms this
+ * server does not know yet (see SessionRecovery). It resolves once every server has applied it and
+ * this server has delivered what each had sent before (each names the number from which on it sends
+ * everything, as `upTo` of its acknowledgement), so from then on nothing is routed past this server.
  */
 import type { Room, ServerId } from 'socket.io-adapter'
 import { MAX_LISTED_ROOMS } from './envelope.js'
@@ -71,17 +77,18 @@ export function roomCost (room: Room | number): number {
 
 /**
  * The pages of one snapshot (`full`) or delta: at most MAX_LISTED_ROOMS rooms and `budget` bytes
- * of them each, additions first. A page but the last of a snapshot says `any`; every other page
- * says `any` as given.
+ * of them each, additions first. A page but the last of a snapshot says `any`, and so does one of a
+ * delta after which this server stops saying `any` (`wasAny`: the receiver would otherwise route by
+ * part of the additions); every other page says `any` as given.
  */
-export function roomsPages (full: boolean, add: readonly Room[], remove: readonly Room[], any: boolean, budget: number): RoomsData[] {
+export function roomsPages (full: boolean, add: readonly Room[], remove: readonly Room[], any: boolean, budget: number, wasAny = false): RoomsData[] {
   const pages: RoomsData[] = []
   let page: RoomsData = { full, any, add: [], remove: [], ack: false }
   let bytes = 0
   const put = (room: Room, list: 'add' | 'remove'): void => {
     const cost = roomCost(room)
     if (page.add.length + page.remove.length >= MAX_LISTED_ROOMS || (bytes + cost > budget && bytes > 0)) {
-      if (full) page.any = true
+      if (full || wasAny) page.any = true
       pages.push(page)
       page = { full: false, any, add: [], remove: [], ack: false }
       bytes = 0
@@ -120,6 +127,14 @@ interface Wild {
   /** Servers that have not yet confirmed; the number they named once they have. */
   waiting: Map<ServerId, number | undefined>
   timer: NodeJS.Timeout
+  /** Called once the entry goes (every server confirmed, gone, or timed out). */
+  done?: () => void
+}
+
+function deferred (): { promise: Promise<void>, resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>(_resolve => { resolve = _resolve })
+  return { promise, resolve }
 }
 
 export class RoomAnnouncer {
@@ -136,6 +151,12 @@ export class RoomAnnouncer {
   private readonly wildRooms = new Map<Room, number>()
   /** Confirmations of joins this server has not applied yet: join key -> server -> its number. */
   private readonly early = new Map<string, { from: Map<ServerId, number>, at: number }>()
+  /** `holdAll` calls not released: while there is one, every message says `any`. */
+  private holds = 0
+  /** Whether the last delta published said `any`. */
+  private sentAny = false
+  /** Once every server has applied the `any` now in force: undefined while it is not in force. */
+  private anyApplied: { promise: Promise<void>, resolve: () => void } | undefined
   private closed = false
 
   constructor (private readonly host: AnnouncerHost, private readonly ackTimeout: number) {}
@@ -178,7 +199,7 @@ export class RoomAnnouncer {
     this.flushing = undefined
     const add: Room[] = []
     const remove: Room[] = []
-    const wasAny = this.unlisted.size > 0
+    const wasAny = this.sentAny
     const budget = this.host.pageBytes()
     const added: Room[] = []
     for (const room of this.dirty) {
@@ -194,17 +215,25 @@ export class RoomAnnouncer {
       }
     }
     this.dirty.clear()
-    const any = this.unlisted.size > 0
+    const any = this.unlisted.size > 0 || this.holds > 0
     if (this.closed || (add.length + remove.length === 0 && any === wasAny)) {
       flushing?.resolve()
       return
     }
-    const pages = roomsPages(false, add, remove, any, budget)
+    const pages = roomsPages(false, add, remove, any, budget, wasAny)
     const last = pages[pages.length - 1] as RoomsData
+    const anyOn = any && !wasAny
     // Only the last page asks for acknowledgements: pages are applied in order.
-    last.ack = added.length > 0
+    last.ack = added.length > 0 || anyOn
     let seq: number | undefined
     for (const page of pages) seq = this.host.publish(page)
+    this.sentAny = any
+    if (!any && this.anyApplied !== undefined) {
+      // Released before it was in force everywhere: nobody waits for it any more.
+      this.anyApplied.resolve()
+      this.anyApplied = undefined
+    }
+    if (anyOn) this.awaitAny(seq)
     if (added.length === 0 || seq === undefined) {
       flushing?.resolve()
       return
@@ -215,6 +244,20 @@ export class RoomAnnouncer {
       for (const room of added) if (this.joining.get(room) === done) this.joining.delete(room)
       flushing?.resolve()
     })
+  }
+
+  /** `any` went out as message `seq`: in force once every server confirmed it and was caught up with. */
+  private awaitAny (seq: number | undefined): void {
+    const applied = this.anyApplied ??= deferred()
+    const servers = this.host.servers()
+    if (seq === undefined || servers.length === 0 || this.closed) {
+      applied.resolve()
+      return
+    }
+    const key = String(seq)
+    const timer = setTimeout(() => { this.dropWild(key) }, this.ackTimeout)
+    timer.unref()
+    this.wild.set(key, { rooms: new Set(), waiting: new Map(servers.map(uid => [uid, undefined])), timer, done: () => { applied.resolve() } })
   }
 
   /** This server's rooms as a snapshot, in pages (flushed first, so it matches what was announced). */
@@ -228,7 +271,28 @@ export class RoomAnnouncer {
       if (roomCost(room) > budget) this.unlisted.add(room)
       else listed.push(room)
     }
-    return roomsPages(true, listed, [], this.unlisted.size > 0, budget)
+    return roomsPages(true, listed, [], this.unlisted.size > 0 || this.holds > 0, budget)
+  }
+
+  /**
+   * Every server sends this one everything until the returned release is called: resolves once
+   * each has applied it (see the header), or after the acknowledgement timeout.
+   */
+  async holdAll (): Promise<() => void> {
+    if (this.closed) return () => {}
+    this.holds++
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.holds--
+      if (this.holds === 0) this.scheduled()
+    }
+    this.anyApplied ??= deferred()
+    const applied = this.anyApplied.promise
+    if (!this.sentAny) this.scheduled()
+    await applied
+    return release
   }
 
   /**
@@ -258,8 +322,11 @@ export class RoomAnnouncer {
     return this.wildRooms.has(room)
   }
 
+  /** Joins not confirmed everywhere (not counting a wait for `holdAll`). */
   get wildCount (): number {
-    return this.wild.size
+    let n = 0
+    for (const wild of this.wild.values()) if (wild.done === undefined) n++
+    return n
   }
 
   /** ROOMS_ACK from `uid`. */
@@ -268,7 +335,6 @@ export class RoomAnnouncer {
     if (pending !== undefined) {
       pending.missing.delete(uid)
       if (pending.missing.size === 0) this.settleAck(requestId)
-      return
     }
     const wild = this.wild.get(requestId)
     if (wild?.waiting.has(uid) === true) {
@@ -277,7 +343,7 @@ export class RoomAnnouncer {
       return
     }
     // A join another server applied before it reached this one: kept for when it does.
-    if (wild === undefined && requestId.startsWith('j') && !this.closed) this.keepEarly(requestId, uid, upTo ?? -1)
+    if (pending === undefined && wild === undefined && requestId.startsWith('j') && !this.closed) this.keepEarly(requestId, uid, upTo ?? -1)
   }
 
   private keepEarly (key: string, uid: ServerId, upTo: number): void {
@@ -311,6 +377,7 @@ export class RoomAnnouncer {
       if (n > 0) this.wildRooms.set(room, n)
       else this.wildRooms.delete(room)
     }
+    wild.done?.()
   }
 
   /** `uid` left or was dropped: nothing waits for it. */
@@ -330,6 +397,7 @@ export class RoomAnnouncer {
     for (const requestId of [...this.acks.keys()]) this.settleAck(requestId)
     for (const key of [...this.wild.keys()]) this.dropWild(key)
     this.early.clear()
+    this.anyApplied?.resolve()
   }
 
   private expectAcks (requestId: string, servers: ServerId[]): Promise<void> {

@@ -131,12 +131,31 @@ export class RoomRouting {
     return [...nodes]
   }
 
-  /** Publishes `message` to those nodes only (a snapshot for a new server, a keepalive). */
-  private publishTo (nodes: NodeId[], message: { type: number, data?: unknown }): void {
-    if (nodes.length === 0) return
+  /** Publishes `message` to those nodes only (a snapshot for a new server, a keepalive); returns its number. */
+  private publishTo (nodes: NodeId[], message: { type: number, data?: unknown }): number | undefined {
+    if (nodes.length === 0) return undefined
     this.only = nodes
-    this.host.publish(message)
+    const seq = this.host.publish(message)
     this.only = undefined
+    return seq
+  }
+
+  /**
+   * A server asks to be sent everything (a ROOMS saying `any`, applied now): a heartbeat to its
+   * node, whose number goes back in the acknowledgement. Everything this server numbers after it
+   * goes to that server, and once that server has delivered it, nothing before was left out.
+   */
+  heartbeatTo (node: NodeId): number | undefined {
+    return this.publishTo([node], { type: MessageType.HEARTBEAT })
+  }
+
+  /**
+   * A server asks the cluster for a session: the keeper waits until it has got as far with this
+   * server as the asker had. Nodes not sent this server's last number get a heartbeat, which tells
+   * them what they were not sent, so the keeper need not wait for the next keepalive.
+   */
+  catchUpAll (): void {
+    this.publishTo(this.chain.behind(this.host.liveNodes()), { type: MessageType.HEARTBEAT })
   }
 
   private sendKeepalives (): void {

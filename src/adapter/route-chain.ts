@@ -20,9 +20,12 @@ export class RouteChain {
   /** When each node was last sent anything directly, ms. */
   private readonly lastAt = new Map<NodeId, number>()
   private overlayAt = -Infinity
+  /** The last number routed (-1 before any). */
+  private latest = -1
 
   /** `seq` goes directly to `node`: what it says that node was not sent. */
   direct (seq: number, node: NodeId, now: number): number {
+    if (seq > this.latest) this.latest = seq
     const prev = this.last.get(node) ?? this.base
     this.last.set(node, seq)
     this.lastAt.set(node, now)
@@ -36,6 +39,7 @@ export class RouteChain {
 
   /** `seq` goes through the overlay to every node. */
   overlay (seq: number, now: number): RouteSkip {
+    if (seq > this.latest) this.latest = seq
     const skip: RouteSkip = [this.base, [...this.last].map(([node, prev]) => [nodePrefix(node), prev])]
     this.base = seq
     this.last.clear()
@@ -49,6 +53,13 @@ export class RouteChain {
     const silent: NodeId[] = []
     for (const node of nodes) if ((this.lastAt.get(node) ?? -Infinity) < since) silent.push(node)
     return silent
+  }
+
+  /** Of `nodes`, those not sent the last number routed: they do not know it was numbered. */
+  behind (nodes: Iterable<NodeId>): NodeId[] {
+    const out: NodeId[] = []
+    for (const node of nodes) if (this.lastTo(node) < this.latest) out.push(node)
+    return out
   }
 
   /** A node that is gone: forgetting it bounds the maps (if it returns, `base` is what it is told). */

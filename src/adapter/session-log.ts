@@ -97,7 +97,8 @@ export class SessionLog {
   private evictedPackets = 0
   private readonly now: () => number
 
-  constructor (private readonly limits: SessionLogLimits) {
+  /** `kept`: a session came (true) or went (false), however it went: taken, expired, evicted, cleared. */
+  constructor (private readonly limits: SessionLogLimits, private readonly kept: (session: StoredSession, here: boolean) => void = () => {}) {
     this.now = limits.now ?? Date.now
   }
 
@@ -125,6 +126,7 @@ export class SessionLog {
     this.sessions.set(stored.pid, stored)
     for (const room of stored.rooms) this.sessionRooms.set(room, (this.sessionRooms.get(room) ?? 0) + 1)
     this.bytes += stored.bytes
+    this.kept(stored, true)
     this.trim()
   }
 
@@ -208,6 +210,7 @@ export class SessionLog {
   }
 
   clear (): void {
+    const sessions = [...this.sessions.values()]
     this.sessions.clear()
     this.sessionRooms.clear()
     this.packets = []
@@ -215,6 +218,7 @@ export class SessionLog {
     this.positions.clear()
     this.replayPositions.clear()
     this.bytes = 0
+    for (const session of sessions) this.kept(session, false)
   }
 
   private remove (pid: string): void {
@@ -227,6 +231,7 @@ export class SessionLog {
       if (count <= 0) this.sessionRooms.delete(room)
       else this.sessionRooms.set(room, count)
     }
+    this.kept(session, false)
   }
 
   private shiftPacket (): void {

@@ -20,7 +20,12 @@
  *   sent the socket) to another server, which takes it over with the same request, keeps
  *   collecting what the socket would have got, and restores it when its client comes back there
  *   (or hands it to the server the client came back to). Socket.IO closes the clients' connections
- *   only once the adapter has closed, so they come back after the hand-over.
+ *   only once the adapter has closed, so they come back after the hand-over;
+ * - with room routing, the rooms of the sessions kept or taken over here stay announced while
+ *   their sockets are away, and a server asks for a session only once every server sends it
+ *   everything (`holdAll`), until the restored socket is in its rooms: what the keeper had not got
+ *   when it answered still reaches the asker. On a request, every server tells the nodes it has not
+ *   sent its last number about it, so the keeper catches up with the asker without waiting.
  */
 import { randomBytes } from 'node:crypto'
 import type { Room, ServerId, Session } from 'socket.io-adapter'
@@ -63,6 +68,14 @@ export interface RecoveryHost {
   request: (data: RestoreRequest['data']) => void
   respond: (to: ServerId, data: RestoreResponse['data']) => Promise<void>
   handOver: (data: HandOver['data']) => void
+  /**
+   * With room routing: makes every server send this one everything, resolving once in force, with
+   * the call that ends it (see RoomAnnouncer.holdAll). Asked before asking for a session, whose
+   * rooms this server does not route yet.
+   */
+  holdAll?: () => Promise<() => void>
+  /** With room routing: these rooms of sessions kept here (see `keepsRoom`) came or went. */
+  roomsKept?: (rooms: Room[]) => void
 }
 
 export interface RecoveryStats extends SessionLogStats {
@@ -131,16 +144,58 @@ export class SessionRecovery {
   private leaving = false
   /** Servers seen handing their sessions over: closing, they take none over. */
   private readonly leavingServers = new Set<ServerId>()
+  /**
+   * Rooms of the sessions kept or taken over here (not their sockets' own ids), counted: with room
+   * routing, this server stays in them so the sessions get their packets while their sockets are away.
+   */
+  private readonly keptRooms = new Map<Room, number>()
+  /** Restored sockets, by id, whose server is sent everything until they are in their rooms here. */
+  private readonly holding = new Map<string, { release: () => void, timer: NodeJS.Timeout }>()
 
   constructor (private readonly host: RecoveryHost, private readonly limits: RecoveryLimits) {
-    this.log = new SessionLog(limits)
+    this.log = new SessionLog(limits, (session, here) => { this.keep(session.sid, session.rooms, here) })
     this.arrivals = new SessionArrivals(limits.maxPackets)
     this.sweeper = setInterval(() => {
       this.log.expire()
       this.arrivals.sweep(ARRIVAL_TTL)
-      for (const [pid, adopted] of this.adopted) if (this.arrivals.frontierOf(adopted.sid) === undefined) this.adopted.delete(pid)
+      for (const [pid, adopted] of this.adopted) if (this.arrivals.frontierOf(adopted.sid) === undefined) this.unadopt(pid)
     }, Math.min(limits.maxAge, 10_000))
     this.sweeper.unref()
+  }
+
+  /** Whether a session kept or taken over here is in `room` (a socket's own id never counts). */
+  keepsRoom (room: Room): boolean {
+    return this.keptRooms.has(room)
+  }
+
+  /** The rooms `keepsRoom` says yes to. */
+  roomsKept (): Iterable<Room> {
+    return this.keptRooms.keys()
+  }
+
+  private keep (sid: string, rooms: readonly Room[], here: boolean): void {
+    const changed: Room[] = []
+    for (const room of rooms) {
+      if (room === sid) continue
+      const n = (this.keptRooms.get(room) ?? 0) + (here ? 1 : -1)
+      if (n > 0) this.keptRooms.set(room, n)
+      else this.keptRooms.delete(room)
+      if (n === (here ? 1 : 0)) changed.push(room)
+    }
+    if (changed.length > 0) this.host.roomsKept?.(changed)
+  }
+
+  private adopt (adopted: Adopted): void {
+    this.unadopt(adopted.pid)
+    this.adopted.set(adopted.pid, adopted)
+    this.keep(adopted.sid, adopted.rooms, true)
+  }
+
+  private unadopt (pid: string): void {
+    const adopted = this.adopted.get(pid)
+    if (adopted === undefined) return
+    this.adopted.delete(pid)
+    this.keep(adopted.sid, adopted.rooms, false)
   }
 
   get stats (): RecoveryStats {
@@ -178,6 +233,13 @@ export class SessionRecovery {
    * so that if it goes away again before anything else, its last offset is known here.
    */
   joined (sid: string): void {
+    const held = this.holding.get(sid)
+    if (held !== undefined) {
+      // In the same turn as its joins: the announcement that ends `any` lists its rooms.
+      this.holding.delete(sid)
+      clearTimeout(held.timer)
+      held.release()
+    }
     const arrival = this.arrivals.joined(sid, () => this.host.frontier())
     if (arrival === undefined || !arrival.fromPeer) return
     for (const data of arrival.replayed) {
@@ -191,22 +253,41 @@ export class SessionRecovery {
     if (this.closed) return null
     if (this.log.has(pid)) return this.restoreHere(pid, offset)
     if (this.adopted.has(pid)) return this.resumeHere(pid, offset)
-    const session = await this.ask(pid, offset)
-    if (session !== null) this.counts.restoredFromPeer++
+    const { session, release } = await this.ask(pid, offset)
+    if (session === null) {
+      release()
+      return null
+    }
+    this.counts.restoredFromPeer++
+    // Sent everything until Socket.IO has put the socket in its rooms here (see `joined`).
+    const timer = setTimeout(() => { this.holding.delete(session.sid); release() }, this.limits.timeout)
+    timer.unref()
+    this.holding.get(session.sid)?.release()
+    this.holding.set(session.sid, { release, timer })
     return session
   }
 
-  /** Asks the cluster for session `pid`, seen up to `offset` (only `keeper` answers, if given). */
-  private async ask (pid: string, offset: string, keeper?: ServerId): Promise<Session | null> {
+  /**
+   * Asks the cluster for session `pid`, seen up to `offset` (only `keeper` answers, if given). With
+   * room routing, every server first sends this one everything (`release` ends it): the rooms of
+   * the session are not known here yet, and what the keeper has not got when it answers must reach
+   * this server.
+   */
+  private async ask (pid: string, offset: string, keeper?: ServerId): Promise<{ session: Session | null, release: () => void }> {
     const servers = keeper === undefined ? this.host.servers() : [keeper]
     if (servers.length === 0) {
       this.counts.notFound++
-      return null
+      return { session: null, release: () => {} }
+    }
+    const release = this.host.holdAll === undefined ? () => {} : await this.host.holdAll()
+    if (this.closed) {
+      release()
+      return { session: null, release: () => {} }
     }
     const requestId = randomBytes(8).toString('hex')
     const askedAt = this.host.frontier()
     this.arrivals.open(requestId)
-    return await new Promise<Session | null>(resolve => {
+    const session = await new Promise<Session | null>(resolve => {
       const finish = (session: Session | null): void => {
         clearTimeout(request.timer)
         this.pending.delete(requestId)
@@ -227,6 +308,7 @@ export class SessionRecovery {
       this.pending.set(requestId, request)
       this.host.request({ requestId, pid, offset, frontier: encodeFrontier(askedAt), ...(keeper === undefined ? {} : { keeper }) })
     })
+    return { session, release }
   }
 
   /** A server asks for a session: answered at once if it is not here, once caught up with the asker if it is. */
@@ -310,8 +392,14 @@ export class SessionRecovery {
     for (const waiting of this.waiting) clearTimeout(waiting.timer)
     this.waiting.clear()
     for (const request of [...this.pending.values()]) request.finish(null)
+    for (const held of this.holding.values()) {
+      clearTimeout(held.timer)
+      held.release()
+    }
+    this.holding.clear()
     this.log.clear()
     this.arrivals.clear()
+    for (const pid of [...this.adopted.keys()]) this.unadopt(pid)
   }
 
   /**
@@ -362,11 +450,14 @@ export class SessionRecovery {
       if (this.closed || this.leaving || this.log.has(pid) || this.adopted.has(pid) || this.asking(pid)) continue
       // Bounded like the sessions kept here: a peer naming sessions without end gets no more asks.
       if (this.pending.size + this.adopted.size >= this.limits.maxSessions) break
-      this.ask(pid, offset, from).then(session => {
-        if (session === null || this.closed) return
-        this.counts.takenOver++
-        this.adopted.set(pid, { sid: session.sid, pid, rooms: session.rooms, data: session.data, start: offset })
-        this.arrivals.hold(session.sid, Date.now() + this.limits.maxAge)
+      this.ask(pid, offset, from).then(({ session, release }) => {
+        // Its rooms are announced (kept) in the same turn as `any` ends.
+        if (session !== null && !this.closed) {
+          this.counts.takenOver++
+          this.adopt({ sid: session.sid, pid, rooms: session.rooms, data: session.data, start: offset })
+          this.arrivals.hold(session.sid, Date.now() + this.limits.maxAge)
+        }
+        release()
       }, () => {})
     }
   }
@@ -379,7 +470,7 @@ export class SessionRecovery {
   /** The client of a session taken over here came back here. */
   private resumeHere (pid: string, offset: string): Session | null {
     const adopted = this.adopted.get(pid)!
-    this.adopted.delete(pid)
+    this.unadopt(pid)
     const missed = this.arrivals.resume(adopted.sid, offset, adopted.start)
     if (missed === undefined) {
       this.arrivals.drop(adopted.sid)
@@ -449,7 +540,7 @@ export class SessionRecovery {
    */
   private answerAdopted (to: ServerId, request: RestoreRequest['data']): void {
     const adopted = this.adopted.get(request.pid)!
-    this.adopted.delete(request.pid)
+    this.unadopt(request.pid)
     const collectedTo = this.arrivals.frontierOf(adopted.sid)
     const missed = this.arrivals.resume(adopted.sid, request.offset, adopted.start)
     this.arrivals.drop(adopted.sid)

@@ -215,3 +215,72 @@ t.test('a server listing past the directory\'s bound: its list is dropped, it is
   t.notOk(directory.wants('s1', ['lobby']))
   t.ok(directory.wants('s1', ['kept']))
 })
+
+t.test('holdAll: every message says any until released, in force only once every server confirmed and was delivered from where it sends everything', async t => {
+  const here = new Set<string>()
+  const sent: RoomsData[] = []
+  const positions = new Map([['s1', 0], ['s2', 0]])
+  const a = new RoomAnnouncer({
+    announceable: room => here.has(room),
+    rooms: () => here,
+    publish: data => { sent.push(data); return sent.length },
+    servers: () => ['s1', 's2'],
+    routes: () => true,
+    position: uid => positions.get(uid),
+    pageBytes: () => 200
+  }, 60_000)
+  t.teardown(() => { a.close() })
+  let inForce = false
+  const held = a.holdAll().then(release => { inForce = true; return release })
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(sent, [{ full: false, any: true, add: [], remove: [], ack: true }], 'one delta says any and asks for acknowledgements')
+  t.same(a.snapshot().map(p => p.any), [true], 'a server that starts now is told any too')
+  a.acked('s1', '1', 40)
+  positions.set('s1', 41)
+  a.progressed('s1')
+  a.acked('s2', '1', 12)
+  a.progressed('s2')
+  await new Promise(resolve => setImmediate(resolve))
+  t.notOk(inForce, 's2 sends everything from its number 12 on, and 12 is not delivered here yet')
+  positions.set('s2', 13)
+  a.progressed('s2')
+  const release = await held
+  t.ok(inForce)
+  t.equal(a.wildCount, 0, 'not counted as a join')
+
+  // A second hold while the first is in force is in force at once.
+  const second = await a.holdAll()
+  t.equal(sent.length, 1, 'nothing more published')
+
+  // Released with many rooms joined in the same turn: pages but the last still say any, so no
+  // receiver routes by part of the list.
+  here.clear()
+  for (const room of rooms(100)) here.add(room)
+  a.touched(here, true)
+  release()
+  second()
+  a.flush()
+  const pages = sent.slice(1)
+  t.ok(pages.length > 1, `${pages.length} pages`)
+  t.same(pages.map(p => p.any), [...pages.slice(1).map(() => true), false])
+  t.same(pages.flatMap(p => p.add), rooms(100))
+})
+
+t.test('a server that never confirms holds a hold up for the acknowledgement timeout at most', async t => {
+  const a = new RoomAnnouncer({
+    announceable: () => false,
+    rooms: () => [],
+    publish: () => 1,
+    servers: () => ['silent'],
+    routes: () => true,
+    position: () => undefined,
+    pageBytes: () => 1_000
+  }, 50)
+  t.teardown(() => { a.close() })
+  // The announcer's timers do not keep a process alive; this test's process needs to be.
+  const alive = setTimeout(() => {}, 10_000)
+  const release = await a.holdAll()
+  clearTimeout(alive)
+  t.type(release, 'function', 'in force (as far as it can be) after the timeout')
+  release()
+})
