@@ -75,6 +75,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
       wire = [FrameCode.Hello, frame.version, frame.proof, frame.addr, frame.incarnation]
       break
     case 'proto':
+      if (frame.message.body.type === 'gossip') return encodeGossip(frame.message.topic, frame.message.body)
       wire = encodeMessage(frame.message)
       break
     case 'discovery':
@@ -123,6 +124,105 @@ function encodeDirect (topic: Uint8Array, content: Uint8Array): Uint8Array {
   }
   out.set(content, 36 + header)
   return out
+}
+
+type GossipBody = Extract<PlumtreeMessage<NodeId>, { type: 'gossip' }>
+
+/**
+ * `[1, topic, 7, id, origin, content, round, sig | null]` written by hand, byte for byte what
+ * msgpackr writes (every broadcast is one of these per eager peer; the packer call was most of
+ * what a publisher spent encoding).
+ */
+function encodeGossip (topicHex: string, body: GossipBody): Uint8Array {
+  checkString(body.id, codecLimits.maxIdLength, 'gossip.id')
+  checkBytes(body.content, 0, Infinity, 'gossip.content')
+  checkUint(body.round, codecLimits.maxRound, 'gossip.round')
+  if (body.sig !== undefined) checkBytes(body.sig, codecLimits.minSigBytes, codecLimits.maxSigBytes, 'gossip.sig')
+  const topic = hexToBytes(topicHex, 'proto.topic')
+  const origin = hexToBytes(body.origin, 'gossip.origin')
+  const idBytes = Buffer.byteLength(body.id)
+  const content = body.content.byteLength
+  const sig = body.sig?.byteLength
+  const size = 37 + strHeader(idBytes) + idBytes + 34 + binHeader(content) + content + uintBytes(body.round) +
+    (sig === undefined ? 1 : binHeader(sig) + sig)
+  const out = Buffer.allocUnsafe(size)
+  out[0] = 0x98
+  out[1] = FrameCode.Proto
+  out[2] = 0xc4
+  out[3] = 32
+  out.set(topic, 4)
+  out[36] = BodyCode.Gossip
+  let p = writeHeader(out, 37, idBytes, 0xa0, 0xd9, 0xda, 0xdb)
+  p += out.write(body.id, p, 'utf8')
+  out[p] = 0xc4
+  out[p + 1] = 32
+  out.set(origin, p + 2)
+  p = writeHeader(out, p + 34, content, -1, 0xc4, 0xc5, 0xc6)
+  out.set(body.content, p)
+  p = writeUint(out, p + content, body.round)
+  if (body.sig === undefined) {
+    out[p] = 0xc0
+  } else {
+    p = writeHeader(out, p, body.sig.byteLength, -1, 0xc4, 0xc5, 0xc6)
+    out.set(body.sig, p)
+  }
+  return out
+}
+
+/** Bytes of a MessagePack str header for `n` bytes (fixstr below 32). */
+function strHeader (n: number): number {
+  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
+}
+
+/** Bytes of a MessagePack bin header for `n` bytes. */
+function binHeader (n: number): number {
+  return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
+}
+
+/** Bytes MessagePack takes for the unsigned integer `n` (at most 32 bits here). */
+function uintBytes (n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
+}
+
+/** Writes a str or bin header (`fix`: the fixstr base, or -1 for bin); returns where the data goes. */
+function writeHeader (out: Buffer, at: number, n: number, fix: number, c8: number, c16: number, c32: number): number {
+  if (fix >= 0 && n < 32) {
+    out[at] = fix | n
+    return at + 1
+  }
+  if (n < 0x100) {
+    out[at] = c8
+    out[at + 1] = n
+    return at + 2
+  }
+  if (n < 0x10000) {
+    out[at] = c16
+    out.writeUInt16BE(n, at + 1)
+    return at + 3
+  }
+  out[at] = c32
+  out.writeUInt32BE(n, at + 1)
+  return at + 5
+}
+
+function writeUint (out: Buffer, at: number, n: number): number {
+  if (n < 0x80) {
+    out[at] = n
+    return at + 1
+  }
+  if (n < 0x100) {
+    out[at] = 0xcc
+    out[at + 1] = n
+    return at + 2
+  }
+  if (n < 0x10000) {
+    out[at] = 0xcd
+    out.writeUInt16BE(n, at + 1)
+    return at + 3
+  }
+  out[at] = 0xce
+  out.writeUInt32BE(n, at + 1)
+  return at + 5
 }
 
 function encodeMessage (message: Message<NodeId>): unknown[] {
@@ -335,6 +435,10 @@ export function decodeFrame (bytes: Uint8Array): Frame {
     const direct = decodeDirectFrame(bytes)
     if (direct !== undefined) return direct
   }
+  if (first === 0x98) {
+    const gossip = decodeGossipFrame(bytes)
+    if (gossip !== undefined) return gossip
+  }
   let wire: unknown
   try {
     wire = unpackr.unpack(bytes)
@@ -377,6 +481,102 @@ function decodeDirectFrame (bytes: Uint8Array): Frame | undefined {
     lastDirectTopicHex = topic.toString('hex')
   }
   return { type: 'direct', topic: lastDirectTopicHex, content: bytes.subarray(at, size) }
+}
+
+/** The topic and origin of the last gossip frame read, with their hex: most frames repeat them. */
+let lastGossipTopic = Buffer.alloc(32)
+let lastGossipTopicHex = lastGossipTopic.toString('hex')
+let lastGossipOrigin = Buffer.alloc(32)
+let lastGossipOriginHex = lastGossipOrigin.toString('hex')
+
+/**
+ * A GOSSIP frame as our encoder writes it (see `encodeGossip`), with an id of ASCII only, read
+ * without msgpackr, checked as the general way checks it. Undefined for any other shape (trailing
+ * or missing bytes included): the general way then accepts or refuses it.
+ */
+function decodeGossipFrame (bytes: Uint8Array): Frame | undefined {
+  const end = bytes.byteLength
+  if (end < 74 || bytes[1] !== FrameCode.Proto || bytes[2] !== 0xc4 || bytes[3] !== 32 || bytes[36] !== BodyCode.Gossip) return undefined
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, end)
+  // The id: fixstr or str8 (an id is at most maxIdLength characters).
+  let p = 37
+  const h = buf[p]!
+  let idLength: number
+  if (h >= 0xa0 && h <= 0xbf) {
+    idLength = h & 0x1f
+    p += 1
+  } else if (h === 0xd9) {
+    idLength = buf[p + 1]!
+    p += 2
+  } else {
+    return undefined
+  }
+  const idEnd = p + idLength
+  if (idLength === 0 || idLength > codecLimits.maxIdLength || idEnd + 34 > end) return undefined
+  for (let k = p; k < idEnd; k++) if (buf[k]! >= 0x80) return undefined
+  const id = buf.toString('latin1', p, idEnd)
+  p = idEnd
+  if (buf[p] !== 0xc4 || buf[p + 1] !== 32) return undefined
+  const originAt = p + 2
+  p += 34
+  const content = readBin(buf, p, end)
+  if (content === undefined) return undefined
+  p = content[1]
+  // The round: a positive fixint, uint8 or uint16 (at most maxRound).
+  const r = buf[p]
+  let round: number
+  if (r === undefined) return undefined
+  if (r < 0x80) {
+    round = r
+    p += 1
+  } else if (r === 0xcc && p + 2 <= end) {
+    round = buf[p + 1]!
+    p += 2
+  } else if (r === 0xcd && p + 3 <= end) {
+    round = buf.readUInt16BE(p + 1)
+    p += 3
+  } else {
+    return undefined
+  }
+  if (round > codecLimits.maxRound) return undefined
+  let sig: Uint8Array | undefined
+  if (buf[p] === 0xc0) {
+    p += 1
+  } else {
+    const read = readBin(buf, p, end)
+    if (read === undefined) return undefined
+    sig = buf.subarray(read[1] - read[0], read[1])
+    if (sig.byteLength < codecLimits.minSigBytes || sig.byteLength > codecLimits.maxSigBytes) return undefined
+    p = read[1]
+  }
+  if (p !== end) return undefined
+  const topic = buf.subarray(4, 36)
+  if (!topic.equals(lastGossipTopic)) {
+    lastGossipTopic = Buffer.from(topic)
+    lastGossipTopicHex = topic.toString('hex')
+  }
+  const origin = buf.subarray(originAt, originAt + 32)
+  if (!origin.equals(lastGossipOrigin)) {
+    lastGossipOrigin = Buffer.from(origin)
+    lastGossipOriginHex = origin.toString('hex')
+  }
+  const body: GossipBody = { type: 'gossip', id, origin: lastGossipOriginHex, content: buf.subarray(content[1] - content[0], content[1]), round }
+  if (sig !== undefined) body.sig = sig
+  return { type: 'proto', message: { topic: lastGossipTopicHex, body } }
+}
+
+/** A bin8/16/32 at `at`: its length and where it ends; undefined if it is not one, or runs past `end`. */
+function readBin (buf: Buffer, at: number, end: number): [number, number] | undefined {
+  let length: number
+  let start: number
+  switch (buf[at]) {
+    case 0xc4: if (at + 2 > end) return undefined; length = buf[at + 1]!; start = at + 2; break
+    case 0xc5: if (at + 3 > end) return undefined; length = buf.readUInt16BE(at + 1); start = at + 3; break
+    case 0xc6: if (at + 5 > end) return undefined; length = buf.readUInt32BE(at + 1); start = at + 5; break
+    default: return undefined
+  }
+  if (start + length > end) return undefined
+  return [length, start + length]
 }
 
 function decodeWire (wire: unknown[]): Frame {
