@@ -8,15 +8,21 @@
  * oldest with `keys().next()` walks over every deleted slot until V8 rehashes, which measured ~20 µs
  * per message once a 10,000-entry cache was full. The queue makes both eviction paths O(1)
  * amortised. An entry costs a Map entry and three array slots, no object: the seen-id window
- * (`ExpiringSet`) sits on the hot path of every delivered message.
+ * (`ExpiringSet`) sits on the hot path of every delivered message, and so does the payload cache.
  */
 export class ExpiringMap<K, V> {
-  /** Key -> its slot in the arrays below. */
+  /**
+   * Key -> its position: the number of entries set before it (over the map's life), so that
+   * dropping the front of the arrays renumbers nothing: `base` moves instead.
+   */
   private readonly slots = new Map<K, number>()
   /** Keys in insertion order (`undefined`: refreshed or deleted), with their values and expiries. */
   private order: Array<K | undefined> = []
   private values: Array<V | undefined> = []
   private expiries: number[] = []
+  /** The position of `order[0]`. */
+  private base = 0
+  /** Index of the oldest slot not yet consumed. */
   private head = 0
   readonly capacity: number
 
@@ -34,7 +40,7 @@ export class ExpiringMap<K, V> {
 
   get (key: K): V | undefined {
     const slot = this.slots.get(key)
-    return slot === undefined ? undefined : this.values[slot]
+    return slot === undefined ? undefined : this.values[slot - this.base]
   }
 
   /**
@@ -44,8 +50,8 @@ export class ExpiringMap<K, V> {
   set (key: K, value: V, expires: number): void {
     if (this.capacity === 0) return
     const previous = this.slots.get(key)
-    if (previous !== undefined) this.clearSlot(previous)
-    this.slots.set(key, this.order.length)
+    if (previous !== undefined) this.clearSlot(previous - this.base)
+    this.slots.set(key, this.base + this.order.length)
     this.order.push(key)
     this.values.push(value)
     this.expiries.push(expires)
@@ -56,7 +62,7 @@ export class ExpiringMap<K, V> {
   delete (key: K): boolean {
     const slot = this.slots.get(key)
     if (slot === undefined) return false
-    this.clearSlot(slot)
+    this.clearSlot(slot - this.base)
     this.slots.delete(key)
     this.compact()
     return true
@@ -87,9 +93,11 @@ export class ExpiringMap<K, V> {
     this.order = []
     this.values = []
     this.expiries = []
+    this.base = 0
     this.head = 0
   }
 
+  /** A slot whose key was refreshed, deleted or dropped: `order` says so (`undefined`), and only there. */
   private clearSlot (slot: number): void {
     this.order[slot] = undefined
     this.values[slot] = undefined
@@ -98,8 +106,7 @@ export class ExpiringMap<K, V> {
   /** Moves `head` to the oldest live slot; false when there is none. */
   private skipStale (): boolean {
     while (this.head < this.order.length) {
-      const key = this.order[this.head]
-      if (key !== undefined && this.slots.get(key) === this.head) return true
+      if (this.order[this.head] !== undefined) return true
       this.head++
     }
     return false
@@ -113,20 +120,35 @@ export class ExpiringMap<K, V> {
   }
 
   /**
-   * Reclaim stale slots now and then (a consumed front, or keys refreshed or deleted in the
-   * middle), so the arrays stay within a constant factor of the live entries; slots are renumbered.
+   * Reclaim stale slots now and then, so the arrays stay within a constant factor of the live
+   * entries. A consumed front is cut off and `base` moves: nothing in `slots` changes (the entries
+   * of a full cache are dropped at the front one per insert, and renumbering every key each time
+   * the front was cut was a Map write per insert). Only when refreshed or deleted keys leave as
+   * many holes as live entries further back are the live ones renumbered.
    */
   private compact (): void {
     const used = this.order.length - this.head
-    const frontIsLarge = this.head >= 1024 && this.head * 2 >= this.order.length
-    if (!frontIsLarge && used <= 2 * this.slots.size + 1024) return
+    if (used > 2 * this.slots.size + 1024) {
+      this.renumber()
+      return
+    }
+    if (this.head < 1024 || this.head * 2 < this.order.length) return
+    this.order = this.order.slice(this.head)
+    this.values = this.values.slice(this.head)
+    this.expiries = this.expiries.slice(this.head)
+    this.base += this.head
+    this.head = 0
+  }
+
+  private renumber (): void {
     const order: Array<K | undefined> = []
     const values: Array<V | undefined> = []
     const expiries: number[] = []
+    const base = this.base + this.order.length
     for (let i = this.head; i < this.order.length; i++) {
       const key = this.order[i]
-      if (key === undefined || this.slots.get(key) !== i) continue
-      this.slots.set(key, order.length)
+      if (key === undefined) continue
+      this.slots.set(key, base + order.length)
       order.push(key)
       values.push(this.values[i])
       expiries.push(this.expiries[i] as number)
@@ -134,6 +156,7 @@ export class ExpiringMap<K, V> {
     this.order = order
     this.values = values
     this.expiries = expiries
+    this.base = base
     this.head = 0
   }
 }

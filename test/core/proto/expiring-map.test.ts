@@ -51,3 +51,47 @@ t.test('refreshing and deleting many keys keeps the order of expiry and the boun
   t.equal(m.get(99), undefined)
   t.equal(m.get(1199), 0)
 })
+
+t.test('any sequence of sets, deletes and evictions leaves what a plain list of entries would', async t => {
+  const fc = (await import('fast-check')).default
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('set' as const), key: fc.integer({ min: 0, max: 40 }), ttl: fc.integer({ min: 0, max: 50 }) }),
+    fc.record({ kind: fc.constant('delete' as const), key: fc.integer({ min: 0, max: 40 }) }),
+    fc.record({ kind: fc.constant('evict' as const) }),
+    fc.record({ kind: fc.constant('burst' as const), from: fc.integer({ min: 100, max: 5_000 }), count: fc.integer({ min: 1, max: 3_000 }) })
+  )
+  fc.assert(fc.property(fc.integer({ min: 0, max: 64 }), fc.array(op, { maxLength: 60 }), (capacity, ops) => {
+    const m = new ExpiringMap<number, number>(capacity)
+    // The reference: entries oldest first; every key once.
+    let model: Array<{ key: number, value: number, expires: number }> = []
+    let now = 0
+    let value = 0
+    const set = (key: number, expires: number): void => {
+      value++
+      m.set(key, value, expires)
+      if (capacity === 0) return
+      model = model.filter(e => e.key !== key)
+      model.push({ key, value, expires })
+      while (model.length > capacity) model.shift()
+    }
+    for (const o of ops) {
+      now += 1
+      if (o.kind === 'set') set(o.key, now + o.ttl)
+      else if (o.kind === 'burst') for (let k = o.from; k < o.from + o.count; k++) set(k, now + 100)
+      else if (o.kind === 'delete') {
+        const had = model.some(e => e.key === o.key)
+        if (m.delete(o.key) !== had) return false
+        model = model.filter(e => e.key !== o.key)
+      } else {
+        // Expiries are in insertion order only when lifetimes are equal: evict from the front as the map does.
+        let n = 0
+        while (model.length > 0 && model[0]!.expires <= now) { model.shift(); n++ }
+        if (m.evictExpired(now) !== n) return false
+      }
+      if (m.size !== model.length) return false
+      if (m.oldestExpiry() !== model[0]?.expires) return false
+    }
+    for (const e of model) if (m.get(e.key) !== e.value) return false
+    return JSON.stringify([...m.keys()].sort((a, b) => a - b)) === JSON.stringify(model.map(e => e.key).sort((a, b) => a - b))
+  }), { numRuns: 400 })
+})
