@@ -6,7 +6,7 @@
  * every server broadcasts 1,000 messages to the room and every client must get all 5,000, each
  * once. Needs root, `ip` and `iptables` (skipped otherwise, failed under CI=true).
  */
-import { bed, multihost, waitFor, waitForServerCount } from '../fixtures/netns.js'
+import { bed, multihost, waitForInboxes, waitForServerCount } from '../fixtures/netns.js'
 
 const N = 5
 const PER_SENDER = 1_000
@@ -30,12 +30,7 @@ multihost(`Socket.IO adapter, 2 % loss and 20 +- 10 ms delay on every link: ${PE
   const sending = Date.now()
   await Promise.all(servers.map(async s => await s.call('ioEmit', { room: 'room', event: 'm', prefix: `from${s.index}`, count: PER_SENDER })))
   const expected = N * PER_SENDER
-  let last: number[] = []
-  const complete = await waitFor(`${expected} messages at every client`, async () => {
-    last = await Promise.all(servers.map(async s => (await s.received(INBOX)).unique))
-    return last.every(u => u === expected)
-  }, 45_000, 250).then(() => true, () => false)
-  t.comment(`deliveries per client: ${JSON.stringify(last)} of ${expected}, ${Date.now() - sending} ms after the first broadcast`)
+  const complete = await waitForInboxes(t, servers, INBOX, expected, sending)
   if (!complete) {
     for (const s of servers) {
       const per = await Promise.all(servers.map(async o => await s.has(INBOX, `from${o.index}`, PER_SENDER)))

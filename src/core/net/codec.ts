@@ -483,6 +483,31 @@ function decodeDirectFrame (bytes: Uint8Array): Frame | undefined {
   return { type: 'direct', topic: lastDirectTopicHex, content: bytes.subarray(at, size) }
 }
 
+/**
+ * A round at `at`, as our encoder writes it: a positive fixint, uint8 or uint16 of at most
+ * maxRound. Returns the round and, above bit 16, how many bytes it took (one number, not a pair:
+ * this runs for every id of an IHAVE); -1 if it is not one.
+ */
+function readRound (bytes: Uint8Array, at: number, end: number): number {
+  const r = bytes[at]
+  let round: number
+  let width: number
+  if (r === undefined) return -1
+  if (r < 0x80) {
+    round = r
+    width = 1
+  } else if (r === 0xcc && at + 2 <= end) {
+    round = bytes[at + 1]!
+    width = 2
+  } else if (r === 0xcd && at + 3 <= end) {
+    round = (bytes[at + 1]! << 8) | bytes[at + 2]!
+    width = 3
+  } else {
+    return -1
+  }
+  return round > codecLimits.maxRound ? -1 : (width << 16) | round
+}
+
 /** The topic and origin of the last gossip frame read, with their hex: most frames repeat them. */
 let lastGossipTopic = Buffer.alloc(32)
 let lastGossipTopicHex = lastGossipTopic.toString('hex')
@@ -522,23 +547,10 @@ function decodeGossipFrame (bytes: Uint8Array): Frame | undefined {
   const content = readBin(buf, p, end)
   if (content === undefined) return undefined
   p = content[1]
-  // The round: a positive fixint, uint8 or uint16 (at most maxRound).
-  const r = buf[p]
-  let round: number
-  if (r === undefined) return undefined
-  if (r < 0x80) {
-    round = r
-    p += 1
-  } else if (r === 0xcc && p + 2 <= end) {
-    round = buf[p + 1]!
-    p += 2
-  } else if (r === 0xcd && p + 3 <= end) {
-    round = buf.readUInt16BE(p + 1)
-    p += 3
-  } else {
-    return undefined
-  }
-  if (round > codecLimits.maxRound) return undefined
+  const read = readRound(buf, p, end)
+  if (read < 0) return undefined
+  const round = read & 0xffff
+  p += read >>> 16
   let sig: Uint8Array | undefined
   if (buf[p] === 0xc0) {
     p += 1
@@ -783,21 +795,9 @@ function decodeIHaveFrame (bytes: Uint8Array): Frame | undefined {
     for (let k = start; k < stop; k++) if (bytes[k]! >= 0x80) return undefined
     at[i] = p
     p = stop
-    const r = bytes[p]!
-    let round: number
-    if (r <= 0x7f) {
-      round = r
-      p += 1
-    } else if (r === 0xcc && p + 2 <= end) {
-      round = bytes[p + 1]!
-      p += 2
-    } else if (r === 0xcd && p + 3 <= end) {
-      round = (bytes[p + 1]! << 8) | bytes[p + 2]!
-      p += 3
-    } else {
-      return undefined
-    }
-    if (round > codecLimits.maxRound) return undefined
+    const read = readRound(bytes, p, end)
+    if (read < 0) return undefined
+    p += read >>> 16
   }
   if (p !== end) return undefined
   const topic = readId32(bytes.subarray(4, 36), 'proto.topic')
