@@ -132,6 +132,23 @@ t.test('one verifier, batches of every shape arriving in any order: every messag
   }
 })
 
+t.test('a bounded verifier forgets the oldest nodes first, and only those', async t => {
+  // A batch of two: its root is the one node above the leaves, remembered once a message checks.
+  const v = new OriginVerifier(3)
+  const batches = [0, 1, 2, 3].map(n => { const m = batch(2, `r${n}`); return { m, proofs: signBatch(keys.secretKey, m) } })
+  const unsigned = (b: number): boolean => {
+    const { m, proofs } = batches[b]!
+    const proof = Buffer.from(proofs[1]!)
+    proof.fill(0, 0, SIGNATURE_BYTES)
+    return v.verify(origin, TOPIC, m[1]!.id, m[1]!.content, proof)
+  }
+  for (const b of [0, 1, 2]) t.ok(v.verify(origin, TOPIC, batches[b]!.m[0]!.id, batches[b]!.m[0]!.content, batches[b]!.proofs[0]))
+  t.ok(unsigned(0) && unsigned(1) && unsigned(2), 'three roots known: each batch\'s other message needs no signature')
+  t.ok(v.verify(origin, TOPIC, batches[3]!.m[0]!.id, batches[3]!.m[0]!.content, batches[3]!.proofs[0]), 'a fourth root')
+  t.notOk(unsigned(0), 'the oldest root is forgotten: its batch must show its signature again')
+  t.ok(unsigned(1) && unsigned(2) && unsigned(3), 'the others are still known')
+})
+
 t.test('a batch beyond MAX_BATCH is refused', async t => {
   t.throws(() => signBatch(keys.secretKey, batch(MAX_BATCH + 1)), RangeError)
 })
