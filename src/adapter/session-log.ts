@@ -83,6 +83,13 @@ export function packetMatches (sessionRooms: readonly Room[], rooms: readonly Ro
 export class SessionLog {
   /** In persist order, which is disconnection order: the front is the oldest. */
   private readonly sessions = new Map<string, StoredSession>()
+  /**
+   * The same sessions oldest first (and ones gone since, skipped): the oldest is found here. Asking
+   * the Map for its first entry walks over every entry deleted before it until V8 rehashes, and
+   * once the bound is reached every persist evicted one: 24 µs a persist at 10,000 sessions.
+   */
+  private order: StoredSession[] = []
+  private orderHead = 0
   /** How many held sessions are in each room: which packets may concern a held session. */
   private readonly sessionRooms = new Map<Room, number>()
   /** The packet log is `packets[head..]`; `first` is the position of `packets[head]` since the start. */
@@ -124,6 +131,7 @@ export class SessionLog {
     const logEnd = this.first + this.packets.length - this.head
     const stored: StoredSession = { ...session, bytes: session.bytes + SESSION_OVERHEAD, disconnectedAt: this.now(), logEnd }
     this.sessions.set(stored.pid, stored)
+    this.order.push(stored)
     for (const room of stored.rooms) this.sessionRooms.set(room, (this.sessionRooms.get(room) ?? 0) + 1)
     this.bytes += stored.bytes
     this.kept(stored, true)
@@ -201,8 +209,7 @@ export class SessionLog {
   /** Drops what is older than `maxAge`. */
   expire (): void {
     const threshold = this.now() - this.limits.maxAge
-    for (const session of this.sessions.values()) {
-      if (session.disconnectedAt >= threshold) break
+    for (let session = this.oldestSession(); session !== undefined && session.disconnectedAt < threshold; session = this.oldestSession()) {
       this.remove(session.pid)
     }
     while (this.head < this.packets.length && this.packets[this.head]!.at < threshold) this.shiftPacket()
@@ -212,6 +219,8 @@ export class SessionLog {
   clear (): void {
     const sessions = [...this.sessions.values()]
     this.sessions.clear()
+    this.order = []
+    this.orderHead = 0
     this.sessionRooms.clear()
     this.packets = []
     this.head = 0
@@ -250,7 +259,7 @@ export class SessionLog {
     while (this.sessions.size > this.limits.maxSessions) this.evictSession()
     while (this.packets.length - this.head > this.limits.maxPackets) this.evictPacket()
     while (this.bytes > this.limits.maxBytes) {
-      const session = this.sessions.values().next().value
+      const session = this.oldestSession()
       const packet = this.head < this.packets.length ? this.packets[this.head] : undefined
       if (session === undefined && packet === undefined) break
       if (packet === undefined || (session !== undefined && session.disconnectedAt <= packet.at)) this.evictSession()
@@ -259,10 +268,20 @@ export class SessionLog {
     this.compact()
   }
 
+  /** The session kept longest, or undefined; drops the front of `order` that is gone. */
+  private oldestSession (): StoredSession | undefined {
+    while (this.orderHead < this.order.length) {
+      const session = this.order[this.orderHead]!
+      if (this.sessions.get(session.pid) === session) return session
+      this.orderHead++
+    }
+    return undefined
+  }
+
   private evictSession (): void {
-    const oldest = this.sessions.keys().next().value
+    const oldest = this.oldestSession()
     if (oldest === undefined) return
-    this.remove(oldest)
+    this.remove(oldest.pid)
     this.evictedSessions++
   }
 
@@ -273,9 +292,18 @@ export class SessionLog {
 
   /** Drops the consumed front of the array once it is at least half of it. */
   private compact (): void {
-    if (this.head < 1_024 || this.head * 2 < this.packets.length) return
-    this.packets = this.packets.slice(this.head)
-    this.head = 0
+    if (this.head >= 1_024 && this.head * 2 >= this.packets.length) {
+      this.packets = this.packets.slice(this.head)
+      this.head = 0
+    }
+    // Sessions taken from the middle leave entries in `order` until they reach its front.
+    if (this.order.length - this.orderHead > 2 * this.sessions.size + 1_024) {
+      this.order = this.order.slice(this.orderHead).filter(session => this.sessions.get(session.pid) === session)
+      this.orderHead = 0
+    } else if (this.orderHead >= 1_024 && this.orderHead * 2 >= this.order.length) {
+      this.order = this.order.slice(this.orderHead)
+      this.orderHead = 0
+    }
   }
 }
 

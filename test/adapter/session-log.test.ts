@@ -130,3 +130,38 @@ t.test('the last packet sent to a session\'s socket before it went away: the las
   t.equal(l.lastSent('p2'), undefined, 'nothing was sent to it')
   t.same(l.pids(), ['p1', 'p2'])
 })
+
+t.test('sessions persisted, taken from the middle, persisted again and expiring: the oldest still go first, whatever the order of events', async t => {
+  const fc = (await import('fast-check')).default
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('persist' as const), pid: fc.integer({ min: 0, max: 30 }) }),
+    fc.record({ kind: fc.constant('take' as const), pid: fc.integer({ min: 0, max: 30 }) }),
+    fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 4_000 }) }),
+    fc.record({ kind: fc.constant('storm' as const), from: fc.integer({ min: 100, max: 3_000 }), count: fc.integer({ min: 1, max: 2_500 }) })
+  )
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.array(op, { maxLength: 50 }), (maxSessions, ops) => {
+    const { log: l, clock } = log({ maxSessions, maxPackets: 10, maxAge: 10_000 })
+    // The reference: pids oldest first, with when each went away.
+    let model: Array<{ pid: string, at: number }> = []
+    const persist = (pid: string): void => {
+      l.persist(session(pid))
+      model = model.filter(m => m.pid !== pid)
+      model.push({ pid, at: clock.now })
+      while (model.length > maxSessions) model.shift()
+    }
+    for (const o of ops) {
+      if (o.kind === 'persist') persist(`p${o.pid}`)
+      else if (o.kind === 'storm') for (let i = o.from; i < o.from + o.count; i++) persist(`p${i}`)
+      else if (o.kind === 'take') {
+        const had = model.some(m => m.pid === `p${o.pid}`)
+        if ((l.take(`p${o.pid}`) !== undefined) !== had) return false
+        model = model.filter(m => m.pid !== `p${o.pid}`)
+      } else {
+        clock.now += o.ms
+        model = model.filter(m => m.at >= clock.now - 10_000)
+      }
+      if (l.stats.sessions !== model.length) return false
+    }
+    return JSON.stringify(l.pids()) === JSON.stringify(model.map(m => m.pid))
+  }), { numRuns: 300 })
+})
