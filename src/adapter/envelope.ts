@@ -29,6 +29,7 @@ import { Packr } from 'msgpackr'
 import { MessageType } from 'socket.io-adapter'
 import type { BroadcastOptions, ClusterMessage, ClusterResponse, Room } from 'socket.io-adapter'
 import { GossipError } from '../core/errors.js'
+import { uintBytes, writeUint } from '../core/net/msgpack.js'
 
 const ENVELOPE_VERSION = 1
 const MESSAGE = 1
@@ -179,9 +180,9 @@ export function encodeRouted (seq: number, skip: RouteSkip, body: Uint8Array): U
     out[0] = 0x95
     out[1] = ENVELOPE_VERSION
     out[2] = ROUTED
-    let at = writeUint(out, 3, seq, seqBytes)
+    let at = writeUint(out, 3, seq)
     if (skip === -1) out[at++] = 0xff
-    else at = writeUint(out, at, skip, skipBytes)
+    else at = writeUint(out, at, skip)
     out.set(body, at)
     return out
   }
@@ -192,25 +193,6 @@ export function encodeRouted (seq: number, skip: RouteSkip, body: Uint8Array): U
   out[0] = 0x95
   out.set(body, header.length)
   return out
-}
-
-/** Bytes of the smallest MessagePack encoding of a non-negative integer up to 2^32 - 1; 0 for anything else. */
-function uintBytes (n: number): number {
-  if (!Number.isInteger(n) || n < 0) return 0
-  if (n < 0x80) return 1
-  if (n < 0x100) return 2
-  if (n < 0x10000) return 3
-  if (n <= 0xffffffff) return 5
-  return 0
-}
-
-function writeUint (out: Buffer, at: number, n: number, bytes: number): number {
-  switch (bytes) {
-    case 1: out[at] = n; return at + 1
-    case 2: out[at] = 0xcc; out[at + 1] = n; return at + 2
-    case 3: out[at] = 0xcd; out.writeUInt16BE(n, at + 1); return at + 3
-    default: out[at] = 0xce; out.writeUInt32BE(n, at + 1); return at + 5
-  }
 }
 
 export function encodeFiller (seq: number, uid: string): Uint8Array {

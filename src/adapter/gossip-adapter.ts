@@ -237,15 +237,14 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       liveNodes: () => this.book.liveNodes(),
       // Rooms of sessions kept for recovery count: their packets must reach this server while their sockets are away.
       announceable: room => (this.rooms.has(room) && !this.sids.has(room)) || this.recovery?.keepsRoom(room) === true,
-      rooms: () => new Set([...[...this.rooms.keys()].filter(room => !this.sids.has(room)), ...(this.recovery?.roomsKept() ?? [])]),
       publish: message => this.publishNow(message as unknown as Parameters<ClusterAdapterWithHeartbeat['publish']>[0])?.seq,
       respond: (to, response) => {
         this.doPublishResponse(to, { ...response, uid: this.uid, nsp: this.nsp.name } as RoomsResponse).catch(() => {})
       },
       position: uid => this.order.position(uid),
       maxRooms: options.maxRoomsPerServer,
-      overflow: (uid, rooms, chars) => {
-        options.logger.warn({ server: uid, nsp: this.nsp.name, rooms, chars, maxRoomsPerServer: options.maxRoomsPerServer }, 'socket.io adapter: room routing: a server lists more rooms than maxRoomsPerServer allows; it is sent every room broadcast until it lists its rooms again')
+      overflow: (uid, rooms, bytes) => {
+        options.logger.warn({ server: uid, nsp: this.nsp.name, rooms, bytes, maxRoomsPerServer: options.maxRoomsPerServer }, 'socket.io adapter: room routing: a server lists more rooms than maxRoomsPerServer allows; it is sent every room broadcast until it lists its rooms again')
       },
       // Before the node is there nothing reaches another server; snapshots are cut with the node's limit.
       pageBytes: () => roomsPageBytes((this.connection === undefined ? undefined : limitOf(this.connection.node)) ?? DEFAULT_MAX_MESSAGE_SIZE)

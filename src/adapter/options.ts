@@ -31,7 +31,7 @@ export interface AdapterOptions extends ClusterAdapterOptions {
   roomRouting?: boolean
   /**
    * With `roomRouting`: rooms of each other server this server keeps, at most (and their names
-   * 64 characters each on average, at most). A server listing more is sent every room broadcast
+   * 64 bytes each on average, at most). A server listing more is sent every room broadcast
    * until it lists its rooms again; the bound keeps what servers say from taking all memory.
    * Default 100 000.
    */

@@ -43,8 +43,6 @@ import type { RoomsMessage } from './envelope.js'
 export interface AnnouncerHost {
   /** Whether `room` has a member here and is not a socket's own room. */
   announceable: (room: Room) => boolean
-  /** Every room `announceable` now. */
-  rooms: () => Iterable<Room>
   /** Publishes ROOMS to every server; returns its number (undefined if it could not be sent). */
   publish: (data: RoomsMessage['data']) => number | undefined
   /** The servers counted now: those whose acknowledgement a join waits for. */

@@ -10,23 +10,24 @@
  * room no known server lists may be one, so it goes to every server.
  *
  * Bounded, because what a server lists is what it says: past `maxRooms` rooms, or their names past
- * `maxRooms` × ROOM_CHARS characters, a server's list is dropped and it is sent every broadcast
+ * `maxRooms` × ROOM_BYTES bytes as they travel (a peer may list numbers too: `roomCost` sizes both), a server's list is dropped and it is sent every broadcast
  * (always correct, only wasteful) until its next snapshot. Without the bound, deltas of 4,096 rooms
  * each, one after the other, grew the directory until the process ran out of memory.
  */
 import type { Room, ServerId } from 'socket.io-adapter'
 import type { RoomsMessage } from './envelope.js'
+import { roomCost } from './room-announcer.js'
 
-/** Characters of room names allowed per listed room, on average. */
-export const ROOM_CHARS = 64
+/** Bytes of room names allowed per listed room, on average. */
+export const ROOM_BYTES = 64
 
 /** Rooms of one server kept by default. */
 export const DEFAULT_MAX_ROOMS = 100_000
 
 interface Known {
   rooms: Set<Room>
-  /** Characters of the names in `rooms`. */
-  chars: number
+  /** Bytes of the names in `rooms` (`roomCost`). */
+  bytes: number
   any: boolean
   /** Listed past the bound: its list was dropped; it is sent everything until its next snapshot. */
   over: boolean
@@ -38,36 +39,36 @@ export class RoomDirectory {
   private readonly index = new Map<Room, Set<ServerId>>()
 
   /** `overflow`: called when a server lists more than the bound allows (once, until its next snapshot). */
-  constructor (private readonly maxRooms = DEFAULT_MAX_ROOMS, private readonly overflow: (uid: ServerId, rooms: number, chars: number) => void = () => {}) {}
+  constructor (private readonly maxRooms = DEFAULT_MAX_ROOMS, private readonly overflow: (uid: ServerId, rooms: number, bytes: number) => void = () => {}) {}
 
   /** Applies `uid`'s ROOMS, in its order. A delta before any snapshot is ignored (the server stays unknown). */
   apply (uid: ServerId, data: RoomsMessage['data']): void {
     let known = this.servers.get(uid)
     if (data.full) {
       this.forget(uid)
-      known = { rooms: new Set(), chars: 0, any: true, over: false }
+      known = { rooms: new Set(), bytes: 0, any: true, over: false }
       this.servers.set(uid, known)
     }
     if (known === undefined || known.over) return
     known.any = data.any
     for (const room of data.remove) {
       if (!known.rooms.delete(room)) continue
-      known.chars -= room.length
+      known.bytes -= roomCost(room)
       this.unindex(uid, room)
     }
     for (const room of data.add) {
       if (known.rooms.has(room)) continue
       known.rooms.add(room)
-      known.chars += room.length
+      known.bytes += roomCost(room)
       let holders = this.index.get(room)
       if (holders === undefined) this.index.set(room, holders = new Set())
       holders.add(uid)
     }
-    if (known.rooms.size > this.maxRooms || known.chars > this.maxRooms * ROOM_CHARS) {
-      this.overflow(uid, known.rooms.size, known.chars)
+    if (known.rooms.size > this.maxRooms || known.bytes > this.maxRooms * ROOM_BYTES) {
+      this.overflow(uid, known.rooms.size, known.bytes)
       for (const room of known.rooms) this.unindex(uid, room)
       known.rooms = new Set()
-      known.chars = 0
+      known.bytes = 0
       known.over = true
     }
   }

@@ -52,7 +52,6 @@ export interface RoutingHost {
   liveNodes: () => ReadonlySet<NodeId>
   /** Whether `room` has a member here and is not a socket's own room. */
   announceable: (room: Room) => boolean
-  rooms: () => Iterable<Room>
   /** Publishes a numbered message (through `frames`); returns its number. */
   publish: (message: { type: number, data?: unknown }) => number | undefined
   /** Bytes of room names one ROOMS message may carry. */
@@ -63,7 +62,7 @@ export interface RoutingHost {
   /** Rooms of one other server kept at most (see RoomDirectory). */
   maxRooms: number
   /** `uid` listed more rooms than that: it is sent every broadcast until its next snapshot. */
-  overflow: (uid: ServerId, rooms: number, chars: number) => void
+  overflow: (uid: ServerId, rooms: number, bytes: number) => void
 }
 
 export type Frames = Uint8Array | Array<[NodeId, Uint8Array]>
@@ -80,7 +79,6 @@ export class RoomRouting {
     this.directory = new RoomDirectory(host.maxRooms, host.overflow)
     this.announcer = new RoomAnnouncer({
       announceable: host.announceable,
-      rooms: host.rooms,
       publish: data => host.publish({ type: ROOMS, data }),
       servers: () => [...host.live().keys()],
       routes: uid => this.directory.knows(uid),
@@ -155,7 +153,10 @@ export class RoomRouting {
    * them what they were not sent, so the keeper need not wait for the next keepalive.
    */
   catchUpAll (): void {
-    this.publishTo(this.chain.behind(this.host.liveNodes()), { type: MessageType.HEARTBEAT })
+    // To every node, not only those behind: then none is behind after it, and a burst of requests
+    // costs one heartbeat (sent to those behind only, it put the others behind for the next one).
+    const nodes = this.host.liveNodes()
+    if (this.chain.behind(nodes)) this.publishTo([...nodes], { type: MessageType.HEARTBEAT })
   }
 
   private sendKeepalives (): void {

@@ -55,11 +55,10 @@ export class RouteChain {
     return silent
   }
 
-  /** Of `nodes`, those not sent the last number routed: they do not know it was numbered. */
-  behind (nodes: Iterable<NodeId>): NodeId[] {
-    const out: NodeId[] = []
-    for (const node of nodes) if (this.lastTo(node) < this.latest) out.push(node)
-    return out
+  /** Whether one of `nodes` was not sent the last number routed (it does not know it was numbered). */
+  behind (nodes: Iterable<NodeId>): boolean {
+    for (const node of nodes) if (this.lastTo(node) < this.latest) return true
+    return false
   }
 
   /** A node that is gone: forgetting it bounds the maps (if it returns, `base` is what it is told). */

@@ -168,11 +168,6 @@ export class SessionRecovery {
     return this.keptRooms.has(room)
   }
 
-  /** The rooms `keepsRoom` says yes to. */
-  roomsKept (): Iterable<Room> {
-    return this.keptRooms.keys()
-  }
-
   private keep (sid: string, rooms: readonly Room[], here: boolean): void {
     const changed: Room[] = []
     for (const room of rooms) {
@@ -233,13 +228,8 @@ export class SessionRecovery {
    * so that if it goes away again before anything else, its last offset is known here.
    */
   joined (sid: string): void {
-    const held = this.holding.get(sid)
-    if (held !== undefined) {
-      // In the same turn as its joins: the announcement that ends `any` lists its rooms.
-      this.holding.delete(sid)
-      clearTimeout(held.timer)
-      held.release()
-    }
+    // In the same turn as its joins: the announcement that ends `any` lists its rooms.
+    this.unhold(sid)
     const arrival = this.arrivals.joined(sid, () => this.host.frontier())
     if (arrival === undefined || !arrival.fromPeer) return
     for (const data of arrival.replayed) {
@@ -260,11 +250,20 @@ export class SessionRecovery {
     }
     this.counts.restoredFromPeer++
     // Sent everything until Socket.IO has put the socket in its rooms here (see `joined`).
-    const timer = setTimeout(() => { this.holding.delete(session.sid); release() }, this.limits.timeout)
+    this.unhold(session.sid)
+    const timer = setTimeout(() => { this.unhold(session.sid) }, this.limits.timeout)
     timer.unref()
-    this.holding.get(session.sid)?.release()
     this.holding.set(session.sid, { release, timer })
     return session
+  }
+
+  /** Ends the hold a restore of socket `sid` left in force, if any. */
+  private unhold (sid: string): void {
+    const held = this.holding.get(sid)
+    if (held === undefined) return
+    this.holding.delete(sid)
+    clearTimeout(held.timer)
+    held.release()
   }
 
   /**
@@ -392,11 +391,7 @@ export class SessionRecovery {
     for (const waiting of this.waiting) clearTimeout(waiting.timer)
     this.waiting.clear()
     for (const request of [...this.pending.values()]) request.finish(null)
-    for (const held of this.holding.values()) {
-      clearTimeout(held.timer)
-      held.release()
-    }
-    this.holding.clear()
+    for (const sid of [...this.holding.keys()]) this.unhold(sid)
     this.log.clear()
     this.arrivals.clear()
     for (const pid of [...this.adopted.keys()]) this.unadopt(pid)

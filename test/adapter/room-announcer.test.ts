@@ -15,7 +15,6 @@ type RoomsData = RoomsMessage['data']
 function announcer (servers: string[], positions = new Map<string, number>()): RoomAnnouncer {
   const host: AnnouncerHost = {
     announceable: () => false,
-    rooms: () => [],
     publish: () => 1,
     servers: () => servers,
     routes: () => true,
@@ -84,7 +83,6 @@ function recording (here: Set<string>, pageBytes: number): { a: RoomAnnouncer, s
   const sent: RoomsData[] = []
   const host: AnnouncerHost = {
     announceable: room => typeof room === 'string' && here.has(room),
-    rooms: () => here,
     publish: data => { sent.push(data); return sent.length },
     servers: () => [],
     routes: () => true,
@@ -195,7 +193,7 @@ t.test('a server listing past the directory\'s bound: its list is dropped, it is
 
   // Deltas of at most 4,096 rooms each, one after the other, used to grow it without end.
   directory.apply('s1', page(false, rooms(120).slice(60)))
-  t.same(overflows, [['s1', 120, rooms(120).join('').length]], 'reported once, with what it listed')
+  t.same(overflows, [['s1', 120, rooms(120).reduce((sum, r) => sum + roomCost(r), 0)]], 'reported once, with what it listed')
   t.ok(directory.wants('s1', ['lobby']), 's1 is now sent every broadcast')
   t.ok(directory.everywhere(['user:100']), 'a room only s1 listed is listed by nobody now: every server gets it')
   t.notOk(directory.everywhere(['user:0']), 'what s2 lists is still known')
@@ -205,10 +203,17 @@ t.test('a server listing past the directory\'s bound: its list is dropped, it is
   t.equal(overflows.length, 1, 'what it says after the drop is not kept nor reported again')
   t.ok(directory.wants('s1', ['nothing']), 'not even a removal makes it exact again')
 
-  // Names count too: 10 names of 1,000 characters are more than 100 rooms' worth of 64.
+  // Names count too: 10 names of 1,000 bytes are more than 100 rooms' worth of 64.
   directory.apply('s3', page(true, Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(1_000, 'n'))))
   t.equal(overflows.at(-1)?.[0], 's3')
   t.equal(overflows.at(-1)?.[1], 10)
+  // A peer may list numbers: they are sized too (a name's length alone made the total NaN, and
+  // the byte bound never held again for that server).
+  const numbers = new RoomDirectory(10, (uid, count, bytes) => { overflows.push([uid, count, bytes]) })
+  numbers.apply('s4', page(true, [1, 2, 3] as unknown as string[]))
+  numbers.apply('s4', page(false, Array.from({ length: 5 }, (_, i) => `${i}`.padEnd(130, 'x'))))
+  t.equal(overflows.at(-1)?.[0], 's4', '8 rooms, numbers among them, past 10 rooms\' worth of bytes')
+  t.ok(Number.isFinite(overflows.at(-1)?.[2]))
 
   // Its next snapshot, within the bound, makes it exact again.
   directory.apply('s1', page(true, ['kept']))
@@ -222,7 +227,6 @@ t.test('holdAll: every message says any until released, in force only once every
   const positions = new Map([['s1', 0], ['s2', 0]])
   const a = new RoomAnnouncer({
     announceable: room => here.has(room),
-    rooms: () => here,
     publish: data => { sent.push(data); return sent.length },
     servers: () => ['s1', 's2'],
     routes: () => true,
@@ -269,7 +273,6 @@ t.test('holdAll: every message says any until released, in force only once every
 t.test('a server that never confirms holds a hold up for the acknowledgement timeout at most', async t => {
   const a = new RoomAnnouncer({
     announceable: () => false,
-    rooms: () => [],
     publish: () => 1,
     servers: () => ['silent'],
     routes: () => true,

@@ -10,6 +10,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr'
 import { CodecError } from '../errors.js'
+import { binHeaderBytes, readBin, strHeaderBytes, uintBytes, writeBinHeader, writeStrHeader, writeUint } from './msgpack.js'
 import { wireLimits } from '../proto/limits.js'
 import { TOPIC_KEY_BYTES, type TopicKey } from '../discovery/topic-key.js'
 import type { DiscoveryMessage, NodeAddr } from '../discovery/types.js'
@@ -105,24 +106,13 @@ export function encodeFrame (frame: Frame): Uint8Array {
  */
 function encodeDirect (topic: Uint8Array, content: Uint8Array): Uint8Array {
   const length = content.byteLength
-  const header = length <= 0xff ? 2 : length <= 0xffff ? 3 : 5
-  const out = Buffer.allocUnsafe(36 + header + length)
+  const out = Buffer.allocUnsafe(36 + binHeaderBytes(length) + length)
   out[0] = 0x93
   out[1] = FrameCode.Direct
   out[2] = 0xc4
   out[3] = 32
   out.set(topic, 4)
-  if (header === 2) {
-    out[36] = 0xc4
-    out[37] = length
-  } else if (header === 3) {
-    out[36] = 0xc5
-    out.writeUInt16BE(length, 37)
-  } else {
-    out[36] = 0xc6
-    out.writeUInt32BE(length, 37)
-  }
-  out.set(content, 36 + header)
+  out.set(content, writeBinHeader(out, 36, length))
   return out
 }
 
@@ -143,8 +133,8 @@ function encodeGossip (topicHex: string, body: GossipBody): Uint8Array {
   const idBytes = Buffer.byteLength(body.id)
   const content = body.content.byteLength
   const sig = body.sig?.byteLength
-  const size = 37 + strHeader(idBytes) + idBytes + 34 + binHeader(content) + content + uintBytes(body.round) +
-    (sig === undefined ? 1 : binHeader(sig) + sig)
+  const size = 37 + strHeaderBytes(idBytes) + idBytes + 34 + binHeaderBytes(content) + content + uintBytes(body.round) +
+    (sig === undefined ? 1 : binHeaderBytes(sig) + sig)
   const out = Buffer.allocUnsafe(size)
   out[0] = 0x98
   out[1] = FrameCode.Proto
@@ -152,77 +142,21 @@ function encodeGossip (topicHex: string, body: GossipBody): Uint8Array {
   out[3] = 32
   out.set(topic, 4)
   out[36] = BodyCode.Gossip
-  let p = writeHeader(out, 37, idBytes, 0xa0, 0xd9, 0xda, 0xdb)
+  let p = writeStrHeader(out, 37, idBytes)
   p += out.write(body.id, p, 'utf8')
   out[p] = 0xc4
   out[p + 1] = 32
   out.set(origin, p + 2)
-  p = writeHeader(out, p + 34, content, -1, 0xc4, 0xc5, 0xc6)
+  p = writeBinHeader(out, p + 34, content)
   out.set(body.content, p)
   p = writeUint(out, p + content, body.round)
   if (body.sig === undefined) {
     out[p] = 0xc0
   } else {
-    p = writeHeader(out, p, body.sig.byteLength, -1, 0xc4, 0xc5, 0xc6)
+    p = writeBinHeader(out, p, body.sig.byteLength)
     out.set(body.sig, p)
   }
   return out
-}
-
-/** Bytes of a MessagePack str header for `n` bytes (fixstr below 32). */
-function strHeader (n: number): number {
-  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
-}
-
-/** Bytes of a MessagePack bin header for `n` bytes. */
-function binHeader (n: number): number {
-  return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
-}
-
-/** Bytes MessagePack takes for the unsigned integer `n` (at most 32 bits here). */
-function uintBytes (n: number): number {
-  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
-}
-
-/** Writes a str or bin header (`fix`: the fixstr base, or -1 for bin); returns where the data goes. */
-function writeHeader (out: Buffer, at: number, n: number, fix: number, c8: number, c16: number, c32: number): number {
-  if (fix >= 0 && n < 32) {
-    out[at] = fix | n
-    return at + 1
-  }
-  if (n < 0x100) {
-    out[at] = c8
-    out[at + 1] = n
-    return at + 2
-  }
-  if (n < 0x10000) {
-    out[at] = c16
-    out.writeUInt16BE(n, at + 1)
-    return at + 3
-  }
-  out[at] = c32
-  out.writeUInt32BE(n, at + 1)
-  return at + 5
-}
-
-function writeUint (out: Buffer, at: number, n: number): number {
-  if (n < 0x80) {
-    out[at] = n
-    return at + 1
-  }
-  if (n < 0x100) {
-    out[at] = 0xcc
-    out[at + 1] = n
-    return at + 2
-  }
-  if (n < 0x10000) {
-    out[at] = 0xcd
-    out.writeUInt16BE(n, at + 1)
-    return at + 3
-  }
-  out[at] = 0xce
-  out.writeUInt32BE(n, at + 1)
-  return at + 5
 }
 
 function encodeMessage (message: Message<NodeId>): unknown[] {
@@ -466,21 +400,14 @@ let lastDirectTopicHex = lastDirectTopic.toString('hex')
 function decodeDirectFrame (bytes: Uint8Array): Frame | undefined {
   const size = bytes.byteLength
   if (size < 38 || bytes[2] !== 0xc4 || bytes[3] !== 32) return undefined
-  let length: number
-  let at: number
-  switch (bytes[36]) {
-    case 0xc4: length = bytes[37]!; at = 38; break
-    case 0xc5: if (size < 39) return undefined; length = (bytes[37]! << 8) | bytes[38]!; at = 39; break
-    case 0xc6: if (size < 41) return undefined; length = ((bytes[37]! << 24) >>> 0) + (bytes[38]! << 16) + (bytes[39]! << 8) + bytes[40]!; at = 41; break
-    default: return undefined
-  }
-  if (at + length !== size) return undefined
+  const content = readBin(bytes, 36, size)
+  if (content === undefined || content[1] !== size) return undefined
   const topic = Buffer.from(bytes.buffer, bytes.byteOffset + 4, 32)
   if (!topic.equals(lastDirectTopic)) {
     lastDirectTopic = Buffer.from(topic)
     lastDirectTopicHex = topic.toString('hex')
   }
-  return { type: 'direct', topic: lastDirectTopicHex, content: bytes.subarray(at, size) }
+  return { type: 'direct', topic: lastDirectTopicHex, content: bytes.subarray(size - content[0], size) }
 }
 
 /**
@@ -575,20 +502,6 @@ function decodeGossipFrame (bytes: Uint8Array): Frame | undefined {
   const body: GossipBody = { type: 'gossip', id, origin: lastGossipOriginHex, content: buf.subarray(content[1] - content[0], content[1]), round }
   if (sig !== undefined) body.sig = sig
   return { type: 'proto', message: { topic: lastGossipTopicHex, body } }
-}
-
-/** A bin8/16/32 at `at`: its length and where it ends; undefined if it is not one, or runs past `end`. */
-function readBin (buf: Buffer, at: number, end: number): [number, number] | undefined {
-  let length: number
-  let start: number
-  switch (buf[at]) {
-    case 0xc4: if (at + 2 > end) return undefined; length = buf[at + 1]!; start = at + 2; break
-    case 0xc5: if (at + 3 > end) return undefined; length = buf.readUInt16BE(at + 1); start = at + 3; break
-    case 0xc6: if (at + 5 > end) return undefined; length = buf.readUInt32BE(at + 1); start = at + 5; break
-    default: return undefined
-  }
-  if (start + length > end) return undefined
-  return [length, start + length]
 }
 
 function decodeWire (wire: unknown[]): Frame {

@@ -7,6 +7,7 @@
 import { TOPIC_KEY_BYTES } from '../discovery/topic-key.js'
 import type { DiscoveryMessage } from '../discovery/types.js'
 import { encodeFrame } from '../net/codec.js'
+import { binHeaderBytes, strHeaderBytes } from '../net/msgpack.js'
 import type { NodeId } from '../net/frames.js'
 import type { Message, PeerInfo, TopicMessage } from '../proto/types.js'
 
@@ -84,7 +85,7 @@ function uintBytes (v: number): number {
 
 function stringBytes (s: string): number {
   const n = Buffer.byteLength(s)
-  return n + (n < 32 ? 1 : n < 256 ? 2 : n < 65_536 ? 3 : 5)
+  return n + strHeaderBytes(n)
 }
 
 /** Bytes of the `discovery` frame carrying `message`, encoded by the codec. */
@@ -118,7 +119,7 @@ function peerDataBytes (data: Uint8Array | undefined): number {
 }
 
 function binBytes (n: number): number {
-  return n + (n < 256 ? 2 : n < 65_536 ? 3 : 5)
+  return n + binHeaderBytes(n)
 }
 
 function peersBytes (peers: ReadonlyArray<PeerInfo<number>>): number {
