@@ -6,8 +6,7 @@
 import { defaultConfig } from './config.js'
 import type { PlumtreeConfig } from './config.js'
 import { isDue } from './deadline.js'
-import { ExpiringMap } from './expiring-map.js'
-import { ExpiringSet } from './expiring-set.js'
+import { DeliveredLog } from './delivered-log.js'
 import { MESSAGE_OVERHEAD, ihaveEntryCost, saturatingRound, wireLimits } from './limits.js'
 import type { Outbox } from './outbox.js'
 import type { IHaveEntries, IHaveEntry, Message, MessageId, PlumtreeMessage, Timer, TopicId } from './types.js'
@@ -65,10 +64,8 @@ interface Unanswered {
 export class Plumtree<PI> {
   readonly eager = new Set<PI>()
   readonly lazy = new Set<PI>()
-  /** Ids delivered recently, so duplicates are recognised. */
-  private readonly seen: ExpiringSet<MessageId>
-  /** Payloads delivered recently, to answer GRAFTs. */
-  private readonly cache: ExpiringMap<MessageId, Cached<PI>>
+  /** Ids delivered recently, so duplicates are recognised, with their payloads for a shorter while, to answer GRAFTs. */
+  private readonly delivered: DeliveredLog<Cached<PI>>
   /** Ids announced by IHAVE and not received yet (insertion-ordered: the first is the oldest). */
   private readonly missing = new Map<MessageId, Missing<PI>>()
   /**
@@ -96,8 +93,6 @@ export class Plumtree<PI> {
   private ihaveHead = 0
   /** Bytes the entries of one IHAVE may take so that the whole frame stays within the budget. */
   private readonly ihaveBytes: number
-  /** Whether the seen-id window alone answers "seen?" (it does unless it is the smaller bound). */
-  private readonly seenCoversCache: boolean
   private dispatchScheduled = false
   /** When the pending eviction timer is due (-Infinity: none pending); earlier firings are stale. */
   private evictDue = -Infinity
@@ -113,11 +108,14 @@ export class Plumtree<PI> {
     maxFrameBytes: number = defaultConfig.maxFrameBytes
   ) {
     this.ihaveBytes = maxFrameBytes - MESSAGE_OVERHEAD
-    this.seen = new ExpiringSet(config.maxSeenIds)
-    this.cache = new ExpiringMap(config.maxCachedMessages)
+    this.delivered = new DeliveredLog({
+      maxIds: config.maxSeenIds,
+      idRetention: Math.max(config.messageIdRetention, config.messageCacheTimeout),
+      maxPayloads: config.maxCachedMessages,
+      payloadTimeout: config.messageCacheTimeout
+    })
     this.dispatchTimer = { type: 'dispatchIHave', topic }
     this.evictTimer = { type: 'evictCache', topic }
-    this.seenCoversCache = config.maxSeenIds >= config.maxCachedMessages && config.messageIdRetention >= config.messageCacheTimeout
   }
 
   // -------------------------------------------------------------------------------------------
@@ -285,8 +283,7 @@ export class Plumtree<PI> {
     // A timer left over from an earlier life of this topic must not start a second chain.
     if (!isDue(now, this.evictDue)) return
     this.evictDue = -Infinity
-    this.seen.evictExpired(now)
-    this.cache.evictExpired(now)
+    this.delivered.evictExpired(now)
     this.scheduleEvict(now)
   }
 
@@ -406,7 +403,7 @@ export class Plumtree<PI> {
    * `optimizationThreshold` hops earlier than the eager one replaces it.
    */
   private optimize (from: PI, id: MessageId, round: number): void {
-    const cached = this.cache.get(id)
+    const cached = this.delivered.get(id)
     if (cached === undefined) return
     const parent = cached.from
     if (parent === undefined || parent === from || !this.eager.has(parent)) return
@@ -429,7 +426,7 @@ export class Plumtree<PI> {
       this.eager.add(from)
     }
     if (id === undefined) return
-    const cached = this.cache.get(id)
+    const cached = this.delivered.get(id)
     if (cached === undefined) return
     this.out.send(from, this.topic, { type: 'gossip', id, origin: cached.origin, content: cached.content, round: cached.hops, sig: cached.sig })
     // A GRAFT from outside the active view is answered once; the link is not ours to keep.
@@ -522,12 +519,11 @@ export class Plumtree<PI> {
   }
 
   private hasSeen (id: MessageId): boolean {
-    return this.seen.has(id) || (!this.seenCoversCache && this.cache.has(id))
+    return this.delivered.has(id)
   }
 
   private remember (id: MessageId, cached: Cached<PI>, now: number): void {
-    this.seen.add(id, now + this.config.messageIdRetention)
-    this.cache.set(id, cached, now + this.config.messageCacheTimeout)
+    this.delivered.add(id, cached, now)
     this.scheduleEvict(now)
   }
 
@@ -537,10 +533,8 @@ export class Plumtree<PI> {
    */
   private scheduleEvict (now: number): void {
     if (this.evictDue !== -Infinity) return
-    const a = this.seen.oldestExpiry()
-    const b = this.cache.oldestExpiry()
-    if (a === undefined && b === undefined) return
-    const oldest = Math.min(a ?? Infinity, b ?? Infinity)
+    const oldest = this.delivered.nextExpiry()
+    if (oldest === undefined) return
     const after = Math.max(this.config.cacheEvictInterval, oldest - now)
     this.evictDue = now + after
     this.out.schedule(after, this.evictTimer)
@@ -557,8 +551,8 @@ export class Plumtree<PI> {
 
   stats (): { cached: number, seen: number, missing: number, pendingIHaves: number } {
     return {
-      cached: this.cache.size,
-      seen: this.seen.size,
+      cached: this.delivered.payloads,
+      seen: this.delivered.size,
       missing: this.missing.size,
       pendingIHaves: this.ihaveTo.length - this.ihaveHead
     }
