@@ -281,7 +281,11 @@ export class AddressBook<PI> {
 
   setLinked (id: PI, linked: boolean): void {
     const r = this.records.get(id)
-    if (r !== undefined) r.linked = linked
+    if (r === undefined) return
+    r.linked = linked
+    // Linked nodes are never evicted, so the book may have grown past maxNodes while this one
+    // was: with its link gone, it is brought back within the bound.
+    if (!linked) while (this.records.size > this.limits.maxNodes && this.evictIfFull(undefined)) { /* one at a time */ }
   }
 
   success (id: PI, now: number): void {
@@ -322,10 +326,10 @@ export class AddressBook<PI> {
   /**
    * Past capacity, a node goes: among the oldest few records, the one failing most, then heard
    * of least recently; never a linked node. Looking at a few rather than all keeps a flood of
-   * made-up nodes from costing a scan of the whole book each.
+   * made-up nodes from costing a scan of the whole book each. Returns whether one went.
    */
-  private evictIfFull (keep: PI): void {
-    if (this.records.size <= this.limits.maxNodes) return
+  private evictIfFull (keep: PI | undefined): boolean {
+    if (this.records.size <= this.limits.maxNodes) return false
     let worst: AddressRecord<PI> | undefined
     let looked = 0
     for (const r of this.records.values()) {
@@ -333,7 +337,9 @@ export class AddressBook<PI> {
       if (worst === undefined || r.failures > worst.failures || (r.failures === worst.failures && r.lastSeen < worst.lastSeen)) worst = r
       if (++looked >= EVICTION_CANDIDATES) break
     }
-    if (worst !== undefined) this.forget(worst.id)
+    if (worst === undefined) return false
+    this.forget(worst.id)
+    return true
   }
 }
 

@@ -121,3 +121,18 @@ t.test('the book is bounded: past capacity the failing, least recently heard of 
   t.equal(book.get('a'), undefined, 'then the oldest')
   t.ok(book.get('e'), 'the newcomer stays')
 })
+
+t.test('linked nodes may hold the book past capacity; once their links go, it is brought back within it', async t => {
+  const book = new AddressBook('me', { ...limits, maxNodes: 2 })
+  for (const [i, id] of ['a', 'b'].entries()) {
+    book.learn(id, `h:${i}`, i)
+    book.setLinked(id, true)
+  }
+  book.learn('c', 'h:2', 5)
+  t.equal(book.size, 3, 'nothing evictable: both others are linked')
+  book.setLinked('a', false)
+  t.equal(book.size, 2, 'one over the bound, one evicted')
+  t.ok(book.get('b'), 'never the node still linked')
+  book.setLinked('b', false)
+  t.equal(book.size, 2, 'within the bound: nothing more goes')
+})
