@@ -75,10 +75,12 @@ export class BoundedQueue<T> implements AsyncIterable<T | Lagged> {
 
   [Symbol.asyncIterator] (): AsyncIterator<T | Lagged> {
     return {
-      next: async () => {
+      // Not an async function: that wrapped each item in a promise of its own besides the one
+      // returned, on the path of every message a subscriber reads.
+      next: () => {
         const r = this.take()
-        if (r !== undefined) return r
-        return await new Promise(resolve => { this.waiter = resolve })
+        if (r !== undefined) return Promise.resolve(r)
+        return new Promise(resolve => { this.waiter = resolve })
       },
       return: async () => {
         this.close()
