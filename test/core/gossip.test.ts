@@ -244,3 +244,56 @@ t.test('leaving a topic tells the peers before the link it no longer needs close
   await waitFor(() => !inside(b!).linked(a!.nodeId), 'the link a no longer needs to close')
   t.notOk(inside(b!).interestedIn(hb.topic).includes(a!.nodeId), 'b no longer names a as interested in the topic')
 })
+
+t.test('an effect or a frame that fails is logged and costs only the link concerned; the node goes on', async t => {
+  const log = recordingLogger()
+  const a = await spawnNode({ logger: log.logger })
+  const b = await spawnNode({ seeds: [a.address] })
+  const c = await spawnNode({ seeds: [a.address] })
+  t.teardown(async () => { await Promise.all([a, b, c].map(async n => await n.close())) })
+  const [ha, hb, hc] = await Promise.all([a, b, c].map(async n => await n.stream('guarded')))
+  await waitFor(() => ha!.neighbours().length === 2, 'a to have b and c as neighbours')
+  const atB = collect(hb!)
+  const atC = collect(hc!)
+  const failures = (): LogEntry[] => log.entries.filter(e => e.level === 'error' && e.msg?.startsWith('gossip node failed on') === true)
+
+  // Sending to b fails inside the node (as a bug would), once.
+  const inner = a as unknown as { execute: (out: { type: string, to?: string }) => void, onFrame: (peer: string, frame: { type: string }) => void }
+  const execute = inner.execute.bind(a)
+  let failSend = true
+  inner.execute = out => {
+    if (failSend && out.type === 'send' && out.to === b.nodeId) {
+      failSend = false
+      throw new Error('injected send failure')
+    }
+    execute(out)
+  }
+  await ha!.publish('first')
+  await waitFor(() => atC.texts().includes('first'), 'c to get the message all the same')
+  await waitFor(() => failures().length === 1, 'the failure to be logged')
+  t.match(failures()[0], { msg: 'gossip node failed on protocol send', obj: { peer: b.nodeId } })
+
+  // Reading a frame from c fails, once.
+  const onFrame = inner.onFrame.bind(a)
+  let failFrame = true
+  inner.onFrame = (peer, frame) => {
+    if (failFrame && peer === c.nodeId) {
+      failFrame = false
+      throw new Error('injected frame failure')
+    }
+    onFrame(peer, frame)
+  }
+  await hc!.publish('from c')
+  await waitFor(() => failures().length === 2, 'the second failure to be logged')
+  t.match(failures()[1], { msg: /^gossip node failed on \w+ frame$/, obj: { peer: c.nodeId } })
+
+  // Still a working node: everyone gets what it publishes once the overlay has mended.
+  await waitFor(() => ha!.neighbours().length > 0, 'a to have a neighbour again')
+  const atA = collect(ha!)
+  await waitFor(async () => {
+    await ha!.publish('after')
+    await hb!.publish('to a')
+    return atA.texts().includes('to a') && (atB.texts().includes('after') || atC.texts().includes('after'))
+  }, 'a to publish and receive again')
+  t.pass('the node survived both failures')
+})
