@@ -10,7 +10,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr'
 import { CodecError } from '../errors.js'
-import { binHeaderBytes, readBin, strHeaderBytes, uintBytes, writeBinHeader, writeStrHeader, writeUint } from './msgpack.js'
+import { binDataAt, binHeaderBytes, readBin, strHeaderBytes, uintBytes, writeBinHeader, writeStrHeader, writeUint } from './msgpack.js'
 import { wireLimits } from '../proto/limits.js'
 import { TOPIC_KEY_BYTES, type TopicKey } from '../discovery/topic-key.js'
 import type { DiscoveryMessage, NodeAddr } from '../discovery/types.js'
@@ -400,14 +400,13 @@ let lastDirectTopicHex = lastDirectTopic.toString('hex')
 function decodeDirectFrame (bytes: Uint8Array): Frame | undefined {
   const size = bytes.byteLength
   if (size < 38 || bytes[2] !== 0xc4 || bytes[3] !== 32) return undefined
-  const content = readBin(bytes, 36, size)
-  if (content === undefined || content[1] !== size) return undefined
-  const topic = Buffer.from(bytes.buffer, bytes.byteOffset + 4, 32)
-  if (!topic.equals(lastDirectTopic)) {
-    lastDirectTopic = Buffer.from(topic)
-    lastDirectTopicHex = topic.toString('hex')
+  if (readBin(bytes, 36, size) !== size) return undefined
+  // Compared in place, as for GOSSIP frames.
+  if (lastDirectTopic.compare(bytes, 4, 36) !== 0) {
+    lastDirectTopic = Buffer.from(bytes.subarray(4, 36))
+    lastDirectTopicHex = lastDirectTopic.toString('hex')
   }
-  return { type: 'direct', topic: lastDirectTopicHex, content: bytes.subarray(size - content[0], size) }
+  return { type: 'direct', topic: lastDirectTopicHex, content: bytes.subarray(binDataAt(bytes, 36), size) }
 }
 
 /**
@@ -472,9 +471,10 @@ function decodeGossipFrame (bytes: Uint8Array): Frame | undefined {
   if (buf[p] !== 0xc4 || buf[p + 1] !== 32) return undefined
   const originAt = p + 2
   p += 34
-  const content = readBin(buf, p, end)
-  if (content === undefined) return undefined
-  p = content[1]
+  const contentAt = binDataAt(buf, p)
+  const contentEnd = readBin(buf, p, end)
+  if (contentEnd < 0) return undefined
+  p = contentEnd
   const read = readRound(buf, p, end)
   if (read < 0) return undefined
   const round = read & 0xffff
@@ -483,23 +483,23 @@ function decodeGossipFrame (bytes: Uint8Array): Frame | undefined {
   if (buf[p] === 0xc0) {
     p += 1
   } else {
-    const read = readBin(buf, p, end)
-    if (read === undefined) return undefined
-    sig = buf.subarray(read[1] - read[0], read[1])
+    const sigEnd = readBin(buf, p, end)
+    if (sigEnd < 0) return undefined
+    sig = buf.subarray(binDataAt(buf, p), sigEnd)
     if (sig.byteLength < codecLimits.minSigBytes || sig.byteLength > codecLimits.maxSigBytes) return undefined
-    p = read[1]
+    p = sigEnd
   }
   if (p !== end) return undefined
   // Compared in place: a view of each per frame was a fifth of what reading a frame allocated.
-  if (buf.compare(lastGossipTopic, 0, 32, 4, 36) !== 0) {
+  if (lastGossipTopic.compare(buf, 4, 36) !== 0) {
     lastGossipTopic = Buffer.from(buf.subarray(4, 36))
     lastGossipTopicHex = lastGossipTopic.toString('hex')
   }
-  if (buf.compare(lastGossipOrigin, 0, 32, originAt, originAt + 32) !== 0) {
+  if (lastGossipOrigin.compare(buf, originAt, originAt + 32) !== 0) {
     lastGossipOrigin = Buffer.from(buf.subarray(originAt, originAt + 32))
     lastGossipOriginHex = lastGossipOrigin.toString('hex')
   }
-  const body: GossipBody = { type: 'gossip', id, origin: lastGossipOriginHex, content: buf.subarray(content[1] - content[0], content[1]), round }
+  const body: GossipBody = { type: 'gossip', id, origin: lastGossipOriginHex, content: buf.subarray(contentAt, contentEnd), round }
   if (sig !== undefined) body.sig = sig
   return { type: 'proto', message: { topic: lastGossipTopicHex, body } }
 }

@@ -65,16 +65,24 @@ function writeSized (out: Buffer, at: number, n: number, code8: number): number 
   return at + 5
 }
 
-/** A bin8, bin16 or bin32 at `at`: its length and where it ends; undefined if it is not one, or runs past `end`. */
-export function readBin (bytes: Uint8Array, at: number, end: number): [number, number] | undefined {
+/**
+ * A bin8, bin16 or bin32 at `at`: where it ends, or -1 if it is not one or runs past `end` (its
+ * bytes start at `binDataAt`). A number rather than a pair: this is read for every message.
+ */
+export function readBin (bytes: Uint8Array, at: number, end: number): number {
   let length: number
-  let start: number
   switch (bytes[at]) {
-    case 0xc4: if (at + 2 > end) return undefined; length = bytes[at + 1]!; start = at + 2; break
-    case 0xc5: if (at + 3 > end) return undefined; length = (bytes[at + 1]! << 8) | bytes[at + 2]!; start = at + 3; break
-    case 0xc6: if (at + 5 > end) return undefined; length = ((bytes[at + 1]! << 24) >>> 0) + (bytes[at + 2]! << 16) + (bytes[at + 3]! << 8) + bytes[at + 4]!; start = at + 5; break
-    default: return undefined
+    case 0xc4: if (at + 2 > end) return -1; length = bytes[at + 1]!; break
+    case 0xc5: if (at + 3 > end) return -1; length = (bytes[at + 1]! << 8) | bytes[at + 2]!; break
+    case 0xc6: if (at + 5 > end) return -1; length = ((bytes[at + 1]! << 24) >>> 0) + (bytes[at + 2]! << 16) + (bytes[at + 3]! << 8) + bytes[at + 4]!; break
+    default: return -1
   }
-  if (start + length > end) return undefined
-  return [length, start + length]
+  const start = binDataAt(bytes, at)
+  return start + length > end ? -1 : start + length
+}
+
+/** Where the bytes of the bin whose header is at `at` start (the header read by `readBin`). */
+export function binDataAt (bytes: Uint8Array, at: number): number {
+  const code = bytes[at]
+  return at + (code === 0xc4 ? 2 : code === 0xc5 ? 3 : 5)
 }
