@@ -1,11 +1,13 @@
 /**
  * Allocation benchmark: bytes a receiving node allocates per message, and where. The receiver is
  * this process; a publisher in a child process sends `--count` messages of `--size` bytes at
- * `--rate` per second (unsigned, one topic). The receiver's heap is sampled with the inspector's
+ * `--rate` per second (one topic). The receiver's heap is sampled with the inspector's
  * heap profiler, objects collected by either GC included, so the figure is what was allocated,
  * not what stayed. Garbage is what makes the scavenges behind bench:node's latency tail.
  *
- *   npm run bench:alloc -- [--rate 20000] [--count 80000] [--size 100] [--top 15] [--json]
+ *   npm run bench:alloc -- [--rate 20000] [--count 80000] [--size 100] [--top 15] [--signed] [--json]
+ *
+ * `--signed`: messages signed by their origin (the default of a node); unsigned otherwise.
  *
  * The per-function figures count a function's own allocations, with what V8 inlined into it.
  */
@@ -24,7 +26,8 @@ const count = arg('count', 80_000)
 const size = arg('size', 100)
 const top = arg('top', 15)
 const json = args.includes('--json')
-const options = { secret: 'bench-alloc', signMessages: false, maxMessageSize: 64 * 1024, linkWriteBufferBytes: 64 * 1024 * 1024 }
+const signed = args.includes('--signed')
+const options = { secret: 'bench-alloc', signMessages: signed, maxMessageSize: 64 * 1024, linkWriteBufferBytes: 64 * 1024 * 1024 }
 
 interface ProfileNode {
   callFrame: { functionName: string, url: string, lineNumber: number }
@@ -67,7 +70,7 @@ async function receiver (): Promise<void> {
       if (item.type === 'message' && ++received === count) allIn()
     }
   })()
-  const child = fork(fileURLToPath(import.meta.url), ['--publisher', node.address], { execArgv: [] })
+  const child = fork(fileURLToPath(import.meta.url), ['--publisher', node.address, ...args], { execArgv: [] })
   await new Promise(resolve => child.once('message', resolve))
   const session = new Session()
   session.connect()
@@ -93,11 +96,11 @@ async function receiver (): Promise<void> {
   }
   walk(profile.head)
   const sites = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top).map(([site, bytes]) => ({ site, bytesPerMessage: Math.round(bytes / received) }))
-  const result = { rate, size, received, bytesPerMessage: Math.round(total / received), sites }
+  const result = { rate, size, signed, received, bytesPerMessage: Math.round(total / received), sites }
   if (json) {
     console.log(JSON.stringify(result, null, 2))
   } else {
-    console.log(`receiver, ${received} messages of ${size} B at ${rate}/s: ${result.bytesPerMessage} bytes allocated per message (sampled, collected objects included)\n`)
+    console.log(`receiver, ${received} ${signed ? 'signed' : 'unsigned'} messages of ${size} B at ${rate}/s: ${result.bytesPerMessage} bytes allocated per message (sampled, collected objects included)\n`)
     console.log('| bytes per message | allocated in |\n| ---: | --- |')
     for (const s of sites) console.log(`| ${s.bytesPerMessage} | ${s.site} |`)
   }

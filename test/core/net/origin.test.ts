@@ -7,6 +7,7 @@ import { generateKeyPair, nodeIdOf } from '../../../src/core/net/identity.js'
 import { MAX_BATCH, MAX_PROOF_BYTES, OriginVerifier, SIGNATURE_BYTES, signBatch, signMessage, verifyMessage } from '../../../src/core/net/origin.js'
 import type { Signable } from '../../../src/core/net/origin.js'
 import { decodeFrame, encodeFrame } from '../../../src/core/net/codec.js'
+import { NoiseSecretStream } from '../../../src/core/net/noise-stream.js'
 
 const keys = generateKeyPair()
 const origin = nodeIdOf(keys.publicKey)
@@ -151,4 +152,20 @@ t.test('a bounded verifier forgets the oldest nodes first, and only those', asyn
 
 t.test('a batch beyond MAX_BATCH is refused', async t => {
   t.throws(() => signBatch(keys.secretKey, batch(MAX_BATCH + 1)), RangeError)
+})
+
+t.test('what is signed does not change between versions (nodes of two versions check each other): signatures pinned, with topics alternating', async t => {
+  // Ed25519 signatures are deterministic: the same key and the same digest give the same bytes.
+  // Pinned from the implementation of 2026-12-02.
+  const { publicKey, secretKey } = NoiseSecretStream.keyPair(Buffer.alloc(32, 7))
+  const one = '361eca7312d4242fc8ebdc3ac575e5b864bab15fb0408d64200d4c187a81a06d479929b02aba5945d9d36e7066179187524646aef2ed09cd06147517e5ebaf09'
+  const third = '28b6bee24be6e91ace3f3c772ba8bbf3b43282a4e7994ed83fdedbe4b4b183d1d4e1ce2812a86c9608a68c83a780c7104b32a9e4585f9ce21c3970dd727b5d0a0002000367dbdc5ddf48d403829dc80065df63a87b1faf35720df1e1a8e58a30c491c8a1'
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+  for (const before of ['cd'.repeat(32), TOPIC, 'not hex']) {
+    signMessage(secretKey, before, 'other', Buffer.from('x'))
+    t.equal(hex(signMessage(secretKey, TOPIC, 'é-id.1', Buffer.from('hello'))), one, `one message (after a digest for ${before.slice(0, 8)}…)`)
+    const proofs = signBatch(secretKey, [0, 1, 2].map(i => ({ topic: TOPIC, id: `p.${i}`, content: Buffer.from(`m${i}`) })))
+    t.equal(hex(proofs[2] as Uint8Array), third, 'a batch')
+  }
+  t.ok(verifyMessage(nodeIdOf(publicKey), TOPIC, 'é-id.1', Buffer.from('hello'), Buffer.from(one, 'hex')), 'and it still verifies')
 })
