@@ -748,13 +748,17 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    * `emitWithAck` (15 s in our tests, the timeout users give in theirs).
    */
   override broadcastWithAck (packet: unknown, opts: BroadcastOptions, clientCountCallback: (clientCount: number) => void, ack: (...args: unknown[]) => void): void {
-    if (opts.flags?.local !== true) {
-      const requestId = randomBytes(8).toString('hex')
-      const requests = (this as unknown as { ackRequests: Map<string, { clientCountCallback: typeof clientCountCallback, ack: typeof ack }> }).ackRequests
-      requests.set(requestId, { clientCountCallback, ack })
-      this.publish({ type: MessageType.BROADCAST, data: { packet, requestId, opts: encodeOptions(opts) } })
-      setTimeout(() => { requests.delete(requestId) }, opts.flags?.timeout).unref()
+    // The base class's map of requests is private: one of another socket.io-adapter release that
+    // keeps it elsewhere gets the base class's own way, timer included, rather than a crash.
+    const requests = (this as unknown as { ackRequests?: unknown }).ackRequests
+    if (opts.flags?.local === true || !(requests instanceof Map)) {
+      super.broadcastWithAck(packet, opts, clientCountCallback, ack)
+      return
     }
+    const requestId = randomBytes(8).toString('hex')
+    requests.set(requestId, { clientCountCallback, ack })
+    this.publish({ type: MessageType.BROADCAST, data: { packet, requestId, opts: encodeOptions(opts) } })
+    setTimeout(() => { requests.delete(requestId) }, opts.flags?.timeout).unref()
     Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack)
   }
 

@@ -285,7 +285,7 @@ export class AddressBook<PI> {
     r.linked = linked
     // Linked nodes are never evicted, so the book may have grown past maxNodes while this one
     // was: with its link gone, it is brought back within the bound.
-    if (!linked) while (this.records.size > this.limits.maxNodes && this.evictIfFull(undefined)) { /* one at a time */ }
+    if (!linked) while (this.evictIfFull(undefined)) { /* one at a time, while over the bound */ }
   }
 
   success (id: PI, now: number): void {
