@@ -220,7 +220,7 @@ export class Gossip implements GossipApi, HandleHost {
     this.signing = options.signMessages ?? true
     this.topics = new LocalTopics(this.nodeId, options.pendingPublishLimit ?? DEFAULTS.pendingPublishLimit)
     const idPrefix = randomBytes(MESSAGE_ID_PREFIX_CHARS / 2).toString('hex')
-    this.state = new State<NodeId>(this.nodeId, this.config, seededRng(randomInt(2 ** 47)), undefined, idPrefix)
+    this.state = new State<NodeId>(this.nodeId, this.config, seededRng(randomInt(2 ** 47)), undefined, idPrefix, randomInt(2 ** 31))
     this.discovery = new Discovery<NodeId>(this.nodeId, seededRng(randomInt(2 ** 47)), { maxFrameBytes: this.config.maxFrameBytes })
     this.healer = new Healer<NodeId>(defaultHealerConfig, seededRng(randomInt(2 ** 47)))
     this.transport = new Transport({

@@ -7,23 +7,13 @@ import { defaultConfig } from './config.js'
 import type { PlumtreeConfig } from './config.js'
 import { isDue } from './deadline.js'
 import { DeliveredLog } from './delivered-log.js'
+import type { DeliveredPayload } from './delivered-log.js'
 import { MESSAGE_OVERHEAD, ihaveEntryCost, saturatingRound, wireLimits } from './limits.js'
 import type { Outbox } from './outbox.js'
 import type { IHaveEntries, IHaveEntry, Message, MessageId, PlumtreeMessage, Timer, TopicId } from './types.js'
 
-interface Cached<PI> {
-  origin: PI
-  content: Uint8Array
-  /**
-   * Hops at which we delivered it (0 at the origin); lowered when the tree is optimised. Saturated
-   * at the wire's largest round, so it can be sent on as it is.
-   */
-  hops: number
-  /** The neighbour we got it from (our parent in the tree for this message), none at the origin. */
-  from: PI | undefined
-  /** The origin's signature, forwarded as it came. */
-  sig: Uint8Array | undefined
-}
+/** What the log keeps of a delivered message: see `DeliveredPayload`. */
+type Cached<PI> = DeliveredPayload<PI>
 
 /** Entry `i` of an IHAVE, whichever form it came in (a decoded one makes the id's string here). */
 function idAt (entries: IHaveEntries, i: number): MessageId {
@@ -65,7 +55,7 @@ export class Plumtree<PI> {
   readonly eager = new Set<PI>()
   readonly lazy = new Set<PI>()
   /** Ids delivered recently, so duplicates are recognised, with their payloads for a shorter while, to answer GRAFTs. */
-  private readonly delivered: DeliveredLog<Cached<PI>>
+  private readonly delivered: DeliveredLog<PI>
   /** Ids announced by IHAVE and not received yet (insertion-ordered: the first is the oldest). */
   private readonly missing = new Map<MessageId, Missing<PI>>()
   /**
@@ -105,7 +95,8 @@ export class Plumtree<PI> {
     private readonly topic: TopicId,
     private readonly config: PlumtreeConfig,
     private readonly out: Outbox<PI>,
-    maxFrameBytes: number = defaultConfig.maxFrameBytes
+    maxFrameBytes: number = defaultConfig.maxFrameBytes,
+    hashSeed = 0
   ) {
     this.ihaveBytes = maxFrameBytes - MESSAGE_OVERHEAD
     this.delivered = new DeliveredLog({
@@ -113,7 +104,7 @@ export class Plumtree<PI> {
       idRetention: Math.max(config.messageIdRetention, config.messageCacheTimeout),
       maxPayloads: config.maxCachedMessages,
       payloadTimeout: config.messageCacheTimeout
-    })
+    }, hashSeed)
     this.dispatchTimer = { type: 'dispatchIHave', topic }
     this.evictTimer = { type: 'evictCache', topic }
   }
@@ -403,20 +394,19 @@ export class Plumtree<PI> {
    * `optimizationThreshold` hops earlier than the eager one replaces it.
    */
   private optimize (from: PI, id: MessageId, round: number): void {
-    const cached = this.delivered.get(id)
-    if (cached === undefined) return
-    const parent = cached.from
+    const e = this.delivered.find(id)
+    if (e < 0 || !this.delivered.hasPayload(e)) return
+    const parent = this.delivered.fromOf(e)
     if (parent === undefined || parent === from || !this.eager.has(parent)) return
     const viaAnnouncer = saturatingRound(round + 1)
-    if (cached.hops - viaAnnouncer < this.config.optimizationThreshold) return
+    if (this.delivered.hopsOf(e) - viaAnnouncer < this.config.optimizationThreshold) return
     this.out.send(from, this.topic, { type: 'graft', round: saturatingRound(round) })
     this.lazy.delete(from)
     this.eager.add(from)
     this.out.send(parent, this.topic, { type: 'prune' })
     this.eager.delete(parent)
     this.lazy.add(parent)
-    cached.from = from
-    cached.hops = viaAnnouncer
+    this.delivered.reroute(e, from, viaAnnouncer)
   }
 
   private onGraft (from: PI, id: MessageId | undefined): void {
@@ -426,7 +416,8 @@ export class Plumtree<PI> {
       this.eager.add(from)
     }
     if (id === undefined) return
-    const cached = this.delivered.get(id)
+    const e = this.delivered.find(id)
+    const cached = e < 0 ? undefined : this.delivered.payloadOf(e)
     if (cached === undefined) return
     this.out.send(from, this.topic, { type: 'gossip', id, origin: cached.origin, content: cached.content, round: cached.hops, sig: cached.sig })
     // A GRAFT from outside the active view is answered once; the link is not ours to keep.

@@ -45,8 +45,13 @@ export class State<PI> {
   private readonly linkNeeds = new LinkNeeds<PI>()
   private readonly self = (): PeerInfo<PI> => this.selfInfo
 
-  /** `idPrefix`: 32 hex characters from a strong random source; drawn from `rng` when absent. */
-  constructor (me: PI, config: ProtoConfig, rng: Rng, myData?: PeerData, idPrefix?: string) {
+  /**
+   * `idPrefix`: 32 hex characters from a strong random source; drawn from `rng` when absent.
+   * `hashSeed`: keys the hash by which each topic finds the ids it delivered; from a strong random
+   * source in the runtime, so that a peer cannot pick ids that collide (any value will do in the
+   * simulator, and it is not drawn from `rng`, which would move every simulated figure).
+   */
+  constructor (me: PI, config: ProtoConfig, rng: Rng, myData?: PeerData, idPrefix?: string, private readonly hashSeed = 0) {
     this.me = me
     this.config = config
     this.rng = rng
@@ -156,7 +161,7 @@ export class State<PI> {
             this.out.emit(topicId, { type: 'joinFailed', peers: command.peers.map(p => p.id) })
             return
           }
-          topic = new Topic<PI>(this.me, topicId, this.config, this.rng, this.self, this.out, this.linkNeeds)
+          topic = new Topic<PI>(this.me, topicId, this.config, this.rng, this.self, this.out, this.linkNeeds, this.hashSeed)
           this.topicMap.set(topicId, topic)
         }
         topic.join(command.peers, now)

@@ -28,9 +28,10 @@ export class Topic<PI> {
     rng: Rng,
     self: () => PeerInfo<PI>,
     private readonly out: Outbox<PI>,
-    linkNeeds: LinkNeeds<PI>
+    linkNeeds: LinkNeeds<PI>,
+    hashSeed = 0
   ) {
-    const broadcast = new Plumtree<PI>(me, id, config.broadcast, out, config.maxFrameBytes)
+    const broadcast = new Plumtree<PI>(me, id, config.broadcast, out, config.maxFrameBytes, hashSeed)
     this.broadcast = broadcast
     this.membership = new HyParView<PI>(me, id, config.membership, rng, self, out, linkNeeds, {
       neighborUp: peer => broadcast.neighborUp(peer),
