@@ -47,37 +47,47 @@ export interface DeliveredPayload<PI> {
 /** Entries a log starts with room for: most topics deliver little. */
 const INITIAL_ENTRIES = 16
 
+function newChars (): SpanRing<Uint16Array> {
+  return new SpanRing(n => new Uint16Array(n), INITIAL_ENTRIES * 32)
+}
+
+function newBytes (): SpanRing<Uint8Array> {
+  return new SpanRing(n => new Uint8Array(n), 0)
+}
+
 export class DeliveredLog<PI> {
   private readonly maxIds: number
   private readonly maxPayloads: number
   /** Entries in a ring of `mask + 1` (a power of two); positions count every entry ever added. */
-  private mask = INITIAL_ENTRIES - 1
+  private mask = 0
   private head = 0
   private tail = 0
   /** Position of the oldest entry whose payload is still kept (never below `head`). */
   private payloadHead = 0
-  private hashes = new Int32Array(INITIAL_ENTRIES)
-  private times = new Float64Array(INITIAL_ENTRIES)
-  private idAt = new Int32Array(INITIAL_ENTRIES)
-  private idLength = new Int32Array(INITIAL_ENTRIES)
-  private hops = new Int32Array(INITIAL_ENTRIES)
+  // The columns, `mask + 1` long (set by `allocate`).
+  private hashes!: Int32Array
+  private times!: Float64Array
+  private idAt!: Int32Array
+  private idLength!: Int32Array
+  private hops!: Int32Array
   /** Payload and signature spans; a length of -1: none. */
-  private contentAt = new Int32Array(INITIAL_ENTRIES)
-  private contentLength = new Int32Array(INITIAL_ENTRIES)
-  private sigAt = new Int32Array(INITIAL_ENTRIES)
-  private sigLength = new Int32Array(INITIAL_ENTRIES)
+  private contentAt!: Int32Array
+  private contentLength!: Int32Array
+  private sigAt!: Int32Array
+  private sigLength!: Int32Array
   /** Peer ids are long-lived (one per neighbour or origin), so holding them costs the collector nothing new. */
-  private origins: Array<PI | undefined> = new Array(INITIAL_ENTRIES)
-  private froms: Array<PI | undefined> = new Array(INITIAL_ENTRIES)
-  private readonly chars = new SpanRing(n => new Uint16Array(n), INITIAL_ENTRIES * 32)
-  private readonly bytes = new SpanRing(n => new Uint8Array(n), 0)
+  private origins!: Array<PI | undefined>
+  private froms!: Array<PI | undefined>
+  private chars = newChars()
+  private bytes = newBytes()
   /** Open addressing, linear probing: ring index + 1 of the entry, 0 when free; twice the ring's size. */
-  private table = new Int32Array(INITIAL_ENTRIES * 2)
+  private table!: Int32Array
 
   constructor (private readonly limits: DeliveredLogLimits, private readonly hashSeed = 0) {
     // A payload is only asked for by id: one kept longer than its id would never be found.
     this.maxIds = Math.max(0, limits.maxIds, limits.maxPayloads)
     this.maxPayloads = Math.max(0, limits.maxPayloads)
+    this.allocate(INITIAL_ENTRIES)
   }
 
   /** Ids remembered. */
@@ -185,12 +195,17 @@ export class DeliveredLog<PI> {
     if (this.tail - this.payloadHead > this.maxPayloads) this.dropPayload()
   }
 
-  /** Forget what expired at or before `now`. */
+  /**
+   * Forget what expired at or before `now`. The rings and columns never shrink while in use; a
+   * topic that went quiet gets small ones back once its payloads, then its ids, have all expired.
+   */
   evictExpired (now: number): void {
     const idLimit = now - this.limits.idRetention
     while (this.head < this.tail && (this.times[this.head & this.mask] as number) <= idLimit) this.dropId()
     const payloadLimit = now - this.limits.payloadTimeout
     while (this.payloadHead < this.tail && (this.times[this.payloadHead & this.mask] as number) <= payloadLimit) this.dropPayload()
+    if (this.payloadHead === this.tail && this.bytes.buf.length > 0) this.bytes = newBytes()
+    if (this.head === this.tail && this.mask >= INITIAL_ENTRIES) this.shrink()
   }
 
   /** When the next id or payload expires, or undefined when nothing is held. */
@@ -323,34 +338,49 @@ export class DeliveredLog<PI> {
     }
   }
 
+  /** Back to the initial size; the log is empty. */
+  private shrink (): void {
+    this.allocate(INITIAL_ENTRIES)
+    this.chars = newChars()
+  }
+
+  /** Fresh columns and table for `size` entries (a power of two); what was in them is the caller's to copy. */
+  private allocate (size: number): void {
+    this.mask = size - 1
+    this.hashes = new Int32Array(size)
+    this.times = new Float64Array(size)
+    this.idAt = new Int32Array(size)
+    this.idLength = new Int32Array(size)
+    this.hops = new Int32Array(size)
+    this.contentAt = new Int32Array(size)
+    this.contentLength = new Int32Array(size)
+    this.sigAt = new Int32Array(size)
+    this.sigLength = new Int32Array(size)
+    this.origins = new Array<PI | undefined>(size)
+    this.froms = new Array<PI | undefined>(size)
+    this.table = new Int32Array(size * 2)
+  }
+
   /** Double the ring (its entries keep their positions, not their indexes) and rebuild the table. */
   private growEntries (): void {
-    const size = (this.mask + 1) * 2
-    const mask = size - 1
-    const move = <A extends Int32Array | Float64Array>(from: A, to: A): A => {
-      for (let p = this.head; p < this.tail; p++) to[p & mask] = from[p & this.mask] as number
-      return to
+    const old = {
+      mask: this.mask,
+      int32: [this.hashes, this.idAt, this.idLength, this.hops, this.contentAt, this.contentLength, this.sigAt, this.sigLength],
+      times: this.times,
+      origins: this.origins,
+      froms: this.froms
     }
-    this.hashes = move(this.hashes, new Int32Array(size))
-    this.times = move(this.times, new Float64Array(size))
-    this.idAt = move(this.idAt, new Int32Array(size))
-    this.idLength = move(this.idLength, new Int32Array(size))
-    this.hops = move(this.hops, new Int32Array(size))
-    this.contentAt = move(this.contentAt, new Int32Array(size))
-    this.contentLength = move(this.contentLength, new Int32Array(size))
-    this.sigAt = move(this.sigAt, new Int32Array(size))
-    this.sigLength = move(this.sigLength, new Int32Array(size))
-    const origins = new Array<PI | undefined>(size)
-    const froms = new Array<PI | undefined>(size)
+    this.allocate((this.mask + 1) * 2)
+    const int32 = [this.hashes, this.idAt, this.idLength, this.hops, this.contentAt, this.contentLength, this.sigAt, this.sigLength]
     for (let p = this.head; p < this.tail; p++) {
-      origins[p & mask] = this.origins[p & this.mask]
-      froms[p & mask] = this.froms[p & this.mask]
+      const from = p & old.mask
+      const to = p & this.mask
+      for (let c = 0; c < int32.length; c++) (int32[c] as Int32Array)[to] = (old.int32[c] as Int32Array)[from] as number
+      this.times[to] = old.times[from] as number
+      this.origins[to] = old.origins[from]
+      this.froms[to] = old.froms[from]
     }
-    this.origins = origins
-    this.froms = froms
-    this.mask = mask
-    this.table = new Int32Array(size * 2)
     // Oldest first, so that of an id added twice the latest copy is the one found.
-    for (let p = this.head; p < this.tail; p++) this.insert(p & mask)
+    for (let p = this.head; p < this.tail; p++) this.insert(p & this.mask)
   }
 }
