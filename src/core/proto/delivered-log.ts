@@ -11,12 +11,12 @@
  * messages a second spent a median 4.2-4.7 ms per scavenge copying them, and they were the p99
  * latency: with the log cut to 1,000 ids and 100 payloads, scavenges took 1.6-1.8 ms and p99 fell
  * from 9-22 ms to 3-6 ms. Here an entry is numbers in columns, its id's characters and its
- * payload's bytes are copied into rings, and ids are found through an open-addressing table of
+ * payload's bytes are copied into chunks (span-chunks.ts), and ids are found through an open-addressing table of
  * hashes: nothing per message is left for the collector. The hash is keyed (`hashSeed`), so that
  * a peer cannot choose ids that all land in one probe chain.
  */
 import type { MessageId } from './types.js'
-import { SpanRing } from './span-ring.js'
+import { SpanChunks } from './span-chunks.js'
 
 export interface DeliveredLogLimits {
   /** Ids remembered at most; past it the oldest go. */
@@ -47,12 +47,12 @@ export interface DeliveredPayload<PI> {
 /** Entries a log starts with room for: most topics deliver little. */
 const INITIAL_ENTRIES = 16
 
-function newChars (): SpanRing<Uint16Array> {
-  return new SpanRing(n => new Uint16Array(n), INITIAL_ENTRIES * 32)
+function newChars (): SpanChunks<Uint16Array> {
+  return new SpanChunks(n => new Uint16Array(n), INITIAL_ENTRIES * 32, 1 << 18)
 }
 
-function newBytes (): SpanRing<Uint8Array> {
-  return new SpanRing(n => new Uint8Array(n), 0)
+function newBytes (): SpanChunks<Uint8Array> {
+  return new SpanChunks(n => new Uint8Array(n), 1024, 1 << 20)
 }
 
 export class DeliveredLog<PI> {
@@ -67,12 +67,15 @@ export class DeliveredLog<PI> {
   // The columns, `mask + 1` long (set by `allocate`).
   private hashes!: Int32Array
   private times!: Float64Array
+  private idChunk!: Int32Array
   private idAt!: Int32Array
   private idLength!: Int32Array
   private hops!: Int32Array
   /** Payload and signature spans; a length of -1: none. */
+  private contentChunk!: Int32Array
   private contentAt!: Int32Array
   private contentLength!: Int32Array
+  private sigChunk!: Int32Array
   private sigAt!: Int32Array
   private sigLength!: Int32Array
   /** Peer ids are long-lived (one per neighbour or origin), so holding them costs the collector nothing new. */
@@ -144,16 +147,15 @@ export class DeliveredLog<PI> {
   /** A copy of entry `e`'s payload while it is kept. */
   payloadOf (e: number): DeliveredPayload<PI> | undefined {
     if (!this.hasPayload(e)) return undefined
-    const bytes = this.bytes.buf
     const at = this.contentAt[e] as number
     const sigLength = this.sigLength[e] as number
     const sigAt = this.sigAt[e] as number
     return {
       origin: this.origins[e] as PI,
-      content: bytes.slice(at, at + (this.contentLength[e] as number)),
+      content: this.bytes.chunk(this.contentChunk[e] as number).slice(at, at + (this.contentLength[e] as number)),
       hops: this.hops[e] as number,
       from: this.froms[e],
-      sig: sigLength < 0 ? undefined : bytes.slice(sigAt, sigAt + sigLength)
+      sig: sigLength < 0 ? undefined : this.bytes.chunk(this.sigChunk[e] as number).slice(sigAt, sigAt + sigLength)
     }
   }
 
@@ -170,9 +172,9 @@ export class DeliveredLog<PI> {
     this.hashes[e] = this.hash(id)
     this.times[e] = now
     const at = this.chars.alloc(id.length)
-    if (this.chars.grew) this.relocateIds()
-    const chars = this.chars.buf
+    const chars = this.chars.chunk(this.chars.lastChunk)
     for (let i = 0; i < id.length; i++) chars[at + i] = id.charCodeAt(i)
+    this.idChunk[e] = this.chars.lastChunk
     this.idAt[e] = at
     this.idLength[e] = id.length
     this.insert(e)
@@ -184,9 +186,11 @@ export class DeliveredLog<PI> {
       this.origins[e] = payload.origin
       this.froms[e] = payload.from
       this.contentAt[e] = this.copyIn(payload.content)
+      this.contentChunk[e] = this.bytes.lastChunk
       this.contentLength[e] = payload.content.length
       if (payload.sig !== undefined) {
         this.sigAt[e] = this.copyIn(payload.sig)
+        this.sigChunk[e] = this.bytes.lastChunk
         this.sigLength[e] = payload.sig.length
       }
     } else {
@@ -196,7 +200,7 @@ export class DeliveredLog<PI> {
   }
 
   /**
-   * Forget what expired at or before `now`. The rings and columns never shrink while in use; a
+   * Forget what expired at or before `now`. The columns never shrink while in use; a
    * topic that went quiet gets small ones back once its payloads, then its ids, have all expired.
    */
   evictExpired (now: number): void {
@@ -204,7 +208,7 @@ export class DeliveredLog<PI> {
     while (this.head < this.tail && (this.times[this.head & this.mask] as number) <= idLimit) this.dropId()
     const payloadLimit = now - this.limits.payloadTimeout
     while (this.payloadHead < this.tail && (this.times[this.payloadHead & this.mask] as number) <= payloadLimit) this.dropPayload()
-    if (this.payloadHead === this.tail && this.bytes.buf.length > 0) this.bytes = newBytes()
+    if (this.payloadHead === this.tail && this.bytes.units > 0) this.bytes = newBytes()
     if (this.head === this.tail && this.mask >= INITIAL_ENTRIES) this.shrink()
   }
 
@@ -228,7 +232,7 @@ export class DeliveredLog<PI> {
   private idIs (e: number, id: MessageId): boolean {
     const n = this.idLength[e] as number
     if (n !== id.length) return false
-    const chars = this.chars.buf
+    const chars = this.chars.chunk(this.idChunk[e] as number)
     const at = this.idAt[e] as number
     for (let i = 0; i < n; i++) if (chars[at + i] !== id.charCodeAt(i)) return false
     return true
@@ -237,10 +241,11 @@ export class DeliveredLog<PI> {
   private sameId (a: number, b: number): boolean {
     const n = this.idLength[a] as number
     if (n !== this.idLength[b]) return false
-    const chars = this.chars.buf
+    const xs = this.chars.chunk(this.idChunk[a] as number)
+    const ys = this.chars.chunk(this.idChunk[b] as number)
     const x = this.idAt[a] as number
     const y = this.idAt[b] as number
-    for (let i = 0; i < n; i++) if (chars[x + i] !== chars[y + i]) return false
+    for (let i = 0; i < n; i++) if (xs[x + i] !== ys[y + i]) return false
     return true
   }
 
@@ -296,7 +301,7 @@ export class DeliveredLog<PI> {
     if (this.payloadHead === this.head) this.dropPayload()
     const e = this.head & this.mask
     this.unlink(e)
-    this.chars.release(this.idAt[e] as number, this.idLength[e] as number)
+    this.chars.release(this.idChunk[e] as number, this.idLength[e] as number)
     this.head++
   }
 
@@ -304,9 +309,9 @@ export class DeliveredLog<PI> {
     const e = this.payloadHead & this.mask
     const n = this.contentLength[e] as number
     if (n >= 0) {
-      this.bytes.release(this.contentAt[e] as number, n)
+      this.bytes.release(this.contentChunk[e] as number, n)
       const s = this.sigLength[e] as number
-      if (s >= 0) this.bytes.release(this.sigAt[e] as number, s)
+      if (s >= 0) this.bytes.release(this.sigChunk[e] as number, s)
     }
     this.contentLength[e] = -1
     this.sigLength[e] = -1
@@ -317,25 +322,8 @@ export class DeliveredLog<PI> {
 
   private copyIn (data: Uint8Array): number {
     const at = this.bytes.alloc(data.length)
-    if (this.bytes.grew) this.relocatePayloads()
-    this.bytes.buf.set(data, at)
+    this.bytes.chunk(this.bytes.lastChunk).set(data, at)
     return at
-  }
-
-  private relocateIds (): void {
-    for (let p = this.head; p < this.tail; p++) {
-      const e = p & this.mask
-      if ((this.idLength[e] as number) > 0) this.idAt[e] = this.chars.relocate(this.idAt[e] as number)
-    }
-  }
-
-  private relocatePayloads (): void {
-    // Entries up to `tail` - 1; the one being added has no span yet.
-    for (let p = this.payloadHead; p < this.tail; p++) {
-      const e = p & this.mask
-      if ((this.contentLength[e] as number) > 0) this.contentAt[e] = this.bytes.relocate(this.contentAt[e] as number)
-      if ((this.sigLength[e] as number) > 0) this.sigAt[e] = this.bytes.relocate(this.sigAt[e] as number)
-    }
   }
 
   /** Back to the initial size; the log is empty. */
@@ -349,11 +337,14 @@ export class DeliveredLog<PI> {
     this.mask = size - 1
     this.hashes = new Int32Array(size)
     this.times = new Float64Array(size)
+    this.idChunk = new Int32Array(size)
     this.idAt = new Int32Array(size)
     this.idLength = new Int32Array(size)
     this.hops = new Int32Array(size)
+    this.contentChunk = new Int32Array(size)
     this.contentAt = new Int32Array(size)
     this.contentLength = new Int32Array(size)
+    this.sigChunk = new Int32Array(size)
     this.sigAt = new Int32Array(size)
     this.sigLength = new Int32Array(size)
     this.origins = new Array<PI | undefined>(size)
@@ -365,13 +356,13 @@ export class DeliveredLog<PI> {
   private growEntries (): void {
     const old = {
       mask: this.mask,
-      int32: [this.hashes, this.idAt, this.idLength, this.hops, this.contentAt, this.contentLength, this.sigAt, this.sigLength],
+      int32: [this.hashes, this.idChunk, this.idAt, this.idLength, this.hops, this.contentChunk, this.contentAt, this.contentLength, this.sigChunk, this.sigAt, this.sigLength],
       times: this.times,
       origins: this.origins,
       froms: this.froms
     }
     this.allocate((this.mask + 1) * 2)
-    const int32 = [this.hashes, this.idAt, this.idLength, this.hops, this.contentAt, this.contentLength, this.sigAt, this.sigLength]
+    const int32 = [this.hashes, this.idChunk, this.idAt, this.idLength, this.hops, this.contentChunk, this.contentAt, this.contentLength, this.sigChunk, this.sigAt, this.sigLength]
     for (let p = this.head; p < this.tail; p++) {
       const from = p & old.mask
       const to = p & this.mask
