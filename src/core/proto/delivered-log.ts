@@ -10,9 +10,9 @@
  * survived the young-generation collections that ran while it was kept. A receiver at 20,000
  * messages a second spent a median 4.2-4.7 ms per scavenge copying them, and they were the p99
  * latency: with the log cut to 1,000 ids and 100 payloads, scavenges took 1.6-1.8 ms and p99 fell
- * from 9-22 ms to 3-6 ms. Here an entry is numbers in columns, its id's characters and its
- * payload's bytes are copied into chunks (span-chunks.ts), and ids are found through an open-addressing table of
- * hashes: nothing per message is left for the collector. The hash is keyed (`hashSeed`), so that
+ * from 9-22 ms to 3-6 ms. Here an entry is a row of numbers in one typed array, its id's characters
+ * and its payload's bytes are copied into chunks (span-chunks.ts), and ids are found through an
+ * open-addressing table of hashes: nothing per message is left for the collector. The hash is keyed (`hashSeed`), so that
  * a peer cannot choose ids that all land in one probe chain.
  */
 import type { MessageId } from './types.js'
@@ -44,53 +44,73 @@ export interface DeliveredPayload<PI> {
   sig: Uint8Array | undefined
 }
 
-/** Entries a log starts with room for: most topics deliver little. */
-const INITIAL_ENTRIES = 16
+/**
+ * Entries a log makes room for at its first delivery: most topics deliver little (a simulated
+ * node holds 50 topics, most of them quiet), so a log has no rows at all until then, and starts
+ * small enough for V8 to keep its arrays on the heap (64 bytes or less: no backing store each).
+ */
+const INITIAL_ENTRIES = 1
 
+// An entry's row: int32 fields at these offsets (one array, not a column each: a quiet topic's
+// log was 14 typed arrays, 3 KB, and a simulated node has thousands).
+const HASH = 0
+const ID_CHUNK = 1
+const ID_AT = 2
+const ID_LENGTH = 3
+const HOPS = 4
+/** Payload and signature spans; a length of -1: none. */
+const CONTENT_CHUNK = 5
+const CONTENT_AT = 6
+const CONTENT_LENGTH = 7
+const SIG_CHUNK = 8
+const SIG_AT = 9
+const SIG_LENGTH = 10
+const FIELDS = 11
+
+const NO_INT32 = new Int32Array(0)
+const NO_FLOAT64 = new Float64Array(0)
+const NO_UNITS = new Uint16Array(0)
+const NO_BYTES = new Uint8Array(0)
+const makeUnits = (n: number): Uint16Array => new Uint16Array(n)
+const makeBytes = (n: number): Uint8Array => new Uint8Array(n)
+
+/** Chunks start at 64 bytes (on V8's heap) and double up to 512 KiB of characters, 1 MiB of payloads. */
 function newChars (): SpanChunks<Uint16Array> {
-  return new SpanChunks(n => new Uint16Array(n), INITIAL_ENTRIES * 32, 1 << 18)
+  return new SpanChunks(makeUnits, NO_UNITS, 32, 1 << 18)
 }
 
 function newBytes (): SpanChunks<Uint8Array> {
-  return new SpanChunks(n => new Uint8Array(n), 1024, 1 << 20)
+  return new SpanChunks(makeBytes, NO_BYTES, 64, 1 << 20)
 }
 
 export class DeliveredLog<PI> {
   private readonly maxIds: number
   private readonly maxPayloads: number
-  /** Entries in a ring of `mask + 1` (a power of two); positions count every entry ever added. */
-  private mask = 0
+  /**
+   * Entries in a ring of `mask + 1` (a power of two; -1 while the log has no rows); positions
+   * count every entry ever added, entry `e` is position `p` with `e = p & mask`.
+   */
+  private mask = -1
   private head = 0
   private tail = 0
   /** Position of the oldest entry whose payload is still kept (never below `head`). */
   private payloadHead = 0
-  // The columns, `mask + 1` long (set by `allocate`).
-  private hashes!: Int32Array
-  private times!: Float64Array
-  private idChunk!: Int32Array
-  private idAt!: Int32Array
-  private idLength!: Int32Array
-  private hops!: Int32Array
-  /** Payload and signature spans; a length of -1: none. */
-  private contentChunk!: Int32Array
-  private contentAt!: Int32Array
-  private contentLength!: Int32Array
-  private sigChunk!: Int32Array
-  private sigAt!: Int32Array
-  private sigLength!: Int32Array
+  /** Rows of FIELDS int32s, and the delivery times beside them (set by `allocate`). */
+  private rows = NO_INT32
+  private times = NO_FLOAT64
   /** Peer ids are long-lived (one per neighbour or origin), so holding them costs the collector nothing new. */
-  private origins!: Array<PI | undefined>
-  private froms!: Array<PI | undefined>
-  private chars = newChars()
-  private bytes = newBytes()
-  /** Open addressing, linear probing: ring index + 1 of the entry, 0 when free; twice the ring's size. */
-  private table!: Int32Array
+  private origins: Array<PI | undefined> = []
+  private froms: Array<PI | undefined> = []
+  /** Made at the first id and the first payload (most logs of a simulated node never get one). */
+  private chars: SpanChunks<Uint16Array> | undefined
+  private bytes: SpanChunks<Uint8Array> | undefined
+  /** Open addressing, linear probing: entry + 1, 0 when free; twice the ring's size. */
+  private table = NO_INT32
 
   constructor (private readonly limits: DeliveredLogLimits, private readonly hashSeed = 0) {
     // A payload is only asked for by id: one kept longer than its id would never be found.
     this.maxIds = Math.max(0, limits.maxIds, limits.maxPayloads)
     this.maxPayloads = Math.max(0, limits.maxPayloads)
-    this.allocate(INITIAL_ENTRIES)
   }
 
   /** Ids remembered. */
@@ -120,18 +140,18 @@ export class DeliveredLog<PI> {
       const slot = table[k] as number
       if (slot === 0) return -1
       const e = slot - 1
-      if (this.hashes[e] === h && this.idIs(e, id)) return e
+      if (this.rows[e * FIELDS + HASH] === h && this.idIs(e, id)) return e
     }
   }
 
   /** Whether entry `e` still has its payload. */
   hasPayload (e: number): boolean {
-    return this.positionOf(e) >= this.payloadHead
+    return this.head + ((e - this.head) & this.mask) >= this.payloadHead
   }
 
   /** The hops and parent recorded with entry `e`'s payload (meaningless once it went). */
   hopsOf (e: number): number {
-    return this.hops[e] as number
+    return this.rows[e * FIELDS + HOPS] as number
   }
 
   fromOf (e: number): PI | undefined {
@@ -141,21 +161,23 @@ export class DeliveredLog<PI> {
   /** The tree was reshaped: entry `e` now counts as delivered by `from` at `hops`. */
   reroute (e: number, from: PI, hops: number): void {
     this.froms[e] = from
-    this.hops[e] = hops
+    this.rows[e * FIELDS + HOPS] = hops
   }
 
   /** A copy of entry `e`'s payload while it is kept. */
   payloadOf (e: number): DeliveredPayload<PI> | undefined {
     if (!this.hasPayload(e)) return undefined
-    const at = this.contentAt[e] as number
-    const sigLength = this.sigLength[e] as number
-    const sigAt = this.sigAt[e] as number
+    const r = e * FIELDS
+    const rows = this.rows
+    const at = rows[r + CONTENT_AT] as number
+    const sigAt = rows[r + SIG_AT] as number
+    const sigLength = rows[r + SIG_LENGTH] as number
     return {
       origin: this.origins[e] as PI,
-      content: this.bytes.chunk(this.contentChunk[e] as number).slice(at, at + (this.contentLength[e] as number)),
-      hops: this.hops[e] as number,
+      content: this.payloadBytes.chunk(rows[r + CONTENT_CHUNK] as number).slice(at, at + (rows[r + CONTENT_LENGTH] as number)),
+      hops: rows[r + HOPS] as number,
       from: this.froms[e],
-      sig: sigLength < 0 ? undefined : this.bytes.chunk(this.sigChunk[e] as number).slice(sigAt, sigAt + sigLength)
+      sig: sigLength < 0 ? undefined : this.payloadBytes.chunk(rows[r + SIG_CHUNK] as number).slice(sigAt, sigAt + sigLength)
     }
   }
 
@@ -167,31 +189,34 @@ export class DeliveredLog<PI> {
   add (id: MessageId, payload: DeliveredPayload<PI>, now: number): void {
     if (this.maxIds === 0) return
     if (this.size >= this.maxIds) this.dropId()
-    if (this.size > this.mask) this.growEntries()
+    if (this.size > this.mask) this.grow()
     const e = this.tail & this.mask
-    this.hashes[e] = this.hash(id)
+    const r = e * FIELDS
+    const rows = this.rows
+    rows[r + HASH] = this.hash(id)
     this.times[e] = now
-    const at = this.chars.alloc(id.length)
-    const chars = this.chars.chunk(this.chars.lastChunk)
+    const ids = this.idChars
+    const at = ids.alloc(id.length)
+    const chars = ids.chunk(ids.lastChunk)
     for (let i = 0; i < id.length; i++) chars[at + i] = id.charCodeAt(i)
-    this.idChunk[e] = this.chars.lastChunk
-    this.idAt[e] = at
-    this.idLength[e] = id.length
+    rows[r + ID_CHUNK] = ids.lastChunk
+    rows[r + ID_AT] = at
+    rows[r + ID_LENGTH] = id.length
     this.insert(e)
-    this.hops[e] = payload.hops
-    this.contentLength[e] = -1
-    this.sigLength[e] = -1
+    rows[r + HOPS] = payload.hops
+    rows[r + CONTENT_LENGTH] = -1
+    rows[r + SIG_LENGTH] = -1
     this.tail++
     if (this.maxPayloads > 0) {
       this.origins[e] = payload.origin
       this.froms[e] = payload.from
-      this.contentAt[e] = this.copyIn(payload.content)
-      this.contentChunk[e] = this.bytes.lastChunk
-      this.contentLength[e] = payload.content.length
+      rows[r + CONTENT_AT] = this.copyIn(payload.content)
+      rows[r + CONTENT_CHUNK] = this.payloadBytes.lastChunk
+      rows[r + CONTENT_LENGTH] = payload.content.length
       if (payload.sig !== undefined) {
-        this.sigAt[e] = this.copyIn(payload.sig)
-        this.sigChunk[e] = this.bytes.lastChunk
-        this.sigLength[e] = payload.sig.length
+        rows[r + SIG_AT] = this.copyIn(payload.sig)
+        rows[r + SIG_CHUNK] = this.payloadBytes.lastChunk
+        rows[r + SIG_LENGTH] = payload.sig.length
       }
     } else {
       this.payloadHead = this.tail
@@ -200,16 +225,19 @@ export class DeliveredLog<PI> {
   }
 
   /**
-   * Forget what expired at or before `now`. The columns never shrink while in use; a
-   * topic that went quiet gets small ones back once its payloads, then its ids, have all expired.
+   * Forget what expired at or before `now`. The rows never shrink while in use; a topic that went
+   * quiet gives them back once its payloads, then its ids, have all expired.
    */
   evictExpired (now: number): void {
     const idLimit = now - this.limits.idRetention
     while (this.head < this.tail && (this.times[this.head & this.mask] as number) <= idLimit) this.dropId()
     const payloadLimit = now - this.limits.payloadTimeout
     while (this.payloadHead < this.tail && (this.times[this.payloadHead & this.mask] as number) <= payloadLimit) this.dropPayload()
-    if (this.payloadHead === this.tail && this.bytes.units > 0) this.bytes = newBytes()
-    if (this.head === this.tail && this.mask >= INITIAL_ENTRIES) this.shrink()
+    if (this.payloadHead === this.tail) this.bytes = undefined
+    if (this.head === this.tail && this.mask >= 0) {
+      this.allocate(0)
+      this.chars = undefined
+    }
   }
 
   /** When the next id or payload expires, or undefined when nothing is held. */
@@ -222,6 +250,14 @@ export class DeliveredLog<PI> {
 
   // -------------------------------------------------------------------------------------------
 
+  private get idChars (): SpanChunks<Uint16Array> {
+    return (this.chars ??= newChars())
+  }
+
+  private get payloadBytes (): SpanChunks<Uint8Array> {
+    return (this.bytes ??= newBytes())
+  }
+
   /** FNV-1a over the UTF-16 units, keyed by the seed. */
   private hash (id: MessageId): number {
     let h = (0x811c9dc5 ^ this.hashSeed) | 0
@@ -230,40 +266,39 @@ export class DeliveredLog<PI> {
   }
 
   private idIs (e: number, id: MessageId): boolean {
-    const n = this.idLength[e] as number
+    const r = e * FIELDS
+    const n = this.rows[r + ID_LENGTH] as number
     if (n !== id.length) return false
-    const chars = this.chars.chunk(this.idChunk[e] as number)
-    const at = this.idAt[e] as number
+    const chars = this.idChars.chunk(this.rows[r + ID_CHUNK] as number)
+    const at = this.rows[r + ID_AT] as number
     for (let i = 0; i < n; i++) if (chars[at + i] !== id.charCodeAt(i)) return false
     return true
   }
 
   private sameId (a: number, b: number): boolean {
-    const n = this.idLength[a] as number
-    if (n !== this.idLength[b]) return false
-    const xs = this.chars.chunk(this.idChunk[a] as number)
-    const ys = this.chars.chunk(this.idChunk[b] as number)
-    const x = this.idAt[a] as number
-    const y = this.idAt[b] as number
+    const ra = a * FIELDS
+    const rb = b * FIELDS
+    const n = this.rows[ra + ID_LENGTH] as number
+    if (n !== this.rows[rb + ID_LENGTH]) return false
+    const xs = this.idChars.chunk(this.rows[ra + ID_CHUNK] as number)
+    const ys = this.idChars.chunk(this.rows[rb + ID_CHUNK] as number)
+    const x = this.rows[ra + ID_AT] as number
+    const y = this.rows[rb + ID_AT] as number
     for (let i = 0; i < n; i++) if (xs[x + i] !== ys[y + i]) return false
     return true
   }
 
-  private positionOf (e: number): number {
-    return this.head + ((e - this.head) & this.mask)
-  }
-
   /**
-   * Put entry `e` (its id already in the ring) into the table. A remembered copy of the same id
+   * Put entry `e` (its id already in the chunks) into the table. A remembered copy of the same id
    * gives up its slot: it stays in the ring until it ages out, and is found no more.
    */
   private insert (e: number): void {
     const table = this.table
     const tmask = table.length - 1
-    const h = this.hashes[e] as number
+    const h = this.rows[e * FIELDS + HASH] as number
     for (let k = h & tmask; ; k = (k + 1) & tmask) {
       const slot = table[k] as number
-      if (slot === 0 || (this.hashes[slot - 1] === h && this.sameId(slot - 1, e))) {
+      if (slot === 0 || (this.rows[(slot - 1) * FIELDS + HASH] === h && this.sameId(slot - 1, e))) {
         table[k] = e + 1
         return
       }
@@ -274,7 +309,7 @@ export class DeliveredLog<PI> {
   private unlink (e: number): void {
     const table = this.table
     const tmask = table.length - 1
-    let k = (this.hashes[e] as number) & tmask
+    let k = (this.rows[e * FIELDS + HASH] as number) & tmask
     for (;;) {
       const slot = table[k] as number
       // Not there: a later copy of the same id took its slot.
@@ -286,7 +321,7 @@ export class DeliveredLog<PI> {
     for (let j = (free + 1) & tmask; ; j = (j + 1) & tmask) {
       const slot = table[j] as number
       if (slot === 0) break
-      const home = (this.hashes[slot - 1] as number) & tmask
+      const home = (this.rows[(slot - 1) * FIELDS + HASH] as number) & tmask
       // The entry at j may move to `free` unless its home lies cyclically in (free, j].
       const stays = free <= j ? home > free && home <= j : home > free || home <= j
       if (!stays) {
@@ -301,72 +336,64 @@ export class DeliveredLog<PI> {
     if (this.payloadHead === this.head) this.dropPayload()
     const e = this.head & this.mask
     this.unlink(e)
-    this.chars.release(this.idChunk[e] as number, this.idLength[e] as number)
+    this.idChars.release(this.rows[e * FIELDS + ID_CHUNK] as number, this.rows[e * FIELDS + ID_LENGTH] as number)
     this.head++
   }
 
   private dropPayload (): void {
     const e = this.payloadHead & this.mask
-    const n = this.contentLength[e] as number
+    const r = e * FIELDS
+    const rows = this.rows
+    const n = rows[r + CONTENT_LENGTH] as number
     if (n >= 0) {
-      this.bytes.release(this.contentChunk[e] as number, n)
-      const s = this.sigLength[e] as number
-      if (s >= 0) this.bytes.release(this.sigChunk[e] as number, s)
+      this.payloadBytes.release(rows[r + CONTENT_CHUNK] as number, n)
+      const s = rows[r + SIG_LENGTH] as number
+      if (s >= 0) this.payloadBytes.release(rows[r + SIG_CHUNK] as number, s)
     }
-    this.contentLength[e] = -1
-    this.sigLength[e] = -1
+    rows[r + CONTENT_LENGTH] = -1
+    rows[r + SIG_LENGTH] = -1
     this.origins[e] = undefined
     this.froms[e] = undefined
     this.payloadHead++
   }
 
   private copyIn (data: Uint8Array): number {
-    const at = this.bytes.alloc(data.length)
-    this.bytes.chunk(this.bytes.lastChunk).set(data, at)
+    const bytes = this.payloadBytes
+    const at = bytes.alloc(data.length)
+    bytes.chunk(bytes.lastChunk).set(data, at)
     return at
   }
 
-  /** Back to the initial size; the log is empty. */
-  private shrink (): void {
-    this.allocate(INITIAL_ENTRIES)
-    this.chars = newChars()
-  }
-
-  /** Fresh columns and table for `size` entries (a power of two); what was in them is the caller's to copy. */
+  /** Fresh rows and table for `size` entries (a power of two, or 0: none); what was in them is the caller's to copy. */
   private allocate (size: number): void {
     this.mask = size - 1
-    this.hashes = new Int32Array(size)
-    this.times = new Float64Array(size)
-    this.idChunk = new Int32Array(size)
-    this.idAt = new Int32Array(size)
-    this.idLength = new Int32Array(size)
-    this.hops = new Int32Array(size)
-    this.contentChunk = new Int32Array(size)
-    this.contentAt = new Int32Array(size)
-    this.contentLength = new Int32Array(size)
-    this.sigChunk = new Int32Array(size)
-    this.sigAt = new Int32Array(size)
-    this.sigLength = new Int32Array(size)
-    this.origins = new Array<PI | undefined>(size)
-    this.froms = new Array<PI | undefined>(size)
-    this.table = new Int32Array(size * 2)
+    this.rows = size === 0 ? NO_INT32 : new Int32Array(size * FIELDS)
+    this.times = size === 0 ? NO_FLOAT64 : new Float64Array(size)
+    this.origins = size === 0 ? [] : new Array<PI | undefined>(size)
+    this.froms = size === 0 ? [] : new Array<PI | undefined>(size)
+    this.table = size === 0 ? NO_INT32 : new Int32Array(size * 2)
   }
 
   /**
    * Double the ring (its entries keep their positions, not their indexes) and rebuild the table.
-   * Columns are copied a run of indexes at a time: entry by entry, growing to 131,072 entries took
+   * Rows are copied a run of entries at a time: entry by entry, growing to 131,072 entries took
    * 11-13 ms, a stall in the stream that made the log grow.
    */
-  private growEntries (): void {
+  private grow (): void {
     const oldMask = this.mask
-    const int32 = [this.hashes, this.idChunk, this.idAt, this.idLength, this.hops, this.contentChunk, this.contentAt, this.contentLength, this.sigChunk, this.sigAt, this.sigLength]
+    const rows = this.rows
     const times = this.times
     const origins = this.origins
     const froms = this.froms
-    this.allocate((oldMask + 1) * 2)
-    const fresh = [this.hashes, this.idChunk, this.idAt, this.idLength, this.hops, this.contentChunk, this.contentAt, this.contentLength, this.sigChunk, this.sigAt, this.sigLength]
-    for (let c = 0; c < int32.length; c++) this.copyRuns(int32[c] as Int32Array, fresh[c] as Int32Array, oldMask)
-    this.copyRuns(times, this.times, oldMask)
+    this.allocate(oldMask < 0 ? INITIAL_ENTRIES : (oldMask + 1) * 2)
+    for (let p = this.head; p < this.tail;) {
+      const o = p & oldMask
+      const n = p & this.mask
+      const run = Math.min(this.tail - p, oldMask + 1 - o, this.mask + 1 - n)
+      this.rows.set(rows.subarray(o * FIELDS, (o + run) * FIELDS), n * FIELDS)
+      this.times.set(times.subarray(o, o + run), n)
+      p += run
+    }
     // Peer ids are held only with payloads.
     for (let p = this.payloadHead; p < this.tail; p++) {
       this.origins[p & this.mask] = origins[p & oldMask]
@@ -374,16 +401,5 @@ export class DeliveredLog<PI> {
     }
     // Oldest first, so that of an id added twice the latest copy is the one found.
     for (let p = this.head; p < this.tail; p++) this.insert(p & this.mask)
-  }
-
-  /** Copy the entries' slots of a column from the ring of `oldMask + 1` to the current one. */
-  private copyRuns<A extends Int32Array | Float64Array> (from: A, to: A, oldMask: number): void {
-    for (let p = this.head; p < this.tail;) {
-      const o = p & oldMask
-      const n = p & this.mask
-      const run = Math.min(this.tail - p, oldMask + 1 - o, this.mask + 1 - n)
-      to.set(from.subarray(o, o + run), n)
-      p += run
-    }
   }
 }

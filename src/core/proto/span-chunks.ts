@@ -19,11 +19,11 @@ export class SpanChunks<T extends Units> {
   private fill = 0
   /** An emptied chunk of the largest size, kept for the next one. */
   private spare: T | undefined
-  private readonly empty: T
-
-  constructor (private readonly make: (length: number) => T, private readonly minChunk: number, private readonly maxChunk: number) {
-    this.empty = make(0)
-  }
+  /**
+   * `make` gives a chunk of a length (0 for the array an empty span reads); pass one function for
+   * all instances, not a closure each: a simulated node has thousands of these.
+   */
+  constructor (private readonly make: (length: number) => T, private readonly empty: T, private readonly minChunk: number, private readonly maxChunk: number) {}
 
   /** Units allocated in chunks (live spans, and the room around them). */
   get units (): number {

@@ -11,7 +11,7 @@ t.test('spans allocated and released first in, first out keep their contents, an
   )
   fc.assert(fc.property(fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 64 }), fc.array(op, { maxLength: 300, size: 'max' }), (minChunk, maxExtra, ops) => {
     const maxChunk = minChunk + maxExtra
-    const spans = new SpanChunks(n => new Uint8Array(n), minChunk, maxChunk)
+    const spans = new SpanChunks(n => new Uint8Array(n), new Uint8Array(0), minChunk, maxChunk)
     // The model: live spans, oldest first, each with its chunk, offset and the bytes written into it.
     const live: Array<{ chunk: number, at: number, data: number[] }> = []
     let stamp = 0
@@ -45,7 +45,7 @@ t.test('spans allocated and released first in, first out keep their contents, an
 })
 
 t.test('a span never moves once placed, however many come after it', async t => {
-  const spans = new SpanChunks(n => new Uint8Array(n), 4, 64)
+  const spans = new SpanChunks(n => new Uint8Array(n), new Uint8Array(0), 4, 64)
   const first = spans.alloc(3)
   const chunk = spans.lastChunk
   spans.chunk(chunk).set([1, 2, 3], first)
