@@ -10,9 +10,10 @@
  * survived the young-generation collections that ran while it was kept. A receiver at 20,000
  * messages a second spent a median 4.2-4.7 ms per scavenge copying them, and they were the p99
  * latency: with the log cut to 1,000 ids and 100 payloads, scavenges took 1.6-1.8 ms and p99 fell
- * from 9-22 ms to 3-6 ms. Here an entry is a row of numbers in one typed array, its id's characters
- * and its payload's bytes are copied into chunks (span-chunks.ts), and ids are found through an
- * open-addressing table of hashes: nothing per message is left for the collector. The hash is keyed (`hashSeed`), so that
+ * from 9-22 ms to 3-6 ms. Here an id is a row of numbers in a typed array (and its payload, while
+ * kept, a row in another: there are ten times fewer), its characters and the payload's bytes are
+ * copied into chunks (span-chunks.ts), and ids are found through an open-addressing table of
+ * hashes: nothing per message is left for the collector. The hash is keyed (`hashSeed`), so that
  * a peer cannot choose ids that all land in one probe chain.
  */
 import type { MessageId } from './types.js'
@@ -51,21 +52,28 @@ export interface DeliveredPayload<PI> {
  */
 const INITIAL_ENTRIES = 1
 
-// An entry's row: int32 fields at these offsets (one array, not a column each: a quiet topic's
-// log was 14 typed arrays, 3 KB, and a simulated node has thousands).
+// An id's row: int32 fields at these offsets (one array, not a column each: a quiet topic's log
+// was 14 typed arrays, 3 KB, and a simulated node has thousands).
 const HASH = 0
 const ID_CHUNK = 1
 const ID_AT = 2
 const ID_LENGTH = 3
-const HOPS = 4
-/** Payload and signature spans; a length of -1: none. */
-const CONTENT_CHUNK = 5
-const CONTENT_AT = 6
-const CONTENT_LENGTH = 7
-const SIG_CHUNK = 8
-const SIG_AT = 9
-const SIG_LENGTH = 10
-const FIELDS = 11
+const ID_FIELDS = 4
+// A kept payload's row. The payload and signature spans; a signature length of -1: none.
+const HOPS = 0
+const CONTENT_CHUNK = 1
+const CONTENT_AT = 2
+const CONTENT_LENGTH = 3
+const SIG_CHUNK = 4
+const SIG_AT = 5
+const SIG_LENGTH = 6
+const PAYLOAD_FIELDS = 7
+/**
+ * Slots of the previous table moved per delivery after the ring doubled: the table has twice as
+ * many slots as the ring had entries, so at 4 the move is done after half the deliveries that
+ * could fill the ring again.
+ */
+const MIGRATE_SLOTS = 4
 
 const NO_INT32 = new Int32Array(0)
 const NO_FLOAT64 = new Float64Array(0)
@@ -83,29 +91,55 @@ function newBytes (): SpanChunks<Uint8Array> {
   return new SpanChunks(makeBytes, NO_BYTES, 64, 1 << 20)
 }
 
+/**
+ * Copy the slots of positions [from, to) of a ring of `oldMask + 1` entries, `fields` numbers
+ * each, into one of `mask + 1`: a run of positions at a time (entry by entry, growing to 131,072
+ * entries took 11-13 ms, a stall in the stream that made the log grow).
+ */
+function copyRuns (source: Int32Array | Float64Array, target: Int32Array | Float64Array, fields: number, from: number, to: number, oldMask: number, mask: number): void {
+  for (let p = from; p < to;) {
+    const o = p & oldMask
+    const n = p & mask
+    const run = Math.min(to - p, oldMask + 1 - o, mask + 1 - n)
+    target.set(source.subarray(o * fields, (o + run) * fields), n * fields)
+    p += run
+  }
+}
+
 export class DeliveredLog<PI> {
   private readonly maxIds: number
   private readonly maxPayloads: number
   /**
-   * Entries in a ring of `mask + 1` (a power of two; -1 while the log has no rows); positions
-   * count every entry ever added, entry `e` is position `p` with `e = p & mask`.
+   * Positions count every id ever added; the ids remembered are positions [head, tail), in a
+   * ring of `mask + 1` rows (a power of two; -1 while the log has none) at `p & mask`.
    */
-  private mask = -1
   private head = 0
   private tail = 0
-  /** Position of the oldest entry whose payload is still kept (never below `head`). */
-  private payloadHead = 0
-  /** Rows of FIELDS int32s, and the delivery times beside them (set by `allocate`). */
-  private rows = NO_INT32
+  private mask = -1
+  private ids = NO_INT32
   private times = NO_FLOAT64
+  /** Payloads are kept for positions [payloadHead, tail), in a ring of their own at `p & payloadMask`. */
+  private payloadHead = 0
+  private payloadMask = -1
+  private payloadRows = NO_INT32
   /** Peer ids are long-lived (one per neighbour or origin), so holding them costs the collector nothing new. */
   private origins: Array<PI | undefined> = []
   private froms: Array<PI | undefined> = []
   /** Made at the first id and the first payload (most logs of a simulated node never get one). */
   private chars: SpanChunks<Uint16Array> | undefined
   private bytes: SpanChunks<Uint8Array> | undefined
-  /** Open addressing, linear probing: entry + 1, 0 when free; twice the ring's size. */
-  private table = NO_INT32
+  /**
+   * Open addressing, linear probing: position + 1 of an id, 0 when free; twice the ring's size.
+   * Positions, not ring indexes, so that the ring can double without touching the table.
+   */
+  private table = NO_FLOAT64
+  /**
+   * The table before the ring last doubled, moved into `table` a few slots per delivery from
+   * `migrateAt` on (rebuilding it in one go was a third of the stall of a doubling); it is
+   * searched after `table`, and what died meanwhile (a position below `head`) is skipped.
+   */
+  private previous = NO_FLOAT64
+  private migrateAt = 0
 
   constructor (private readonly limits: DeliveredLogLimits, private readonly hashSeed = 0) {
     // A payload is only asked for by id: one kept longer than its id would never be found.
@@ -127,57 +161,50 @@ export class DeliveredLog<PI> {
     return this.find(id) >= 0
   }
 
-  /**
-   * The entry of `id` while it is remembered (an index for the accessors below), else -1. Valid
-   * until the log changes.
-   */
+  /** The position of `id` while it is remembered (for the accessors below), else -1. */
   find (id: MessageId): number {
     if (this.tail === this.head) return -1
     const h = this.hash(id)
-    const table = this.table
-    const tmask = table.length - 1
-    for (let k = h & tmask; ; k = (k + 1) & tmask) {
-      const slot = table[k] as number
-      if (slot === 0) return -1
-      const e = slot - 1
-      if (this.rows[e * FIELDS + HASH] === h && this.idIs(e, id)) return e
-    }
+    const p = this.search(this.table, h, id, 0)
+    return p >= 0 || this.previous.length === 0 ? p : this.search(this.previous, h, id, this.head)
   }
 
-  /** Whether entry `e` still has its payload. */
-  hasPayload (e: number): boolean {
-    return this.head + ((e - this.head) & this.mask) >= this.payloadHead
+  /** Whether the delivery at position `p` still has its payload. */
+  hasPayload (p: number): boolean {
+    return p >= this.payloadHead && p < this.tail
   }
 
-  /** The hops and parent recorded with entry `e`'s payload (meaningless once it went). */
-  hopsOf (e: number): number {
-    return this.rows[e * FIELDS + HOPS] as number
+  /** The hops and parent recorded with the payload at `p` (while `hasPayload`). */
+  hopsOf (p: number): number {
+    return this.payloadRows[(p & this.payloadMask) * PAYLOAD_FIELDS + HOPS] as number
   }
 
-  fromOf (e: number): PI | undefined {
-    return this.froms[e]
+  fromOf (p: number): PI | undefined {
+    return this.froms[p & this.payloadMask]
   }
 
-  /** The tree was reshaped: entry `e` now counts as delivered by `from` at `hops`. */
-  reroute (e: number, from: PI, hops: number): void {
-    this.froms[e] = from
-    this.rows[e * FIELDS + HOPS] = hops
+  /** The tree was reshaped: the payload at `p` now counts as delivered by `from` at `hops`. */
+  reroute (p: number, from: PI, hops: number): void {
+    this.froms[p & this.payloadMask] = from
+    this.payloadRows[(p & this.payloadMask) * PAYLOAD_FIELDS + HOPS] = hops
   }
 
-  /** A copy of entry `e`'s payload while it is kept. */
-  payloadOf (e: number): DeliveredPayload<PI> | undefined {
-    if (!this.hasPayload(e)) return undefined
-    const r = e * FIELDS
-    const rows = this.rows
+  /** A copy of the payload at position `p` while it is kept. */
+  payloadOf (p: number): DeliveredPayload<PI> | undefined {
+    if (!this.hasPayload(p)) return undefined
+    const i = p & this.payloadMask
+    const r = i * PAYLOAD_FIELDS
+    const rows = this.payloadRows
+    const bytes = this.payloadBytes
     const at = rows[r + CONTENT_AT] as number
     const sigAt = rows[r + SIG_AT] as number
     const sigLength = rows[r + SIG_LENGTH] as number
     return {
-      origin: this.origins[e] as PI,
-      content: this.payloadBytes.chunk(rows[r + CONTENT_CHUNK] as number).slice(at, at + (rows[r + CONTENT_LENGTH] as number)),
+      origin: this.origins[i] as PI,
+      content: bytes.chunk(rows[r + CONTENT_CHUNK] as number).slice(at, at + (rows[r + CONTENT_LENGTH] as number)),
       hops: rows[r + HOPS] as number,
-      from: this.froms[e],
-      sig: sigLength < 0 ? undefined : this.payloadBytes.chunk(rows[r + SIG_CHUNK] as number).slice(sigAt, sigAt + sigLength)
+      from: this.froms[i],
+      sig: sigLength < 0 ? undefined : bytes.chunk(rows[r + SIG_CHUNK] as number).slice(sigAt, sigAt + sigLength)
     }
   }
 
@@ -190,42 +217,46 @@ export class DeliveredLog<PI> {
     if (this.maxIds === 0) return
     if (this.size >= this.maxIds) this.dropId()
     if (this.size > this.mask) this.grow()
-    const e = this.tail & this.mask
-    const r = e * FIELDS
-    const rows = this.rows
+    const p = this.tail
+    const r = (p & this.mask) * ID_FIELDS
+    const rows = this.ids
     rows[r + HASH] = this.hash(id)
-    this.times[e] = now
-    const ids = this.idChars
-    const at = ids.alloc(id.length)
-    const chars = ids.chunk(ids.lastChunk)
-    for (let i = 0; i < id.length; i++) chars[at + i] = id.charCodeAt(i)
-    rows[r + ID_CHUNK] = ids.lastChunk
+    this.times[p & this.mask] = now
+    const chars = this.idChars
+    const at = chars.alloc(id.length)
+    const chunk = chars.chunk(chars.lastChunk)
+    for (let i = 0; i < id.length; i++) chunk[at + i] = id.charCodeAt(i)
+    rows[r + ID_CHUNK] = chars.lastChunk
     rows[r + ID_AT] = at
     rows[r + ID_LENGTH] = id.length
-    this.insert(e)
-    rows[r + HOPS] = payload.hops
-    rows[r + CONTENT_LENGTH] = -1
-    rows[r + SIG_LENGTH] = -1
+    this.insert(p)
+    if (this.previous.length > 0) this.migrate(MIGRATE_SLOTS)
     this.tail++
-    if (this.maxPayloads > 0) {
-      this.origins[e] = payload.origin
-      this.froms[e] = payload.from
-      rows[r + CONTENT_AT] = this.copyIn(payload.content)
-      rows[r + CONTENT_CHUNK] = this.payloadBytes.lastChunk
-      rows[r + CONTENT_LENGTH] = payload.content.length
-      if (payload.sig !== undefined) {
-        rows[r + SIG_AT] = this.copyIn(payload.sig)
-        rows[r + SIG_CHUNK] = this.payloadBytes.lastChunk
-        rows[r + SIG_LENGTH] = payload.sig.length
-      }
-    } else {
+    if (this.maxPayloads === 0) {
       this.payloadHead = this.tail
+      return
     }
     if (this.tail - this.payloadHead > this.maxPayloads) this.dropPayload()
+    if (this.tail - this.payloadHead > this.payloadMask + 1) this.growPayloads()
+    const i = p & this.payloadMask
+    const q = i * PAYLOAD_FIELDS
+    const payloadRows = this.payloadRows
+    this.origins[i] = payload.origin
+    this.froms[i] = payload.from
+    payloadRows[q + HOPS] = payload.hops
+    payloadRows[q + CONTENT_AT] = this.copyIn(payload.content)
+    payloadRows[q + CONTENT_CHUNK] = this.payloadBytes.lastChunk
+    payloadRows[q + CONTENT_LENGTH] = payload.content.length
+    payloadRows[q + SIG_LENGTH] = -1
+    if (payload.sig !== undefined) {
+      payloadRows[q + SIG_AT] = this.copyIn(payload.sig)
+      payloadRows[q + SIG_CHUNK] = this.payloadBytes.lastChunk
+      payloadRows[q + SIG_LENGTH] = payload.sig.length
+    }
   }
 
   /**
-   * Forget what expired at or before `now`. The rows never shrink while in use; a topic that went
+   * Forget what expired at or before `now`. The rings never shrink while in use; a topic that went
    * quiet gives them back once its payloads, then its ids, have all expired.
    */
   evictExpired (now: number): void {
@@ -233,9 +264,12 @@ export class DeliveredLog<PI> {
     while (this.head < this.tail && (this.times[this.head & this.mask] as number) <= idLimit) this.dropId()
     const payloadLimit = now - this.limits.payloadTimeout
     while (this.payloadHead < this.tail && (this.times[this.payloadHead & this.mask] as number) <= payloadLimit) this.dropPayload()
-    if (this.payloadHead === this.tail) this.bytes = undefined
+    if (this.payloadHead === this.tail && this.payloadMask >= 0) {
+      this.allocatePayloads(0)
+      this.bytes = undefined
+    }
     if (this.head === this.tail && this.mask >= 0) {
-      this.allocate(0)
+      this.allocateIds(0)
       this.chars = undefined
     }
   }
@@ -265,63 +299,82 @@ export class DeliveredLog<PI> {
     return h ^ (h >>> 15)
   }
 
-  private idIs (e: number, id: MessageId): boolean {
-    const r = e * FIELDS
-    const n = this.rows[r + ID_LENGTH] as number
+  private hashAt (p: number): number {
+    return this.ids[(p & this.mask) * ID_FIELDS + HASH] as number
+  }
+
+  private idIs (p: number, id: MessageId): boolean {
+    const r = (p & this.mask) * ID_FIELDS
+    const n = this.ids[r + ID_LENGTH] as number
     if (n !== id.length) return false
-    const chars = this.idChars.chunk(this.rows[r + ID_CHUNK] as number)
-    const at = this.rows[r + ID_AT] as number
+    const chars = this.idChars.chunk(this.ids[r + ID_CHUNK] as number)
+    const at = this.ids[r + ID_AT] as number
     for (let i = 0; i < n; i++) if (chars[at + i] !== id.charCodeAt(i)) return false
     return true
   }
 
   private sameId (a: number, b: number): boolean {
-    const ra = a * FIELDS
-    const rb = b * FIELDS
-    const n = this.rows[ra + ID_LENGTH] as number
-    if (n !== this.rows[rb + ID_LENGTH]) return false
-    const xs = this.idChars.chunk(this.rows[ra + ID_CHUNK] as number)
-    const ys = this.idChars.chunk(this.rows[rb + ID_CHUNK] as number)
-    const x = this.rows[ra + ID_AT] as number
-    const y = this.rows[rb + ID_AT] as number
+    const ra = (a & this.mask) * ID_FIELDS
+    const rb = (b & this.mask) * ID_FIELDS
+    const n = this.ids[ra + ID_LENGTH] as number
+    if (n !== this.ids[rb + ID_LENGTH]) return false
+    const xs = this.idChars.chunk(this.ids[ra + ID_CHUNK] as number)
+    const ys = this.idChars.chunk(this.ids[rb + ID_CHUNK] as number)
+    const x = this.ids[ra + ID_AT] as number
+    const y = this.ids[rb + ID_AT] as number
     for (let i = 0; i < n; i++) if (xs[x + i] !== ys[y + i]) return false
     return true
   }
 
-  /**
-   * Put entry `e` (its id already in the chunks) into the table. A remembered copy of the same id
-   * gives up its slot: it stays in the ring until it ages out, and is found no more.
-   */
-  private insert (e: number): void {
-    const table = this.table
+  /** The position of `id` (hash `h`) in `table`, among positions from `oldest` on, else -1. */
+  private search (table: Float64Array, h: number, id: MessageId, oldest: number): number {
     const tmask = table.length - 1
-    const h = this.rows[e * FIELDS + HASH] as number
     for (let k = h & tmask; ; k = (k + 1) & tmask) {
       const slot = table[k] as number
-      if (slot === 0 || (this.rows[(slot - 1) * FIELDS + HASH] === h && this.sameId(slot - 1, e))) {
-        table[k] = e + 1
+      if (slot === 0) return -1
+      const p = slot - 1
+      if (p >= oldest && this.hashAt(p) === h && this.idIs(p, id)) return p
+    }
+  }
+
+  /**
+   * Put position `p` (its id already in the chunks) into the table. Of two copies of one id the
+   * later one is kept: the earlier stays in the ring until it ages out, found no more.
+   */
+  private insert (p: number): void {
+    const table = this.table
+    const tmask = table.length - 1
+    const h = this.hashAt(p)
+    for (let k = h & tmask; ; k = (k + 1) & tmask) {
+      const slot = table[k] as number
+      if (slot === 0) {
+        table[k] = p + 1
+        return
+      }
+      if (this.hashAt(slot - 1) === h && this.sameId(slot - 1, p)) {
+        if (slot - 1 < p) table[k] = p + 1
         return
       }
     }
   }
 
-  /** Take entry `e` out of the table, shifting back the entries of its probe chain (no tombstones). */
-  private unlink (e: number): void {
+  /** Take position `p` out of the table, shifting back the entries of its probe chain (no tombstones). */
+  private unlink (p: number): void {
     const table = this.table
     const tmask = table.length - 1
-    let k = (this.rows[e * FIELDS + HASH] as number) & tmask
+    let k = this.hashAt(p) & tmask
     for (;;) {
       const slot = table[k] as number
-      // Not there: a later copy of the same id took its slot.
+      // Not there: a later copy of the same id took its slot, or it is still in `previous`.
       if (slot === 0) return
-      if (slot === e + 1) break
+      if (slot === p + 1) break
       k = (k + 1) & tmask
     }
     let free = k
     for (let j = (free + 1) & tmask; ; j = (j + 1) & tmask) {
       const slot = table[j] as number
       if (slot === 0) break
-      const home = (this.rows[(slot - 1) * FIELDS + HASH] as number) & tmask
+      const home = this.hashAt(slot - 1) & tmask
       // The entry at j may move to `free` unless its home lies cyclically in (free, j].
       const stays = free <= j ? home > free && home <= j : home > free || home <= j
       if (!stays) {
@@ -332,28 +385,37 @@ export class DeliveredLog<PI> {
     table[free] = 0
   }
 
+  /** Move `slots` slots of `previous` into `table` (all that are left when `slots` is Infinity). */
+  private migrate (slots: number): void {
+    const previous = this.previous
+    const end = Math.min(previous.length, this.migrateAt + slots)
+    for (let k = this.migrateAt; k < end; k++) {
+      const slot = previous[k] as number
+      if (slot !== 0 && slot - 1 >= this.head) this.insert(slot - 1)
+    }
+    this.migrateAt = end
+    if (end === previous.length) this.previous = NO_FLOAT64
+  }
+
   private dropId (): void {
     if (this.payloadHead === this.head) this.dropPayload()
-    const e = this.head & this.mask
-    this.unlink(e)
-    this.idChars.release(this.rows[e * FIELDS + ID_CHUNK] as number, this.rows[e * FIELDS + ID_LENGTH] as number)
+    const r = (this.head & this.mask) * ID_FIELDS
+    this.unlink(this.head)
+    this.idChars.release(this.ids[r + ID_CHUNK] as number, this.ids[r + ID_LENGTH] as number)
     this.head++
   }
 
   private dropPayload (): void {
-    const e = this.payloadHead & this.mask
-    const r = e * FIELDS
-    const rows = this.rows
-    const n = rows[r + CONTENT_LENGTH] as number
-    if (n >= 0) {
-      this.payloadBytes.release(rows[r + CONTENT_CHUNK] as number, n)
-      const s = rows[r + SIG_LENGTH] as number
-      if (s >= 0) this.payloadBytes.release(rows[r + SIG_CHUNK] as number, s)
+    if (this.payloadMask >= 0) {
+      const i = this.payloadHead & this.payloadMask
+      const q = i * PAYLOAD_FIELDS
+      const rows = this.payloadRows
+      this.payloadBytes.release(rows[q + CONTENT_CHUNK] as number, rows[q + CONTENT_LENGTH] as number)
+      const s = rows[q + SIG_LENGTH] as number
+      if (s >= 0) this.payloadBytes.release(rows[q + SIG_CHUNK] as number, s)
+      this.origins[i] = undefined
+      this.froms[i] = undefined
     }
-    rows[r + CONTENT_LENGTH] = -1
-    rows[r + SIG_LENGTH] = -1
-    this.origins[e] = undefined
-    this.froms[e] = undefined
     this.payloadHead++
   }
 
@@ -364,42 +426,52 @@ export class DeliveredLog<PI> {
     return at
   }
 
-  /** Fresh rows and table for `size` entries (a power of two, or 0: none); what was in them is the caller's to copy. */
-  private allocate (size: number): void {
+  /** Fresh id rows and table for `size` entries (a power of two, or 0: none). */
+  private allocateIds (size: number): void {
     this.mask = size - 1
-    this.rows = size === 0 ? NO_INT32 : new Int32Array(size * FIELDS)
+    this.ids = size === 0 ? NO_INT32 : new Int32Array(size * ID_FIELDS)
     this.times = size === 0 ? NO_FLOAT64 : new Float64Array(size)
+    this.table = size === 0 ? NO_FLOAT64 : new Float64Array(size * 2)
+    this.previous = NO_FLOAT64
+    this.migrateAt = 0
+  }
+
+  private allocatePayloads (size: number): void {
+    this.payloadMask = size - 1
+    this.payloadRows = size === 0 ? NO_INT32 : new Int32Array(size * PAYLOAD_FIELDS)
     this.origins = size === 0 ? [] : new Array<PI | undefined>(size)
     this.froms = size === 0 ? [] : new Array<PI | undefined>(size)
-    this.table = size === 0 ? NO_INT32 : new Int32Array(size * 2)
   }
 
   /**
-   * Double the ring (its entries keep their positions, not their indexes) and rebuild the table.
-   * Rows are copied a run of entries at a time: entry by entry, growing to 131,072 entries took
-   * 11-13 ms, a stall in the stream that made the log grow.
+   * Double the id ring (ids keep their positions, not their indexes) and start a table of twice
+   * the size, into which the current one moves a few slots per delivery.
    */
   private grow (): void {
     const oldMask = this.mask
-    const rows = this.rows
+    const ids = this.ids
     const times = this.times
+    // Not reached with MIGRATE_SLOTS 4 (the move ends within half the deliveries that can fill the
+    // ring again); here so that a smaller step could not lose the entries still to move.
+    if (this.previous.length > 0) this.migrate(Infinity)
+    const table = this.table
+    this.allocateIds(oldMask < 0 ? INITIAL_ENTRIES : (oldMask + 1) * 2)
+    this.previous = table
+    copyRuns(ids, this.ids, ID_FIELDS, this.head, this.tail, oldMask, this.mask)
+    copyRuns(times, this.times, 1, this.head, this.tail, oldMask, this.mask)
+  }
+
+  private growPayloads (): void {
+    const oldMask = this.payloadMask
+    const rows = this.payloadRows
     const origins = this.origins
     const froms = this.froms
-    this.allocate(oldMask < 0 ? INITIAL_ENTRIES : (oldMask + 1) * 2)
-    for (let p = this.head; p < this.tail;) {
-      const o = p & oldMask
-      const n = p & this.mask
-      const run = Math.min(this.tail - p, oldMask + 1 - o, this.mask + 1 - n)
-      this.rows.set(rows.subarray(o * FIELDS, (o + run) * FIELDS), n * FIELDS)
-      this.times.set(times.subarray(o, o + run), n)
-      p += run
+    this.allocatePayloads(oldMask < 0 ? INITIAL_ENTRIES : (oldMask + 1) * 2)
+    // The payloads kept are positions [payloadHead, tail - 1): the one being added has no row yet.
+    copyRuns(rows, this.payloadRows, PAYLOAD_FIELDS, this.payloadHead, this.tail - 1, oldMask, this.payloadMask)
+    for (let p = this.payloadHead; p < this.tail - 1; p++) {
+      this.origins[p & this.payloadMask] = origins[p & oldMask]
+      this.froms[p & this.payloadMask] = froms[p & oldMask]
     }
-    // Peer ids are held only with payloads.
-    for (let p = this.payloadHead; p < this.tail; p++) {
-      this.origins[p & this.mask] = origins[p & oldMask]
-      this.froms[p & this.mask] = froms[p & oldMask]
-    }
-    // Oldest first, so that of an id added twice the latest copy is the one found.
-    for (let p = this.head; p < this.tail; p++) this.insert(p & this.mask)
   }
 }

@@ -394,19 +394,19 @@ export class Plumtree<PI> {
    * `optimizationThreshold` hops earlier than the eager one replaces it.
    */
   private optimize (from: PI, id: MessageId, round: number): void {
-    const e = this.delivered.find(id)
-    if (e < 0 || !this.delivered.hasPayload(e)) return
-    const parent = this.delivered.fromOf(e)
+    const at = this.delivered.find(id)
+    if (at < 0 || !this.delivered.hasPayload(at)) return
+    const parent = this.delivered.fromOf(at)
     if (parent === undefined || parent === from || !this.eager.has(parent)) return
     const viaAnnouncer = saturatingRound(round + 1)
-    if (this.delivered.hopsOf(e) - viaAnnouncer < this.config.optimizationThreshold) return
+    if (this.delivered.hopsOf(at) - viaAnnouncer < this.config.optimizationThreshold) return
     this.out.send(from, this.topic, { type: 'graft', round: saturatingRound(round) })
     this.lazy.delete(from)
     this.eager.add(from)
     this.out.send(parent, this.topic, { type: 'prune' })
     this.eager.delete(parent)
     this.lazy.add(parent)
-    this.delivered.reroute(e, from, viaAnnouncer)
+    this.delivered.reroute(at, from, viaAnnouncer)
   }
 
   private onGraft (from: PI, id: MessageId | undefined): void {
@@ -416,8 +416,8 @@ export class Plumtree<PI> {
       this.eager.add(from)
     }
     if (id === undefined) return
-    const e = this.delivered.find(id)
-    const cached = e < 0 ? undefined : this.delivered.payloadOf(e)
+    const at = this.delivered.find(id)
+    const cached = at < 0 ? undefined : this.delivered.payloadOf(at)
     if (cached === undefined) return
     this.out.send(from, this.topic, { type: 'gossip', id, origin: cached.origin, content: cached.content, round: cached.hops, sig: cached.sig })
     // A GRAFT from outside the active view is answered once; the link is not ours to keep.
