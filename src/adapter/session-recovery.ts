@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto'
 import type { Room, ServerId, Session } from 'socket.io-adapter'
 import type { Logger } from '../core/api.js'
 import { MessageTooLargeError } from '../core/errors.js'
+import { fnv1a } from '../core/proto/fnv1a.js'
 import { MAX_HAND_OVER, encodedSizeOrZero } from './envelope.js'
 import type { EncodedFrontier, HandOver, RestoreRequest, RestoreResponse } from './envelope.js'
 import { SessionArrivals } from './session-arrivals.js'
@@ -409,7 +410,8 @@ export class SessionRecovery {
     for (const pid of this.log.pids()) {
       const offset = this.log.lastSent(pid)
       if (offset === undefined) continue
-      const to = servers[hash(pid) % servers.length]!
+      // FNV-1a spreads sessions over the servers that take them over.
+      const to = servers[fnv1a(pid) % servers.length]!
       let group = groups.get(to)
       if (group === undefined) groups.set(to, group = [])
       group.push([pid, offset])
@@ -575,13 +577,6 @@ export class SessionRecovery {
   private send (to: ServerId, data: RestoreResponse['data']): void {
     this.host.respond(to, data).catch(() => {})
   }
-}
-
-/** FNV-1a: spreads sessions over the servers that take them over. */
-function hash (text: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0
-  return h
 }
 
 function encodeFrontier (frontier: Frontier): EncodedFrontier {

@@ -18,6 +18,7 @@
  */
 import type { MessageId } from './types.js'
 import { SpanChunks } from './span-chunks.js'
+import { FNV1A_BASIS, fnv1a } from './fnv1a.js'
 
 export interface DeliveredLogLimits {
   /** Ids remembered at most; past it the oldest go. */
@@ -140,6 +141,9 @@ export class DeliveredLog<PI> {
    */
   private previous = NO_FLOAT64
   private migrateAt = 0
+  /** The last id hashed, and its hash (see `hash`). */
+  private hashedId: MessageId | undefined
+  private hashedTo = 0
 
   constructor (private readonly limits: DeliveredLogLimits, private readonly hashSeed = 0) {
     // A payload is only asked for by id: one kept longer than its id would never be found.
@@ -292,11 +296,17 @@ export class DeliveredLog<PI> {
     return (this.bytes ??= newBytes())
   }
 
-  /** FNV-1a over the UTF-16 units, keyed by the seed. */
+  /**
+   * FNV-1a keyed by the seed, high bits folded into the low ones the table indexes by. The last
+   * id is remembered: a delivered message's id is asked about by the runtime, then by Plumtree,
+   * then added, and hashing it once serves all three.
+   */
   private hash (id: MessageId): number {
-    let h = (0x811c9dc5 ^ this.hashSeed) | 0
-    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193)
-    return h ^ (h >>> 15)
+    if (id === this.hashedId) return this.hashedTo
+    const h = fnv1a(id, (FNV1A_BASIS ^ this.hashSeed) >>> 0)
+    this.hashedId = id
+    this.hashedTo = h ^ (h >>> 15)
+    return this.hashedTo
   }
 
   private hashAt (p: number): number {

@@ -12,9 +12,6 @@ import { MESSAGE_OVERHEAD, ihaveEntryCost, saturatingRound, wireLimits } from '.
 import type { Outbox } from './outbox.js'
 import type { IHaveEntries, IHaveEntry, Message, MessageId, PlumtreeMessage, Timer, TopicId } from './types.js'
 
-/** What the log keeps of a delivered message: see `DeliveredPayload`. */
-type Cached<PI> = DeliveredPayload<PI>
-
 /** Entry `i` of an IHAVE, whichever form it came in (a decoded one makes the id's string here). */
 function idAt (entries: IHaveEntries, i: number): MessageId {
   return Array.isArray(entries) ? (entries[i] as IHaveEntry).id : entries.id(i)
@@ -513,7 +510,7 @@ export class Plumtree<PI> {
     return this.delivered.has(id)
   }
 
-  private remember (id: MessageId, cached: Cached<PI>, now: number): void {
+  private remember (id: MessageId, cached: DeliveredPayload<PI>, now: number): void {
     this.delivered.add(id, cached, now)
     this.scheduleEvict(now)
   }
