@@ -4,7 +4,7 @@
  * publish→deliver latency (HDR histogram). The same run measures the raw baseline: the same
  * payloads as length-prefixed frames written straight to plain TCP sockets, the physical limit.
  *
- *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip,unsigned] [--json] [--profile DIR]
+ *   npm run bench:node -- [--seconds 2] [--sizes 100,4096] [--modes raw,gossip,unsigned] [--rates 20000,40000] [--json] [--profile DIR]
  *
  * `unsigned` is the node with `signMessages: false`: what origin signatures cost. Each step also
  * reports the CPU seconds of the three processes per million deliveries (user and system time,
@@ -23,6 +23,9 @@ const sizes = sizesArg >= 0 ? String(args[sizesArg + 1]).split(',').map(Number) 
 const modesArg = args.indexOf('--modes')
 type Mode = 'raw' | 'gossip' | 'unsigned'
 const modes = (modesArg >= 0 ? String(args[modesArg + 1]).split(',') : ['raw', 'gossip', 'unsigned']) as Mode[]
+const ratesArg = args.indexOf('--rates')
+/** `--rates A,B`: these steps instead of the ladders (to profile or compare at a fixed rate). */
+const fixedRates = ratesArg >= 0 ? String(args[ratesArg + 1]).split(',').map(Number) : undefined
 const profileArg = args.indexOf('--profile')
 /** `--profile DIR`: every worker writes a V8 CPU profile there, to see where a step's time goes. */
 const execArgv = profileArg >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${String(args[profileArg + 1])}`] : []
@@ -118,7 +121,7 @@ async function main (): Promise<void> {
     for (const mode of modes) {
       const workers = await cluster(mode)
       try {
-        for (const rate of rates) {
+        for (const rate of fixedRates ?? rates) {
           const row = await measure(workers, mode, size, rate)
           rows.push(row)
           if (!json) process.stderr.write(`${mode} ${size} B @ ${rate}/s: ${row.deliveredPerSecond}/s delivered, ${(row.deliveryRatio * 100).toFixed(1)} %\n`)

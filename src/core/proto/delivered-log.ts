@@ -76,6 +76,9 @@ const PAYLOAD_FIELDS = 7
  */
 const MIGRATE_SLOTS = 4
 
+/** A table slot: position + 1 (0: free), then the id's hash, so that probes need not read the rows. */
+const SLOT_FIELDS = 2
+
 const NO_INT32 = new Int32Array(0)
 const NO_FLOAT64 = new Float64Array(0)
 const NO_UNITS = new Uint16Array(0)
@@ -141,6 +144,12 @@ export class DeliveredLog<PI> {
    */
   private previous = NO_FLOAT64
   private migrateAt = 0
+  /**
+   * The last id looked up, and where it was: the runtime and then Plumtree ask about each
+   * delivered message. Forgotten whenever an id comes or goes.
+   */
+  private foundId: MessageId | undefined
+  private foundAt = -1
   /** The last id hashed, and its hash (see `hash`). */
   private hashedId: MessageId | undefined
   private hashedTo = 0
@@ -168,9 +177,13 @@ export class DeliveredLog<PI> {
   /** The position of `id` while it is remembered (for the accessors below), else -1. */
   find (id: MessageId): number {
     if (this.tail === this.head) return -1
+    if (id === this.foundId) return this.foundAt
     const h = this.hash(id)
-    const p = this.search(this.table, h, id, 0)
-    return p >= 0 || this.previous.length === 0 ? p : this.search(this.previous, h, id, this.head)
+    let p = this.search(this.table, h, id, 0)
+    if (p < 0 && this.previous.length > 0) p = this.search(this.previous, h, id, this.head)
+    this.foundId = id
+    this.foundAt = p
+    return p
   }
 
   /** Whether the delivery at position `p` still has its payload. */
@@ -219,6 +232,7 @@ export class DeliveredLog<PI> {
    */
   add (id: MessageId, payload: DeliveredPayload<PI>, now: number): void {
     if (this.maxIds === 0) return
+    this.foundId = undefined
     if (this.size >= this.maxIds) this.dropId()
     if (this.size > this.mask) this.grow()
     const p = this.tail
@@ -233,7 +247,7 @@ export class DeliveredLog<PI> {
     rows[r + ID_CHUNK] = chars.lastChunk
     rows[r + ID_AT] = at
     rows[r + ID_LENGTH] = id.length
-    this.insert(p)
+    this.insert(p, rows[r + HASH] as number)
     if (this.previous.length > 0) this.migrate(MIGRATE_SLOTS)
     this.tail++
     if (this.maxPayloads === 0) {
@@ -338,12 +352,12 @@ export class DeliveredLog<PI> {
 
   /** The position of `id` (hash `h`) in `table`, among positions from `oldest` on, else -1. */
   private search (table: Float64Array, h: number, id: MessageId, oldest: number): number {
-    const tmask = table.length - 1
+    const tmask = (table.length >>> 1) - 1
     for (let k = h & tmask; ; k = (k + 1) & tmask) {
-      const slot = table[k] as number
+      const slot = table[2 * k] as number
       if (slot === 0) return -1
       const p = slot - 1
-      if (p >= oldest && this.hashAt(p) === h && this.idIs(p, id)) return p
+      if (table[2 * k + 1] === h && p >= oldest && this.idIs(p, id)) return p
     }
   }
 
@@ -351,18 +365,18 @@ export class DeliveredLog<PI> {
    * Put position `p` (its id already in the chunks) into the table. Of two copies of one id the
    * later one is kept: the earlier stays in the ring until it ages out, found no more.
    */
-  private insert (p: number): void {
+  private insert (p: number, h: number): void {
     const table = this.table
-    const tmask = table.length - 1
-    const h = this.hashAt(p)
+    const tmask = (table.length >>> 1) - 1
     for (let k = h & tmask; ; k = (k + 1) & tmask) {
-      const slot = table[k] as number
+      const slot = table[2 * k] as number
       if (slot === 0) {
-        table[k] = p + 1
+        table[2 * k] = p + 1
+        table[2 * k + 1] = h
         return
       }
-      if (this.hashAt(slot - 1) === h && this.sameId(slot - 1, p)) {
-        if (slot - 1 < p) table[k] = p + 1
+      if (table[2 * k + 1] === h && this.sameId(slot - 1, p)) {
+        if (slot - 1 < p) table[2 * k] = p + 1
         return
       }
     }
@@ -371,10 +385,10 @@ export class DeliveredLog<PI> {
   /** Take position `p` out of the table, shifting back the entries of its probe chain (no tombstones). */
   private unlink (p: number): void {
     const table = this.table
-    const tmask = table.length - 1
+    const tmask = (table.length >>> 1) - 1
     let k = this.hashAt(p) & tmask
     for (;;) {
-      const slot = table[k] as number
+      const slot = table[2 * k] as number
       // Not there: a later copy of the same id took its slot, or it is still in `previous`.
       if (slot === 0) return
       if (slot === p + 1) break
@@ -382,33 +396,37 @@ export class DeliveredLog<PI> {
     }
     let free = k
     for (let j = (free + 1) & tmask; ; j = (j + 1) & tmask) {
-      const slot = table[j] as number
+      const slot = table[2 * j] as number
       if (slot === 0) break
-      const home = this.hashAt(slot - 1) & tmask
+      const h = table[2 * j + 1] as number
+      const home = h & tmask
       // The entry at j may move to `free` unless its home lies cyclically in (free, j].
       const stays = free <= j ? home > free && home <= j : home > free || home <= j
       if (!stays) {
-        table[free] = slot
+        table[2 * free] = slot
+        table[2 * free + 1] = h
         free = j
       }
     }
-    table[free] = 0
+    table[2 * free] = 0
   }
 
   /** Move `slots` slots of `previous` into `table` (all that are left when `slots` is Infinity). */
   private migrate (slots: number): void {
     const previous = this.previous
-    const end = Math.min(previous.length, this.migrateAt + slots)
+    const count = previous.length >>> 1
+    const end = Math.min(count, this.migrateAt + slots)
     for (let k = this.migrateAt; k < end; k++) {
-      const slot = previous[k] as number
-      if (slot !== 0 && slot - 1 >= this.head) this.insert(slot - 1)
+      const slot = previous[2 * k] as number
+      if (slot !== 0 && slot - 1 >= this.head) this.insert(slot - 1, previous[2 * k + 1] as number)
     }
     this.migrateAt = end
-    if (end === previous.length) this.previous = NO_FLOAT64
+    if (end === count) this.previous = NO_FLOAT64
   }
 
   private dropId (): void {
     if (this.payloadHead === this.head) this.dropPayload()
+    this.foundId = undefined
     const r = (this.head & this.mask) * ID_FIELDS
     this.unlink(this.head)
     this.idChars.release(this.ids[r + ID_CHUNK] as number, this.ids[r + ID_LENGTH] as number)
@@ -441,7 +459,7 @@ export class DeliveredLog<PI> {
     this.mask = size - 1
     this.ids = size === 0 ? NO_INT32 : new Int32Array(size * ID_FIELDS)
     this.times = size === 0 ? NO_FLOAT64 : new Float64Array(size)
-    this.table = size === 0 ? NO_FLOAT64 : new Float64Array(size * 2)
+    this.table = size === 0 ? NO_FLOAT64 : new Float64Array(size * 2 * SLOT_FIELDS)
     this.previous = NO_FLOAT64
     this.migrateAt = 0
   }

@@ -135,17 +135,29 @@ t.test('agrees with a plain list over long random runs (ids of every length and 
       for (const o of ops) {
         if (o.kind === 'add') {
           for (let k = 0; k < o.count; k++) {
-            log.add(idOf(times.length), payload(times.length), now)
+            const i = times.length
+            // Looked up just before (the log remembers its last look-up): absent, then present;
+            // the oldest, looked up before an add that may push it out, is known exactly as the model says.
+            const last = k === o.count - 1
+            const oldest = idFront
+            if (last && oldest < i && !log.has(idOf(oldest))) throw new Error(`the oldest, ${oldest}, is not found`)
+            if (last && log.has(idOf(i))) throw new Error(`${i} is found before it is added`)
+            log.add(idOf(i), payload(i), now)
             times.push(now)
             idFront = Math.max(idFront, times.length - idBound)
             payloadFront = Math.max(payloadFront, idFront, times.length - maxPayloads)
+            if (last && log.has(idOf(i)) !== (idBound > 0)) throw new Error(`${i} is known wrongly right after it is added`)
+            if (last && oldest < i && log.has(idOf(oldest)) !== (oldest >= idFront)) throw new Error(`the oldest, ${oldest}, is known wrongly after an add`)
           }
         } else if (o.kind === 'wait') {
           now += o.ms
+          const oldest = idFront
+          if (oldest < times.length && !log.has(idOf(oldest))) throw new Error(`the oldest, ${oldest}, is not found`)
           log.evictExpired(now)
           while (idFront < times.length && (times[idFront] as number) <= now - idRetention) idFront++
           payloadFront = Math.max(payloadFront, idFront)
           while (payloadFront < times.length && (times[payloadFront] as number) <= now - payloadTimeout) payloadFront++
+          if (oldest < times.length && log.has(idOf(oldest)) !== (oldest >= idFront)) throw new Error(`the oldest, ${oldest}, is known wrongly after evicting`)
         } else {
           check(Math.max(0, times.length - 1 - o.back))
         }
