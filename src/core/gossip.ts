@@ -33,7 +33,7 @@ import type { DiscoveryInput, DiscoveryOutput } from './discovery/types.js'
 import { resolveConfig, type ProtoConfig } from './proto/config.js'
 import { wireLimits } from './proto/limits.js'
 import { TIMER_SLACK } from './proto/deadline.js'
-import { MESSAGE_ID_PREFIX_CHARS } from './proto/message-id.js'
+import { MESSAGE_ID_PREFIX_BYTES, runtimeMessageId } from './proto/message-id.js'
 import { seededRng } from './proto/random.js'
 import { State } from './proto/state.js'
 import type { Event, InEvent, Message, OutEvent, Timer } from './proto/types.js'
@@ -219,7 +219,7 @@ export class Gossip implements GossipApi, HandleHost {
     this.subscriberBufferSize = options.subscriberBufferSize ?? DEFAULTS.subscriberBufferSize
     this.signing = options.signMessages ?? true
     this.topics = new LocalTopics(this.nodeId, options.pendingPublishLimit ?? DEFAULTS.pendingPublishLimit)
-    const idPrefix = randomBytes(MESSAGE_ID_PREFIX_CHARS / 2).toString('hex')
+    const idPrefix = randomBytes(MESSAGE_ID_PREFIX_BYTES).toString('base64url')
     this.state = new State<NodeId>(this.nodeId, this.config, seededRng(randomInt(2 ** 47)), undefined, idPrefix, randomInt(2 ** 31))
     this.discovery = new Discovery<NodeId>(this.nodeId, seededRng(randomInt(2 ** 47)), { maxFrameBytes: this.config.maxFrameBytes })
     this.healer = new Healer<NodeId>(defaultHealerConfig, seededRng(randomInt(2 ** 47)))
@@ -599,7 +599,7 @@ export class Gossip implements GossipApi, HandleHost {
 
   /** Our own publish: its id, and our signature so that nobody else can publish as us. */
   private broadcast (topic: TopicId, content: Uint8Array): void {
-    const id = `${this.state.messageIdPrefix()}.${(this.messageSeq++).toString(16)}`
+    const id = runtimeMessageId(this.state.messageIdPrefix(), this.messageSeq++)
     this.counters.published(topic)
     if (!this.signing) {
       this.input({ type: 'command', topic, command: { type: 'broadcast', content, id } })

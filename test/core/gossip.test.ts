@@ -213,7 +213,7 @@ t.test('message ids carry a 128-bit prefix from crypto: nodes never share one, e
   await handles[2]!.publish('from 2')
   await waitFor(() => inbox.messages.length === 2, 'both messages')
   const prefixes = inbox.messages.map(m => m.id.split('.')[0]!)
-  for (const p of prefixes) t.match(p, /^[0-9a-f]{32}$/, 'a 32-hex-character prefix')
+  for (const p of prefixes) t.match(p, /^[A-Za-z0-9_-]{22}$/, '22 base64url characters: 128 bits')
   t.not(prefixes[0], prefixes[1], 'two nodes, two prefixes')
   // The protocol's own rng is seeded; the prefix must not come from it.
   const same = seededRng(42)

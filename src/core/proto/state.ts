@@ -46,7 +46,8 @@ export class State<PI> {
   private readonly self = (): PeerInfo<PI> => this.selfInfo
 
   /**
-   * `idPrefix`: 32 hex characters from a strong random source; drawn from `rng` when absent.
+   * `idPrefix`: 128 bits from a strong random source, as text (see message-id.ts); drawn from
+   * `rng` when absent.
    * `hashSeed`: keys the hash by which each topic finds the ids it delivered; from a strong random
    * source in the runtime, so that a peer cannot pick ids that collide (any value will do in the
    * simulator, and it is not drawn from `rng`, which would move every simulated figure).
@@ -123,7 +124,7 @@ export class State<PI> {
     return this.topicMap.get(topic)?.broadcast.hasDelivered(id) ?? false
   }
 
-  /** The id prefix of this node's messages (ids are `<prefix>.<sequence in hex>`). */
+  /** The id prefix of this node's messages (ids are `<prefix>.<sequence>`). */
   messageIdPrefix (): string {
     return this.ids.prefix
   }
