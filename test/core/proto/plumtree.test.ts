@@ -88,6 +88,19 @@ t.test('a duplicate GOSSIP makes its sender lazy and sends it PRUNE', async t =>
   t.same(s.view(T)?.eager, ['a'])
 })
 
+t.test('a neighbour that delivers after we pruned it is grafted again, so that it keeps pushing to us', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('a', gossip('m1', 0)), 1)
+  t.same(sends(s.handle(recv('b', gossip('m1', 0)), 2)).map(m => [m.to, m.body.type]), [['b', 'prune']])
+  // b sent m2 before it read our PRUNE; a's link is the one that cannot keep up.
+  const out = s.handle(recv('b', gossip('m2', 0)), 3)
+  t.same(sends(out, 'graft').map(m => [m.to, m.body.id]), [['b', undefined]], 'b hears that we count on it again')
+  // Once it has been told, a later delivery from it needs no word.
+  s.handle(recv('a', gossip('m3', 0)), 4)
+  t.same(sends(s.handle(recv('b', gossip('m4', 0)), 5), 'graft'), [])
+})
+
 t.test('PRUNE moves the sender to lazy: later payloads reach it only as IHAVE', async t => {
   const s = withLazyC()
   t.same(s.view(T)?.lazy, ['c'])
