@@ -139,7 +139,7 @@ t.test('sessions persisted, taken from the middle, persisted again and expiring:
     fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 4_000 }) }),
     fc.record({ kind: fc.constant('storm' as const), from: fc.integer({ min: 100, max: 3_000 }), count: fc.integer({ min: 1, max: 2_500 }) })
   )
-  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.array(op, { maxLength: 50 }), (maxSessions, ops) => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.array(op, { maxLength: 50, size: 'max' }), (maxSessions, ops) => {
     const { log: l, clock } = log({ maxSessions, maxPackets: 10, maxAge: 10_000 })
     // The reference: pids oldest first, with when each went away.
     let model: Array<{ pid: string, at: number }> = []

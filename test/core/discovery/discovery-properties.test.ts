@@ -202,7 +202,7 @@ t.test('whatever happens and whatever peers send, handle never throws, every mes
   let kinds = new Set<string>()
   fc.assert(fc.property(
     anyConfig, fc.integer(), fc.constantFrom(0, 0, 3, 50),
-    fc.array(fc.oneof(...honest, hostile), { minLength: 10, maxLength: 40 }),
+    fc.array(fc.oneof(...honest, hostile), { minLength: 10, maxLength: 40, size: 'max' }),
     (config, seed, maxLatency, steps) => {
       const net = network(config, seed, maxLatency)
       for (const st of steps) {
@@ -283,7 +283,7 @@ t.test('on a lossless network with in-order links and nobody lying, once quiet, 
   let relinkResyncs = 0
   fc.assert(fc.property(
     roomyConfig, fc.integer(), fc.constantFrom(0, 0, 3, 50),
-    fc.array(fc.oneof(...honest), { minLength: 10, maxLength: 60 }),
+    fc.array(fc.oneof(...honest), { minLength: 10, maxLength: 60, size: 'max' }),
     (config, seed, maxLatency, steps) => {
       const net = network(config, seed, maxLatency)
       /** Pairs whose link closed at some point. */

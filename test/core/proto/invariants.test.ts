@@ -143,7 +143,7 @@ t.test('arbitrary inputs to one node never break the view and cache invariants',
   const config = resolveConfig(SMALL)
   fc.assert(fc.property(
     fc.integer(),
-    fc.array(fc.tuple(input, fc.integer({ min: 0, max: 400 })), { minLength: 50, maxLength: 250 }),
+    fc.array(fc.tuple(input, fc.integer({ min: 0, max: 400 })), { minLength: 50, maxLength: 250, size: 'max' }),
     (seed, steps) => {
       const s = new State<string>('me', config, seededRng(seed))
       const delivered = new Set<string>()
@@ -192,7 +192,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 t.test('random joins, broadcasts, quits, crashes and time in a cluster keep every node\'s invariants, and the views settle symmetric', async t => {
   let formed = 0
   let delivered = 0
-  fc.assert(fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.array(op, { minLength: 20, maxLength: 60 }), (seed, ops) => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.array(op, { minLength: 20, maxLength: 60, size: 'max' }), (seed, ops) => {
     const c = new Cluster(seed, SMALL)
     for (let i = 0; i < N; i++) c.add(`n${i}`)
     // n0 starts both topics so that joins have somewhere to go.

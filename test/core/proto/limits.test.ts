@@ -28,7 +28,7 @@ t.test('utf8Bytes is the length the encoder writes, for any string', async t => 
 })
 
 t.test('an IHAVE of any ids and rounds encodes within MESSAGE_OVERHEAD plus the cost of its entries', async t => {
-  fc.assert(fc.property(fc.array(fc.record({ id, round: fc.nat({ max: wireLimits.maxRound }) }), { maxLength: 300 }), (entries: IHaveEntry[]) => {
+  fc.assert(fc.property(fc.array(fc.record({ id, round: fc.nat({ max: wireLimits.maxRound }) }), { maxLength: 300, size: 'max' }), (entries: IHaveEntry[]) => {
     const bound = MESSAGE_OVERHEAD + entries.reduce((sum, e) => sum + ihaveEntryCost(e.id), 0)
     return size({ type: 'ihave', entries }) <= bound
   }), { numRuns: 300 })

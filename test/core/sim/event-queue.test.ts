@@ -24,7 +24,7 @@ t.test('events come out by time, and in insertion order at equal times', async t
 })
 
 t.test('any sequence of pushes pops as a stable sort by time', async t => {
-  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 300 }), times => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 300, size: 'max' }), times => {
     const q = new EventQueue<number>()
     times.forEach((time, i) => q.push(time, i))
     const expected = times.map((time, i) => ({ time, event: i })).sort((a, b) => a.time - b.time || a.event - b.event)
@@ -55,7 +55,7 @@ t.test('an event pushed at the time being drained runs after the ones already th
 
 t.test('any interleaving of pushes and pops matches a sorted reference', async t => {
   const op = fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 10 }) }), fc.constant({ pop: true as const }))
-  fc.assert(fc.property(fc.array(op, { maxLength: 200 }), ops => {
+  fc.assert(fc.property(fc.array(op, { maxLength: 200, size: 'max' }), ops => {
     const q = new EventQueue<number>()
     const ref: Array<{ time: number, event: number }> = []
     let n = 0
