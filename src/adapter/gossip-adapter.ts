@@ -915,6 +915,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     await this.recovery?.handOver()
     this.closed = true
     super.close()
+    // The base class's requests still waiting for other servers (fetchSockets, serverSideEmit with
+    // an ack) end as before, with its timeout error, but their timers no longer hold the process
+    // open after io.close(): `io.timeout(ms).fetchSockets()` kept it up for the whole `ms`.
+    const waiting = (this as unknown as { customRequests?: unknown }).customRequests
+    if (waiting instanceof Map) for (const request of waiting.values()) (request as { timeout?: { unref?: () => void } }).timeout?.unref?.()
     this.recovery?.close()
     this.routing?.close()
     await this.lastPublish
