@@ -435,7 +435,7 @@ export class Plumtree<PI> {
    * on it: a GRAFT keeps both ends agreed. Without it, at the start of a busy stream (messages in
    * flight both ways while the tree forms), about one start in eight of a 3-node benchmark left a
    * receiver that believed itself fed with no eager link at all: it grafted some 90 messages one
-   * graft timeout late (p99 85-90 ms at 1,000 msgs/s).
+   * graft timeout late (p99 85-110 ms at 1,000 msgs/s).
    */
   private makeEager (peer: PI): void {
     this.lazy.delete(peer)
