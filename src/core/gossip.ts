@@ -34,6 +34,7 @@ import { resolveConfig, type ProtoConfig } from './proto/config.js'
 import { wireLimits } from './proto/limits.js'
 import { TIMER_SLACK } from './proto/deadline.js'
 import { MESSAGE_ID_PREFIX_BYTES, runtimeMessageId } from './proto/message-id.js'
+import { warmDeliveredLog } from './proto/delivered-log.js'
 import { seededRng } from './proto/random.js'
 import { State } from './proto/state.js'
 import type { Event, InEvent, Message, OutEvent, Timer } from './proto/types.js'
@@ -215,6 +216,7 @@ export class Gossip implements GossipApi, HandleHost {
       throw new GossipError('ERR_GOSSIP_INVALID_OPTION', `option "protocol" ${(err as Error).message}`, { cause: err })
     }
     this.keyPair = normalizeKeyPair(options.keyPair ?? generateKeyPair())
+    warmDeliveredLog()
     this.nodeId = nodeIdOf(this.keyPair.publicKey)
     this.subscriberBufferSize = options.subscriberBufferSize ?? DEFAULTS.subscriberBufferSize
     this.signing = options.signMessages ?? true
