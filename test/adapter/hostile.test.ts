@@ -13,7 +13,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { MessageType } from 'socket.io-adapter'
 import { adapterTopic, createAdapter } from '../../src/adapter/index.js'
-import type { AdapterOptions, GossipAdapter, TrustStats } from '../../src/adapter/index.js'
+import type { AdapterOptions, GossipAdapter, OrderStats, TrustStats } from '../../src/adapter/index.js'
 import { encodeMessage } from '../../src/adapter/envelope.js'
 import { memoryNodes } from '../fixtures/adapter-nodes.js'
 import { forgedBroadcast, hostileCluster, malformedEnvelopes, sleep } from '../fixtures/adapter-hostile.js'
@@ -27,13 +27,23 @@ function comparable (s: Snapshot): Snapshot {
   return { serverCounts: s.serverCounts, fetched: s.fetched, delivered: s.delivered, expected: s.expected }
 }
 
+interface Before extends Snapshot {
+  /**
+   * Each server's order counters before the attack, which must add nothing to them. They may not be
+   * zero (one full run in about fifteen saw a late 1): a server's sequence starts at the first
+   * number it hears from a peer, and while the cluster forms a heartbeat published by the overlay
+   * just before a direct message can come after it.
+   */
+  order: OrderStats[]
+}
+
 /** The cluster, and what users see before the attack (every server counted, found and reached). */
-async function scene (t: Test): Promise<{ c: HostileCluster, before: Snapshot }> {
+async function scene (t: Test): Promise<{ c: HostileCluster, before: Before }> {
   const c = await hostileCluster(t, HEARTBEAT)
   const before = comparable(await c.snapshot())
   const everyone = 's0c0,s0c1,s1c0,s1c1,s2c0,s2c1'
   t.same(before, { serverCounts: [3, 3, 3], fetched: [everyone, everyone, everyone], delivered: 18, expected: 18 }, 'the cluster works before the attack')
-  return { c, before }
+  return { c, before: { ...before, order: c.adapters.map(a => ({ ...a.orderStats, held: 0 })) } }
 }
 
 /** Waits until every server has received what it was sent, then one heartbeat interval more. */
@@ -42,12 +52,12 @@ async function received (c: HostileCluster, what: string, enough: (stats: TrustS
   await sleep(HEARTBEAT.heartbeatInterval!)
 }
 
-async function sameAsBefore (t: Test, c: HostileCluster, before: Snapshot, order = true): Promise<void> {
+async function sameAsBefore (t: Test, c: HostileCluster, before: Before, order = true): Promise<void> {
   const after = await c.snapshot()
-  t.same(comparable(after), before, 'serverCount, fetchSockets and delivery are as before')
+  t.same(comparable(after), comparable(before), 'serverCount, fetchSockets and delivery are as before')
   t.same(c.clients.map(x => x.got('forged')), c.clients.map(() => []), 'no client received a forged event')
   if (!order) return
-  for (const a of c.adapters) t.same({ ...a.orderStats, held: 0 }, { skipped: 0, late: 0, held: 0, outOfWindow: 0, resyncs: 0 }, 'no server\'s order was touched')
+  t.same(c.adapters.map(a => ({ ...a.orderStats, held: 0 })), before.order, 'no server\'s order was touched')
 }
 
 /** Publishes through the overlay and sends to every node directly: each server receives `envelopes` twice. */
