@@ -15,7 +15,7 @@ import { decodeEnvelope } from '../../src/adapter/envelope.js'
 import type { GossipMessage } from '../../src/core/api.js'
 import { Gossip } from '../../src/core/gossip.js'
 import { ShapedGossip } from '../fixtures/shaped-gossip.js'
-import { connectClient, startServer, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
+import { serverPair, waitFor } from '../fixtures/socketio-cluster.js'
 
 function isHeartbeat (m: GossipMessage): boolean {
   try {
@@ -32,18 +32,9 @@ for (const roomRouting of [false, true]) {
     // A gap is never given up during the test: a broadcast held behind the heartbeat would stay held.
     const options: AdapterOptions = { heartbeatInterval: 200, reorderTimeout: 60_000, roomRouting }
     const senderFactory = createAdapter({ secret, host: '127.0.0.1', port: 0, ...options })
-    const sender = await startServer(senderFactory)
     const senderNode = await senderFactory.node()
     const shaped = new ShapedGossip(await Gossip.spawn({ secret, host: '127.0.0.1', port: 0, seeds: [senderNode.address] }))
-    const receiver = await startServer(createAdapter({ gossip: shaped, ...options }))
-    const client = await connectClient(receiver.url, 'c')
-    t.teardown(async () => {
-      client.socket.disconnect()
-      await sender.close()
-      await receiver.close()
-      await shaped.close()
-    })
-    await waitForServerCount([sender, receiver], 2)
+    const { sender, receiver, client } = await serverPair(t, senderFactory, createAdapter({ gossip: shaped, ...options }), () => shaped.close())
 
     const held: Array<() => void> = []
     shaped.inbound = (m, deliver) => {

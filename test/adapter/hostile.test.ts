@@ -19,7 +19,7 @@ import { memoryNodes } from '../fixtures/adapter-nodes.js'
 import { forgedBroadcast, hostileCluster, malformedEnvelopes, sleep } from '../fixtures/adapter-hostile.js'
 import type { HostileCluster, Snapshot } from '../fixtures/adapter-hostile.js'
 import { ShapedGossip } from '../fixtures/shaped-gossip.js'
-import { connectClient, startServer, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
+import { serverPair, waitFor } from '../fixtures/socketio-cluster.js'
 
 const HEARTBEAT: AdapterOptions = { heartbeatInterval: 1_000, heartbeatTimeout: 5_000 }
 
@@ -148,16 +148,7 @@ t.test('with a forged origin (not authenticated yet), a number beyond the window
   // What an insider forging the origin field of GOSSIP frames achieves: its messages look like a's.
   shaped.inbound = (m, deliver) => { deliver(m.origin === attacker.nodeId ? { ...m, origin: a.nodeId } : m) }
   const options: AdapterOptions = { heartbeatInterval: 200, heartbeatTimeout: 1_000 }
-  const sender = await startServer(createAdapter({ gossip: a, ...options }))
-  const receiver = await startServer(createAdapter({ gossip: shaped, ...options }))
-  const client = await connectClient(receiver.url, 'c')
-  t.teardown(async () => {
-    client.socket.disconnect()
-    await sender.close()
-    await receiver.close()
-    await set.close()
-  })
-  await waitForServerCount([sender, receiver], 2)
+  const { sender, receiver, client } = await serverPair(t, createAdapter({ gossip: a, ...options }), createAdapter({ gossip: shaped, ...options }), () => set.close())
   const uid = (sender.io.of('/').adapter as unknown as { uid: string }).uid
   const adapter = receiver.io.of('/').adapter as GossipAdapter
 

@@ -11,7 +11,7 @@ import { decodeEnvelope } from '../../src/adapter/envelope.js'
 import type { GossipMessage } from '../../src/core/api.js'
 import { memoryNodes } from '../fixtures/adapter-nodes.js'
 import { ShapedGossip } from '../fixtures/shaped-gossip.js'
-import { connectClient, startServer, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
+import { serverPair, waitFor } from '../fixtures/socketio-cluster.js'
 
 /** The `i` of a broadcast of event `seq`, or undefined for any other message. */
 function seqOf (m: GossipMessage): number | undefined {
@@ -24,16 +24,7 @@ function seqOf (m: GossipMessage): number | undefined {
 async function pair (t: Test, receiverOptions: { reorderTimeout: number }) {
   const set = memoryNodes(2)
   const shaped = new ShapedGossip(set.nodes[1]!)
-  const sender = await startServer(createAdapter({ gossip: set.nodes[0]! }))
-  const receiver = await startServer(createAdapter({ gossip: shaped, ...receiverOptions }))
-  const client = await connectClient(receiver.url, 'c')
-  t.teardown(async () => {
-    client.socket.disconnect()
-    await sender.close()
-    await receiver.close()
-    await set.close()
-  })
-  await waitForServerCount([sender, receiver], 2)
+  const { sender, receiver, client } = await serverPair(t, createAdapter({ gossip: set.nodes[0]! }), createAdapter({ gossip: shaped, ...receiverOptions }), () => set.close())
   return { sender, receiver, client, shaped, adapter: receiver.io.of('/').adapter as GossipAdapter }
 }
 
