@@ -855,7 +855,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     if (message.type !== MessageType.HEARTBEAT) return
     const nodes = this.book.liveNodes()
     if (nodes.size === 0 || nodes.size > this.options.directFanout) return
-    // Failures are the overlay copy's to report.
+    // A failure is logged by sendFrames, as for a direct broadcast; the overlay copy went anyway.
     this.sendFrames(seq, [...nodes].map(node => [node, bytes])).catch(() => {})
   }
 
