@@ -246,6 +246,9 @@ async function run (topicCount: number): Promise<Run> {
   }
 }
 
+/** Seconds after which a topic's shuffles have slowed down to their idle pace (see `shuffleSlowdownMax`). */
+const STEADY_IDLE_FROM_SECONDS = 600
+
 function goals (r: Run): Record<string, boolean> {
   const dropped = (r.neighbourDown.failure ?? 0) + r.linkFailures
   return {
@@ -298,6 +301,12 @@ function print (runs: Run[], load: number[]): void {
   console.log(`| --- | ${runs.map(() => ':---:').join(' | ')} |`)
   const names = Object.keys(goals(runs[0]!))
   for (const [i, name] of names.entries()) console.log(`| ${name} | ${runs.map(r => Object.values(goals(r))[i] === true ? 'met' : 'missed').join(' | ')} |`)
+  const early = runs.filter(r => r.idleFromSeconds < STEADY_IDLE_FROM_SECONDS)
+  if (early.length > 0) {
+    console.log(`\nThe idle window started ${early.map(r => `${r.idleFromSeconds} s`).join(' / ')} after the start: shuffles slow down over their ` +
+      'first rounds (1, 2, 4, then 8 minutes apart), so a window that starts this early may hold some of them. The idle goal is about the ' +
+      `steady state: \`--settle ${STEADY_IDLE_FROM_SECONDS} --idle 960\`.`)
+  }
   for (const r of runs) {
     if (r.firstLogLines.length === 0) continue
     console.log(`\nFirst warnings with ${r.topics} topics:`)
