@@ -8,7 +8,9 @@
  *
  * `unsigned` is the node with `signMessages: false`: what origin signatures cost. Each step also
  * reports the CPU seconds of the three processes per million deliveries (user and system time,
- * from just before the step to the receivers' reports, drain included).
+ * from just before the step to the receivers' reports, drain included). A rate is sustained when
+ * every message arrived and the step's p50 stayed at most 50 ms: a step that delivered everything
+ * only by draining a backlog (p50 in the hundreds of ms) does not count.
  */
 import { WorkerProcess as Worker } from './fixtures/worker-process.js'
 import { fileURLToPath } from 'node:url'
@@ -107,6 +109,9 @@ async function measure (workers: Worker[], mode: Mode, size: number, rate: numbe
 // best delivered rate of a step that still delivered >= 99 %.
 // The ladders go on until raw saturates too (it did not at 160,000 and 40,000), so that the
 // ratio to raw is taken at raw's limit rather than at the top of a short ladder.
+/** Largest p50 latency, ms, of a step that counts as sustained. */
+const MAX_LAG_MS = 50
+
 const plan: Array<{ size: number, rates: number[] }> = [
   { size: 100, rates: [1_000, 5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 640_000, 1_280_000] },
   { size: 4096, rates: [1_000, 5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000] }
@@ -132,21 +137,27 @@ async function main (): Promise<void> {
       }
     }
   }
-  const sustainable = (mode: string, size: number): number =>
-    Math.max(0, ...rows.filter(r => r.mode === mode && r.size === size && r.deliveryRatio >= 0.99 && r.failed === null).map(r => r.deliveredPerSecond))
-  const ratios = Object.fromEntries(plan.map(p => [`${p.size}B`, {
-    raw: sustainable('raw', p.size),
-    gossip: sustainable('gossip', p.size),
-    ratio: Number((sustainable('gossip', p.size) / Math.max(1, sustainable('raw', p.size))).toFixed(2)),
-    unsigned: sustainable('unsigned', p.size),
-    signedVsUnsigned: Number((sustainable('gossip', p.size) / Math.max(1, sustainable('unsigned', p.size))).toFixed(2))
-  }]))
+  // A step is sustained when it delivered everything without falling behind: a step that
+  // delivered all but with a p50 of hundreds of ms drained a backlog (as bench:multihost judges).
+  // null: that mode or size was not run (or sustained no step).
+  const sustainable = (mode: string, size: number): number | null => {
+    const ok = rows.filter(r => r.mode === mode && r.size === size && r.deliveryRatio >= 0.99 && r.failed === null && r.p50Ms !== null && r.p50Ms <= MAX_LAG_MS)
+    return ok.length === 0 ? null : Math.max(...ok.map(r => r.deliveredPerSecond))
+  }
+  const ratio = (a: number | null, b: number | null): number | null => a === null || b === null ? null : Number((a / b).toFixed(2))
+  const ran = plan.filter(p => rows.some(r => r.size === p.size))
+  const ratios = Object.fromEntries(ran.map(p => {
+    const raw = sustainable('raw', p.size)
+    const gossip = sustainable('gossip', p.size)
+    const unsigned = sustainable('unsigned', p.size)
+    return [`${p.size}B`, { raw, gossip, ratio: ratio(gossip, raw), unsigned, signedVsUnsigned: ratio(gossip, unsigned) }]
+  }))
   print(rows, ratios, performance.now() - started)
 }
 
-function print (rows: Row[], ratios: Record<string, { raw: number, gossip: number, ratio: number, unsigned: number, signedVsUnsigned: number }>, wallMs: number): void {
+function print (rows: Row[], ratios: Record<string, { raw: number | null, gossip: number | null, ratio: number | null, unsigned: number | null, signedVsUnsigned: number | null }>, wallMs: number): void {
   if (json) {
-    console.log(JSON.stringify({ seconds, wallSeconds: Number((wallMs / 1000).toFixed(1)), rows, sustainable: ratios }, null, 2))
+    console.log(JSON.stringify({ seconds, maxLagMs: MAX_LAG_MS, wallSeconds: Number((wallMs / 1000).toFixed(1)), rows, sustainable: ratios }, null, 2))
   } else {
     const fmt = (x: number | null): string => x === null ? '-' : x.toFixed(2)
     console.log('| mode | payload | target rate | sent | delivered/s per receiver | delivered | p50 ms | p99 ms | CPU s per 1M deliveries |')
@@ -154,9 +165,11 @@ function print (rows: Row[], ratios: Record<string, { raw: number, gossip: numbe
     for (const r of rows) {
       console.log(`| ${r.mode} | ${r.size} B | ${String(r.rate)} | ${r.sent} | ${r.deliveredPerSecond} | ${(r.deliveryRatio * 100).toFixed(1)} % | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.cpuPerMillion ?? '-'} |`)
     }
+    console.log(`\nSustained: every message delivered, p50 at most ${MAX_LAG_MS} ms.`)
     console.log('\n| payload | raw sustainable msgs/s | gossip sustainable msgs/s | gossip / raw | unsigned gossip msgs/s | signed / unsigned |')
     console.log('| ---: | ---: | ---: | ---: | ---: | ---: |')
-    for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.raw} | ${v.gossip} | ${v.ratio}x | ${v.unsigned} | ${v.signedVsUnsigned}x |`)
+    const cell = (x: number | null, unit = ''): string => x === null ? '-' : `${x}${unit}`
+    for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${cell(v.raw)} | ${cell(v.gossip)} | ${cell(v.ratio, 'x')} | ${cell(v.unsigned)} | ${cell(v.signedVsUnsigned, 'x')} |`)
   }
 }
 
