@@ -142,7 +142,8 @@ export class Healer<PI> {
   private pickOutside (from: readonly PI[], active: readonly PI[], outside = countOutside(from, active)): PI[] {
     if (outside === 0) return []
     let skip = Math.floor(this.rng.next() * outside)
-    for (const p of from) {
+    for (let i = 0; i < from.length; i++) {
+      const p = from[i] as PI
       if (active.includes(p)) continue
       if (skip === 0) return [p]
       skip--
@@ -163,9 +164,13 @@ export class Healer<PI> {
   }
 }
 
-/** Nodes of `from` not in `active`. */
+/**
+ * Nodes of `from` not in `active`. Index loops here and in `pickOutside`: `for...of` over these
+ * lists (the book's own, of every length, or its frozen empty one) ran as a generic iterator and
+ * allocated a result per element, a twentieth of all a 200-node simulation allocated.
+ */
 function countOutside<PI> (from: readonly PI[], active: readonly PI[]): number {
   let n = 0
-  for (const p of from) if (!active.includes(p)) n++
+  for (let i = 0; i < from.length; i++) if (!active.includes(from[i] as PI)) n++
   return n
 }
