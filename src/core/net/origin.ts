@@ -29,6 +29,7 @@ const DOMAIN = Buffer.from('grapevine message v1\0')
 const BATCH_DOMAIN = Buffer.from('grapevine batch v1\0')
 const INNER = Buffer.from([1])
 const SEPARATOR = Buffer.from([0])
+const EMPTY = Buffer.alloc(0)
 
 export const SIGNATURE_BYTES = 64
 /** Messages signed with one signature at most: a proof carries at most log2 of it in hashes. */
@@ -51,8 +52,9 @@ function hash (parts: Uint8Array[]): Buffer {
   return out
 }
 
-function digest (topic: TopicId, id: MessageId, content: Uint8Array): Buffer {
-  return hash([DOMAIN, Buffer.from(topic, 'hex'), Buffer.from(id), SEPARATOR, content])
+/** `topic`: the topic id's bytes (its hex decoded). */
+function digest (topic: Buffer, id: MessageId, content: Uint8Array): Buffer {
+  return hash([DOMAIN, topic, Buffer.from(id), SEPARATOR, content])
 }
 
 function inner (left: Buffer, right: Buffer): Buffer {
@@ -69,7 +71,7 @@ function batchMessage (count: number, root: Buffer): Buffer {
 /** `secretKey`: the node's 64-byte libsodium secret key (seed and public key). */
 export function signMessage (secretKey: Uint8Array, topic: TopicId, id: MessageId, content: Uint8Array): Uint8Array {
   const sig = Buffer.allocUnsafe(SIGNATURE_BYTES)
-  sodium.crypto_sign_detached(sig, digest(topic, id, content), secretKey)
+  sodium.crypto_sign_detached(sig, digest(Buffer.from(topic, 'hex'), id, content), secretKey)
   return sig
 }
 
@@ -83,7 +85,7 @@ export function signBatch (secretKey: Uint8Array, messages: Signable[]): Uint8Ar
     return [signMessage(secretKey, m.topic, m.id, m.content)]
   }
   // Every level of the tree, bottom up; the proofs read their siblings from it.
-  const levels: Buffer[][] = [messages.map(m => digest(m.topic, m.id, m.content))]
+  const levels: Buffer[][] = [messages.map(m => digest(Buffer.from(m.topic, 'hex'), m.id, m.content))]
   for (let level = levels[0] as Buffer[]; level.length > 1;) {
     const up: Buffer[] = []
     for (let i = 0; i < level.length; i += 2) up.push(i + 1 < level.length ? inner(level[i] as Buffer, level[i + 1] as Buffer) : level[i] as Buffer)
@@ -154,8 +156,8 @@ function climb (leaf: Buffer, proof: Uint8Array, index: number, count: number, k
   return { nodes, signed: batchMessage(count, node) }
 }
 
-function checkSignature (origin: NodeId, signed: Buffer, proof: Uint8Array): boolean {
-  return sodium.crypto_sign_verify_detached(Buffer.from(proof.buffer, proof.byteOffset, SIGNATURE_BYTES), signed, Buffer.from(origin, 'hex'))
+function checkSignature (publicKey: Buffer, signed: Buffer, proof: Uint8Array): boolean {
+  return sodium.crypto_sign_verify_detached(Buffer.from(proof.buffer, proof.byteOffset, SIGNATURE_BYTES), signed, publicKey)
 }
 
 /** True when `proof` shows that `origin` signed this message (alone or in a batch). */
@@ -172,31 +174,53 @@ export function verifyMessage (origin: NodeId, topic: TopicId, id: MessageId, co
  * or 7 levels to meet the first message's path. Bounded: the oldest nodes are forgotten first.
  */
 export class OriginVerifier {
-  private readonly known = new Set<string>()
+  /**
+   * Tree nodes proven, by their 32 bytes (as a latin1 string) -> the origin they were proven for;
+   * a node vouches only for that origin's messages. Keyed by the bytes alone: keys of the origin's
+   * hex and the node's base64 were 108 characters to build and hash for every node climbed.
+   */
+  private readonly known = new Map<string, NodeId>()
   /**
    * The same keys in the order they were remembered, as a ring: the oldest is forgotten from here.
-   * Asking a full Set for its first value instead walks over every slot deleted before it until V8
+   * Asking a full Map for its first key instead walks over every slot deleted before it until V8
    * rehashes: in a receiver at saturation, where every proof evicts, that was 7-8 % of its CPU.
    */
   private readonly order: string[] = []
   private next = 0
+  /** The last origin's public key and the last topic's bytes: a stream decodes each once. */
+  private lastOrigin = ''
+  private lastKey = EMPTY
+  private lastTopic = ''
+  private lastTopicBytes = EMPTY
 
   constructor (private readonly maxNodes = 8192) {}
 
   verify (origin: NodeId, topic: TopicId, id: MessageId, content: Uint8Array, proof: Uint8Array | undefined): boolean {
     if (proof === undefined) return false
-    const leaf = digest(topic, id, content)
-    if (proof.byteLength === SIGNATURE_BYTES) return checkSignature(origin, leaf, proof)
+    if (topic !== this.lastTopic) {
+      this.lastTopic = topic
+      this.lastTopicBytes = Buffer.from(topic, 'hex')
+    }
+    const leaf = digest(this.lastTopicBytes, id, content)
+    if (proof.byteLength === SIGNATURE_BYTES) return checkSignature(this.publicKey(origin), leaf, proof)
     const place = batchPlace(proof)
     if (place === undefined) return false
-    const key = (node: Buffer): string => origin + node.toString('base64')
-    const climbed = climb(leaf, proof, place.index, place.count, node => this.known.has(key(node)))
-    if (climbed.signed !== undefined && !checkSignature(origin, climbed.signed, proof)) return false
-    for (const node of climbed.nodes) this.remember(key(node))
+    const climbed = climb(leaf, proof, place.index, place.count, node => this.known.get(node.toString('latin1')) === origin)
+    if (climbed.signed !== undefined && !checkSignature(this.publicKey(origin), climbed.signed, proof)) return false
+    for (const node of climbed.nodes) this.remember(node.toString('latin1'), origin)
     return true
   }
 
-  private remember (k: string): void {
+  private publicKey (origin: NodeId): Buffer {
+    if (origin !== this.lastOrigin) {
+      this.lastOrigin = origin
+      this.lastKey = Buffer.from(origin, 'hex')
+    }
+    return this.lastKey
+  }
+
+  /** A node already known (for any origin) keeps its first owner: the ring never holds a key twice. */
+  private remember (k: string, origin: NodeId): void {
     if (this.maxNodes <= 0 || this.known.has(k)) return
     if (this.order.length < this.maxNodes) {
       this.order.push(k)
@@ -205,6 +229,6 @@ export class OriginVerifier {
       this.order[this.next] = k
       this.next = (this.next + 1) % this.maxNodes
     }
-    this.known.add(k)
+    this.known.set(k, origin)
   }
 }
