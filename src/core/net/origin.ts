@@ -113,11 +113,10 @@ export function signBatch (secretKey: Uint8Array, messages: Signable[]): Uint8Ar
 }
 
 /** Where a proof's message sits in its batch, when the proof's length matches that place. */
-function batchPlace (proof: Uint8Array): { index: number, count: number } | undefined {
+function batchPlace (proof: Buffer): { index: number, count: number } | undefined {
   if (proof.byteLength < SIGNATURE_BYTES + 4 || proof.byteLength > MAX_PROOF_BYTES) return undefined
-  const view = Buffer.from(proof.buffer, proof.byteOffset, proof.byteLength)
-  const index = view.readUInt16BE(SIGNATURE_BYTES)
-  const count = view.readUInt16BE(SIGNATURE_BYTES + 2)
+  const index = proof.readUInt16BE(SIGNATURE_BYTES)
+  const count = proof.readUInt16BE(SIGNATURE_BYTES + 2)
   if (count < 2 || count > MAX_BATCH || index >= count) return undefined
   // Every byte accounted for: one message has one proof.
   return proof.byteLength === SIGNATURE_BYTES + 4 + siblingsOf(index, count) * HASH_BYTES ? { index, count } : undefined
@@ -131,33 +130,36 @@ function siblingsOf (index: number, count: number): number {
 }
 
 /**
- * Walks from the message's leaf up to the root, calling `known` on each node above the leaf, and
- * stops as soon as it returns true. Returns the nodes passed before that (bottom up, the leaf left
- * out: it stands for this one message, which the caller never checks twice) and, when no node was
- * known, what the origin must have signed.
+ * Walks from the message's leaf up to the root, asking `known` of each node above the leaf by its
+ * key (its 32 bytes as a latin1 string), and stops at the first it knows. Returns the keys of the
+ * nodes passed before that (bottom up, the leaf left out: it stands for this one message, which
+ * the caller never checks twice) and, when no node was known, what the origin must have signed.
  */
-function climb (leaf: Buffer, proof: Uint8Array, index: number, count: number, known: (node: Buffer) => boolean): { nodes: Buffer[], signed?: Buffer } {
-  const view = Buffer.from(proof.buffer, proof.byteOffset, proof.byteLength)
-  const nodes: Buffer[] = []
+function climb (leaf: Buffer, proof: Buffer, index: number, count: number, known: (key: string) => boolean): { passed: string[], signed?: Buffer } {
+  const passed: string[] = []
   let node = leaf
   let offset = SIGNATURE_BYTES + 4
   for (let i = index, width = count; width > 1; i >>= 1, width = (width + 1) >> 1) {
     if (node !== leaf) {
-      if (known(node)) return { nodes }
-      nodes.push(node)
+      const key = node.toString('latin1')
+      if (known(key)) return { passed }
+      passed.push(key)
     }
     if (i % 2 === 0 && i + 1 >= width) continue
-    const sibling = view.subarray(offset, offset + HASH_BYTES)
+    const sibling = proof.subarray(offset, offset + HASH_BYTES)
     offset += HASH_BYTES
     node = i % 2 === 1 ? inner(sibling, node) : inner(node, sibling)
   }
-  if (node !== leaf && known(node)) return { nodes }
-  if (node !== leaf) nodes.push(node)
-  return { nodes, signed: batchMessage(count, node) }
+  if (node !== leaf) {
+    const key = node.toString('latin1')
+    if (known(key)) return { passed }
+    passed.push(key)
+  }
+  return { passed, signed: batchMessage(count, node) }
 }
 
-function checkSignature (publicKey: Buffer, signed: Buffer, proof: Uint8Array): boolean {
-  return sodium.crypto_sign_verify_detached(Buffer.from(proof.buffer, proof.byteOffset, SIGNATURE_BYTES), signed, publicKey)
+function checkSignature (publicKey: Buffer, signed: Buffer, proof: Buffer): boolean {
+  return sodium.crypto_sign_verify_detached(proof.subarray(0, SIGNATURE_BYTES), signed, publicKey)
 }
 
 /** True when `proof` shows that `origin` signed this message (alone or in a batch). */
@@ -202,12 +204,14 @@ export class OriginVerifier {
       this.lastTopicBytes = Buffer.from(topic, 'hex')
     }
     const leaf = digest(this.lastTopicBytes, id, content)
-    if (proof.byteLength === SIGNATURE_BYTES) return checkSignature(this.publicKey(origin), leaf, proof)
-    const place = batchPlace(proof)
+    // The decoder hands out Buffers; a view only for a caller that passes a plain Uint8Array.
+    const bytes = Buffer.isBuffer(proof) ? proof : Buffer.from(proof.buffer, proof.byteOffset, proof.byteLength)
+    if (bytes.byteLength === SIGNATURE_BYTES) return checkSignature(this.publicKey(origin), leaf, bytes)
+    const place = batchPlace(bytes)
     if (place === undefined) return false
-    const climbed = climb(leaf, proof, place.index, place.count, node => this.known.get(node.toString('latin1')) === origin)
-    if (climbed.signed !== undefined && !checkSignature(this.publicKey(origin), climbed.signed, proof)) return false
-    for (const node of climbed.nodes) this.remember(node.toString('latin1'), origin)
+    const climbed = climb(leaf, bytes, place.index, place.count, key => this.known.get(key) === origin)
+    if (climbed.signed !== undefined && !checkSignature(this.publicKey(origin), climbed.signed, bytes)) return false
+    for (const key of climbed.passed) this.remember(key, origin)
     return true
   }
 
