@@ -130,27 +130,21 @@ function siblingsOf (index: number, count: number): number {
 }
 
 /**
- * Walks from the message's leaf up to the root, asking `known` of each node above the leaf by its
+ * Walks from the message's leaf up to the root, asking `known` of each node it hashes by the node's
  * key (its 32 bytes as a latin1 string), and stops at the first it knows. Returns the keys of the
- * nodes passed before that (bottom up, the leaf left out: it stands for this one message, which
+ * nodes passed before that (bottom up; the leaf is not one: it stands for this one message, which
  * the caller never checks twice) and, when no node was known, what the origin must have signed.
+ * A node carried up a level without a sibling was asked about when it was hashed, once.
  */
 function climb (leaf: Buffer, proof: Buffer, index: number, count: number, known: (key: string) => boolean): { passed: string[], signed?: Buffer } {
   const passed: string[] = []
   let node = leaf
   let offset = SIGNATURE_BYTES + 4
   for (let i = index, width = count; width > 1; i >>= 1, width = (width + 1) >> 1) {
-    if (node !== leaf) {
-      const key = node.toString('latin1')
-      if (known(key)) return { passed }
-      passed.push(key)
-    }
     if (i % 2 === 0 && i + 1 >= width) continue
     const sibling = proof.subarray(offset, offset + HASH_BYTES)
     offset += HASH_BYTES
     node = i % 2 === 1 ? inner(sibling, node) : inner(node, sibling)
-  }
-  if (node !== leaf) {
     const key = node.toString('latin1')
     if (known(key)) return { passed }
     passed.push(key)
