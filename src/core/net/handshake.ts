@@ -13,13 +13,12 @@ import { PROTOCOL_VERSION } from './frames.js'
 import type { Frame, NodeId } from './frames.js'
 import { FrameDecoder, frameBytes } from './framing.js'
 import { nodeIdOf } from './identity.js'
-import { NoiseSecretStream } from './noise-stream.js'
-import type { NoiseStream } from './noise-stream.js'
+import { SecretChannel } from './secret-channel.js'
 
 /**
  * Noise messages and a hello are a few hundred bytes. A peer that sends far more before it has
  * proved the secret is not a peer; cutting it off early also stops an unauthenticated socket from
- * making secret-stream buffer a large message.
+ * making the encrypted channel buffer a large message.
  */
 export const MAX_BYTES_BEFORE_HELLO = 256 * 1024
 
@@ -73,7 +72,7 @@ export interface HandshakeOptions {
 /** What a successful handshake hands over to the Link. */
 export interface Session {
   socket: Socket
-  stream: NoiseStream
+  stream: SecretChannel
   isInitiator: boolean
   peerId: NodeId
   remoteAddr: string | null
@@ -93,7 +92,7 @@ export class Handshake {
   readonly done: Promise<Session>
   readonly socket: Socket
   private readonly options: HandshakeOptions
-  private readonly stream: NoiseStream
+  private readonly stream: SecretChannel
   private readonly decoder: FrameDecoder
   private settled = false
   private connected = false
@@ -118,9 +117,9 @@ export class Handshake {
       this.resolve = resolve
       this.reject = reject
     })
-    // The counter goes first so it sees each chunk before secret-stream buffers anything of it.
+    // The counter goes first so it sees each chunk before the channel buffers anything of it.
     this.socket.on('data', this.onRawData)
-    this.stream = new NoiseSecretStream(options.isInitiator, options.socket, { keyPair: options.keyPair })
+    this.stream = new SecretChannel(options.isInitiator, options.socket, { keyPair: options.keyPair })
     this.stream.on('error', this.onError)
     this.stream.on('close', this.onClose)
     this.stream.on('connect', () => { this.onNoiseDone() })
@@ -136,6 +135,8 @@ export class Handshake {
   private onNoiseDone (): void {
     if (this.settled) return
     this.connected = true
+    // The hello is a few hundred bytes; anything up to what may come before it is let through.
+    this.stream.maxMessageBytes = MAX_BYTES_BEFORE_HELLO
     const remoteKey = this.stream.remotePublicKey
     const hash = this.stream.handshakeHash
     if (remoteKey === null || hash === null) return this.fail('noise handshake ended without keys')

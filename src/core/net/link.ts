@@ -17,7 +17,8 @@ import { FRAME_HEADER_BYTES, FrameDecoder, FrameTooLargeError, writeFrameHeader 
 import type { Session } from './handshake.js'
 import { BYE_GRACE_MS } from './handshake.js'
 import { MAX_NOISE_MESSAGE } from './noise-stream.js'
-import type { NoiseStream } from './noise-stream.js'
+import { MAX_MESSAGE_BYTES } from './secret-channel.js'
+import type { SecretChannel } from './secret-channel.js'
 
 export const DEFAULT_LINK_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 
@@ -70,7 +71,7 @@ export class Link extends EventEmitter<LinkEvents> {
   closeInfo: LinkCloseInfo | null = null
 
   private readonly socket: Socket
-  private readonly stream: NoiseStream
+  private readonly stream: SecretChannel
   private readonly decoder: FrameDecoder
   private readonly limit: number
   private readonly maxFrameSize: number
@@ -105,6 +106,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.socket = session.socket
     this.stream = session.stream
     this.decoder = session.decoder
+    this.stream.maxMessageBytes = MAX_MESSAGE_BYTES
     this.limit = options.linkWriteBufferBytes
     this.maxFrameSize = options.maxFrameSize
     this.logger = options.logger ?? silentLogger
@@ -138,9 +140,9 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.closeInfo !== null
   }
 
-  /** Bytes waiting to be written: queued here, in the encrypted stream and in the socket. */
+  /** Bytes waiting to be written: queued here and in the socket (the channel writes through at once). */
   get bufferedBytes (): number {
-    return this.queuedBytes + this.stream._writableState.buffered + this.socket.writableLength
+    return this.queuedBytes + this.socket.writableLength
   }
 
   /**

@@ -33,6 +33,8 @@ export interface NoiseStream {
 interface NoiseStreamConstructor {
   new (isInitiator: boolean, rawStream: Duplex, options: { keyPair: KeyPair }): NoiseStream
   keyPair (seed?: Uint8Array): { publicKey: Buffer, secretKey: Buffer }
+  /** The id a side names its stream by in its first message after the handshake. */
+  id (handshakeHash: Uint8Array, isInitiator: boolean, out?: Uint8Array): Uint8Array
 }
 
 const require = createRequire(import.meta.url)

@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
+import { once } from 'node:events'
+import net from 'node:net'
 import { SECRET, eventually, listeningTransport, nextLink, noisePeer, recordingLogger } from '../../fixtures/net.js'
 import { helloProof } from '../../../src/core/net/handshake.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from '../../../src/core/net/identity.js'
@@ -76,6 +78,26 @@ t.test('a flood of bytes before hello is cut off', async t => {
     peer.sendRaw(header)
     for (let i = 0; i < 5; i++) peer.sendRaw(Buffer.alloc(64 * 1024))
   }, /more than 262144 bytes before hello/)
+})
+
+t.test('sockets that announce a 16 MiB message before the Noise handshake are cut off without it being allocated', async t => {
+  const a = await listeningTransport(t)
+  const [host, port] = a.address!.split(':') as [string, string]
+  const before = process.memoryUsage().arrayBuffers
+  const sockets = await Promise.all(Array.from({ length: 20 }, async () => {
+    const socket = net.connect(Number(port), host)
+    socket.on('error', () => {})
+    t.teardown(() => { socket.destroy() })
+    await once(socket, 'connect')
+    // The 24-bit length of a message of 16 MiB - 1, and its first byte.
+    socket.write(Buffer.from([0xff, 0xff, 0xff, 0]))
+    return socket
+  }))
+  await Promise.all(sockets.map(async (socket) => { if (!socket.closed) await once(socket, 'close') }))
+  t.pass('the transport closed all 20')
+  // secret-stream allocated each announced message on its first byte: 320 MiB here.
+  const grown = process.memoryUsage().arrayBuffers - before
+  t.ok(grown < 16 * 1024 * 1024, `buffer memory grew by ${(grown / 1024 / 1024).toFixed(1)} MiB, less than one such message`)
 })
 
 t.test('a peer that completes Noise but never says hello is closed at the handshake timeout', async t => {
