@@ -332,9 +332,9 @@ export class SecretChannel extends EventEmitter {
   }
 
   private onClose (): void {
-    // What was read before the socket closed is still the peer's word (a goodbye, say): a paused
-    // channel says `close` only once a reader has taken it, as a stream would.
-    if (!this.destroying && (this.paused || this.queued.length > 0)) {
+    // What was read before the socket closed is still the peer's word (a goodbye, say): a channel
+    // holding some says `close` only once a reader has taken it.
+    if (!this.destroying && this.queued.length > 0) {
       this.closePending = true
       return
     }
