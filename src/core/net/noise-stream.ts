@@ -1,6 +1,8 @@
 /**
- * The slice of @hyperswarm/secret-stream (a CommonJS package without type declarations) that the
- * transport uses: a Noise XX handshake over a raw stream, then an encrypted duplex.
+ * The slice of @hyperswarm/secret-stream (a CommonJS package without type declarations) that
+ * Grapevine still uses: identity key pairs and the id a stream names itself by. Links run over
+ * SecretChannel (secret-channel.ts), which speaks this library's wire format; the tests' hand-driven
+ * peers use the library itself, so every such test also checks that the two agree.
  */
 import { createRequire } from 'node:module'
 import type { Duplex } from 'node:stream'
