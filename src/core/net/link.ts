@@ -16,8 +16,7 @@ import type { Frame, NodeId } from './frames.js'
 import { FRAME_HEADER_BYTES, FrameDecoder, FrameTooLargeError, writeFrameHeader } from './framing.js'
 import type { Session } from './handshake.js'
 import { BYE_GRACE_MS } from './handshake.js'
-import { MAX_NOISE_MESSAGE } from './noise-stream.js'
-import { MAX_MESSAGE_BYTES } from './secret-channel.js'
+import { MAX_MESSAGE_BYTES, MAX_NOISE_MESSAGE } from './secret-channel.js'
 import type { SecretChannel } from './secret-channel.js'
 
 export const DEFAULT_LINK_WRITE_BUFFER_BYTES = 8 * 1024 * 1024

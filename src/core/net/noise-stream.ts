@@ -42,9 +42,3 @@ interface NoiseStreamConstructor {
 const require = createRequire(import.meta.url)
 
 export const NoiseSecretStream = require('@hyperswarm/secret-stream') as NoiseStreamConstructor
-
-/**
- * Largest plaintext one secret-stream message may carry (its length prefix is 24 bits, and it adds
- * a 17-byte header of its own); coalesced writes are cut below it.
- */
-export const MAX_NOISE_MESSAGE = 0xffffff - 64

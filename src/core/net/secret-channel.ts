@@ -57,7 +57,13 @@ const HANDSHAKE_MESSAGE_BYTES = 4096
 /** Largest message the length prefix can say (the cipher's 17 bytes included). */
 export const MAX_MESSAGE_BYTES = MAX_MESSAGE
 /** Largest plaintext one message may carry. */
-export const MAX_PLAINTEXT = MAX_MESSAGE - ABYTES
+const MAX_PLAINTEXT = MAX_MESSAGE - ABYTES
+/**
+ * Largest plaintext a link puts in one message: coalesced writes are cut below it, and the frame
+ * limit is bounded by it. Below MAX_PLAINTEXT by secret-stream's margin, so that whatever we send
+ * a peer still running secret-stream is a message it accepts too.
+ */
+export const MAX_NOISE_MESSAGE = MAX_MESSAGE - 64
 
 function writeLength (out: Uint8Array, at: number, n: number): void {
   out[at] = n & 255

@@ -27,7 +27,7 @@ import type { Session } from './handshake.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './identity.js'
 import { DEFAULT_LINK_WRITE_BUFFER_BYTES, Link } from './link.js'
 import type { LinkCloseInfo } from './link.js'
-import { MAX_NOISE_MESSAGE } from './noise-stream.js'
+import { MAX_NOISE_MESSAGE } from './secret-channel.js'
 
 export interface TransportOptions {
   /** Ed25519 identity; generated when absent. */
