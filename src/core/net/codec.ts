@@ -46,7 +46,8 @@ const BodyCode = {
   Gossip: 7,
   IHave: 8,
   Graft: 9,
-  Prune: 10
+  Prune: 10,
+  Pull: 11
 } as const
 
 // useRecords: false keeps every frame self-contained: no record structures shared across frames,
@@ -198,6 +199,12 @@ function encodeMessage (message: Message<NodeId>): unknown[] {
     case 'ihave':
       return [FrameCode.Proto, topic, BodyCode.IHave, encodeIHaves(body.entries)]
     case 'graft':
+      if (body.pull === true) {
+        // A PULL asks for one payload and leaves the link as it is.
+        checkString(body.id, codecLimits.maxIdLength, 'pull.id')
+        checkUint(body.round, codecLimits.maxRound, 'pull.round')
+        return [FrameCode.Proto, topic, BodyCode.Pull, body.id, body.round]
+      }
       if (body.id !== undefined) checkString(body.id, codecLimits.maxIdLength, 'graft.id')
       checkUint(body.round, codecLimits.maxRound, 'graft.round')
       return [FrameCode.Proto, topic, BodyCode.Graft, body.id ?? null, body.round]
@@ -621,6 +628,14 @@ function decodeBody (wire: unknown[]): HyParViewMessage<NodeId> | PlumtreeMessag
     case BodyCode.Prune:
       expectLength(wire, 3, 'prune')
       return { type: 'prune' }
+    case BodyCode.Pull:
+      expectLength(wire, 5, 'pull')
+      return {
+        type: 'graft',
+        id: readString(wire[3], codecLimits.maxIdLength, 'pull.id'),
+        round: readUint(wire[4], codecLimits.maxRound, 'pull.round'),
+        pull: true
+      }
     default:
       throw new CodecError(`unknown message type ${describe(wire[2])}`)
   }

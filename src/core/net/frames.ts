@@ -6,7 +6,7 @@ import type { DiscoveryMessage } from '../discovery/types.js'
 import type { Message, TopicId } from '../proto/types.js'
 
 /** Bumped on any incompatible change of the frames below; checked in `hello`. */
-export const PROTOCOL_VERSION = 4
+export const PROTOCOL_VERSION = 5
 
 export type NodeId = string
 

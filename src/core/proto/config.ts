@@ -41,10 +41,26 @@ export interface HyParViewConfig {
 export interface PlumtreeConfig {
   /** IHAVE entries are batched and flushed on this period, ms. */
   dispatchTimeout: number
-  /** Wait after the first IHAVE for an unseen id before sending GRAFT, ms. */
+  /**
+   * Wait after the first IHAVE for an unseen id before asking its announcer for it, ms. Long
+   * enough for the tree's copy from most origins (see `shaperTimeout`): a copy asked for too early
+   * arrives twice.
+   */
   graftTimeout1: number
-  /** Wait before grafting the next announcer, ms. */
+  /** Wait before asking the next announcer, ms. */
   graftTimeout2: number
+  /**
+   * `graftTimeout1` while this node has lost a tree link and no tree link has delivered since,
+   * ms: the tree is known cut, so an announced id is asked for soon.
+   */
+  repairTimeout: number
+  /**
+   * Only the messages of one origin reshape the tree: the lowest-ranked origin heard from within
+   * this time, ms (rank: a hash of origin and topic, the same at every node). Others travel the
+   * tree as it is: their duplicates prune nothing and a missed one is pulled (PULL) rather than
+   * grafted. 0: every message reshapes the tree, as in the paper.
+   */
+  shaperTimeout: number
   /** A lazy announcer whose hop count beats the eager delivery by at least this is grafted. */
   optimizationThreshold: number
   /** How long payloads are kept to answer GRAFTs, ms. */
@@ -122,8 +138,10 @@ export const defaultConfig: ProtoConfig = Object.freeze({
   }),
   broadcast: Object.freeze({
     dispatchTimeout: 5,
-    graftTimeout1: 80,
-    graftTimeout2: 40,
+    graftTimeout1: 400,
+    graftTimeout2: 200,
+    repairTimeout: 80,
+    shaperTimeout: 60_000,
     optimizationThreshold: 7,
     messageCacheTimeout: 30_000,
     messageIdRetention: 90_000,

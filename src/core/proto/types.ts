@@ -78,8 +78,11 @@ export type PlumtreeMessage<PI> =
   | { type: 'gossip', id: MessageId, origin: PI, content: Uint8Array, round: number, sig?: Uint8Array | undefined }
   /** Lazy push of ids. */
   | { type: 'ihave', entries: IHaveEntries }
-  /** Ask for a missed payload and make the link eager again. `id` absent: only re-graft the link. */
-  | { type: 'graft', id?: MessageId | undefined, round: number }
+  /**
+   * Ask for a missed payload and make the link eager again. `id` absent: only re-graft the link.
+   * `pull`: only ask for the payload (PULL on the wire); the link stays as it is.
+   */
+  | { type: 'graft', id?: MessageId | undefined, round: number, pull?: boolean }
   /** Make the link lazy. */
   | { type: 'prune' }
 

@@ -73,6 +73,7 @@ t.test('encoding refuses frames that break the limits with a CodecError', async 
     ['fractional ttl', { type: 'proto', message: { topic: hex(1), body: { type: 'forwardJoin', peer: { id: hex(2) }, ttl: 1.5 } } }],
     ['ttl too large', { type: 'proto', message: { topic: hex(1), body: { type: 'forwardJoin', peer: { id: hex(2) }, ttl: codecLimits.maxTtl + 1 } } }],
     ['empty id', { type: 'proto', message: { topic: hex(1), body: { type: 'graft', id: '', round: 0 } } }],
+    ['pull without an id', { type: 'proto', message: { topic: hex(1), body: { type: 'graft', round: 0, pull: true } } }],
     ['id too long', { type: 'proto', message: { topic: hex(1), body: { type: 'ihave', entries: [{ id: 'x'.repeat(codecLimits.maxIdLength + 1), round: 0 }] } } }],
     ['hello without an incarnation', { type: 'hello', version: 4, proof: new Uint8Array(32), addr: null, incarnation: null }],
     ['proof of 31 bytes', { type: 'hello', version: 1, proof: new Uint8Array(31), addr: null, incarnation: new Uint8Array(8) }],

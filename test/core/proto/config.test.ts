@@ -15,7 +15,7 @@ t.test('a partial config overrides only what it names', async t => {
   t.equal(c.membership.activeViewCapacity, 8)
   t.equal(c.membership.passiveViewCapacity, 30)
   t.equal(c.broadcast.graftTimeout1, 200)
-  t.equal(c.broadcast.graftTimeout2, 40)
+  t.equal(c.broadcast.graftTimeout2, defaultConfig.broadcast.graftTimeout2)
   t.equal(defaultConfig.membership.activeViewCapacity, 5, 'the defaults are not mutated')
 })
 

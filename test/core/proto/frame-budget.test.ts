@@ -236,6 +236,7 @@ const body: fc.Arbitrary<TopicMessage<string>> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ type: fc.constant('gossip' as const), id: msgId, origin: peerIx.map(peer), content: fc.constant(data(3)), round }) },
   fc.record({ type: fc.constant('ihave' as const), entries: fc.array(fc.record({ id: msgId, round }), { maxLength: 20, size: 'max' }) }),
   fc.record({ type: fc.constant('graft' as const), id: fc.option(msgId, { nil: undefined }), round }),
+  fc.record({ type: fc.constant('graft' as const), id: msgId, round, pull: fc.constant(true) }),
   { weight: 3, arbitrary: fc.constant({ type: 'prune' as const }) }
 )
 

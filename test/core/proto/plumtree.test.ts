@@ -1,5 +1,6 @@
 import t from 'tap'
 import { defaultConfig } from '../../../src/core/proto/config.js'
+import { fnv1a } from '../../../src/core/proto/fnv1a.js'
 import type { State } from '../../../src/core/proto/state.js'
 import {
   T, T2, bytes, down, emits, node, publish, recv, schedules, sends, timer, withNeighbors
@@ -32,6 +33,9 @@ function graftsTimeOut (s: State<string>, awaited: string[], at: number): number
   }
   return now
 }
+
+/** GRAFTs and PULLs that ask for a payload. */
+const asks = (out: Out[]) => sends(out, 'graft').filter(m => m.body.id !== undefined)
 
 function flush (s: State<string>, now: number): Out[] {
   return s.handle(timer({ type: 'dispatchIHave', topic: T }), now)
@@ -108,8 +112,11 @@ t.test('PRUNE moves the sender to lazy: later payloads reach it only as IHAVE', 
   t.notOk(sends(out, 'gossip').some(m => m.to === 'c'))
 })
 
-t.test('an IHAVE for an unseen id grafts its announcer after graftTimeout1, then the next after graftTimeout2', async t => {
-  const s = node()
+/** Every message reshapes the tree, as in the paper. */
+const paper = { broadcast: { shaperTimeout: 0 } }
+
+t.test('as in the paper (shaperTimeout 0), an IHAVE for an unseen id grafts its announcer after graftTimeout1, then the next after graftTimeout2', async t => {
+  const s = node('me', paper)
   withNeighbors(s, ['a', 'b', 'c'])
   s.handle(recv('b', { type: 'prune' }), 0)
   s.handle(recv('c', { type: 'prune' }), 0)
@@ -133,21 +140,21 @@ t.test('an IHAVE for an unseen id grafts its announcer after graftTimeout1, then
   t.equal(s.stats(T)?.missing, 0, 'the id is given up')
 })
 
-t.test('an announcer arriving after every earlier one was grafted waits graftTimeout1, as for a fresh id: the last GRAFT may still bring the payload', async t => {
+t.test('an announcer arriving after every earlier one was asked waits graftTimeout1, as for a fresh id: the last ask may still bring the payload', async t => {
   const s = node()
   withNeighbors(s, ['a', 'b', 'c'])
   s.handle(recv('b', { type: 'prune' }), 0)
   s.handle(recv('c', { type: 'prune' }), 0)
   s.handle(recv('b', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
   const g1 = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1)
-  t.same(sends(g1).map(m => m.to), ['b'], 'b grafted, nobody else to ask')
+  t.same(sends(g1).map(m => m.to), ['b'], 'b asked, nobody else to ask')
   const late = 20 + pt.graftTimeout1
   const c = s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 2 }] }), late)
   t.same(schedules(c, 'graftTimeout').map(x => x.after), [pt.graftTimeout1], 'c gets a timer of its own, graftTimeout1 long')
   const early = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1 + pt.graftTimeout2)
-  t.same(sends(early), [], 'the short timer set after grafting b does not graft c')
+  t.same(sends(early), [], 'the short timer set after asking b does not ask c')
   const due = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), late + pt.graftTimeout1)
-  t.same(sends(due).map(m => [m.to, m.body]), [['c', { type: 'graft', id: 'm1', round: 2 }]], 'c is grafted when its own timeout expires')
+  t.same(sends(due).map(m => [m.to, m.body]), [['c', { type: 'graft', id: 'm1', round: 2, pull: true }]], 'c is asked when its own timeout expires')
 })
 
 t.test('a neighbour announcing ids it never delivers is bounded, then ignored until it has delivered as many payloads as it left GRAFTs unanswered', async t => {
@@ -174,6 +181,91 @@ t.test('a neighbour announcing ids it never delivers is bounded, then ignored un
   t.equal(schedules(honest, 'graftTimeout').length, 1)
 })
 
+/** Two origins, `low` ranked before `high` for topic T (ranks are a hash of origin and topic). */
+const [low, high] = ['o1', 'o2', 'o3', 'o4'].sort((x, y) => fnv1a(x, fnv1a(T)) - fnv1a(y, fnv1a(T)))
+
+t.test('a missed message is pulled: the link stays as it is, and joins the tree when the pulled copy is the first to come', async t => {
+  const s = withLazyC()
+  s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
+  const ask = s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1)
+  t.same(sends(ask).map(m => [m.to, m.body]), [['c', { type: 'graft', id: 'm1', round: 1, pull: true }]])
+  t.notOk(s.view(T)?.eager.includes('c'), 'asking does not change the tree')
+  const answer = s.handle(recv('c', gossip('m1', 1)), 20 + pt.graftTimeout1)
+  t.equal(emits(answer, 'received').length, 1)
+  t.same(sends(answer, 'graft').map(m => [m.to, m.body]), [['c', { type: 'graft', round: 1 }]], 'a GRAFT without id makes both ends eager')
+  t.ok(s.view(T)?.eager.includes('c'))
+})
+
+t.test('a pull answered after the tree brought the message leaves the link out of the tree', async t => {
+  const s = withLazyC()
+  s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
+  s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), 10 + pt.graftTimeout1)
+  s.handle(recv('a', gossip('m1', 3)), 15 + pt.graftTimeout1)
+  const late = s.handle(recv('c', gossip('m1', 1)), 20 + pt.graftTimeout1)
+  t.same(sends(late, 'graft'), [], 'no GRAFT')
+  t.same(emits(late, 'received'), [], 'delivered once')
+  t.same(s.view(T)?.eager.sort(), ['a', 'b'])
+})
+
+t.test('a PULL is answered with the cached payload and leaves the link as it is', async t => {
+  const s = withLazyC()
+  s.handle(recv('a', gossip('m1', 0)), 1)
+  const out = s.handle(recv('c', { type: 'graft', id: 'm1', round: 1, pull: true }), 2)
+  t.same(sends(out).map(m => [m.to, m.body.type]), [['c', 'gossip']])
+  t.notOk(s.view(T)?.eager.includes('c'), 'c is still lazy')
+  const graft = s.handle(recv('c', { type: 'graft', id: 'm1', round: 1 }), 3)
+  t.same(sends(graft).map(m => [m.to, m.body.type]), [['c', 'gossip']])
+  t.ok(s.view(T)?.eager.includes('c'), 'a GRAFT makes it eager')
+})
+
+t.test('only the shaper\'s duplicates prune: another origin\'s duplicate over an eager link leaves the tree as it is', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('a', gossip('l1', 0, low)), 1)
+  const other = [s.handle(recv('a', gossip('h1', 0, high)), 2), s.handle(recv('b', gossip('h1', 0, high)), 3)]
+  t.same(sends(other[1]!), [], `${high}'s duplicate over b prunes nothing: ${low} shapes the tree`)
+  t.same(s.view(T)?.eager.sort(), ['a', 'b'])
+  s.handle(recv('a', gossip('l2', 0, low)), 4)
+  const shaper = s.handle(recv('b', gossip('l2', 0, low)), 5)
+  t.same(sends(shaper).map(m => [m.to, m.body.type]), [['b', 'prune']], `${low}'s duplicate prunes b`)
+})
+
+t.test('the shaper is the lowest-ranked origin heard from within shaperTimeout; a silent one is replaced by the next origin heard from', async t => {
+  const s = node()
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('a', gossip('h1', 0, high)), 1)
+  t.same(sends(s.handle(recv('b', gossip('h1', 0, high)), 2), 'prune').map(m => m.to), ['b'], `the first origin heard from shapes the tree (${high})`)
+  s.handle(recv('b', { type: 'graft', round: 0 }), 3)
+  s.handle(recv('a', gossip('l1', 0, low)), 10)
+  s.handle(recv('a', gossip('h2', 0, high)), 11)
+  t.same(sends(s.handle(recv('b', gossip('h2', 0, high)), 12), 'prune'), [], `a lower-ranked one (${low}) takes over at once`)
+  const later = 10 + pt.shaperTimeout + 1
+  s.handle(recv('a', gossip('h3', 0, high)), later)
+  t.same(sends(s.handle(recv('b', gossip('h3', 0, high)), later + 1), 'prune').map(m => m.to), ['b'], `${low} silent for shaperTimeout: ${high} shapes the tree again`)
+})
+
+t.test('as in the paper (shaperTimeout 0), every origin\'s duplicate prunes', async t => {
+  const s = node('me', paper)
+  withNeighbors(s, ['a', 'b'])
+  s.handle(recv('a', gossip('l1', 0, low)), 1)
+  s.handle(recv('a', gossip('h1', 0, high)), 2)
+  t.same(sends(s.handle(recv('b', gossip('h1', 0, high)), 3), 'prune').map(m => m.to), ['b'])
+})
+
+t.test('after a tree link is lost, an announced id is asked for after repairTimeout, until a tree link delivers again', async t => {
+  const s = withLazyC()
+  s.handle(down('a'), 5)
+  const soon = s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
+  t.same(schedules(soon, 'graftTimeout').map(x => x.after), [pt.repairTimeout])
+  s.handle(recv('b', gossip('m2', 0)), 20)
+  const calm = s.handle(recv('c', { type: 'ihave', entries: [{ id: 'm3', round: 1 }] }), 30)
+  t.same(schedules(calm, 'graftTimeout').map(x => x.after), [pt.graftTimeout1], 'b delivered over the tree: the usual wait again')
+  const lazyDown = withLazyC()
+  lazyDown.handle(down('c'), 5)
+  const after = lazyDown.handle(recv('b', { type: 'ihave', entries: [{ id: 'm1', round: 1 }] }), 10)
+  t.same(schedules(after, 'graftTimeout').map(x => x.after), [pt.graftTimeout1], 'losing a lazy link cuts no tree')
+})
+
 t.test('a neighbour with maxGraftsInFlight GRAFTs pending is asked for no more: its ids wait their turn or go to another announcer', async t => {
   const s = node('me', { broadcast: { maxGraftsInFlight: 2 } })
   withNeighbors(s, ['a', 'b', 'c'])
@@ -189,7 +281,7 @@ t.test('a neighbour with maxGraftsInFlight GRAFTs pending is asked for no more: 
   t.equal(s.stats(T)?.missing, 4, 'nothing was given up')
   // b answers x0: that makes room, and x2 is grafted at once, with its own timer.
   const answer = s.handle(recv('b', gossip('x0', 0)), due + 5)
-  t.same(sends(answer, 'graft').map(m => [m.to, m.body.id]), [['b', 'x2']])
+  t.same(asks(answer).map(m => [m.to, m.body.id]), [['b', 'x2']])
   t.same(schedules(answer, 'graftTimeout').map(x => [x.timer.id, x.after]), [['x2', pt.graftTimeout2]])
   // x1 left unanswered: its timeout makes room, and the next parked id (x4, parked after x2) goes.
   s.handle(recv('b', { type: 'ihave', entries: [{ id: 'x4', round: 0 }] }), due + 6)
@@ -210,7 +302,7 @@ t.test('a parked id delivered meanwhile is not grafted when its announcer has ro
   s.handle(timer({ type: 'graftTimeout', topic: T, id: 'y1' }), due)
   s.handle(recv('a', gossip('y1', 0)), due + 1)
   const answer = s.handle(recv('b', gossip('y0', 0)), due + 2)
-  t.same(sends(answer, 'graft'), [], 'y1 came from a: nothing to ask b for')
+  t.same(asks(answer), [], 'y1 came from a: nothing to ask b for')
   t.equal(s.stats(T)?.missing, 0)
 })
 
