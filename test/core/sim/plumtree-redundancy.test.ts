@@ -2,6 +2,7 @@ import t from 'tap'
 import { Simulator } from '../../../src/core/sim/simulator.js'
 import { bootstrap, broadcastSeries, outcomes, overlay, randomMember } from '../../../src/core/sim/scenarios.js'
 import { countersBetween } from '../../../src/core/sim/metrics.js'
+import type { PartialProtoConfig } from '../../../src/core/proto/config.js'
 
 const NODES = 250
 
@@ -52,4 +53,28 @@ t.test('with duplicates hidden from Plumtree nothing is pruned: RMR near fanout 
   const expected = (active.mean * NODES) / (NODES - 1) - 2
   t.ok(Math.abs(rmr - expected) < 0.05, `RMR ${rmr.toFixed(3)}, expected ${expected.toFixed(3)} from the active views`)
   t.ok(rmr > 2, 'far above the tree')
+})
+
+/** Random senders, one message every 250 ms (several in flight at once); the last 40 measured. */
+function randomSenders (config: PartialProtoConfig) {
+  const sim = new Simulator({ seed: 21, config })
+  bootstrap(sim, { nodes: NODES })
+  broadcastSeries(sim, 10, 250, () => randomMember(sim))
+  sim.runUntilQuiet()
+  const first = sim.metrics.messages.length
+  broadcastSeries(sim, 40, 250, () => randomMember(sim))
+  sim.runUntilQuiet()
+  const list = outcomes(sim, sim.metrics.messages.slice(first))
+  const mean = (f: (o: typeof list[number]) => number) => list.reduce((a, o) => a + f(o), 0) / list.length
+  return { list, rmr: mean(o => o.rmr), full: mean(o => o.fullDeliveryMs), eager: overlay(sim).eager.mean }
+}
+
+t.test('with many senders at once, one origin shaping the tree keeps it whole: fewer duplicates and sooner delivery than when every origin prunes', async t => {
+  const shaped = randomSenders({})
+  const paper = randomSenders({ broadcast: { shaperTimeout: 0 } })
+  t.ok(shaped.list.every(o => o.reliability === 1) && paper.list.every(o => o.reliability === 1), 'everything delivered either way')
+  t.ok(paper.eager < 1.95, `every origin pruning splits the tree: ${paper.eager.toFixed(2)} eager links per node`)
+  t.ok(shaped.eager >= 1.95, `one origin pruning keeps it spanning (a tree has 2 - 2/n): ${shaped.eager.toFixed(2)}`)
+  t.ok(shaped.rmr < 0.25 && shaped.rmr < paper.rmr, `RMR ${shaped.rmr.toFixed(3)} against ${paper.rmr.toFixed(3)}`)
+  t.ok(shaped.full < paper.full, `full delivery ${shaped.full.toFixed(0)} ms against ${paper.full.toFixed(0)} ms`)
 })
