@@ -11,9 +11,10 @@
  * heard from lately prune; every node ranks origins alike, so every node follows the same one,
  * and the tree becomes that origin's shortest-path tree. A missed message is pulled (PULL: the
  * payload only); the link joins the tree when the pulled copy is the first to come, that is when
- * the tree's way here is cut or much slower. The first wait is long (`graftTimeout1`), since the
- * tree's path from another origin is longer than the path its announcements take, and short
- * (`repairTimeout`) while a tree link was lost and nothing came over the tree since.
+ * the tree's way here is cut or much slower. The first wait is learnt from how late the tree's
+ * copies come after their announcements (see `firstWait`), since the tree's path from another
+ * origin is longer than the path its announcements take, and short (`repairTimeout`) while a tree
+ * link was lost and nothing came over the tree since.
  */
 import { defaultConfig } from './config.js'
 import type { PlumtreeConfig } from './config.js'
@@ -50,6 +51,8 @@ interface Missing<PI> {
   grafted: PI | undefined
   /** The announcer it waits for room at (see `maxGraftsInFlight`), if any. */
   parked?: PI
+  /** When it was first announced. */
+  since: number
 }
 
 /** GRAFTs one neighbour left unanswered (see `isDemoted`). */
@@ -60,6 +63,11 @@ interface Unanswered {
   /** Ids of those GRAFTs, the most recent `maxGraftsInFlight`: an answer that comes late still counts. */
   ids: Set<MessageId>
 }
+
+/** Tree gaps remembered to learn the first wait from, and how (see `firstWait`). */
+const TREE_GAPS = 64
+const TREE_GAP_QUANTILE = 0.9
+const TREE_GAP_MARGIN = 2
 
 export class Plumtree<PI> {
   readonly eager = new Set<PI>()
@@ -109,6 +117,15 @@ export class Plumtree<PI> {
   private readonly rankBasis: number
   /** A tree link was lost and no tree link has delivered since (see `repairTimeout`). */
   private repairing = false
+  /**
+   * How long the tree's copy came after the first announcement, for the last TREE_GAPS ids
+   * announced first (a ring), and the first wait learnt from them (0: not enough yet).
+   */
+  private readonly treeGaps: number[] = []
+  private treeGapAt = 0
+  private learntWait = 0
+  /** Ids pulled and delivered before the tree's copy, with when first announced (oldest first). */
+  private readonly pulledSince = new Map<MessageId, number>()
 
   constructor (
     private readonly me: PI,
@@ -324,6 +341,11 @@ export class Plumtree<PI> {
     const neighbor = this.isNeighbor(from)
     const shaping = this.shapes(origin, now)
     if (this.hasSeen(id)) {
+      const pulledAt = this.pulledSince.get(id)
+      if (pulledAt !== undefined && this.eager.has(from)) {
+        this.pulledSince.delete(id)
+        this.noteTreeGap(now - pulledAt)
+      }
       if (neighbor && shaping) {
         // A second eager path to us: cut it, the ids still flow lazily. Only the shaper's
         // messages cut: two origins' messages would cut two links of one cycle.
@@ -343,6 +365,14 @@ export class Plumtree<PI> {
     this.remember(id, { origin, content, hops, from: neighbor ? from : undefined, sig }, now)
     const missing = this.missing.get(id)
     const pulled = missing !== undefined && missing.grafted === from && this.config.shaperTimeout > 0
+    if (pulled) {
+      // The tree's copy may still come: how late it is tells the wait too (without it, only
+      // gaps shorter than the wait would ever be seen).
+      this.pulledSince.set(id, missing.since)
+      if (this.pulledSince.size > TREE_GAPS) this.pulledSince.delete(this.pulledSince.keys().next().value as MessageId)
+    } else if (missing !== undefined && this.eager.has(from)) {
+      this.noteTreeGap(now - missing.since)
+    }
     if (missing !== undefined) {
       this.dropMissing(id, missing)
       this.resumeParked(now)
@@ -423,7 +453,7 @@ export class Plumtree<PI> {
         }
       }
       const wait = this.firstWait()
-      this.missing.set(id, { queue: [{ peer: from, round: roundAt(entries, i) }], due: now + wait, by: from, grafted: undefined })
+      this.missing.set(id, { queue: [{ peer: from, round: roundAt(entries, i) }], due: now + wait, by: from, grafted: undefined, since: now })
       this.missingBy.set(from, (this.missingBy.get(from) ?? 0) + 1)
       this.out.schedule(wait, { type: 'graftTimeout', topic: this.topic, id })
     }
@@ -521,8 +551,31 @@ export class Plumtree<PI> {
     return true
   }
 
+  /**
+   * The first wait for an announced id: `repairTimeout` while the tree is known cut; else learnt,
+   * TREE_GAP_MARGIN times the TREE_GAP_QUANTILE of how late the tree's copies came after the
+   * first announcement, between `repairTimeout` and `graftTimeout1`. Over the simulator's 10-100
+   * ms links that is hundreds of ms (the tree's path from another origin is longer than the
+   * announcements'); on a LAN, `repairTimeout`, so a copy held up by a lost packet is pulled as
+   * soon as before. (A margin of 1.5 let random-sender RMR reach 0.34 on one seed of four.)
+   */
   private firstWait (): number {
-    return this.repairing && this.config.shaperTimeout > 0 ? this.config.repairTimeout : this.config.graftTimeout1
+    if (this.config.shaperTimeout <= 0) return this.config.graftTimeout1
+    if (this.repairing) return this.config.repairTimeout
+    return this.learntWait > 0 ? this.learntWait : this.config.graftTimeout1
+  }
+
+  private noteTreeGap (gap: number): void {
+    if (this.config.shaperTimeout <= 0) return
+    const gaps = this.treeGaps
+    if (gaps.length < TREE_GAPS) gaps.push(gap)
+    else gaps[this.treeGapAt] = gap
+    this.treeGapAt = (this.treeGapAt + 1) % TREE_GAPS
+    // Sorted again every 16 gaps, not on each: a busy topic sees one per message.
+    if (gaps.length < 16 || this.treeGapAt % 16 !== 0) return
+    const sorted = [...gaps].sort((a, b) => a - b)
+    const quantile = sorted[Math.floor(TREE_GAP_QUANTILE * (sorted.length - 1))] as number
+    this.learntWait = Math.min(this.config.graftTimeout1, Math.max(this.config.repairTimeout, Math.ceil(quantile * TREE_GAP_MARGIN)))
   }
 
   /** Eager push to the eager peers, lazy announcement to the others; never back to `from` or the origin. */

@@ -266,6 +266,46 @@ t.test('after a tree link is lost, an announced id is asked for after repairTime
   t.same(schedules(after, 'graftTimeout').map(x => x.after), [pt.graftTimeout1], 'losing a lazy link cuts no tree')
 })
 
+t.test('the first wait is learnt from how late the tree\'s copies come after their announcements, between repairTimeout and graftTimeout1', async t => {
+  /** 16 ids announced by lazy c, each delivered by eager a `gap` ms later; then the wait for the next. */
+  const learnt = (gap: number): number | undefined => {
+    const s = withLazyC()
+    for (let i = 0; i < 16; i++) {
+      const at = 1_000 * i
+      s.handle(recv('c', { type: 'ihave', entries: [{ id: `m${i}`, round: 2 }] }), at)
+      s.handle(recv('a', gossip(`m${i}`, 3)), at + gap)
+    }
+    return schedules(s.handle(recv('c', { type: 'ihave', entries: [{ id: 'next', round: 2 }] }), 20_000), 'graftTimeout')[0]?.after
+  }
+  t.equal(learnt(2), pt.repairTimeout, 'a tree copy 2 ms behind (a LAN): the shortest wait')
+  t.equal(learnt(100), 200, 'copies 100 ms behind: twice that')
+  t.equal(learnt(390), pt.graftTimeout1, 'never longer than graftTimeout1')
+  const fresh = withLazyC()
+  t.same(schedules(fresh.handle(recv('c', { type: 'ihave', entries: [{ id: 'x', round: 2 }] }), 0), 'graftTimeout').map(x => x.after), [pt.graftTimeout1], 'before 16 gaps are known: graftTimeout1')
+})
+
+t.test('a pulled message\'s late tree copy counts too: gaps longer than the wait are seen', async t => {
+  const s = withLazyC()
+  // Another origin shapes the tree, so the late copies over a prune nothing.
+  s.handle(recv('a', gossip('shaper', 0, low)), 0)
+  for (let i = 0; i < 16; i++) {
+    s.handle(recv('c', { type: 'ihave', entries: [{ id: `fast${i}`, round: 2 }] }), 1_000 * (i + 1))
+    s.handle(recv('a', gossip(`fast${i}`, 3, high)), 1_000 * (i + 1) + 2)
+  }
+  const wait = (now: number): number[] =>
+    schedules(s.handle(recv('c', { type: 'ihave', entries: [{ id: `probe${now}`, round: 2 }] }), now), 'graftTimeout').map(x => x.after)
+  t.same(wait(20_000), [pt.repairTimeout], 'copies 2 ms behind: the shortest wait')
+  for (let i = 0; i < 16; i++) {
+    const at = 30_000 + 2_000 * i
+    s.handle(recv('c', { type: 'ihave', entries: [{ id: `slow${i}`, round: 2 }] }), at)
+    s.handle(timer({ type: 'graftTimeout', topic: T, id: `slow${i}` }), at + pt.repairTimeout)
+    s.handle(recv('c', gossip(`slow${i}`, 2, high)), at + pt.repairTimeout + 10)
+    s.handle(recv('c', { type: 'prune' }), at + pt.repairTimeout + 20)
+    s.handle(recv('a', gossip(`slow${i}`, 5, high)), at + 600)
+  }
+  t.same(wait(70_000), [pt.graftTimeout1], 'then pulled first, their tree copies 600 ms behind: the longest wait')
+})
+
 t.test('a neighbour with maxGraftsInFlight GRAFTs pending is asked for no more: its ids wait their turn or go to another announcer', async t => {
   const s = node('me', { broadcast: { maxGraftsInFlight: 2 } })
   withNeighbors(s, ['a', 'b', 'c'])
