@@ -204,6 +204,10 @@ export class DeliveredLog<PI> {
     return this.froms[p & this.payloadMask]
   }
 
+  originOf (p: number): PI | undefined {
+    return this.origins[p & this.payloadMask]
+  }
+
   /** The tree was reshaped: the payload at `p` now counts as delivered by `from` at `hops`. */
   reroute (p: number, from: PI, hops: number): void {
     this.froms[p & this.payloadMask] = from

@@ -468,10 +468,10 @@ export class Plumtree<PI> {
     if (at < 0 || !this.delivered.hasPayload(at)) return
     const parent = this.delivered.fromOf(at)
     if (parent === undefined || parent === from || !this.eager.has(parent)) return
-    // A shorter path for another origin's messages would be a longer one for the shaper's.
-    if (this.config.shaperTimeout > 0 && this.delivered.payloadOf(at)?.origin !== this.shaper) return
     const viaAnnouncer = saturatingRound(round + 1)
     if (this.delivered.hopsOf(at) - viaAnnouncer < this.config.optimizationThreshold) return
+    // A shorter path for another origin's messages would be a longer one for the shaper's.
+    if (this.config.shaperTimeout > 0 && this.delivered.originOf(at) !== this.shaper) return
     this.graft(from, undefined, round)
     this.lazy.delete(from)
     this.eager.add(from)
