@@ -176,7 +176,7 @@ export class Plumtree<PI> {
   /** Publish. Returns false when the id was already seen (nothing is sent then). */
   broadcast (id: MessageId, content: Uint8Array, now: number, sig?: Uint8Array): boolean {
     if (this.hasSeen(id)) return false
-    this.shapes(this.me, now)
+    this.noteOrigin(this.me, now)
     this.remember(id, { origin: this.me, content, hops: 0, from: undefined, sig }, now)
     this.push(id, this.me, content, 0, undefined, sig)
     return true
@@ -339,14 +339,14 @@ export class Plumtree<PI> {
 
   private onGossip (from: PI, id: MessageId, origin: PI, content: Uint8Array, round: number, now: number, sig: Uint8Array | undefined): void {
     const neighbor = this.isNeighbor(from)
-    const shaping = this.shapes(origin, now)
     if (this.hasSeen(id)) {
-      const pulledAt = this.pulledSince.get(id)
+      const pulledAt = this.pulledSince.size === 0 ? undefined : this.pulledSince.get(id)
       if (pulledAt !== undefined && this.eager.has(from)) {
         this.pulledSince.delete(id)
         this.noteTreeGap(now - pulledAt)
       }
-      if (neighbor && shaping) {
+      // The first copy noted the origin; a copy of it says nothing new about who shapes the tree.
+      if (neighbor && (this.config.shaperTimeout <= 0 || origin === this.shaper)) {
         // A second eager path to us: cut it, the ids still flow lazily. Only the shaper's
         // messages cut: two origins' messages would cut two links of one cycle.
         this.eager.delete(from)
@@ -360,6 +360,7 @@ export class Plumtree<PI> {
       if (record?.ids.delete(id) === true) this.answered(from, record)
       return
     }
+    this.noteOrigin(origin, now)
     // At the largest round the wire carries a message still travels: its hop count stops growing.
     const hops = saturatingRound(round + 1)
     this.remember(id, { origin, content, hops, from: neighbor ? from : undefined, sig }, now)
@@ -532,23 +533,22 @@ export class Plumtree<PI> {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Notes a message from `origin`; whether its messages shape the tree. The shaper is the
-   * lowest-ranked origin heard from within `shaperTimeout`; one not heard from for that long is
-   * replaced by the next origin heard from, and that by any lower-ranked one.
+   * Notes a new message from `origin` for the choice of the shaper: the lowest-ranked origin
+   * heard from within `shaperTimeout`; one not heard from for that long is replaced by the next
+   * origin heard from, and that by any lower-ranked one.
    */
-  private shapes (origin: PI, now: number): boolean {
+  private noteOrigin (origin: PI, now: number): void {
     const timeout = this.config.shaperTimeout
-    if (timeout <= 0) return true
+    if (timeout <= 0) return
     if (origin === this.shaper) {
       this.shaperHeard = now
-      return true
+      return
     }
     const rank = fnv1a(String(origin), this.rankBasis)
-    if (rank >= this.shaperRank && now - this.shaperHeard <= timeout) return false
+    if (rank >= this.shaperRank && now - this.shaperHeard <= timeout) return
     this.shaper = origin
     this.shaperRank = rank
     this.shaperHeard = now
-    return true
   }
 
   /**
