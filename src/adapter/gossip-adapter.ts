@@ -227,7 +227,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    * with no member receive can be compared.
    */
   routingStats (): RoutingStats {
-    const routing = this.routing?.stats() ?? { routed: 0, toAll: 0, serversSkipped: 0, roomsAnnounced: 0, serversKnown: 0, joinsPending: 0 }
+    const routing = this.routing?.stats() ?? { routed: 0, toAll: 0, serversSkipped: 0, roomsAnnounced: 0, serversKnown: 0, roomsAsked: 0, joinsPending: 0 }
     return { enabled: this.routing !== undefined, ...this.broadcastsIn, ...routing }
   }
 

@@ -41,6 +41,8 @@ export interface RoutingStats {
   /** Rooms this server has announced; servers whose rooms are known here. */
   roomsAnnounced: number
   serversKnown: number
+  /** Times a live server was asked for its rooms again because they were still unknown two heartbeat intervals on. */
+  roomsAsked: number
   /** `socketsJoin` calls known here that not every server has confirmed yet: their rooms go to every server. */
   joinsPending: number
 }
@@ -71,7 +73,9 @@ export class RoomRouting {
   readonly directory: RoomDirectory
   readonly announcer: RoomAnnouncer
   private readonly chain = new RouteChain()
-  private readonly counts = { routed: 0, toAll: 0, serversSkipped: 0 }
+  private readonly counts = { routed: 0, toAll: 0, serversSkipped: 0, roomsAsked: 0 }
+  /** Live servers not known here, since when (see `askUnknown`). */
+  private readonly unknownSince = new Map<ServerId, number>()
   private only: NodeId[] | undefined
   private readonly keepalive: NodeJS.Timeout
 
@@ -162,7 +166,33 @@ export class RoomRouting {
   private sendKeepalives (): void {
     const live = this.host.live()
     if (live.size === 0) return
-    this.publishTo(this.chain.silentSince(this.host.liveNodes(), Date.now() - this.heartbeatInterval / 2), { type: MessageType.HEARTBEAT })
+    const now = Date.now()
+    this.publishTo(this.chain.silentSince(this.host.liveNodes(), now - this.heartbeatInterval / 2), { type: MessageType.HEARTBEAT })
+    this.askUnknown(live, now)
+  }
+
+  /**
+   * A live server still unknown two heartbeat intervals on is asked for its rooms, and again every
+   * two intervals until its snapshot is applied. Whatever lost it (a snapshot dropped as late
+   * because a later message of that server came first, a request or its answer lost with a link),
+   * asking again is the one repair that covers every cause; until then it is sent every broadcast.
+   * Not sooner: that server sends its snapshot unasked once it counts this one, about an interval
+   * after this one counts it, and it refuses a request from a server it does not count yet.
+   */
+  private askUnknown (live: ReadonlyMap<ServerId, NodeId>, now: number): void {
+    for (const uid of this.unknownSince.keys()) {
+      if (!live.has(uid) || this.directory.knows(uid)) this.unknownSince.delete(uid)
+    }
+    for (const uid of live.keys()) {
+      if (this.directory.knows(uid)) continue
+      const since = this.unknownSince.get(uid)
+      if (since === undefined) this.unknownSince.set(uid, now)
+      else if (now - since >= 2 * this.heartbeatInterval) {
+        this.unknownSince.set(uid, now)
+        this.counts.roomsAsked++
+        this.host.respond(uid, { type: ROOMS_RESYNC, data: { requestId: 'rooms' } })
+      }
+    }
   }
 
   /** `uid` on `node` counts from now on: it gets this server's snapshot. */

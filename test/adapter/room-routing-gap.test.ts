@@ -37,3 +37,40 @@ t.test('a gap in the messages of a server whose snapshot never came asks for it 
   r.rooms('s2', { full: true, any: false, add: ['room'], remove: [], ack: false })
   t.ok(r.directory.knows('s2'), 'the snapshot it sends makes it known')
 })
+
+t.test('a live server whose rooms are still unknown two heartbeat intervals on is asked for them, again every two intervals, until its snapshot comes', async t => {
+  const asked: Array<[string, number]> = []
+  const host: RoutingHost = {
+    live: () => new Map([['s2', 'n2'], ['s3', 'n3']]),
+    liveNodes: () => new Set(['n2', 'n3']),
+    announceable: () => true,
+    publish: () => undefined,
+    pageBytes: () => 4096,
+    respond: (to, response) => { asked.push([to, response.type]) },
+    position: () => undefined,
+    maxRooms: 100,
+    overflow: () => {}
+  }
+  const r = new RoomRouting(host, 16, 20, 5_000)
+  t.teardown(() => { r.close() })
+  // s3's snapshot came; s2's was lost on the way (nothing else will ever say so).
+  r.rooms('s3', { full: true, any: false, add: ['room'], remove: [], ack: false })
+  const askedOf = (uid: string): number => asked.filter(([to, type]) => to === uid && type === ROOMS_RESYNC).length
+  await until(() => askedOf('s2') >= 2)
+  t.equal(askedOf('s3'), 0, 'a known server is not asked')
+  t.equal(r.stats().roomsAsked, askedOf('s2'), 'counted in routingStats().roomsAsked')
+  r.rooms('s2', { full: true, any: false, add: ['other'], remove: [], ack: false })
+  const after = askedOf('s2')
+  // Two more asking periods: a known server is asked no more.
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(askedOf('s2'), after, 'asked no more once its snapshot is applied')
+  t.ok(r.directory.knows('s2'))
+})
+
+async function until (condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in 10 s')
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
