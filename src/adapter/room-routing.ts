@@ -173,9 +173,10 @@ export class RoomRouting {
 
   /**
    * A live server still unknown two heartbeat intervals on is asked for its rooms, and again every
-   * two intervals until its snapshot is applied. Whatever lost it (a snapshot dropped as late
-   * because a later message of that server came first, a request or its answer lost with a link),
-   * asking again is the one repair that covers every cause; until then it is sent every broadcast.
+   * two intervals until its snapshot is applied. Whatever lost it (a snapshot lost before any
+   * later message of that server came: the first message heard sets where its sequence starts, so
+   * nothing counts the snapshot missing; a request or its answer lost with a link), asking again is
+   * the one repair that covers every cause; until then it is sent every broadcast.
    * Not sooner: that server sends its snapshot unasked once it counts this one, about an interval
    * after this one counts it, and it refuses a request from a server it does not count yet.
    */
