@@ -179,8 +179,12 @@ export interface MessageCounters {
   bytesOut: number
   /** Payload frames received for a message already delivered. */
   duplicates: number
+  /** GRAFTs: a link made eager again (to mend the tree), most with a missed message asked for. */
   graftsSent: number
   graftsReceived: number
+  /** PULLs: a missed message asked for over a lazy link that stays lazy (protocol version 5). */
+  pullsSent: number
+  pullsReceived: number
   prunesSent: number
   prunesReceived: number
   /** Messages dropped from the buffers of subscribers that fell behind (they read `lagged`). */

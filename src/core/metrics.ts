@@ -52,6 +52,7 @@ const directed: DirectedDef[] = [
   { name: 'grapevine_payload_bytes_total', help: 'Payload bytes received and sent (content only)', value: (s, d) => d === 'in' ? s.bytesIn : s.bytesOut },
   { name: 'grapevine_wire_bytes_total', help: 'Bytes read from and written to the wire (encrypted, handshakes included)', value: (s, d) => d === 'in' ? s.wireBytesIn : s.wireBytesOut },
   { name: 'grapevine_grafts_total', help: 'Plumtree GRAFTs received and sent', value: (s, d) => d === 'in' ? s.graftsReceived : s.graftsSent },
+  { name: 'grapevine_pulls_total', help: 'Plumtree PULLs (a missed message asked for over a lazy link) received and sent', value: (s, d) => d === 'in' ? s.pullsReceived : s.pullsSent },
   { name: 'grapevine_prunes_total', help: 'Plumtree PRUNEs received and sent', value: (s, d) => d === 'in' ? s.prunesReceived : s.prunesSent }
 ]
 

@@ -18,6 +18,8 @@ export function zeroCounters (): MessageCounters {
     duplicates: 0,
     graftsSent: 0,
     graftsReceived: 0,
+    pullsSent: 0,
+    pullsReceived: 0,
     prunesSent: 0,
     prunesReceived: 0,
     lagged: 0
@@ -27,9 +29,9 @@ export function zeroCounters (): MessageCounters {
 type Key = keyof MessageCounters
 
 /** Which counters a frame goes to, by direction. */
-interface Direction { messages: Key, bytes: Key, grafts: Key, prunes: Key }
-const OUT: Direction = { messages: 'messagesOut', bytes: 'bytesOut', grafts: 'graftsSent', prunes: 'prunesSent' }
-const IN: Direction = { messages: 'messagesIn', bytes: 'bytesIn', grafts: 'graftsReceived', prunes: 'prunesReceived' }
+interface Direction { messages: Key, bytes: Key, grafts: Key, pulls: Key, prunes: Key }
+const OUT: Direction = { messages: 'messagesOut', bytes: 'bytesOut', grafts: 'graftsSent', pulls: 'pullsSent', prunes: 'prunesSent' }
+const IN: Direction = { messages: 'messagesIn', bytes: 'bytesIn', grafts: 'graftsReceived', pulls: 'pullsReceived', prunes: 'prunesReceived' }
 
 export class Counters {
   /** Every topic's counts together, topics left included. */
@@ -76,7 +78,7 @@ export class Counters {
         }
         return
       }
-      case 'graft': return this.add(topic, keys.grafts, 1)
+      case 'graft': return this.add(topic, body.pull === true ? keys.pulls : keys.grafts, 1)
       case 'prune': return this.add(topic, keys.prunes, 1)
     }
   }

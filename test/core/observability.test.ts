@@ -21,7 +21,7 @@ function recordingLogger (): Logger & { lines: Line[] } {
   return { lines, trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
 }
 
-const sum = (stats: GossipStats[], key: 'published' | 'delivered' | 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'duplicates' | 'prunesSent' | 'prunesReceived' | 'graftsSent'): number =>
+const sum = (stats: GossipStats[], key: 'published' | 'delivered' | 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'duplicates' | 'prunesSent' | 'prunesReceived' | 'graftsSent' | 'pullsSent'): number =>
   stats.reduce((n, s) => n + s[key], 0)
 
 t.test('a port that is taken: spawn rejects with ERR_GOSSIP_LISTEN naming the address, with the socket error as its cause', async t => {
@@ -127,6 +127,7 @@ t.test('peers() and stats() after one message between three nodes in one topic',
   t.equal(sum(stats, 'bytesIn'), 4 * 'hello'.length, 'payload bytes in')
   t.equal(sum(stats, 'duplicates'), 2, 'two copies arrived where the message was already delivered')
   t.equal(sum(stats, 'graftsSent'), 0, 'nothing was missing, nothing grafted')
+  t.equal(sum(stats, 'pullsSent'), 0, 'nor pulled')
   for (const s of stats) {
     t.match(s, { running: true, links: 2, lagged: 0, forged: 0 })
     t.ok(s.wireBytesOut > 0 && s.wireBytesIn > 0, 'wire bytes counted')

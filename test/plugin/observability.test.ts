@@ -72,7 +72,7 @@ test('metrics: registered on the given registry, exposed by registry.metrics(), 
   const text = await registry.metrics()
   for (const name of ['grapevine_up', 'grapevine_links', 'grapevine_topics', 'grapevine_topics_without_neighbour', 'grapevine_neighbours',
     'grapevine_messages_published_total', 'grapevine_messages_delivered_total', 'grapevine_payload_frames_total', 'grapevine_payload_bytes_total',
-    'grapevine_wire_bytes_total', 'grapevine_duplicates_total', 'grapevine_grafts_total', 'grapevine_prunes_total', 'grapevine_lagged_total',
+    'grapevine_wire_bytes_total', 'grapevine_duplicates_total', 'grapevine_grafts_total', 'grapevine_pulls_total', 'grapevine_prunes_total', 'grapevine_lagged_total',
     'grapevine_queue_depth']) {
     t.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), name)
   }

@@ -44,7 +44,10 @@ export interface MessageRecord {
 export interface TrafficCounters {
   payload: number
   ihave: number
+  /** GRAFTs that make a link eager again. */
   graft: number
+  /** PULLs: a missed payload asked for over a link that stays lazy. */
+  pull: number
   prune: number
   membership: number
   delivered: number
@@ -58,7 +61,7 @@ export class MetricsRecorder {
   readonly messages: MessageRecord[] = []
   private readonly byId = new Map<MessageId, MessageRecord>()
   private readonly traffic: TrafficCounters = {
-    payload: 0, ihave: 0, graft: 0, prune: 0, membership: 0, delivered: 0, lost: 0, dropped: 0, discovery: 0
+    payload: 0, ihave: 0, graft: 0, pull: 0, prune: 0, membership: 0, delivered: 0, lost: 0, dropped: 0, discovery: 0
   }
 
   /**
@@ -114,7 +117,7 @@ export class MetricsRecorder {
         break
       }
       case 'ihave': this.traffic.ihave++; break
-      case 'graft': this.traffic.graft++; break
+      case 'graft': if (body.pull === true) this.traffic.pull++; else this.traffic.graft++; break
       case 'prune': this.traffic.prune++; break
       default: this.traffic.membership++
     }
@@ -165,6 +168,7 @@ export function countersBetween (before: TrafficCounters, after: TrafficCounters
     payload: after.payload - before.payload,
     ihave: after.ihave - before.ihave,
     graft: after.graft - before.graft,
+    pull: after.pull - before.pull,
     prune: after.prune - before.prune,
     membership: after.membership - before.membership,
     delivered: after.delivered - before.delivered,
@@ -174,9 +178,9 @@ export function countersBetween (before: TrafficCounters, after: TrafficCounters
   }
 }
 
-/** Plumtree control messages (IHAVE, GRAFT, PRUNE) per delivered payload in a window. */
+/** Plumtree control messages (IHAVE, GRAFT, PULL, PRUNE) per delivered payload in a window. */
 export function controlPerDelivery (window: TrafficCounters): number {
-  const control = window.ihave + window.graft + window.prune
+  const control = window.ihave + window.graft + window.pull + window.prune
   return window.delivered === 0 ? Number.NaN : control / window.delivered
 }
 

@@ -75,6 +75,7 @@ t.test('traffic counters split payload, Plumtree control and membership', async 
   m.onSend({ topic, body: { type: 'ihave', entries: [] } })
   m.onSend({ topic, body: { type: 'ihave', entries: [] } })
   m.onSend({ topic, body: { type: 'graft', round: 1 } })
+  m.onSend({ topic, body: { type: 'graft', id: 'a', round: 1, pull: true } })
   m.onSend({ topic, body: { type: 'prune' } })
   m.onSend({ topic, body: { type: 'shuffle', origin: { id: 1 }, nodes: [], ttl: 3 } })
   m.onLost()
@@ -83,8 +84,8 @@ t.test('traffic counters split payload, Plumtree control and membership', async 
   m.onReceived(1, received('a', 1), 1)
   m.onReceived(2, received('a', 1), 1)
   const w = countersBetween(before, m.counters())
-  t.same(w, { payload: 1, ihave: 2, graft: 1, prune: 1, membership: 1, delivered: 2, lost: 1, dropped: 1, discovery: 0 })
-  t.equal(controlPerDelivery(w), 2)
+  t.same(w, { payload: 1, ihave: 2, graft: 1, pull: 1, prune: 1, membership: 1, delivered: 2, lost: 1, dropped: 1, discovery: 0 })
+  t.equal(controlPerDelivery(w), 2.5, 'a PULL is control traffic too')
 })
 
 t.test('a distribution has mean, bounds and a dense histogram', async t => {
