@@ -39,6 +39,13 @@ multihost('Socket.IO adapter with roomRouting, 2 % loss and 20 +- 10 ms delay on
       t.comment(`server ${s.index}: routing ${JSON.stringify((await s.call('routingStats')).stats)}`)
       t.comment(logs.slice(-30).map(l => `  +${l.at - started}ms ${l.level} ${l.msg} ${JSON.stringify(l.fields)}`).join('\n'))
     }
+    // Last, on one line: CI repeats only the comments just before a failure.
+    const summary = await Promise.all(servers.map(async s => {
+      const r = await s.call('routingStats')
+      const x = r.stats as RoutingStats
+      return `s${s.index}: known ${x.serversKnown}, asked ${x.roomsAsked}, order ${JSON.stringify(r.order)}`
+    }))
+    t.comment(summary.join('; '))
     throw err
   }
   const before = await stats()
