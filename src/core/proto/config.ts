@@ -83,15 +83,17 @@ export interface PlumtreeConfig {
    */
   maxMissingPerPeer: number
   /**
-   * GRAFTs a neighbour may leave unanswered in a row; past it, it is demoted: its IHAVEs are
-   * ignored until it has delivered as many payloads as it left GRAFTs unanswered, and once it has announced `maxMissingPerPeer` ids
-   * while ignored that nobody delivered to us, its link is dropped.
+   * GRAFTs a neighbour may leave unanswered (each payload it delivers makes up for one); held at
+   * that count for `demoteAfter`, it is demoted: its IHAVEs are ignored until deliveries bring it
+   * back under the count, and once it has announced `maxMissingPerPeer` ids while ignored that
+   * nobody delivered to us, its link is dropped.
    */
   maxUnansweredGrafts: number
   /**
-   * GRAFTs one neighbour may have pending (sent, neither answered nor timed out); an id whose next
-   * announcer is at the bound waits one `graftTimeout2` and tries again. A flooder's ids would
-   * otherwise all come due together and cost a GRAFT each in one turn of the event loop.
+   * GRAFTs one neighbour may have pending (sent, neither answered nor timed out); an id whose
+   * announcers are all at the bound is parked, without a timer, until one of them answers or lets
+   * a GRAFT time out. A flooder's ids would otherwise all come due together and cost a GRAFT each
+   * in one turn of the event loop.
    */
   maxGraftsInFlight: number
   /**
