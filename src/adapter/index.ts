@@ -39,7 +39,7 @@ export type GossipAdapterConstructor = typeof Adapter & {
 
 const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
   'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout', 'roomRouting', 'receiveBufferSize',
-  'recoveryMaxSessions', 'recoveryMaxPackets', 'recoveryMaxBytes', 'recoveryTimeout'
+  'recoveryMaxSessions', 'recoveryMaxPackets', 'recoveryMaxBytes', 'recoveryTimeout', 'maxRoomsPerServer'
 ]
 
 /**

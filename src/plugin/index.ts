@@ -48,8 +48,8 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
       node = await spawnNode({ ...nodeOptions, logger: nodeOptions.logger ?? (log as Logger) })
     } catch (err) {
       // The node checks its options too; its verdict is reported like the plugin's own.
-      const named = err instanceof GossipError && err.code === 'ERR_GOSSIP_INVALID_OPTION' ? /option "([^"]+)" (.*)/.exec(err.message) : null
-      if (named !== null) throw new InvalidOptionError(named[1]!, named[2]!)
+      const invalid = asInvalidOption(err)
+      if (invalid !== undefined) throw invalid
       const failure = new NodeStartError(err instanceof Error ? err.message : String(err))
       failure.cause = err
       throw failure
@@ -73,7 +73,8 @@ const grapevinePlugin: FastifyPluginAsync<GrapevineOptions> = async (fastify, op
     await dashboard?.close()
     await bridge?.close()
     if (owned) await node.close()
-    throw err
+    // A registry that already holds grapevine metrics (two apps on one registry) is an option error.
+    throw asInvalidOption(err) ?? err
   }
 
   fastify.addHook('onClose', async () => {
@@ -119,3 +120,13 @@ function registerHealth (fastify: FastifyInstance, node: GossipApi, path: string
 
 export const grapevine = fp(grapevinePlugin, { fastify: '5.x', name: 'grapevine' })
 export default grapevine
+
+/** A core `ERR_GOSSIP_INVALID_OPTION` as the plugin's own error, naming the option; else undefined. */
+function asInvalidOption (err: unknown): InstanceType<typeof InvalidOptionError> | undefined {
+  if (!(err instanceof GossipError) || err.code !== 'ERR_GOSSIP_INVALID_OPTION') return undefined
+  const named = /option "([^"]+)":? (.*)/.exec(err.message)
+  if (named === null) return undefined
+  const invalid = new InvalidOptionError(named[1]!, named[2]!)
+  invalid.cause = err
+  return invalid
+}

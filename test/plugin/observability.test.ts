@@ -81,6 +81,18 @@ test('metrics: registered on the given registry, exposed by registry.metrics(), 
   t.equal((await registry.metrics()).trim(), '', 'removed on close')
 })
 
+test('metrics: a second app on a registry that already has grapevine metrics is refused like any invalid option, and the first keeps its metrics', async t => {
+  const registry = new Registry()
+  const first = Fastify()
+  t.teardown(() => first.close())
+  await first.register(grapevine, { secret, metrics: { registry } })
+  await first.ready()
+  const second = Fastify()
+  t.teardown(() => second.close())
+  await t.rejects(async () => { await second.register(grapevine, { secret, metrics: { registry } }) }, { code: 'FST_GRAPEVINE_INVALID_OPTION', message: /"metrics".*already has a metric named grapevine_/ })
+  t.match(await registry.metrics(), /^grapevine_up 1$/m, 'the first app\'s metrics are untouched')
+})
+
 test('metrics: true registers on prom-client\'s default registry', async t => {
   const { register } = await import('prom-client')
   const fastify = Fastify()
