@@ -68,6 +68,9 @@ interface Unanswered {
 const TREE_GAPS = 64
 const TREE_GAP_QUANTILE = 0.9
 const TREE_GAP_MARGIN = 2
+/** Announcers of an id after which its wait is cut to EARLY_SHARE of the first (see `announcedAgain`). */
+const EARLY_ANNOUNCERS = 3
+const EARLY_SHARE = 0.6
 
 export class Plumtree<PI> {
   readonly eager = new Set<PI>()
@@ -443,6 +446,7 @@ export class Plumtree<PI> {
           this.out.schedule(wait, { type: 'graftTimeout', topic: this.topic, id })
         }
         missing.queue.push({ peer: from, round: roundAt(entries, i) })
+        this.announcedAgain(id, missing, now)
         continue
       }
       if (this.config.maxMissingMessages <= 0) continue
@@ -563,6 +567,22 @@ export class Plumtree<PI> {
     if (this.config.shaperTimeout <= 0) return this.config.graftTimeout1
     if (this.repairing) return this.config.repairTimeout
     return this.learntWait > 0 ? this.learntWait : this.config.graftTimeout1
+  }
+
+  /**
+   * Three neighbours have announced an id whose tree copy has not come: the tree is more likely cut
+   * above this node than slow, so the id is pulled EARLY_SHARE of the first wait after its first
+   * announcement instead of the whole wait. A node has about three lazy links, so in a whole tree
+   * this happens to copies that are late anyway. Measured over the simulator's scenarios (1,000
+   * nodes, 4 seeds): the last delivery 3-7 % sooner in random, kill50 and churn, where the shaper
+   * had made kill50 and churn 4-6 % later than the papers' rules; random-sender RMR 0.19 -> 0.23.
+   */
+  private announcedAgain (id: MessageId, missing: Missing<PI>, now: number): void {
+    if (this.config.shaperTimeout <= 0 || missing.grafted !== undefined || missing.parked !== undefined || missing.queue.length !== EARLY_ANNOUNCERS) return
+    const due = Math.max(now, missing.since + Math.max(this.config.repairTimeout, Math.ceil(EARLY_SHARE * this.firstWait())))
+    if (due >= missing.due) return
+    missing.due = due
+    this.out.schedule(due - now, { type: 'graftTimeout', topic: this.topic, id })
   }
 
   private noteTreeGap (gap: number): void {

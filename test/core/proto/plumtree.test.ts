@@ -284,6 +284,31 @@ t.test('the first wait is learnt from how late the tree\'s copies come after the
   t.same(schedules(fresh.handle(recv('c', { type: 'ihave', entries: [{ id: 'x', round: 2 }] }), 0), 'graftTimeout').map(x => x.after), [pt.graftTimeout1], 'before 16 gaps are known: graftTimeout1')
 })
 
+t.test('an id three neighbours announced without its tree copy coming is pulled at 0.6 of the first wait after the first announcement', async t => {
+  const announced = (config?: Parameters<typeof node>[1]) => {
+    const s = node('me', config)
+    withNeighbors(s, ['a', 'b', 'c', 'd', 'e'])
+    for (const lazy of ['c', 'd', 'e']) s.handle(recv(lazy, { type: 'prune' }), 0)
+    const ihave = (from: string, at: number): number[] =>
+      schedules(s.handle(recv(from, { type: 'ihave', entries: [{ id: 'm1', round: 2 }] }), at), 'graftTimeout').map(x => x.after)
+    return { s, ihave }
+  }
+  const { s, ihave } = announced()
+  t.same(ihave('c', 100), [pt.graftTimeout1], 'the first announcement: the whole wait (nothing learnt yet)')
+  t.same(ihave('d', 110), [], 'a second changes nothing')
+  const early = 100 + Math.ceil(0.6 * pt.graftTimeout1)
+  t.same(ihave('e', 120), [early - 120], 'the third brings it forward')
+  t.same(asks(s.handle(timer({ type: 'graftTimeout', topic: T, id: 'm1' }), early)).map(m => [m.to, m.body.pull]), [['c', true]], 'then the first announcer is asked')
+  const late = announced()
+  late.ihave('c', 100)
+  late.ihave('d', 110)
+  t.same(late.ihave('e', 100 + pt.graftTimeout1 - 100), [0], 'a third announcement past that point: asked for at once')
+  const paperNode = announced(paper)
+  paperNode.ihave('c', 100)
+  paperNode.ihave('d', 110)
+  t.same(paperNode.ihave('e', 120), [], 'as in the paper (shaperTimeout 0): the whole wait')
+})
+
 t.test('a pulled message\'s late tree copy counts too: gaps longer than the wait are seen', async t => {
   const s = withLazyC()
   // Another origin shapes the tree, so the late copies over a prune nothing.
