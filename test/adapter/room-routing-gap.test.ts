@@ -2,12 +2,12 @@ import t from 'tap'
 import { RoomRouting, type RoutingHost } from '../../src/adapter/room-routing.js'
 import { ROOMS_RESYNC } from '../../src/adapter/envelope.js'
 
-/** A routing unit with no other server on the wire: what it asks of others is recorded. */
-function routing (): { routing: RoomRouting, asked: Array<[string, number]> } {
+/** A routing unit with no other server on the wire (`live`: server -> node): what it asks of others is recorded. */
+function routing (live: Array<[string, string]> = [['s2', 'n2']], heartbeatInterval = 5_000): { routing: RoomRouting, asked: Array<[string, number]> } {
   const asked: Array<[string, number]> = []
   const host: RoutingHost = {
-    live: () => new Map([['s2', 'n2']]),
-    liveNodes: () => new Set(['n2']),
+    live: () => new Map(live),
+    liveNodes: () => new Set(live.map(([, node]) => node)),
     announceable: () => true,
     publish: () => undefined,
     pageBytes: () => 4096,
@@ -16,7 +16,7 @@ function routing (): { routing: RoomRouting, asked: Array<[string, number]> } {
     maxRooms: 100,
     overflow: () => {}
   }
-  return { routing: new RoomRouting(host, 16, 5_000, 5_000), asked }
+  return { routing: new RoomRouting(host, 16, heartbeatInterval, 5_000), asked }
 }
 
 t.test('a gap in a server\'s messages forgets its rooms and asks it for them again', async t => {
@@ -39,19 +39,7 @@ t.test('a gap in the messages of a server whose snapshot never came asks for it 
 })
 
 t.test('a live server whose rooms are still unknown two heartbeat intervals on is asked for them, again every two intervals, until its snapshot comes', async t => {
-  const asked: Array<[string, number]> = []
-  const host: RoutingHost = {
-    live: () => new Map([['s2', 'n2'], ['s3', 'n3']]),
-    liveNodes: () => new Set(['n2', 'n3']),
-    announceable: () => true,
-    publish: () => undefined,
-    pageBytes: () => 4096,
-    respond: (to, response) => { asked.push([to, response.type]) },
-    position: () => undefined,
-    maxRooms: 100,
-    overflow: () => {}
-  }
-  const r = new RoomRouting(host, 16, 20, 5_000)
+  const { routing: r, asked } = routing([['s2', 'n2'], ['s3', 'n3']], 20)
   t.teardown(() => { r.close() })
   // s3's snapshot came; s2's was lost on the way (nothing else will ever say so).
   r.rooms('s3', { full: true, any: false, add: ['room'], remove: [], ack: false })
