@@ -191,7 +191,7 @@ export class RoomRouting {
       else if (now - since >= 2 * this.heartbeatInterval) {
         this.unknownSince.set(uid, now)
         this.counts.roomsAsked++
-        this.host.respond(uid, { type: ROOMS_RESYNC, data: { requestId: 'rooms' } })
+        this.askRooms(uid)
       }
     }
   }
@@ -219,12 +219,17 @@ export class RoomRouting {
    */
   gap (uid: ServerId): void {
     this.directory.forget(uid)
+    this.askRooms(uid)
+  }
+
+  /** Asks `uid` for a snapshot of its rooms (it answers with `resync`). */
+  private askRooms (uid: ServerId): void {
     this.host.respond(uid, { type: ROOMS_RESYNC, data: { requestId: 'rooms' } })
   }
 
   /** This server lagged: anyone's messages may be missing. */
   lagged (): void {
-    for (const uid of this.directory.forgetAll()) this.host.respond(uid, { type: ROOMS_RESYNC, data: { requestId: 'rooms' } })
+    for (const uid of this.directory.forgetAll()) this.askRooms(uid)
   }
 
   /**

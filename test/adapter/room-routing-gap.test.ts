@@ -1,6 +1,7 @@
 import t from 'tap'
 import { RoomRouting, type RoutingHost } from '../../src/adapter/room-routing.js'
 import { ROOMS_RESYNC } from '../../src/adapter/envelope.js'
+import { waitFor } from '../fixtures/socketio-cluster.js'
 
 /** A routing unit with no other server on the wire (`live`: server -> node): what it asks of others is recorded. */
 function routing (live: Array<[string, string]> = [['s2', 'n2']], heartbeatInterval = 5_000): { routing: RoomRouting, asked: Array<[string, number]> } {
@@ -44,7 +45,7 @@ t.test('a live server whose rooms are still unknown two heartbeat intervals on i
   // s3's snapshot came; s2's was lost on the way (nothing else will ever say so).
   r.rooms('s3', { full: true, any: false, add: ['room'], remove: [], ack: false })
   const askedOf = (uid: string): number => asked.filter(([to, type]) => to === uid && type === ROOMS_RESYNC).length
-  await until(() => askedOf('s2') >= 2)
+  await waitFor('s2 asked twice', () => askedOf('s2') >= 2)
   t.equal(askedOf('s3'), 0, 'a known server is not asked')
   t.equal(r.stats().roomsAsked, askedOf('s2'), 'counted in routingStats().roomsAsked')
   r.rooms('s2', { full: true, any: false, add: ['other'], remove: [], ack: false })
@@ -54,11 +55,3 @@ t.test('a live server whose rooms are still unknown two heartbeat intervals on i
   t.equal(askedOf('s2'), after, 'asked no more once its snapshot is applied')
   t.ok(r.directory.knows('s2'))
 })
-
-async function until (condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in 10 s')
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
