@@ -179,6 +179,32 @@ t.test('forward join', async t => {
     t.same(s.view(T)?.active.sort(), ['a', 'x'])
   })
 
+  t.test('past its first hop, a walk ends at a node another topic already links to the newcomer', async t => {
+    const s = node()
+    withNeighbors(s, ['x'], 0, T2)
+    withNeighbors(s, ['a', 'b', 'c'])
+    const out = s.handle(recv('a', { type: 'forwardJoin', peer: { id: 'x' }, ttl: hv.activeRandomWalkLength - 1 }), 1)
+    t.ok(s.view(T)?.active.includes('x'), 'the newcomer is added here')
+    t.same(sends(out, 'neighbor').map(m => [m.to, m.body.priority]), [['x', 'high']])
+    t.same(sends(out, 'forwardJoin'), [], 'and the walk ends')
+  })
+
+  t.test('at its first hop, or without such a link, the walk goes on', async t => {
+    const linked = node()
+    withNeighbors(linked, ['x'], 0, T2)
+    withNeighbors(linked, ['a', 'b', 'c'])
+    const first = linked.handle(recv('a', { type: 'forwardJoin', peer: { id: 'x' }, ttl: hv.activeRandomWalkLength }), 1)
+    t.equal(sends(first, 'forwardJoin').length, 1, 'the contact\'s neighbours pass it on: the walk has barely left the contact')
+    t.notOk(linked.view(T)?.active.includes('x'))
+
+    const unlinked = node()
+    withNeighbors(unlinked, ['y'], 0, T2)
+    withNeighbors(unlinked, ['a', 'b', 'c'])
+    const out = unlinked.handle(recv('a', { type: 'forwardJoin', peer: { id: 'x' }, ttl: hv.activeRandomWalkLength - 1 }), 1)
+    t.equal(sends(out, 'forwardJoin').length, 1)
+    t.notOk(unlinked.view(T)?.active.includes('x'))
+  })
+
   t.test('a walk about ourselves is ignored', async t => {
     const s = node()
     withNeighbors(s, ['a'])
@@ -288,6 +314,19 @@ t.test('neighbor requests', async t => {
     f.handle(recv('a', { type: 'disconnect', alive: false, sample: [{ id: 'p' }] }), 1)
     f.handle(down('p'), 2)
     t.notOk(f.view(T)?.passive.includes('p'), 'a link that failed drops the pending peer at once')
+  })
+
+  t.test('a replacement is asked among the passive peers another topic already links to, when there are any', async t => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const s = node('me', {}, seed)
+      withNeighbors(s, ['q'], 0, T2)
+      withNeighbors(s, ['a', 'b'])
+      // Nine passive candidates, one of them linked through the other topic.
+      s.handle(recv('a', { type: 'shuffle', origin: { id: 'o' }, nodes: ['p1', 'p2', 'p3', 'p4', 'q', 'p5', 'p6', 'p7'].map(id => ({ id })), ttl: 0 }), 1)
+      const out = s.handle(down('b'), 2)
+      const asked = sends(out, 'neighbor').map(m => m.to)
+      t.same(asked.slice(0, 1), ['q'], `seed ${seed}: the linked one first`)
+    }
   })
 
   t.test('an unanswered NEIGHBOR is given up after neighborRequestTimeout and another passive peer is asked', async t => {
