@@ -539,12 +539,10 @@ export class HyParView<PI> {
    * (see `onForwardJoin`), and a passive peer is as random as the next.
    */
   private pickCandidate (candidates: readonly PI[]): number {
-    let linked = 0
-    for (const p of candidates) if (this.linkedElsewhere(p)) linked++
-    if (linked === 0 || linked === candidates.length) return randomInt(this.rng, candidates.length)
-    let k = randomInt(this.rng, linked)
-    for (let i = 0; i < candidates.length; i++) if (this.linkedElsewhere(candidates[i] as PI) && k-- === 0) return i
-    return randomInt(this.rng, candidates.length)
+    const linked: number[] = []
+    for (let i = 0; i < candidates.length; i++) if (this.linkedElsewhere(candidates[i] as PI)) linked.push(i)
+    if (linked.length === 0 || linked.length === candidates.length) return randomInt(this.rng, candidates.length)
+    return linked[randomInt(this.rng, linked.length)] as number
   }
 
   /** Another topic of this node needs a link to `peer` (so it is open, or being opened). */
