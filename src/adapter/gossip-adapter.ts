@@ -41,6 +41,7 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from '../core/gossip.js'
 import { limitOf } from './node-lease.js'
 import type { NodeLease } from './node-lease.js'
 import type { ResolvedAdapterOptions } from './options.js'
+import { Pacer } from './pacer.js'
 import { roomsPageBytes } from './room-announcer.js'
 import { RoomRouting } from './room-routing.js'
 import type { Frames, RoutingStats } from './room-routing.js'
@@ -90,6 +91,11 @@ export interface TrustStats {
 
 /** Servers not counted (pending, departed, timed out) remembered at most, with their node. */
 const BOOK_CAPACITY = 4_096
+/**
+ * Announcements (and answers to them) that may go at once before `announceInterval` spaces them:
+ * enough for a few servers started together to count each other at once (see Pacer).
+ */
+const MEMBERSHIP_BURST = 4
 /** Least time between two pings to one node, ms (capped by `announceInterval`). */
 const PING_GAP = 200
 /** Least time between two log lines about refused envelopes, ms. */
@@ -153,9 +159,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private readonly broadcastsIn = { received: 0, receivedBytes: 0, unwanted: 0, unwantedBytes: 0 }
   private lastPublish: Promise<unknown> = Promise.resolve()
   private announceTimer: NodeJS.Timeout | undefined
-  private lastAnnounce = -Infinity
+  private readonly announcePacer: Pacer
   private answerTimer: NodeJS.Timeout | undefined
-  private lastAnswer = -Infinity
+  private readonly answerPacer: Pacer
   private closing: Promise<void> | undefined
   /** Set once the adapter said goodbye (it still receives while it hands its sessions over). */
   private closed = false
@@ -165,6 +171,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.options = options
     this.lease = lease
     this.topic = adapterTopic(options.key, nsp.name)
+    this.announcePacer = new Pacer(MEMBERSHIP_BURST, options.announceInterval, Date.now())
+    this.answerPacer = new Pacer(MEMBERSHIP_BURST, options.announceInterval, Date.now())
     const log = options.logger
     this.order = new SenderOrder({
       gapTimeout: options.reorderTimeout,
@@ -563,15 +571,14 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /**
    * Tell the cluster we are here as soon as the overlay changes around us, rather than at the next
    * heartbeat: an INITIAL_HEARTBEAT makes every server answer, so both sides count each other.
-   * Announcements are spaced by `announceInterval` so churn cannot turn into a storm.
+   * Past a burst of MEMBERSHIP_BURST, announcements are spaced by `announceInterval` so churn
+   * cannot turn into a storm.
    */
   private announce (): void {
     if (this.announceTimer !== undefined || this.closing !== undefined) return
-    const wait = this.lastAnnounce + this.options.announceInterval - Date.now()
-    if (wait <= 0) {
-      this.sendAnnouncement()
-      return
-    }
+    // Never sent in the same turn: a neighbour coming up is reported as `neighbourUp` and `joined`
+    // together, and several at once when servers start together; they share one announcement.
+    const wait = this.announcePacer.wait(Date.now())
     this.announceTimer = setTimeout(() => {
       this.announceTimer = undefined
       this.sendAnnouncement()
@@ -580,7 +587,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
 
   private sendAnnouncement (): void {
     if (this.closing !== undefined) return
-    this.lastAnnounce = Date.now()
+    this.announcePacer.take(Date.now())
     this.publish({ type: MessageType.INITIAL_HEARTBEAT })
   }
 
@@ -621,8 +628,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /**
    * Only servers whose node answered count: the base class counts every sender it hears, so the
    * count is taken back for the others. An announcement is answered with a heartbeat (that is how
-   * a new server learns of this one), at most one per `announceInterval` so a flood of invented
-   * servers cannot make every server publish a heartbeat each.
+   * a new server learns of this one), past a burst at most one per `announceInterval` so a flood
+   * of invented servers cannot make every server publish a heartbeat each.
    */
   override onMessage (message: ClusterMessage, offset?: string): void {
     const live = this.book.state(message.uid) === 'live'
@@ -642,11 +649,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private answerAnnouncement (): void {
     if (this.answerTimer !== undefined || this.closing !== undefined) return
     const send = (): void => {
-      this.lastAnswer = Date.now()
+      this.answerPacer.take(Date.now())
       this.publish({ type: MessageType.HEARTBEAT })
     }
-    const wait = this.lastAnswer + this.options.announceInterval - Date.now()
-    if (wait <= 0) return send()
+    // As announcements: those that arrive together share one answer.
+    const wait = this.answerPacer.wait(Date.now())
     this.answerTimer = setTimeout(() => {
       this.answerTimer = undefined
       if (this.closing === undefined) send()

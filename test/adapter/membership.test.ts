@@ -52,6 +52,14 @@ t.test('a server that joins is counted by everyone at once, not at the next hear
   t.pass('all three count 3')
 })
 
+t.test('servers started together count each other at once, not an announce interval later', async t => {
+  // Each of the four sees three neighbours come up and three announcements arrive in moments; with
+  // one announcement and one answer per interval, the last ones waited the whole (here ten-minute)
+  // interval to be counted.
+  const { servers } = await cluster(t, 4, { ...NO_HEARTBEAT, announceInterval: 600_000 })
+  for (const server of servers) t.equal(await server.io.of('/').adapter.serverCount(), 4)
+})
+
 t.test('a server announces itself again when a neighbour comes up', async t => {
   const { nodes, servers } = await cluster(t, 2, { ...NO_HEARTBEAT, announceInterval: 1 })
   // s0 forgets s1 (as after a partition); the overlay then links them again.
