@@ -92,8 +92,9 @@ export interface TrustStats {
 /** Servers not counted (pending, departed, timed out) remembered at most, with their node. */
 const BOOK_CAPACITY = 4_096
 /**
- * Announcements (and answers to them) that may go at once before `announceInterval` spaces them:
- * enough for a few servers started together to count each other at once (see Pacer).
+ * Announcements, and answers to each node's announcements, that may go at once before
+ * `announceInterval` spaces them: enough for servers started together to count each other at once
+ * (see Pacer).
  */
 const MEMBERSHIP_BURST = 4
 /** Least time between two pings to one node, ms (capped by `announceInterval`). */
@@ -160,8 +161,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   private lastPublish: Promise<unknown> = Promise.resolve()
   private announceTimer: NodeJS.Timeout | undefined
   private readonly announcePacer: Pacer
-  private answerTimer: NodeJS.Timeout | undefined
-  private readonly answerPacer: Pacer
+  private answerTimer: { timer: NodeJS.Timeout, at: number } | undefined
+  /** One pacer per announcing node: the answers one node can draw do not use up anyone else's. */
+  private readonly answerPacers = new Map<NodeId, Pacer>()
+  /** Nodes whose announcements the next answer answers. */
+  private readonly answering = new Set<NodeId>()
   private closing: Promise<void> | undefined
   /** Set once the adapter said goodbye (it still receives while it hands its sessions over). */
   private closed = false
@@ -172,7 +176,6 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.lease = lease
     this.topic = adapterTopic(options.key, nsp.name)
     this.announcePacer = new Pacer(MEMBERSHIP_BURST, options.announceInterval, Date.now())
-    this.answerPacer = new Pacer(MEMBERSHIP_BURST, options.announceInterval, Date.now())
     const log = options.logger
     this.order = new SenderOrder({
       gapTimeout: options.reorderTimeout,
@@ -188,6 +191,11 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       },
       late: (uid, seq) => {
         log.warn({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: dropped a message that arrived after its gap was given up')
+      },
+      beforeStart: (uid, seq, item) => {
+        // Rooms applied out of turn may be wrong: ask for them again.
+        if (item?.message.type === ROOMS) this.routing?.gap(uid)
+        log.debug({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: delivered a message from before the first one heard from a server')
       },
       resynced: (uid, from, previous) => {
         log.warn({ nsp: nsp.name, server: uid, from, previous }, 'socket.io adapter: a server\'s sequence numbers restarted after only out-of-window numbers came from it')
@@ -628,8 +636,8 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /**
    * Only servers whose node answered count: the base class counts every sender it hears, so the
    * count is taken back for the others. An announcement is answered with a heartbeat (that is how
-   * a new server learns of this one), past a burst at most one per `announceInterval` so a flood
-   * of invented servers cannot make every server publish a heartbeat each.
+   * a new server learns of this one), past a burst at most one per `announceInterval` for each
+   * announcing node, so a node inventing servers cannot make every server publish a heartbeat each.
    */
   override onMessage (message: ClusterMessage, offset?: string): void {
     const live = this.book.state(message.uid) === 'live'
@@ -639,25 +647,44 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
         break
       case MessageType.INITIAL_HEARTBEAT:
         if (live) this.counted.set(message.uid, Date.now())
-        this.answerAnnouncement()
+        this.answerAnnouncement(this.book.nodeOf(message.uid))
         return
     }
     super.onMessage(message, offset)
     if (!live) this.counted.delete(message.uid)
   }
 
-  private answerAnnouncement (): void {
-    if (this.answerTimer !== undefined || this.closing !== undefined) return
-    const send = (): void => {
-      this.answerPacer.take(Date.now())
-      this.publish({ type: MessageType.HEARTBEAT })
+  /**
+   * Pacing is per node: with one pacer for all, a server that heard a few announcements from each
+   * of the servers started with it had spent its burst before the last one's, and that one was
+   * counted an interval later (four servers: about one run in five on a loaded machine).
+   */
+  private answerAnnouncement (node: NodeId | undefined): void {
+    if (node === undefined || this.closing !== undefined) return
+    const now = Date.now()
+    let pacer = this.answerPacers.get(node)
+    if (pacer === undefined) {
+      if (this.answerPacers.size >= BOOK_CAPACITY) this.answerPacers.delete(this.answerPacers.keys().next().value!)
+      this.answerPacers.set(node, pacer = new Pacer(MEMBERSHIP_BURST, this.options.announceInterval, now))
     }
-    // As announcements: those that arrive together share one answer.
-    const wait = this.answerPacer.wait(Date.now())
-    this.answerTimer = setTimeout(() => {
-      this.answerTimer = undefined
-      if (this.closing === undefined) send()
-    }, wait)
+    this.answering.add(node)
+    // As announcements: those that arrive together share one answer, which answers them all.
+    const at = now + pacer.wait(now)
+    if (this.answerTimer !== undefined) {
+      if (this.answerTimer.at <= at) return
+      clearTimeout(this.answerTimer.timer)
+    }
+    this.answerTimer = {
+      at,
+      timer: setTimeout(() => {
+        this.answerTimer = undefined
+        if (this.closing !== undefined) return
+        const sent = Date.now()
+        for (const answered of this.answering) this.answerPacers.get(answered)?.take(sent)
+        this.answering.clear()
+        this.publish({ type: MessageType.HEARTBEAT })
+      }, at - now)
+    }
   }
 
   override onResponse (response: ClusterResponse): void {
@@ -935,7 +962,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
 
   private async shutdown (): Promise<void> {
     clearTimeout(this.announceTimer)
-    clearTimeout(this.answerTimer)
+    clearTimeout(this.answerTimer?.timer)
     for (const { timer } of this.pings.values()) clearTimeout(timer)
     this.pings.clear()
     for (const timer of this.leaveTimers) clearTimeout(timer)

@@ -7,7 +7,10 @@
  * a sender for ever.
  *
  * The first message heard from a sender sets where its sequence starts: whatever it published
- * before we were listening is not ours to wait for.
+ * before we were listening is not ours to wait for. But what it published just before may still be
+ * on its way by a slower path (a restarted server's first messages go through the overlay, two hops
+ * and maybe a GRAFT, while a later one comes straight): for `gapTimeout` after the first one, an
+ * earlier number is delivered when it comes (counted in `beforeStart`), out of turn but not lost.
  *
  * A number further than `window` from the next expected one (ahead or behind) is not taken at its
  * word: a sender does not skip ten thousand numbers, so it is held aside, never delivered out of
@@ -34,6 +37,8 @@ export interface SenderOrderOptions<T> {
   skipped?: (sender: string, from: number, count: number) => void
   /** Called for a message older than what was already delivered (it arrived after its gap was given up). */
   late?: (sender: string, seq: number) => void
+  /** Called once a message numbered before the sender's first one heard was delivered out of turn. */
+  beforeStart?: (sender: string, seq: number, item: T | undefined) => void
   /** Called when a sender's sequence restarts at `from` (`previous` was the number expected). */
   resynced?: (sender: string, from: number, previous: number) => void
   /** Clock and timers, injectable so the logic can be tested without waiting. */
@@ -60,6 +65,10 @@ interface SenderState<T> {
   /** Numbers this receiver may have missed (it lagged): the window is that much wider until `slackUntil`. */
   slack: number
   slackUntil: number
+  /** The first number heard, when it was heard, and the earlier numbers delivered since. */
+  start: number
+  startedAt: number
+  early: Set<number> | undefined
 }
 
 export interface OrderStats {
@@ -73,6 +82,8 @@ export interface OrderStats {
   outOfWindow: number
   /** Times a sender's sequence restarted after only out-of-window numbers came for `resyncAfter`. */
   resyncs: number
+  /** Messages numbered before the first one heard from their sender, delivered out of turn. */
+  beforeStart: number
 }
 
 const DEFAULT_WINDOW = 10_000
@@ -88,6 +99,7 @@ export class SenderOrder<T> {
   private lateTotal = 0
   private outOfWindowTotal = 0
   private resyncTotal = 0
+  private beforeStartTotal = 0
 
   constructor (private readonly options: SenderOrderOptions<T>) {
     this.now = options.now ?? Date.now
@@ -100,7 +112,7 @@ export class SenderOrder<T> {
   get stats (): OrderStats {
     let held = 0
     for (const s of this.senders.values()) held += s.held.size + (s.stray?.items.size ?? 0)
-    return { skipped: this.skippedTotal, late: this.lateTotal, held, outOfWindow: this.outOfWindowTotal, resyncs: this.resyncTotal }
+    return { skipped: this.skippedTotal, late: this.lateTotal, held, outOfWindow: this.outOfWindowTotal, resyncs: this.resyncTotal, beforeStart: this.beforeStartTotal }
   }
 
   /** The next number expected from `sender`: every earlier one was delivered or given up. */
@@ -123,7 +135,7 @@ export class SenderOrder<T> {
   receive (sender: string, seq: number, item: T | undefined, from = seq): void {
     let state = this.senders.get(sender)
     if (state === undefined) {
-      state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0 }
+      state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0, start: seq, startedAt: this.now(), early: undefined }
       this.senders.set(sender, state)
     }
     const reach = this.window + (state.slack > 0 && this.now() < state.slackUntil ? state.slack : 0)
@@ -133,6 +145,7 @@ export class SenderOrder<T> {
     }
     state.stray = undefined
     if (seq < state.next) {
+      if (this.beforeStart(sender, state, seq, item)) return
       this.lateTotal = saturatingIncrement(this.lateTotal)
       this.options.late?.(sender, seq)
       return
@@ -183,6 +196,22 @@ export class SenderOrder<T> {
 
   close (): void {
     for (const sender of [...this.senders.keys()]) this.forget(sender)
+  }
+
+  /** Delivers a number from before the sender's first one heard, if it is still early enough and new. */
+  private beforeStart (sender: string, state: SenderState<T>, seq: number, item: T | undefined): boolean {
+    if (seq >= state.start) return false
+    if (this.now() - state.startedAt > this.options.gapTimeout) {
+      state.early = undefined
+      return false
+    }
+    state.early ??= new Set()
+    if (state.early.has(seq) || state.early.size >= this.options.maxHeld) return false
+    state.early.add(seq)
+    this.beforeStartTotal = saturatingIncrement(this.beforeStartTotal)
+    if (item !== undefined) this.options.deliver(sender, item)
+    this.options.beforeStart?.(sender, seq, item)
+    return true
   }
 
   /** Keeps an out-of-window message aside; restarts the sequence once they alone have come for `resyncAfter`. */

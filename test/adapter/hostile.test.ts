@@ -19,7 +19,8 @@ import { memoryNodes } from '../fixtures/adapter-nodes.js'
 import { forgedBroadcast, hostileCluster, malformedEnvelopes, sleep } from '../fixtures/adapter-hostile.js'
 import type { HostileCluster, Snapshot } from '../fixtures/adapter-hostile.js'
 import { ShapedGossip } from '../fixtures/shaped-gossip.js'
-import { serverPair, waitFor } from '../fixtures/socketio-cluster.js'
+import { serverPair, startServer, waitFor, waitForServerCount } from '../fixtures/socketio-cluster.js'
+import { Gossip } from '../../src/core/gossip.js'
 
 const HEARTBEAT: AdapterOptions = { heartbeatInterval: 1_000, heartbeatTimeout: 5_000 }
 
@@ -103,6 +104,32 @@ t.test('heartbeats from servers that do not exist never count and fetchSockets d
   for (const a of c.adapters) t.equal(a.trustStats.unanswered, 2, 'both ghosts are known and wait for an answer')
 })
 
+t.test('a node announcing invented servers draws a burst of answers from each server, and a real newcomer is still counted at once', async t => {
+  // Nothing is published but announcements and their answers: every number a server stamps is one.
+  const quiet: AdapterOptions = { heartbeatInterval: 600_000, heartbeatTimeout: 1_200_000, announceInterval: 600_000 }
+  const c = await hostileCluster(t, quiet)
+  const stamped = (): number[] => c.adapters.map((_, i) => c.nextSeq(i))
+  await sleep(2_000)   // the servers' own announcements as the attacker's links come up
+  const start = stamped()
+  for (let i = 0; i < 40; i++) {
+    await c.publish([encodeMessage(0, { uid: `feed${String(i).padStart(12, '0')}`, nsp: '/', type: MessageType.INITIAL_HEARTBEAT })])
+    await sleep(10)   // one announcement per turn: each could draw its own answer
+  }
+  await waitFor('the 40 announcements heard at every server', () => c.adapters.every(a => a.trustStats.unanswered >= 40), 60_000)
+  await sleep(500)
+  const answers = stamped().map((n, i) => n - start[i]!)
+  // A burst of 4 answers; the overlay's own changes as the attacker's links settle may add a few
+  // announcements and their answers.
+  t.ok(answers.every(n => n >= 1 && n <= 8), `each server published 1 to 8 messages, not 40 (${answers.join(', ')})`)
+
+  // The attacker spent only its own node's answers.
+  const node = await Gossip.spawn({ secret: c.secret, host: '127.0.0.1', port: 0, seeds: [c.nodes[0]!.address] })
+  const late = await startServer(createAdapter({ gossip: node, ...quiet }))
+  t.teardown(async () => { await late.close(); await node.close() })
+  await waitForServerCount([...c.servers, late], 4)
+  t.pass('all four count 4, an announce interval of ten minutes notwithstanding')
+})
+
 t.test('20,000 malformed envelopes change nothing', async t => {
   const { c, before } = await scene(t)
   const expected = [0, 0, 0]
@@ -163,5 +190,5 @@ t.test('with a forged origin (not authenticated yet), a number beyond the window
   t.same(client.got('seq').map(args => args[0]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   t.same(client.got('forged'), [])
   t.equal(await receiver.io.of('/').adapter.serverCount(), 2)
-  t.same({ ...adapter.orderStats, held: 0 }, { skipped: 0, late: 0, held: 0, outOfWindow: 1, resyncs: 0 })
+  t.same({ ...adapter.orderStats, held: 0 }, { skipped: 0, late: 0, held: 0, outOfWindow: 1, resyncs: 0, beforeStart: 0 })
 })

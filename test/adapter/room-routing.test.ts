@@ -147,13 +147,16 @@ async function scenario (t: Test, options: AdapterOptions): Promise<void> {
     const before = adapterOf(s1).routingStats()
     s0.io.to('beta').emit('nobody')   // beta left with s2: known nowhere, goes everywhere
     s3.io.to('gamma').emit('to-gamma')
+    // Two senders: a marker from each, since a sender's order says nothing of the other's.
+    await settle(s0.io, clients.filter(x => x.socket.connected))
     await settle(s3.io, clients.filter(x => x.socket.connected))
     t.same(names(clients, 'to-gamma'), ['a'])
     t.equal(adapterOf(s1).routingStats().unwanted - before.unwanted, 1, 's1 got the broadcast to a room nobody lists, not gamma\'s')
   })
 
   await t.test('receivers never waited for numbers that were not sent to them', async t => {
-    for (const server of servers) t.same({ ...adapterOf(server).orderStats, held: 0 }, { skipped: 0, late: 0, held: 0, outOfWindow: 0, resyncs: 0 })
+    // beforeStart may count the restarted server's first messages, overtaken by later direct ones.
+    for (const server of servers) t.same({ ...adapterOf(server).orderStats, held: 0, beforeStart: 0 }, { skipped: 0, late: 0, held: 0, outOfWindow: 0, resyncs: 0, beforeStart: 0 })
   })
 }
 

@@ -49,6 +49,41 @@ t.test('the first message heard from a sender sets where its sequence starts', a
   t.same(h.delivered, ['a:first'])
 })
 
+t.test('a number before the first one heard, arriving soon after it by a slower path, is delivered out of turn, not dropped', async t => {
+  const early: number[] = []
+  const h = harness({ beforeStart: (_sender, seq) => { early.push(seq) } })
+  h.order.receive('a', 7, 'm7')      // straight from the sender
+  h.advance(400)
+  h.order.receive('a', 0, 'm0')      // its first message, through the overlay
+  h.order.receive('a', 1, 'm1')
+  h.order.receive('a', 0, 'm0 again')
+  h.order.receive('a', 8, 'm8')
+  t.same(h.delivered, ['a:m7', 'a:m0', 'a:m1', 'a:m8'])
+  t.same(early, [0, 1])
+  t.same(h.late, [['a', 0]], 'a second copy is late')
+  t.match(h.order.stats, { beforeStart: 2, late: 1, skipped: 0 })
+})
+
+t.test('past gapTimeout after the first one heard, an earlier number is late', async t => {
+  const h = harness()
+  h.order.receive('a', 7, 'm7')
+  h.advance(1001)
+  h.order.receive('a', 6, 'm6')
+  t.same(h.delivered, ['a:m7'])
+  t.same(h.late, [['a', 6]])
+  t.match(h.order.stats, { beforeStart: 0, late: 1 })
+})
+
+t.test('a number at or after the first one heard, once passed, is late even early on', async t => {
+  const h = harness()
+  h.order.receive('a', 7, 'm7')
+  h.order.receive('a', 9, 'm9')
+  h.advance(1000)                    // the gap at 8 is given up
+  h.order.receive('a', 8, 'm8')
+  t.same(h.delivered, ['a:m7', 'a:m9'])
+  t.same(h.late, [['a', 8]])
+})
+
 t.test('a message after a gap is held back until the gap is filled, then both go in order', async t => {
   const h = harness()
   h.order.receive('a', 0, 'm0')
@@ -185,7 +220,7 @@ t.test('a number beyond the window is held aside: it neither stalls the sender n
   h.order.receive('a', Number.MAX_SAFE_INTEGER - 1, 'forged again')
   h.order.receive('a', 2, 'm2')
   t.same(h.delivered, ['a:m0', 'a:m1', 'a:m2'], 'while the sender keeps talking within the window, the jump is never believed')
-  t.same(h.order.stats, { skipped: 0, late: 0, held: 0, outOfWindow: 2, resyncs: 0 })
+  t.same(h.order.stats, { skipped: 0, late: 0, held: 0, outOfWindow: 2, resyncs: 0, beforeStart: 0 })
   t.same(h.skips, [])
 })
 
@@ -195,7 +230,7 @@ t.test('a number far behind is held aside too (it is not merely late)', async t 
   h.order.receive('a', 3, 'old')
   h.order.receive('a', 5_001, 'm5001')
   t.same(h.delivered, ['a:m5000', 'a:m5001'])
-  t.same(h.order.stats, { skipped: 0, late: 0, held: 0, outOfWindow: 1, resyncs: 0 })
+  t.same(h.order.stats, { skipped: 0, late: 0, held: 0, outOfWindow: 1, resyncs: 0, beforeStart: 0 })
 })
 
 t.test('when only out-of-window numbers come for resyncAfter, the sequence restarts at the lowest, in order', async t => {
@@ -212,7 +247,7 @@ t.test('when only out-of-window numbers come for resyncAfter, the sequence resta
   h.order.receive('a', 20_004, 'n4')
   t.same(h.delivered, ['a:m0', 'a:m2', 'a:n3', 'a:n4', 'a:n5', 'a:n6'])
   t.same(resyncs, [['a', 20_003, 3]])
-  t.same(h.order.stats, { skipped: 1, late: 0, held: 0, outOfWindow: 4, resyncs: 1 })
+  t.same(h.order.stats, { skipped: 1, late: 0, held: 0, outOfWindow: 4, resyncs: 1, beforeStart: 0 })
   h.order.receive('a', 20_007, 'n7')
   t.same(h.delivered.at(-1), 'a:n7', 'and goes on from there')
 })
