@@ -1,7 +1,7 @@
 /**
- * Bootstrap contacts. A seed that is not up yet (servers started together) is dialled again with
- * exponential backoff and jitter, from a few hundred ms up to the refresh interval, so a late seed
- * is found within about a second; DNS names are resolved again on the refresh interval, apart
+ * Bootstrap contacts. A seed that is not up yet (servers started together) is dialled again every
+ * 100 ms for about a second, then with exponential backoff and jitter up to the refresh interval
+ * (see seed-backoff.ts), so a late seed is found within about 100 ms of coming up; DNS names are resolved again on the refresh interval, apart
  * from the backoff. A node that has seeds but reaches none says so once, at warn, naming each
  * seed and the last error it gave, and again only after it was linked in between.
  */
@@ -11,6 +11,7 @@ import type { Logger } from './api.js'
 import { GossipError } from './errors.js'
 import { isSecretMismatch } from './net/handshake.js'
 import { formatAddress, parseAddress } from './net/transport.js'
+import { SEED_BACKOFF_MIN, SEED_FAST_RETRIES, seedRetryWait } from './seed-backoff.js'
 
 export interface SeedsHost {
   /** Dial an address; resolves once linked. */
@@ -26,7 +27,6 @@ export interface SeedsHost {
 
 export interface SeedsOptions {
   refreshInterval: number
-  backoffMin?: number
   /** Failed rounds of every seed before the node says it is alone. */
   warnAfter?: number
 }
@@ -44,15 +44,14 @@ export class Seeds {
   /** Resolved addresses of the seeds (what a link's announced address is compared with). */
   readonly addresses = new Set<string>()
   private readonly state = new Map<string, SeedState>()
-  private readonly backoffMin: number
   private readonly warnAfter: number
   private refresh: NodeJS.Timeout | undefined
   private warned = false
   private closed = false
 
   constructor (private readonly seeds: readonly string[], private readonly options: SeedsOptions, private readonly host: SeedsHost) {
-    this.backoffMin = options.backoffMin ?? 250
-    this.warnAfter = options.warnAfter ?? 3
+    // Past the fast retries and a few of the backoff (about 2.5 s): not at every start together.
+    this.warnAfter = options.warnAfter ?? SEED_FAST_RETRIES + 3
   }
 
   /**
@@ -135,12 +134,12 @@ export class Seeds {
     if (this.host.linkedTo(addr)) return true
     let s = this.state.get(addr)
     if (s === undefined) {
-      s = { backoff: this.backoffMin, failures: 0, lastError: undefined, wrongSecret: false, timer: undefined }
+      s = { backoff: SEED_BACKOFF_MIN, failures: 0, lastError: undefined, wrongSecret: false, timer: undefined }
       this.state.set(addr, s)
     }
     try {
       await this.host.dial(addr)
-      s.backoff = this.backoffMin
+      s.backoff = SEED_BACKOFF_MIN
       s.failures = 0
       s.lastError = undefined
       s.wrongSecret = false
@@ -152,9 +151,8 @@ export class Seeds {
       s.failures++
       s.lastError = (err as Error)?.message ?? String(err)
       s.wrongSecret = isSecretMismatch(err)
-      this.host.log.debug({ seed: addr, err, retryIn: s.backoff }, 'seed not reachable')
-      const wait = Math.round(s.backoff * (0.75 + 0.5 * Math.random()))
-      s.backoff = Math.min(s.backoff * 2, this.options.refreshInterval)
+      const wait = seedRetryWait(s, this.options.refreshInterval, Math.random())
+      this.host.log.debug({ seed: addr, err, retryIn: wait }, 'seed not reachable')
       const state = s
       state.timer = setTimeout(() => {
         state.timer = undefined

@@ -173,7 +173,10 @@ export class Transport extends EventEmitter<TransportEvents> {
       // A flood of connections re-opened as fast as they are closed fills Node's default accept
       // queue (511): the kernel then drops an honest dialler's SYN, and it tries again only after
       // a second, then three. The kernel caps this at net.core.somaxconn.
-      server.listen({ port: this.port, host: this.host, backlog: LISTEN_BACKLOG }, () => {
+      // Exclusive: in a worker of Node's cluster module, a plain listen is the primary's socket,
+      // shared: workers on one port (every worker, with port 0) would take turns accepting one
+      // node's links, and the primary would see each listen as the worker's `listening`.
+      server.listen({ port: this.port, host: this.host, backlog: LISTEN_BACKLOG, exclusive: true }, () => {
         server.off('error', failed)
         resolve()
       })

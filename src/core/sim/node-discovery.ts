@@ -10,6 +10,7 @@ import { topicKey, type TopicKey } from '../discovery/topic-key.js'
 import type { DiscoveryConfig } from '../discovery/types.js'
 import { seededRng } from '../proto/random.js'
 import type { Rng, TopicId } from '../proto/types.js'
+import { SEED_BACKOFF_MIN, seedRetryWait } from '../seed-backoff.js'
 import { deriveSeed } from './seed-streams.js'
 
 /** Turns the simulator's discovery layer on. */
@@ -26,9 +27,6 @@ export interface SimDiscoveryOptions {
   /** The runtime's `seedRefreshInterval`, ms. Default 30 s. */
   seedRefreshInterval?: number | undefined
 }
-
-/** The first wait before dialling a seed again after a failed dial, ms (the runtime's `Seeds`). */
-export const SEED_BACKOFF_MIN = 250
 
 /** The simulator's own stream indices (see `deriveSeed`) of the per-node discovery streams. */
 const DISCOVERY_STREAM = -4
@@ -49,7 +47,7 @@ export class NodeDiscovery {
   /** The pending discovery tick; a newer one replaces it. */
   tick = 0
   /** Per seed: the epoch of our own dial to it in progress, the next backoff, whether a retry waits. */
-  readonly seedDials = new Map<number, { epoch: number, backoff: number, retrying: boolean }>()
+  readonly seedDials = new Map<number, { epoch: number, backoff: number, failures: number, retrying: boolean }>()
   private timers = 0
   private readonly rng: Rng
 
@@ -65,15 +63,12 @@ export class NodeDiscovery {
     return ++this.timers
   }
 
-  /** The jittered wait before the next dial of a seed whose dial failed; doubles the backoff. */
+  /** The jittered wait before the next dial of a seed whose dial failed (the runtime's schedule). */
   seedRetry (seed: number, refresh: number): number {
-    const s = this.seedDials.get(seed)
-    const backoff = s?.backoff ?? SEED_BACKOFF_MIN
-    if (s !== undefined) {
-      s.backoff = Math.min(backoff * 2, refresh)
-      s.retrying = true
-    }
-    return Math.round(backoff * (0.75 + 0.5 * this.rng.next()))
+    const s = this.seedDials.get(seed) ?? { backoff: SEED_BACKOFF_MIN, failures: 0, retrying: false }
+    s.failures++
+    s.retrying = true
+    return seedRetryWait(s, refresh, this.rng.next())
   }
 
   /**

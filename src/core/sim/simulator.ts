@@ -19,7 +19,8 @@ import type { DiscoveryInput, DiscoveryMessage } from '../discovery/types.js'
 import { EventQueue } from './event-queue.js'
 import { MetricsRecorder } from './metrics.js'
 import { Network } from './network.js'
-import { NodeDiscovery, SEED_BACKOFF_MIN, type SimDiscoveryOptions } from './node-discovery.js'
+import { NodeDiscovery, type SimDiscoveryOptions } from './node-discovery.js'
+import { SEED_BACKOFF_MIN } from '../seed-backoff.js'
 import { seededRng } from '../proto/random.js'
 import { deriveSeed } from './seed-streams.js'
 import { simAddr } from './wire-size.js'
@@ -641,7 +642,7 @@ export class Simulator {
     if (seed === node || this.network.end(node, seed)?.open === true) return
     const epoch = this.network.dial(node, seed)
     const s = d.seedDials.get(seed)
-    if (s === undefined) d.seedDials.set(seed, { epoch, backoff: SEED_BACKOFF_MIN, retrying: false })
+    if (s === undefined) d.seedDials.set(seed, { epoch, backoff: SEED_BACKOFF_MIN, failures: 0, retrying: false })
     else s.epoch = epoch
     if (seed >= this.nodes.length) {
       this.post(this.clock + this.network.latency(node, seed), { kind: 'closed', from: seed, to: node, epoch })
@@ -670,7 +671,10 @@ export class Simulator {
     this.discover(node, { type: 'linkUp', peer, addr: simAddr(peer) })
     if (this.seedSet.has(peer)) {
       const s = d.seedDials.get(peer)
-      if (s !== undefined) s.backoff = SEED_BACKOFF_MIN
+      if (s !== undefined) {
+        s.backoff = SEED_BACKOFF_MIN
+        s.failures = 0
+      }
       this.discover(node, { type: 'seed', peer, addr: simAddr(peer) })
     }
   }
