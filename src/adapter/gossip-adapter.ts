@@ -167,6 +167,9 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /** Nodes whose announcements the next answer answers. */
   private readonly answering = new Set<NodeId>()
   private closing: Promise<void> | undefined
+  /** New connections waiting for this server to count another (see `holdConnections`); undefined once released. */
+  private joinWaiters: Array<(err?: Error) => void> | undefined
+  private joinTimer: NodeJS.Timeout | undefined
   /** Set once the adapter said goodbye (it still receives while it hands its sessions over). */
   private closed = false
 
@@ -214,10 +217,38 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.recovery = recoveryOptions === undefined ? undefined : this.startRecovery(recoveryOptions.maxDisconnectionDuration ?? 2 * 60_000)
     this.routing = options.roomRouting ? this.startRouting() : undefined
     this.ready = this.connect()
+    if (options.joinTimeout > 0) this.holdConnections(options.joinTimeout)
     this.ready.catch((err: unknown) => {
       // A node that could not start was reported once already, not once per namespace.
       if (err !== lease.spawnFailure) log.error({ err, nsp: nsp.name }, 'socket.io adapter: could not join the gossip topic')
     })
+  }
+
+  /**
+   * A server started a moment ago with seeds is not in the cluster yet: a client connected then
+   * misses what the other servers send until it is, and its requests (fetchSockets, broadcasts
+   * with acks) leave them out. Servers started together with one seed counted each other 50 to
+   * 200 ms after their first clients had connected. So new connections wait, as Socket.IO
+   * middleware, until this server counts another or `joinTimeout` has passed.
+   */
+  private holdConnections (timeout: number): void {
+    this.joinWaiters = []
+    this.joinTimer = setTimeout(() => {
+      this.options.logger.warn({ nsp: this.nsp.name, joinTimeout: timeout }, 'socket.io adapter: counted no other server within joinTimeout; accepting connections anyway')
+      this.releaseConnections()
+    }, timeout)
+    this.nsp.use((_socket: unknown, next: (err?: Error) => void) => {
+      if (this.joinWaiters === undefined) next()
+      else this.joinWaiters.push(next)
+    })
+  }
+
+  private releaseConnections (err?: Error): void {
+    const waiters = this.joinWaiters
+    if (waiters === undefined) return
+    this.joinWaiters = undefined
+    clearTimeout(this.joinTimer)
+    for (const next of waiters) next(err)
   }
 
   /** How per-sender ordering is doing: gaps given up, late messages dropped, messages held now. */
@@ -471,6 +502,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.book.set(uid, 'live')
     this.counted.set(uid, Date.now())
     this.routing?.serverLive(node)
+    this.releaseConnections()
   }
 
   private deliver (message: ClusterMessage | RestoreRequest | HandOver | RoomsMessage, seq: number, bytes: number, routed: boolean): void {
@@ -961,6 +993,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   private async shutdown (): Promise<void> {
+    this.releaseConnections(new Error('the server is closing'))
     clearTimeout(this.announceTimer)
     clearTimeout(this.answerTimer?.timer)
     for (const { timer } of this.pings.values()) clearTimeout(timer)

@@ -38,7 +38,7 @@ export type GossipAdapterConstructor = typeof Adapter & {
 }
 
 const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
-  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'directFanout', 'roomRouting', 'receiveBufferSize',
+  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'joinTimeout', 'directFanout', 'roomRouting', 'receiveBufferSize',
   'recoveryMaxSessions', 'recoveryMaxPackets', 'recoveryMaxBytes', 'recoveryTimeout', 'maxRoomsPerServer'
 ]
 
@@ -47,7 +47,8 @@ const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
  * option; the node itself is spawned on first use.
  */
 export function createAdapter (options: CreateAdapterOptions): GossipAdapterConstructor {
-  const resolved = resolveAdapterOptions(options)
+  const spawnsWithSeeds = !('gossip' in options) && ((options as { seeds?: unknown[] }).seeds?.length ?? 0) > 0
+  const resolved = resolveAdapterOptions(options, spawnsWithSeeds)
   const lease = leaseFor(options, ADAPTER_ONLY_OPTIONS)
   return class extends GossipAdapter {
     constructor (nsp: Namespace) {

@@ -17,6 +17,13 @@ export interface AdapterOptions extends ClusterAdapterOptions {
   /** Least time between two announcements triggered by overlay changes, ms. Default 1 000. */
   announceInterval?: number
   /**
+   * How long new Socket.IO connections wait, right after the server starts, for it to count another
+   * server of the cluster, ms (a client connected before misses what the others send, and its
+   * requests leave them out). 0: they never wait. Default 5 000 when the adapter spawns its node
+   * with seeds, 0 otherwise (the first server of a cluster has nobody to wait for).
+   */
+  joinTimeout?: number
+  /**
    * While the cluster has at most this many other servers, messages go to each of them directly
    * (one hop); past it, through the gossip overlay's broadcast tree. 0: always the overlay.
    * Default 16.
@@ -77,6 +84,7 @@ export interface ResolvedAdapterOptions {
   reorderTimeout: number
   maxHeldPerSender: number
   announceInterval: number
+  joinTimeout: number
   directFanout: number
   roomRouting: boolean
   maxRoomsPerServer: number
@@ -128,7 +136,8 @@ function resolveShared (options: { key?: string, logger?: Logger }): { key: stri
   return { key, logger: options.logger ?? silentLogger }
 }
 
-export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapterOptions {
+/** `spawnsWithSeeds`: the adapter spawns its node and gives it seeds (the default of `joinTimeout`). */
+export function resolveAdapterOptions (options: AdapterOptions, spawnsWithSeeds = false): ResolvedAdapterOptions {
   const { key, logger } = resolveShared(options)
   const heartbeatInterval = positive('heartbeatInterval', options.heartbeatInterval, 5_000)
   const heartbeatTimeout = positive('heartbeatTimeout', options.heartbeatTimeout, 10_000)
@@ -142,6 +151,7 @@ export function resolveAdapterOptions (options: AdapterOptions): ResolvedAdapter
     reorderTimeout: positive('reorderTimeout', options.reorderTimeout, 1_000),
     maxHeldPerSender: Math.floor(positive('maxHeldPerSender', options.maxHeldPerSender, 1_024)),
     announceInterval: positive('announceInterval', options.announceInterval, 1_000),
+    joinTimeout: nonNegativeInteger('joinTimeout', options.joinTimeout, spawnsWithSeeds ? 5_000 : 0),
     directFanout: nonNegativeInteger('directFanout', options.directFanout, 16),
     roomRouting: boolean('roomRouting', options.roomRouting, false),
     maxRoomsPerServer: nonNegativeInteger('maxRoomsPerServer', options.maxRoomsPerServer, DEFAULT_MAX_ROOMS),
