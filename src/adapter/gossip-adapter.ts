@@ -75,6 +75,8 @@ interface HeartbeatInternals {
   addOffsetIfNecessary(packet: unknown, opts: BroadcastOptions, offset: Offset | undefined): void
   /** The servers `serverCount()` counts and requests wait for, with when each was last heard from. */
   nodesMap: Map<ServerId, number>
+  /** Requests waiting for other servers' answers (fetchSockets, serverSideEmit with an ack). */
+  customRequests: Map<string, { timeout: NodeJS.Timeout, missingUids: Set<ServerId>, responses: unknown[] }>
 }
 
 /** What the adapter refused, since it started. */
@@ -97,6 +99,8 @@ const BOOK_CAPACITY = 4_096
  * (see Pacer).
  */
 const MEMBERSHIP_BURST = 4
+/** Nodes of uncounted servers sent direct copies at most (see `directTargets`). */
+const MAX_HEARD_PENDING = 64
 /** Least time between two pings to one node, ms (capped by `announceInterval`). */
 const PING_GAP = 200
 /** Least time between two log lines about refused envelopes, ms. */
@@ -167,15 +171,25 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   /** Nodes whose announcements the next answer answers. */
   private readonly answering = new Set<NodeId>()
   private closing: Promise<void> | undefined
+  /**
+   * How long `serverSideEmit` with an ack waits, ms: the option of that name, settable at run time
+   * as on the Redis and cluster adapters (the base class waits 5 s, whatever is set).
+   */
+  requestsTimeout: number
+  /** Nodes of servers not counted yet, with when each was last heard from (see `directTargets`). */
+  private readonly heardPending = new Map<NodeId, number>()
   /** New connections waiting for this server to count another (see `holdConnections`); undefined once released. */
   private joinWaiters: Array<(err?: Error) => void> | undefined
   private joinTimer: NodeJS.Timeout | undefined
+  /** Nodes that pinged this server while connections wait (they count it once they have the answer). */
+  private readonly pingedBy = new Set<NodeId>()
   /** Set once the adapter said goodbye (it still receives while it hands its sessions over). */
   private closed = false
 
   constructor (nsp: Namespace, lease: NodeLease, options: ResolvedAdapterOptions) {
     super(nsp, { heartbeatInterval: options.heartbeatInterval, heartbeatTimeout: options.heartbeatTimeout })
     this.options = options
+    this.requestsTimeout = options.requestsTimeout
     this.lease = lease
     this.topic = adapterTopic(options.key, nsp.name)
     this.announcePacer = new Pacer(MEMBERSHIP_BURST, options.announceInterval, Date.now())
@@ -243,10 +257,23 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     })
   }
 
+  /**
+   * Joined: it counts another server, every server heard from counts here, and each node it counts
+   * pinged it (so counts it back, once the answer arrives). Counting one other server was not
+   * enough: of three started together, the third's clients connected while the second did not
+   * count it yet, and a broadcast with acks from the second left the third's client out.
+   */
+  private releaseIfJoined (): void {
+    if (this.counted.size === 0 || this.book.count('pending') > 0) return
+    for (const node of this.book.liveNodes()) if (!this.pingedBy.has(node)) return
+    this.releaseConnections()
+  }
+
   private releaseConnections (err?: Error): void {
     const waiters = this.joinWaiters
     if (waiters === undefined) return
     this.joinWaiters = undefined
+    this.pingedBy.clear()
     clearTimeout(this.joinTimer)
     for (const next of waiters) next(err)
   }
@@ -411,7 +438,10 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     }
     const state = this.book.state(uid)
     if (state === 'departed') return
-    if (state === 'pending') this.ping(item.origin)
+    if (state === 'pending') {
+      if (this.heardPending.size < MAX_HEARD_PENDING || this.heardPending.has(item.origin)) this.heardPending.set(item.origin, Date.now())
+      this.ping(item.origin)
+    }
     // The second copy of a heartbeat (see `heartbeatDirect`), or a heartbeat late: it carries nothing.
     if (envelope.kind === 'message' && envelope.message.type === MessageType.HEARTBEAT && envelope.seq < (this.order.position(uid) ?? -Infinity)) return
     // A routed message says which earlier numbers this node was not sent: it stands for them.
@@ -494,6 +524,10 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     connection.node.sendDirect(to, this.topic, encodePong(this.uid)).catch((err: unknown) => {
       this.options.logger.debug({ err, nsp: this.nsp.name, to }, 'socket.io adapter: could not answer a ping')
     })
+    if (this.joinWaiters !== undefined) {
+      this.pingedBy.add(to)
+      this.releaseIfJoined()
+    }
   }
 
   /** `node` answered for `uid`: if `uid` is bound to it and waiting, it counts from now on. */
@@ -502,7 +536,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     this.book.set(uid, 'live')
     this.counted.set(uid, Date.now())
     this.routing?.serverLive(node)
-    this.releaseConnections()
+    if (this.joinWaiters !== undefined) this.releaseIfJoined()
   }
 
   private deliver (message: ClusterMessage | RestoreRequest | HandOver | RoomsMessage, seq: number, bytes: number, routed: boolean): void {
@@ -719,6 +753,30 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
     }
   }
 
+  /**
+   * As the base class, but the wait is `requestsTimeout`, and the error says how many answered, in
+   * the words of the Redis and cluster adapters.
+   */
+  override async serverSideEmit (packet: unknown[]): Promise<unknown> {
+    if (typeof packet[packet.length - 1] !== 'function') return await super.serverSideEmit(packet)
+    const ack = packet[packet.length - 1] as (err: Error | null, responses: unknown[]) => void
+    const requests = (this as unknown as HeartbeatInternals).customRequests
+    const before = new Set(requests.keys())
+    // The base class files its request synchronously, before it publishes.
+    const sent = super.serverSideEmit(packet)
+    for (const [requestId, request] of requests) {
+      if (before.has(requestId)) continue
+      const expected = request.missingUids.size
+      clearTimeout(request.timeout)
+      request.timeout = setTimeout(() => {
+        if (requests.get(requestId) !== request) return
+        requests.delete(requestId)
+        ack(new Error(`timeout reached: only ${request.responses.length} responses received out of ${expected}`), request.responses)
+      }, this.requestsTimeout)
+    }
+    return await sent
+  }
+
   override onResponse (response: ClusterResponse): void {
     if (response.type === MessageType.BROADCAST_CLIENT_COUNT) {
       const pending = this.pendingAcks.get(response.data.requestId)
@@ -901,12 +959,30 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    * publishing, a third of the messages take two hops through another server's busy event loop;
    * a small cluster is better served by direct links. Membership messages always go through the
    * overlay: they are how servers not yet known here learn of this one.
+   *
+   * A server heard from lately but not counted yet is sent them directly too: it already receives
+   * this one's numbers from the overlay, and a number sent only to the counted ones was a gap it
+   * waited `reorderTimeout` for, holding back all that came after (servers started together: a
+   * third of the official cluster-adapter suite's tests failed on such a wait, for a socketsLeave
+   * or a disconnectSockets sent in the first 100 ms). Sending everything through the overlay
+   * meanwhile was worse: switching paths back and forth under 2 % loss reordered messages past
+   * `reorderTimeout`, and thousands were dropped as late.
    */
   private directTargets (message: ClusterMessage): NodeId[] | undefined {
     if (message.type === MessageType.INITIAL_HEARTBEAT || message.type === MessageType.HEARTBEAT || message.type === MessageType.ADAPTER_CLOSE) return undefined
     const nodes = this.book.liveNodes()
-    if (nodes.size === 0 || nodes.size > this.options.directFanout) return undefined
-    return [...nodes]
+    if (this.heardPending.size === 0) {
+      if (nodes.size === 0 || nodes.size > this.options.directFanout) return undefined
+      return [...nodes]
+    }
+    const targets = new Set(nodes)
+    const since = Date.now() - this.options.reorderTimeout
+    for (const [node, at] of this.heardPending) {
+      if (at < since || nodes.has(node)) this.heardPending.delete(node)
+      else targets.add(node)
+    }
+    if (targets.size === 0 || targets.size > this.options.directFanout) return undefined
+    return [...targets]
   }
 
   /**

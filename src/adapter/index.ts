@@ -38,7 +38,7 @@ export type GossipAdapterConstructor = typeof Adapter & {
 }
 
 const ADAPTER_ONLY_OPTIONS: ReadonlyArray<keyof AdapterOptions> = [
-  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'joinTimeout', 'directFanout', 'roomRouting', 'receiveBufferSize',
+  'key', 'heartbeatInterval', 'heartbeatTimeout', 'reorderTimeout', 'maxHeldPerSender', 'announceInterval', 'requestsTimeout', 'joinTimeout', 'directFanout', 'roomRouting', 'receiveBufferSize',
   'recoveryMaxSessions', 'recoveryMaxPackets', 'recoveryMaxBytes', 'recoveryTimeout', 'maxRoomsPerServer'
 ]
 

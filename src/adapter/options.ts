@@ -17,6 +17,11 @@ export interface AdapterOptions extends ClusterAdapterOptions {
   /** Least time between two announcements triggered by overlay changes, ms. Default 1 000. */
   announceInterval?: number
   /**
+   * How long `serverSideEmit` with an ack waits for every server's answer, ms (as the Redis and
+   * cluster adapters' option, and `adapter.requestsTimeout` at run time). Default 5 000.
+   */
+  requestsTimeout?: number
+  /**
    * How long new Socket.IO connections wait, right after the server starts, for it to count another
    * server of the cluster, ms (a client connected before misses what the others send, and its
    * requests leave them out). 0: they never wait. Default 5 000 when the adapter spawns its node
@@ -84,6 +89,7 @@ export interface ResolvedAdapterOptions {
   reorderTimeout: number
   maxHeldPerSender: number
   announceInterval: number
+  requestsTimeout: number
   joinTimeout: number
   directFanout: number
   roomRouting: boolean
@@ -151,6 +157,7 @@ export function resolveAdapterOptions (options: AdapterOptions, spawnsWithSeeds 
     reorderTimeout: positive('reorderTimeout', options.reorderTimeout, 1_000),
     maxHeldPerSender: Math.floor(positive('maxHeldPerSender', options.maxHeldPerSender, 1_024)),
     announceInterval: positive('announceInterval', options.announceInterval, 1_000),
+    requestsTimeout: positive('requestsTimeout', options.requestsTimeout, 5_000),
     joinTimeout: nonNegativeInteger('joinTimeout', options.joinTimeout, spawnsWithSeeds ? 5_000 : 0),
     directFanout: nonNegativeInteger('directFanout', options.directFanout, 16),
     roomRouting: boolean('roomRouting', options.roomRouting, false),
