@@ -4,22 +4,13 @@
  * Socket.IO servers, each spawning its gossip node over TCP on 127.0.0.1, real clients.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { io as connect } from 'socket.io-client'
 import { createAdapter } from '../../src/adapter/index.js'
 import { Gossip } from '../../src/core/gossip.js'
-import { recordingLogger } from '../fixtures/net.js'
+import { freePort, recordingLogger } from '../fixtures/net.js'
 import { startServer, waitFor } from '../fixtures/socketio-cluster.js'
 import type { TestServer } from '../fixtures/socketio-cluster.js'
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 /** A client that starts connecting now; `outcome` settles on connect or connect_error. */
 function dial (url: string) {

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import cluster, { type Worker } from 'node:cluster'
-import { createServer, type AddressInfo } from 'node:net'
+import { freePort } from '../fixtures/net.js'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { connectClient, waitFor } from '../fixtures/socketio-cluster.js'
@@ -51,14 +51,6 @@ class ClusterWorker {
     if (!reply.ok) throw new Error(`worker ${cmd} failed: ${reply.error}`)
     return reply
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 t.test('three cluster workers, each node on port 0: one port each, one overlay, and only HTTP reported as listening', async t => {

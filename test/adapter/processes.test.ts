@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
+import { freePort } from '../fixtures/net.js'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -82,15 +82,6 @@ class ServerProcess {
     await this.call('close').catch(() => { this.proc.kill('SIGKILL') })
     await exited
   }
-}
-
-/** A port nobody listens on now (the kernel's pick, released at once). */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 async function threeServers (t: Test, adapterOptions: Record<string, unknown>) {

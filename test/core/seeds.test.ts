@@ -1,16 +1,7 @@
 import t from 'tap'
 import { createServer } from 'node:net'
 import { spawnNode, waitFor } from '../fixtures/cluster.js'
-import { recordingLogger } from '../fixtures/net.js'
-
-/** A port that was free a moment ago (nobody listens on it now). */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>(resolve => server.close(() => resolve()))
-  return port
-}
+import { freePort, recordingLogger } from '../fixtures/net.js'
 
 t.test('a seed that comes up late is dialled again with backoff, long before the refresh interval', async t => {
   const port = await freePort()
