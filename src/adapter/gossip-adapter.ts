@@ -178,7 +178,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
   requestsTimeout: number
   /** Nodes of servers not counted yet, with when each was last heard from (see `directTargets`). */
   private readonly heardPending = new Map<NodeId, number>()
-  /** New connections waiting for this server to count another (see `holdConnections`); undefined once released. */
+  /** New connections waiting for this server to join (see `holdConnections`); undefined once released. */
   private joinWaiters: Array<(err?: Error) => void> | undefined
   private joinTimer: NodeJS.Timeout | undefined
   /** Nodes that pinged this server while connections wait (they count it once they have the answer). */
@@ -243,7 +243,7 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
    * misses what the other servers send until it is, and its requests (fetchSockets, broadcasts
    * with acks) leave them out. Servers started together with one seed counted each other 50 to
    * 200 ms after their first clients had connected. So new connections wait, as Socket.IO
-   * middleware, until this server counts another or `joinTimeout` has passed.
+   * middleware, until this server has joined (see `releaseIfJoined`) or `joinTimeout` has passed.
    */
   private holdConnections (timeout: number): void {
     this.joinWaiters = []

@@ -22,9 +22,10 @@ export interface AdapterOptions extends ClusterAdapterOptions {
    */
   requestsTimeout?: number
   /**
-   * How long new Socket.IO connections wait, right after the server starts, for it to count another
-   * server of the cluster, ms (a client connected before misses what the others send, and its
-   * requests leave them out). 0: they never wait. Default 5 000 when the adapter spawns its node
+   * How long new Socket.IO connections wait, right after the server starts, for it to join the
+   * cluster, ms: to count another server and every server it heard from, and to have been pinged by
+   * each (a client connected before misses what the others send, and its requests leave them
+   * out). 0: they never wait. Default 5 000 when the adapter spawns its node
    * with seeds, 0 otherwise (the first server of a cluster has nobody to wait for).
    */
   joinTimeout?: number
