@@ -1,9 +1,10 @@
 /**
  * Bootstrap contacts. A seed that is not up yet (servers started together) is dialled again every
  * 100 ms for about a second, then with exponential backoff and jitter up to the refresh interval
- * (see seed-backoff.ts), so a late seed is found within about 100 ms of coming up; DNS names are resolved again on the refresh interval, apart
- * from the backoff. A node that has seeds but reaches none says so once, at warn, naming each
- * seed and the last error it gave, and again only after it was linked in between.
+ * (see seed-backoff.ts), so a late seed is found within about 100 ms of coming up; DNS names are
+ * resolved again on the refresh interval, apart from the backoff. A node that has seeds but
+ * reaches none says so once, at warn, naming each seed and the last error it gave, and again only
+ * after it was linked in between.
  */
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'

@@ -11,45 +11,29 @@ import cluster, { type Worker } from 'node:cluster'
 import { freePort } from '../fixtures/net.js'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { IpcCaller, type Reply } from '../fixtures/ipc-caller.js'
 import { connectClient, waitFor } from '../fixtures/socketio-cluster.js'
 import type { TestClient } from '../fixtures/socketio-cluster.js'
 
 const childPath = fileURLToPath(new URL('../fixtures/socketio-server-child.mjs', import.meta.url))
 
-interface Reply { id: number, ok: boolean, error?: string, [k: string]: unknown }
-
 class ClusterWorker {
   readonly worker: Worker
-  readonly ready: Promise<void>
   /** Ports of the `listening` events the primary saw from this worker. */
   readonly listening: number[] = []
   url = ''
   address = ''
-  private seq = 0
-  private readonly pending = new Map<number, (r: Reply) => void>()
+  private readonly ipc: IpcCaller
 
   constructor () {
     // Without tap's loaders (NODE_OPTIONS): plain JavaScript on the built package.
     this.worker = cluster.fork({ NODE_OPTIONS: '' })
     this.worker.on('listening', (address: { port: number }) => { this.listening.push(address.port) })
-    this.ready = new Promise(resolve => {
-      this.worker.on('message', (m: Reply & { ready?: boolean }) => {
-        if (m.ready === true) return resolve()
-        this.pending.get(m.id)?.(m)
-        this.pending.delete(m.id)
-      })
-    })
+    this.ipc = new IpcCaller(this.worker, 'worker')
   }
 
   async call (cmd: string, args: Record<string, unknown> = {}): Promise<Reply> {
-    await this.ready
-    const id = this.seq++
-    const reply = await new Promise<Reply>(resolve => {
-      this.pending.set(id, resolve)
-      this.worker.send({ id, cmd, args })
-    })
-    if (!reply.ok) throw new Error(`worker ${cmd} failed: ${reply.error}`)
-    return reply
+    return await this.ipc.call(cmd, args)
   }
 }
 

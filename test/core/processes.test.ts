@@ -2,16 +2,14 @@ import t from 'tap'
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { SECRET, collect, spawnNode, waitFor } from '../fixtures/cluster.js'
+import { IpcCaller, type Reply } from '../fixtures/ipc-caller.js'
 
 const childPath = fileURLToPath(new URL('../fixtures/node-child.mjs', import.meta.url))
-
-interface Reply { id: number, ok: boolean, error?: string, [k: string]: unknown }
 
 /** A Gossip node in its own process. */
 class Child {
   readonly proc: ChildProcess
-  private seq = 0
-  private readonly pending = new Map<number, (r: Reply) => void>()
+  private readonly ipc: IpcCaller
   readonly ready: Promise<void>
   nodeId = ''
   address = ''
@@ -19,24 +17,12 @@ class Child {
   constructor () {
     // Without tap's loaders (NODE_OPTIONS): the child runs built JavaScript and starts faster.
     this.proc = fork(childPath, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env: { ...process.env, NODE_OPTIONS: '' } })
-    this.ready = new Promise(resolve => {
-      this.proc.on('message', (m: Reply & { ready?: boolean }) => {
-        if (m.ready === true) return resolve()
-        this.pending.get(m.id)?.(m)
-        this.pending.delete(m.id)
-      })
-    })
+    this.ipc = new IpcCaller(this.proc, 'child')
+    this.ready = this.ipc.ready
   }
 
   async call (cmd: string, args: Record<string, unknown> = {}): Promise<Reply> {
-    await this.ready
-    const id = this.seq++
-    const reply = await new Promise<Reply>(resolve => {
-      this.pending.set(id, resolve)
-      this.proc.send({ id, cmd, args })
-    })
-    if (!reply.ok) throw new Error(`child ${cmd} failed: ${reply.error}`)
-    return reply
+    return await this.ipc.call(cmd, args)
   }
 
   async spawn (seeds: string[]): Promise<void> {
