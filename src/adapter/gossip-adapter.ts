@@ -207,7 +207,12 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
         log.warn({ nsp: nsp.name, server: uid, from, count }, 'socket.io adapter: gave up waiting for missing messages from a server')
       },
       late: (uid, seq) => {
-        log.warn({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: dropped a message that arrived after its gap was given up')
+        log.warn({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: dropped a message older than what was delivered (a second copy, or later than 10 × reorderTimeout)')
+      },
+      deliveredLate: (uid, seq, item) => {
+        // Rooms applied out of turn may be wrong: ask for them again.
+        if (item?.message.type === ROOMS) this.routing?.gap(uid)
+        log.debug({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: delivered a message out of turn that came after its gap was given up')
       },
       beforeStart: (uid, seq, item) => {
         // Rooms applied out of turn may be wrong: ask for them again.

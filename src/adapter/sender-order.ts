@@ -6,6 +6,12 @@
  * since it arrived, then gives up on the gap (counted in `skipped`) so one lost message cannot stall
  * a sender for ever.
  *
+ * A number given up is not necessarily lost, only slow: a link that stalls (TCP backing off after
+ * losses) holds everything sent on it, while a later number comes by another path (a heartbeat
+ * through the overlay) and starts the wait. When the held ones come after all, they are delivered
+ * out of turn (counted in `lateDelivered`) rather than dropped: each number given up is remembered
+ * for `lateFor`, and delivered at most once.
+ *
  * The first message heard from a sender sets where its sequence starts: whatever it published
  * before we were listening is not ours to wait for. But what it published just before may still be
  * on its way by a slower path (a restarted server's first messages go through the overlay, two hops
@@ -35,8 +41,12 @@ export interface SenderOrderOptions<T> {
   deliver: (sender: string, item: T) => void
   /** Called when a gap is given up. */
   skipped?: (sender: string, from: number, count: number) => void
-  /** Called for a message older than what was already delivered (it arrived after its gap was given up). */
+  /** How long a number given up may still come and be delivered out of turn, ms. Default 10 × `gapTimeout`. */
+  lateFor?: number
+  /** Called for a message older than what was already delivered, and dropped: a second copy, or later than `lateFor`. */
   late?: (sender: string, seq: number) => void
+  /** Called once a message whose number was given up came after all and was delivered out of turn. */
+  deliveredLate?: (sender: string, seq: number, item: T | undefined) => void
   /** Called once a message numbered before the sender's first one heard was delivered out of turn. */
   beforeStart?: (sender: string, seq: number, item: T | undefined) => void
   /** Called when a sender's sequence restarts at `from` (`previous` was the number expected). */
@@ -69,13 +79,22 @@ interface SenderState<T> {
   start: number
   startedAt: number
   early: Set<number> | undefined
+  /** Numbers given up and not come since: [from, to), when given up, oldest first (see `lateFor`). */
+  givenUp: GivenUp[]
 }
+
+interface GivenUp { from: number, to: number, at: number }
+
+/** Runs of given-up numbers remembered per sender; past it the oldest is forgotten. */
+const MAX_GIVEN_UP_RUNS = 64
 
 export interface OrderStats {
   /** Sequence numbers given up after waiting. */
   skipped: number
-  /** Messages dropped because they arrived after their gap was given up. */
+  /** Messages dropped because they were older than what was delivered: second copies, or past `lateFor`. */
   late: number
+  /** Messages whose number had been given up, delivered out of turn when they came after all. */
+  lateDelivered: number
   /** Messages currently held back (within the window or out of it). */
   held: number
   /** Messages whose number was out of the window when they arrived. */
@@ -100,6 +119,8 @@ export class SenderOrder<T> {
   private outOfWindowTotal = 0
   private resyncTotal = 0
   private beforeStartTotal = 0
+  private lateDeliveredTotal = 0
+  private readonly lateFor: number
 
   constructor (private readonly options: SenderOrderOptions<T>) {
     this.now = options.now ?? Date.now
@@ -107,12 +128,13 @@ export class SenderOrder<T> {
     this.clearTimer = options.clearTimer ?? (t => { clearTimeout(t as NodeJS.Timeout) })
     this.window = options.window ?? DEFAULT_WINDOW
     this.resyncAfter = options.resyncAfter ?? options.gapTimeout
+    this.lateFor = options.lateFor ?? 10 * options.gapTimeout
   }
 
   get stats (): OrderStats {
     let held = 0
     for (const s of this.senders.values()) held += s.held.size + (s.stray?.items.size ?? 0)
-    return { skipped: this.skippedTotal, late: this.lateTotal, held, outOfWindow: this.outOfWindowTotal, resyncs: this.resyncTotal, beforeStart: this.beforeStartTotal }
+    return { skipped: this.skippedTotal, late: this.lateTotal, lateDelivered: this.lateDeliveredTotal, held, outOfWindow: this.outOfWindowTotal, resyncs: this.resyncTotal, beforeStart: this.beforeStartTotal }
   }
 
   /** The next number expected from `sender`: every earlier one was delivered or given up. */
@@ -135,7 +157,7 @@ export class SenderOrder<T> {
   receive (sender: string, seq: number, item: T | undefined, from = seq): void {
     let state = this.senders.get(sender)
     if (state === undefined) {
-      state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0, start: seq, startedAt: this.now(), early: undefined }
+      state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0, start: seq, startedAt: this.now(), early: undefined, givenUp: [] }
       this.senders.set(sender, state)
     }
     const reach = this.window + (state.slack > 0 && this.now() < state.slackUntil ? state.slack : 0)
@@ -146,6 +168,7 @@ export class SenderOrder<T> {
     state.stray = undefined
     if (seq < state.next) {
       if (this.beforeStart(sender, state, seq, item)) return
+      if (this.cameAfterAll(sender, state, seq, item)) return
       this.lateTotal = saturatingIncrement(this.lateTotal)
       this.options.late?.(sender, seq)
       return
@@ -214,6 +237,27 @@ export class SenderOrder<T> {
     return true
   }
 
+  /** Delivers a number that was given up, if it is remembered as such (and forgets it). */
+  private cameAfterAll (sender: string, state: SenderState<T>, seq: number, item: T | undefined): boolean {
+    const runs = state.givenUp
+    const now = this.now()
+    while (runs.length > 0 && now - runs[0]!.at > this.lateFor) runs.shift()
+    const i = runs.findIndex(r => seq >= r.from && seq < r.to)
+    if (i < 0) return false
+    const run = runs[i]!
+    if (run.to - run.from === 1) runs.splice(i, 1)
+    else if (seq === run.from) run.from++
+    else if (seq === run.to - 1) run.to--
+    else {
+      runs.splice(i, 1, { from: run.from, to: seq, at: run.at }, { from: seq + 1, to: run.to, at: run.at })
+      if (runs.length > MAX_GIVEN_UP_RUNS) runs.shift()
+    }
+    this.lateDeliveredTotal = saturatingIncrement(this.lateDeliveredTotal)
+    if (item !== undefined) this.options.deliver(sender, item)
+    this.options.deliveredLate?.(sender, seq, item)
+    return true
+  }
+
   /** Keeps an out-of-window message aside; restarts the sequence once they alone have come for `resyncAfter`. */
   private strayed (sender: string, state: SenderState<T>, seq: number, item: T | undefined, from: number): void {
     this.outOfWindowTotal = saturatingIncrement(this.outOfWindowTotal)
@@ -267,6 +311,10 @@ export class SenderOrder<T> {
     const count = lowest - state.next
     this.skippedTotal = Math.min(Number.MAX_SAFE_INTEGER, this.skippedTotal + count)
     this.options.skipped?.(sender, state.next, count)
+    if (count > 0) {
+      state.givenUp.push({ from: state.next, to: lowest, at: this.now() })
+      if (state.givenUp.length > MAX_GIVEN_UP_RUNS) state.givenUp.shift()
+    }
     state.next = lowest
     this.drain(sender, state)
   }

@@ -190,5 +190,5 @@ t.test('with a forged origin (not authenticated yet), a number beyond the window
   t.same(client.got('seq').map(args => args[0]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   t.same(client.got('forged'), [])
   t.equal(await receiver.io.of('/').adapter.serverCount(), 2)
-  t.same({ ...adapter.orderStats, held: 0 }, { skipped: 0, late: 0, held: 0, outOfWindow: 1, resyncs: 0, beforeStart: 0 })
+  t.same({ ...adapter.orderStats, held: 0 }, { skipped: 0, late: 0, lateDelivered: 0, held: 0, outOfWindow: 1, resyncs: 0, beforeStart: 0 })
 })

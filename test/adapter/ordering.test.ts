@@ -43,7 +43,7 @@ t.test('broadcasts the overlay delivers out of order reach clients in the order 
   await waitFor('30 events', () => client.got('seq').length === 30)
   t.not(released.join(), [...released].sort((a, b) => a - b).join(), 'the overlay really did deliver out of order')
   t.same(client.got('seq').map(args => args[0]), Array.from({ length: 30 }, (_, i) => i))
-  t.same(adapter.orderStats, { skipped: 0, late: 0, held: 0, outOfWindow: 0, resyncs: 0, beforeStart: 0 })
+  t.same(adapter.orderStats, { skipped: 0, late: 0, lateDelivered: 0, held: 0, outOfWindow: 0, resyncs: 0, beforeStart: 0 })
 })
 
 t.test('a message the overlay loses is given up after the reorder timeout; later ones still arrive in order', async t => {

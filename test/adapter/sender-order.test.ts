@@ -74,13 +74,12 @@ t.test('past gapTimeout after the first one heard, an earlier number is late', a
   t.match(h.order.stats, { beforeStart: 0, late: 1 })
 })
 
-t.test('a number at or after the first one heard, once passed, is late even early on', async t => {
+t.test('a number at or after the first one heard, once delivered, is late even early on', async t => {
   const h = harness()
   h.order.receive('a', 7, 'm7')
-  h.order.receive('a', 9, 'm9')
-  h.advance(1000)                    // the gap at 8 is given up
   h.order.receive('a', 8, 'm8')
-  t.same(h.delivered, ['a:m7', 'a:m9'])
+  h.order.receive('a', 8, 'm8 again')
+  t.same(h.delivered, ['a:m7', 'a:m8'])
   t.same(h.late, [['a', 8]])
 })
 
@@ -129,15 +128,77 @@ t.test('no held message waits longer than the timeout, even behind several gaps'
   t.same(h.skips, [['a', 1, 1], ['a', 3, 2]])
 })
 
-t.test('a message that arrives after its gap was given up is dropped and counted as late', async t => {
+t.test('a message that arrives after its gap was given up is delivered out of turn, not dropped (a stalled link, overtaken by another path)', async t => {
+  const cameLate: number[] = []
+  const h = harness({ deliveredLate: (_sender, seq) => { cameLate.push(seq) } })
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 4, 'm4')      // by another path, while 1 to 3 sit on a stalled link
+  h.advance(1000)
+  t.same(h.skips, [['a', 1, 3]])
+  h.order.receive('a', 1, 'm1')
+  h.order.receive('a', 2, 'm2')
+  h.order.receive('a', 3, 'm3')
+  t.same(h.delivered, ['a:m0', 'a:m4', 'a:m1', 'a:m2', 'a:m3'])
+  t.same(cameLate, [1, 2, 3])
+  t.same(h.late, [])
+  t.match(h.order.stats, { skipped: 3, lateDelivered: 3, late: 0 })
+})
+
+t.test('a number given up is delivered once: a second copy of it is dropped as late', async t => {
   const h = harness()
   h.order.receive('a', 0, 'm0')
-  h.order.receive('a', 2, 'm2')
+  h.order.receive('a', 5, 'm5')
   h.advance(1000)
+  h.order.receive('a', 3, 'm3')      // from the middle of the run given up: it splits
+  h.order.receive('a', 3, 'm3 again')
   h.order.receive('a', 1, 'm1')
-  t.same(h.delivered, ['a:m0', 'a:m2'])
+  h.order.receive('a', 4, 'm4')
+  h.order.receive('a', 2, 'm2')
+  h.order.receive('a', 2, 'm2 again')
+  h.order.receive('a', 5, 'm5 again')
+  t.same(h.delivered, ['a:m0', 'a:m5', 'a:m3', 'a:m1', 'a:m4', 'a:m2'])
+  t.same(h.late, [['a', 3], ['a', 2], ['a', 5]])
+  t.match(h.order.stats, { lateDelivered: 4, late: 3 })
+})
+
+t.test('a number given up and come later than lateFor is dropped as late', async t => {
+  const h = harness({ lateFor: 5000 })
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 3, 'm3')
+  h.advance(1000)                    // 1 and 2 given up
+  h.advance(4999)
+  h.order.receive('a', 1, 'm1')
+  h.advance(2)
+  h.order.receive('a', 2, 'm2')
+  t.same(h.delivered, ['a:m0', 'a:m3', 'a:m1'])
+  t.same(h.late, [['a', 2]])
+})
+
+t.test('lateFor defaults to ten times gapTimeout', async t => {
+  const h = harness()
+  h.order.receive('a', 0, 'm0')
+  h.order.receive('a', 3, 'm3')
+  h.advance(1000 + 10_000)
+  h.order.receive('a', 1, 'm1')
+  h.advance(1)
+  h.order.receive('a', 2, 'm2')
+  t.same(h.delivered, ['a:m0', 'a:m3', 'a:m1'])
+})
+
+t.test('the runs of numbers given up are bounded per sender: the oldest are forgotten', async t => {
+  const h = harness({ lateFor: 1e9 })
+  h.order.receive('a', 0, 'm0')
+  // 70 gaps of one number each, given up one after the other.
+  for (let k = 1; k <= 70; k++) {
+    h.order.receive('a', 2 * k, `m${2 * k}`)
+    h.advance(1000)
+  }
+  t.equal(h.order.stats.skipped, 70)
+  h.order.receive('a', 1, 'm1')       // among the 6 oldest runs: forgotten
+  h.order.receive('a', 139, 'm139')   // the newest: remembered
   t.same(h.late, [['a', 1]])
-  t.equal(h.order.stats.late, 1)
+  t.equal(h.delivered.at(-1), 'a:m139')
+  t.equal(h.order.stats.lateDelivered, 1)
 })
 
 t.test('a filler uses up its number without delivering anything', async t => {
@@ -220,7 +281,7 @@ t.test('a number beyond the window is held aside: it neither stalls the sender n
   h.order.receive('a', Number.MAX_SAFE_INTEGER - 1, 'forged again')
   h.order.receive('a', 2, 'm2')
   t.same(h.delivered, ['a:m0', 'a:m1', 'a:m2'], 'while the sender keeps talking within the window, the jump is never believed')
-  t.same(h.order.stats, { skipped: 0, late: 0, held: 0, outOfWindow: 2, resyncs: 0, beforeStart: 0 })
+  t.same(h.order.stats, { skipped: 0, late: 0, lateDelivered: 0, held: 0, outOfWindow: 2, resyncs: 0, beforeStart: 0 })
   t.same(h.skips, [])
 })
 
@@ -230,7 +291,7 @@ t.test('a number far behind is held aside too (it is not merely late)', async t 
   h.order.receive('a', 3, 'old')
   h.order.receive('a', 5_001, 'm5001')
   t.same(h.delivered, ['a:m5000', 'a:m5001'])
-  t.same(h.order.stats, { skipped: 0, late: 0, held: 0, outOfWindow: 1, resyncs: 0, beforeStart: 0 })
+  t.same(h.order.stats, { skipped: 0, late: 0, lateDelivered: 0, held: 0, outOfWindow: 1, resyncs: 0, beforeStart: 0 })
 })
 
 t.test('when only out-of-window numbers come for resyncAfter, the sequence restarts at the lowest, in order', async t => {
@@ -247,7 +308,7 @@ t.test('when only out-of-window numbers come for resyncAfter, the sequence resta
   h.order.receive('a', 20_004, 'n4')
   t.same(h.delivered, ['a:m0', 'a:m2', 'a:n3', 'a:n4', 'a:n5', 'a:n6'])
   t.same(resyncs, [['a', 20_003, 3]])
-  t.same(h.order.stats, { skipped: 1, late: 0, held: 0, outOfWindow: 4, resyncs: 1, beforeStart: 0 })
+  t.same(h.order.stats, { skipped: 1, late: 0, lateDelivered: 0, held: 0, outOfWindow: 4, resyncs: 1, beforeStart: 0 })
   h.order.receive('a', 20_007, 'n7')
   t.same(h.delivered.at(-1), 'a:n7', 'and goes on from there')
 })

@@ -31,18 +31,35 @@ multihost(`Socket.IO adapter, 2 % loss and 20 +- 10 ms delay on every link: ${PE
   await Promise.all(servers.map(async s => await s.call('ioEmit', { room: 'room', event: 'm', prefix: `from${s.index}`, count: PER_SENDER })))
   const expected = N * PER_SENDER
   const complete = await waitForInboxes(t, servers, INBOX, expected, sending)
+  // On a failure, what each server saw goes into the failing assertions themselves: a CI log
+  // that keeps only its tail still shows why.
+  const seen = new Map<number, unknown>()
   if (!complete) {
+    const ids = new Map(servers.map(s => [s.nodeId, s.index]))
     for (const s of servers) {
       const per = await Promise.all(servers.map(async o => await s.has(INBOX, `from${o.index}`, PER_SENDER)))
-      const logs = (await s.logs()).filter(l => l.level !== 'info')
+      const logs = (await s.logs()).filter(l => l.level !== 'info' && l.at >= sending - 2_000)
       const kinds = new Map<string, number>()
       for (const l of logs) kinds.set(l.msg, (kinds.get(l.msg) ?? 0) + 1)
-      t.comment(`server ${s.index}: its client per sender ${JSON.stringify(per)}; warnings ${JSON.stringify([...kinds])}`)
-      t.comment(logs.slice(0, 30).map(l => `  +${l.at - sending}ms ${l.msg} ${JSON.stringify(l.fields)}`).join('\n'))
+      const peer = (f: unknown): unknown => (f as { peer?: string } | undefined)?.peer
+      const book = (await s.serverBook()).map(e => `${e.uid}@${ids.get(e.node) ?? e.node.slice(0, 8)} ${e.state}`)
+      seen.set(s.index, {
+        perSender: per,
+        order: (await s.call('routingStats')).order,
+        book,
+        links: (await s.peers()).map(p => ids.get(p) ?? p.slice(0, 8)),
+        kinds: [...kinds],
+        trace: logs.filter(l => l.level !== 'debug' || /link|dial/.test(l.msg)).slice(0, 40)
+          .map(l => `+${l.at - sending}ms ${l.level} ${l.msg} ${String(ids.get(peer(l.fields) as string) ?? '')}`)
+      })
     }
   }
   for (const s of servers) {
-    for (const o of servers) t.equal(await s.has(INBOX, `from${o.index}`, PER_SENDER), PER_SENDER, `client of server ${s.index} got all ${PER_SENDER} broadcasts of server ${o.index}`)
+    for (const o of servers) {
+      const got = await s.has(INBOX, `from${o.index}`, PER_SENDER)
+      const extra = got === PER_SENDER ? {} : { receiver: seen.get(s.index), sender: seen.get(o.index) }
+      t.equal(got, PER_SENDER, `client of server ${s.index} got all ${PER_SENDER} broadcasts of server ${o.index}`, extra)
+    }
     const r = await s.received(INBOX)
     t.equal(r.duplicateCount, 0, `client of server ${s.index}: none twice (${r.total} deliveries)`)
   }
