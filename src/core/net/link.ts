@@ -30,6 +30,14 @@ const WRITE_BATCH_BYTES = 1024 * 1024
  */
 const DISCARD_BYTES = 64 * 1024
 
+/**
+ * How long a link closed with `keepReading` (a losing duplicate) waits at most for the peer to end
+ * its side. The peer ends it right after the last frames it sent on it, but those may sit in TCP's
+ * retransmission queue for seconds after a run of losses: ending the socket after the usual
+ * BYE_GRACE_MS would throw them away.
+ */
+export const DRAIN_GRACE_MS = 10_000
+
 export interface LinkCloseInfo {
   reason: string
   /** True when the link failed (bad input, overflow, socket error), false for a deliberate close. */
@@ -181,7 +189,7 @@ export class Link extends EventEmitter<LinkEvents> {
    */
   close (reason: string, options: { keepReading?: boolean } = {}): void {
     if (options.keepReading !== true) this.reading = false
-    this.closeGracefully(reason, false)
+    this.closeGracefully(reason, false, false, options.keepReading === true ? DRAIN_GRACE_MS : BYE_GRACE_MS)
   }
 
   /**
@@ -367,7 +375,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.closeGracefully(reason, true)
   }
 
-  private closeGracefully (reason: string, error: boolean, byPeer = false): void {
+  private closeGracefully (reason: string, error: boolean, byPeer = false, grace = BYE_GRACE_MS): void {
     if (this.closeInfo !== null) return
     this.markClosed(reason, error, byPeer)
     if (this.stream.destroying) return
@@ -378,7 +386,7 @@ export class Link extends EventEmitter<LinkEvents> {
     out.set(bye, FRAME_HEADER_BYTES)
     this.stream.write(out)
     this.stream.end()
-    this.graceTimer = setTimeout(() => { this.stream.destroy() }, BYE_GRACE_MS)
+    this.graceTimer = setTimeout(() => { this.stream.destroy() }, grace)
   }
 
   private markClosed (reason: string, error: boolean, byPeer = false): void {

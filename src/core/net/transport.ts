@@ -22,7 +22,7 @@ import { ClosedError, GossipError } from '../errors.js'
 import { silentLogger } from '../logger.js'
 import type { Frame, NodeId } from './frames.js'
 import { DEFAULT_MAX_FRAME_SIZE } from './framing.js'
-import { Handshake, HandshakeError } from './handshake.js'
+import { BYE_GRACE_MS, Handshake, HandshakeError } from './handshake.js'
 import type { Session } from './handshake.js'
 import { generateKeyPair, nodeIdOf, normalizeKeyPair } from './identity.js'
 import { DEFAULT_LINK_WRITE_BUFFER_BYTES, Link } from './link.js'
@@ -238,10 +238,13 @@ export class Transport extends EventEmitter<TransportEvents> {
     for (const socket of this.connecting) socket.destroy()
     for (const handshake of [...this.handshakes]) handshake.abort('transport closing')
     for (const link of [...this.allLinks]) link.close('transport closing')
+    // A losing duplicate still draining (see Link's DRAIN_GRACE_MS) gets the usual grace, no more.
+    const stragglers = setTimeout(() => { for (const socket of this.sockets) socket.destroy() }, BYE_GRACE_MS)
     await Promise.all([...this.sockets].map(async (socket) => await new Promise<void>((resolve) => {
       if (socket.destroyed && socket.closed) return resolve()
       socket.once('close', () => { resolve() })
     })))
+    clearTimeout(stragglers)
     await serverClosed
   }
 

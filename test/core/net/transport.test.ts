@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto'
 import { SECRET, closed, eventually, gossipFrame, listeningTransport, nextFrame, nextLink, noisePeer, recordingLogger } from '../../fixtures/net.js'
 import { encodeFrame } from '../../../src/core/net/codec.js'
 import { frameBytes } from '../../../src/core/net/framing.js'
-import { helloProof } from '../../../src/core/net/handshake.js'
+import { BYE_GRACE_MS, helloProof } from '../../../src/core/net/handshake.js'
+import { DRAIN_GRACE_MS } from '../../../src/core/net/link.js'
+import { relay } from '../../fixtures/relay.js'
 import { generateKeyPair, nodeIdOf } from '../../../src/core/net/identity.js'
 import { Transport } from '../../../src/core/net/transport.js'
 import { PROTOCOL_VERSION } from '../../../src/core/net/frames.js'
@@ -129,6 +131,44 @@ t.test('simultaneous dials leave exactly one link per pair, the same one on both
     await a.close()
     await b.close()
   }
+})
+
+t.test('a link closed as the losing duplicate still delivers what the peer sent on it, even seconds late (held up in TCP after losses)', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  const path = await relay(b.address!)
+  t.teardown(async () => { await path.close() })
+  const atA: string[] = []
+  a.on('frame', (_peer, frame) => atA.push(contentOf(frame)))
+  const ab = await a.dial(path.address, b.nodeId)
+  await eventually(() => b.links.has(a.nodeId), 'the link is up at b')
+  const ba = b.links.get(a.nodeId)!
+  ba.send(gossipFrame(text('before')))
+  await eventually(() => atA.includes('before'), 'a frame before the stall')
+
+  path.stall()
+  ba.send(gossipFrame(text('held up')))
+  ab.close('duplicate', { keepReading: true })
+  // Longer than the grace of an ordinary close: b's frame and its end are still on their way.
+  await new Promise(resolve => setTimeout(resolve, BYE_GRACE_MS + 500))
+  path.release()
+  await eventually(() => atA.includes('held up'), 'the held-up frame arrives')
+  t.pass('delivered by the draining link')
+  await eventually(() => ab.closed && !a.links.has(b.nodeId), 'the link is gone at a')
+})
+
+t.test('transport.close() does not wait out a link that is draining', async t => {
+  const a = await listeningTransport(t)
+  const b = await listeningTransport(t)
+  const path = await relay(b.address!)
+  t.teardown(async () => { await path.close() })
+  const ab = await a.dial(path.address, b.nodeId)
+  path.stall()
+  ab.close('duplicate', { keepReading: true })
+  // The peer's end is held up for good: only the usual grace ends the socket.
+  const closed = a.close().then(() => 'closed')
+  const drained = new Promise(resolve => setTimeout(resolve, DRAIN_GRACE_MS - 2_000)).then(() => 'waited for the drain')
+  t.equal(await Promise.race([closed, drained]), 'closed')
 })
 
 t.test('a peer with the wrong secret is refused, logged, and the listener keeps serving', async t => {
