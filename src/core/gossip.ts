@@ -60,8 +60,6 @@ const DEFAULTS = {
   handshakeTimeout: 5_000,
   maxPendingHandshakes: 64,
   keepaliveTimeout: 6_000,
-  /** Frames held for a peer while we dial it. */
-  dialQueueLimit: 1024,
   /** A link no topic needs is closed after this long without traffic. */
   idleLinkTimeout: 60_000,
   /** How long a peer dropped for lying (forged origins, IHAVE floods) is refused, ms. */
@@ -72,6 +70,16 @@ const DEFAULTS = {
   aloneWarning: 10_000,
   /** Room for framing and headers around the largest payload; also the control frames' budget. */
   frameOverhead: 16 * 1024
+}
+
+/** Frames waiting for a link being dialled (see `Gossip.dialing`). */
+interface DialQueue {
+  bodies: Uint8Array[]
+  bytes: number
+  /** Frames that did not fit. */
+  dropped: number
+  /** The protocol no longer needs the link: close it once the queue is out. */
+  closeAfter: boolean
 }
 
 /** Checks the options the way `Gossip.spawn` does (the adapter calls it before spawning lazily). */
@@ -169,7 +177,15 @@ export class Gossip implements GossipApi, HandleHost {
    * Frames waiting for a link being dialled; `closeAfter` when the protocol is done with the peer
    * once they are sent (a one-off reply such as a shuffle answer or a refusal).
    */
-  private readonly dialing = new Map<NodeId, { frames: Frame[], closeAfter: boolean }>()
+  /**
+   * Frames for peers being dialled, encoded, in order. Bounded in bytes, at half a link's write
+   * buffer (`linkWriteBufferBytes`), so that handing them to the new link never overflows it: a
+   * burst of small direct messages to a peer whose link just went must not be cut at a frame
+   * count, while a few big ones cannot take more than a link could.
+   */
+  private readonly dialing = new Map<NodeId, DialQueue>()
+  private readonly dialQueueBytes: number
+  private readonly linkWriteBufferBytes: number
   private readonly eventStreams = new Set<BoundedQueue<GossipEvent>>()
   private readonly lastActivity = new Map<NodeId, number>()
   /** Topics without a neighbour, since when, and those already warned about. */
@@ -225,6 +241,8 @@ export class Gossip implements GossipApi, HandleHost {
     this.state = new State<NodeId>(this.nodeId, this.config, seededRng(randomInt(2 ** 47)), undefined, idPrefix, randomInt(2 ** 31))
     this.discovery = new Discovery<NodeId>(this.nodeId, seededRng(randomInt(2 ** 47)), { maxFrameBytes: this.config.maxFrameBytes })
     this.healer = new Healer<NodeId>(defaultHealerConfig, seededRng(randomInt(2 ** 47)))
+    this.linkWriteBufferBytes = options.linkWriteBufferBytes ?? DEFAULTS.linkWriteBufferBytes
+    this.dialQueueBytes = Math.floor(this.linkWriteBufferBytes / 2)
     this.transport = new Transport({
       keyPair: this.keyPair,
       secret: options.secret,
@@ -233,7 +251,7 @@ export class Gossip implements GossipApi, HandleHost {
       maxFrameSize,
       handshakeTimeout: options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
       maxPendingHandshakes: options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes,
-      linkWriteBufferBytes: options.linkWriteBufferBytes ?? DEFAULTS.linkWriteBufferBytes,
+      linkWriteBufferBytes: this.linkWriteBufferBytes,
       keepaliveTimeout: options.keepaliveTimeout ?? DEFAULTS.keepaliveTimeout,
       advertise: options.advertise,
       logger: this.log
@@ -383,7 +401,7 @@ export class Gossip implements GossipApi, HandleHost {
     let linkBufferedBytes = 0
     for (const link of this.transport.links.values()) linkBufferedBytes += link.bufferedBytes
     let dialQueued = 0
-    for (const queued of this.dialing.values()) dialQueued += queued.frames.length
+    for (const queued of this.dialing.values()) dialQueued += queued.bodies.length
     return {
       nodeId: this.nodeId,
       address: this._address,
@@ -661,16 +679,20 @@ export class Gossip implements GossipApi, HandleHost {
     const link = this.transport.links.get(peer)
     if (link !== undefined) {
       this.lastActivity.set(peer, this.now())
-      try {
-        link.sendEncoded(this.encode(frame))
-      } catch (err) {
-        this.log.error({ err, peer, frame: frame.type }, 'frame not sent: it does not encode within the limits')
-      }
+      const body = this.encodeOrLog(peer, frame)
+      if (body !== undefined) link.sendEncoded(body)
       return
     }
     const queued = this.dialing.get(peer)
     if (queued !== undefined) {
-      if (queued.frames.length < DEFAULTS.dialQueueLimit) queued.frames.push(frame)
+      const body = this.encodeOrLog(peer, frame)
+      if (body === undefined) return
+      if (queued.bytes + body.byteLength <= this.dialQueueBytes) {
+        queued.bodies.push(body)
+        queued.bytes += body.byteLength
+      } else {
+        queued.dropped++
+      }
       // Sending again after a disconnect means the protocol wants the link after all.
       queued.closeAfter = false
       return
@@ -681,7 +703,9 @@ export class Gossip implements GossipApi, HandleHost {
       this.input({ type: 'peerDisconnected', peer })
       return
     }
-    this.dialing.set(peer, { frames: [frame], closeAfter: false })
+    const body = this.encodeOrLog(peer, frame)
+    if (body === undefined) return
+    this.dialing.set(peer, { bodies: [body], bytes: body.byteLength, dropped: 0, closeAfter: false })
     // On success onLink flushes the queue when the link comes up; only failure is handled here.
     this.transport.dial(addr, peer).catch((err: unknown) => {
       this.dialing.delete(peer)
@@ -692,6 +716,15 @@ export class Gossip implements GossipApi, HandleHost {
         this.input({ type: 'peerDisconnected', peer })
       })
     })
+  }
+
+  private encodeOrLog (peer: NodeId, frame: Frame): Uint8Array | undefined {
+    try {
+      return this.encode(frame)
+    } catch (err) {
+      this.log.error({ err, peer, frame: frame.type }, 'frame not sent: it does not encode within the limits')
+      return undefined
+    }
   }
 
   /**
@@ -751,7 +784,10 @@ export class Gossip implements GossipApi, HandleHost {
     this.discover({ type: 'linkUp', peer, addr: link.remoteAddr ?? undefined })
     if (link.remoteAddr !== null && this.seeds.addresses.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
     if (queued === undefined) return
-    for (const f of queued.frames) this.sendFrame(peer, f)
+    for (const body of queued.bodies) link.sendEncoded(body)
+    if (queued.dropped > 0) {
+      this.log.warn({ peer, dropped: queued.dropped, queuedBytes: queued.bytes }, 'frames for a peer being dialled dropped: more than half of linkWriteBufferBytes waited for the link')
+    }
     if (queued.closeAfter) {
       this.discover({ type: 'flush', peer })
       link.close('no topic needs this link')

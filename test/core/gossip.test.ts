@@ -203,6 +203,49 @@ t.test('sendDirect reaches one node only, and refuses a node it has no way to re
   await t.rejects(nodes[0]!.sendDirect('ab'.repeat(32), 'direct', 'x'), { code: 'ERR_GOSSIP_UNKNOWN_PEER' })
 })
 
+t.test('direct messages for a peer being dialled wait for the link, up to half a link\'s write budget in bytes: a burst of 3,000 small ones all arrive', async t => {
+  const nodes = await spawnCluster(2)
+  t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
+  const [a, b] = nodes as [Gossip, Gossip]
+  const handles = await Promise.all(nodes.map(async n => await n.stream('burst')))
+  // Room for the whole burst: it comes in one read, faster than a subscriber takes it.
+  const inbox = collect(handles[1]!, 4096)
+  await waitFor(() => handles.every(h => h.neighbours().length > 0), 'neighbours')
+  // The link goes (as after a failure): the next direct message dials again, and the burst waits.
+  const transport = (a as unknown as { transport: { links: Map<string, { close: (reason: string) => void }> } }).transport
+  transport.links.get(b.nodeId)!.close('gone for the test')
+  const BURST = 3_000
+  for (let i = 0; i < BURST; i++) void a.sendDirect(b.nodeId, 'burst', `m${i}`)
+  t.ok(a.stats().queues.dialQueued > 1024, `queued while dialling: ${a.stats().queues.dialQueued} frames`)
+  await waitFor(() => inbox.messages.length >= BURST, `all ${BURST} at b`)
+  t.same(inbox.texts(), Array.from({ length: BURST }, (_, i) => `m${i}`), 'each once, in order')
+})
+
+t.test('past that budget, frames for a peer being dialled are dropped with a warning that counts them; the ones that fit arrive in order', async t => {
+  const log = recordingLogger()
+  const LINK_BUDGET = 64 * 1024
+  const a = await spawnNode({ logger: log.logger, linkWriteBufferBytes: LINK_BUDGET })
+  const b = await spawnNode({ seeds: [a.address] })
+  t.teardown(async () => { await Promise.all([a, b].map(async n => await n.close())) })
+  const handles = await Promise.all([a, b].map(async n => await n.stream('burst')))
+  const inbox = collect(handles[1]!, 4096)
+  await waitFor(() => handles.every(h => h.neighbours().length > 0), 'neighbours')
+  const transport = (a as unknown as { transport: { links: Map<string, { close: (reason: string) => void }> } }).transport
+  transport.links.get(b.nodeId)!.close('gone for the test')
+  const BURST = 3_000
+  const text = (i: number): string => `m${i}`.padEnd(100, '.')
+  for (let i = 0; i < BURST; i++) void a.sendDirect(b.nodeId, 'burst', text(i))
+  await waitFor(() => log.entries.some(e => e.msg?.startsWith('frames for a peer being dialled dropped') === true), 'the warning')
+  const warning = log.entries.find(e => e.msg?.startsWith('frames for a peer being dialled dropped') === true)!
+  const dropped = (warning.obj as { dropped: number }).dropped
+  t.ok(dropped > 0 && dropped < BURST, `the warning counts ${dropped} dropped`)
+  await waitFor(() => inbox.messages.length >= BURST - dropped, 'the ones that fit')
+  t.same(inbox.texts(), Array.from({ length: BURST - dropped }, (_, i) => text(i)), 'the first ones, in order, each once')
+  t.ok((BURST - dropped) * 100 <= LINK_BUDGET / 2, `at most half the link's budget waited (${BURST - dropped} frames)`)
+  await handles[0]!.publish('and the link works')
+  await waitFor(() => inbox.texts().includes('and the link works'), 'a publish after it')
+})
+
 t.test('message ids carry a 128-bit prefix from crypto: nodes never share one, even with the same protocol seed', async t => {
   const nodes = await spawnCluster(3)
   t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
