@@ -78,7 +78,7 @@ interface DialQueue {
   bytes: number
   /** Frames that did not fit. */
   dropped: number
-  /** The protocol no longer needs the link: close it once the queue is out. */
+  /** The protocol is done with the peer once they are sent (a one-off reply such as a shuffle answer or a refusal). */
   closeAfter: boolean
 }
 
@@ -173,10 +173,6 @@ export class Gossip implements GossipApi, HandleHost {
   private readonly healTimer = new EarliestTimer(() => this.now(), () => { this.runHeals() })
   private readonly timers = new Set<NodeJS.Timeout>()
   private discoveryTimer: NodeJS.Timeout | undefined
-  /**
-   * Frames waiting for a link being dialled; `closeAfter` when the protocol is done with the peer
-   * once they are sent (a one-off reply such as a shuffle answer or a refusal).
-   */
   /**
    * Frames for peers being dialled, encoded, in order. Bounded in bytes, at half a link's write
    * buffer (`linkWriteBufferBytes`), so that handing them to the new link never overflows it: a
@@ -679,8 +675,7 @@ export class Gossip implements GossipApi, HandleHost {
     const link = this.transport.links.get(peer)
     if (link !== undefined) {
       this.lastActivity.set(peer, this.now())
-      const body = this.encodeOrLog(peer, frame)
-      if (body !== undefined) link.sendEncoded(body)
+      this.sendOn(link, frame.type, this.encodeOrLog(peer, frame))
       return
     }
     const queued = this.dialing.get(peer)
@@ -724,6 +719,15 @@ export class Gossip implements GossipApi, HandleHost {
     } catch (err) {
       this.log.error({ err, peer, frame: frame.type }, 'frame not sent: it does not encode within the limits')
       return undefined
+    }
+  }
+
+  private sendOn (link: Link, type: Frame['type'] | undefined, body: Uint8Array | undefined): void {
+    if (body === undefined) return
+    try {
+      link.sendEncoded(body)
+    } catch (err) {
+      this.log.error({ err, peer: link.peerId, frame: type }, 'frame not sent: it does not encode within the limits')
     }
   }
 
@@ -784,7 +788,7 @@ export class Gossip implements GossipApi, HandleHost {
     this.discover({ type: 'linkUp', peer, addr: link.remoteAddr ?? undefined })
     if (link.remoteAddr !== null && this.seeds.addresses.has(link.remoteAddr)) this.discover({ type: 'seed', peer, addr: link.remoteAddr })
     if (queued === undefined) return
-    for (const body of queued.bodies) link.sendEncoded(body)
+    for (const body of queued.bodies) this.sendOn(link, undefined, body)
     if (queued.dropped > 0) {
       this.log.warn({ peer, dropped: queued.dropped, queuedBytes: queued.bytes }, 'frames for a peer being dialled dropped: more than half of linkWriteBufferBytes waited for the link')
     }
