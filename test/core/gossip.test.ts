@@ -238,12 +238,15 @@ t.test('past that budget, frames for a peer being dialled are dropped with a war
   await waitFor(() => log.entries.some(e => e.msg?.startsWith('frames for a peer being dialled dropped') === true), 'the warning')
   const warning = log.entries.find(e => e.msg?.startsWith('frames for a peer being dialled dropped') === true)!
   const dropped = (warning.obj as { dropped: number }).dropped
-  t.ok(dropped > 0 && dropped < BURST, `the warning counts ${dropped} dropped`)
-  await waitFor(() => inbox.messages.length >= BURST - dropped, 'the ones that fit')
-  t.same(inbox.texts(), Array.from({ length: BURST - dropped }, (_, i) => text(i)), 'the first ones, in order, each once')
-  t.ok((BURST - dropped) * 100 <= LINK_BUDGET / 2, `at most half the link's budget waited (${BURST - dropped} frames)`)
+  // Sent on the same link after the queue: once it is in, everything the queue held is too.
   await handles[0]!.publish('and the link works')
   await waitFor(() => inbox.texts().includes('and the link works'), 'a publish after it')
+  const arrived = inbox.texts().filter(x => x !== 'and the link works')
+  t.ok(arrived.length > 0 && arrived.length < BURST, `${arrived.length} of ${BURST} arrived`)
+  t.same(arrived, Array.from({ length: arrived.length }, (_, i) => text(i)), 'the first ones, in order, each once')
+  // The count may include a protocol frame that came while the queue was full.
+  t.ok(dropped >= BURST - arrived.length, `the warning counts ${dropped} dropped`)
+  t.ok(arrived.length * 100 <= LINK_BUDGET / 2, 'no more than half the link\'s budget waited')
 })
 
 t.test('message ids carry a 128-bit prefix from crypto: nodes never share one, even with the same protocol seed', async t => {
