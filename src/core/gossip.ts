@@ -78,6 +78,8 @@ interface DialQueue {
   bytes: number
   /** Frames that did not fit. */
   dropped: number
+  /** Of the frames held, those an application sent (`sendDirect`): told of if the dial fails. */
+  direct: number
   /** The protocol is done with the peer once they are sent (a one-off reply such as a shuffle answer or a refusal). */
   closeAfter: boolean
 }
@@ -685,6 +687,7 @@ export class Gossip implements GossipApi, HandleHost {
       if (queued.bytes + body.byteLength <= this.dialQueueBytes) {
         queued.bodies.push(body)
         queued.bytes += body.byteLength
+        if (frame.type === 'direct') queued.direct++
       } else {
         queued.dropped++
       }
@@ -700,12 +703,18 @@ export class Gossip implements GossipApi, HandleHost {
     }
     const body = this.encodeOrLog(peer, frame)
     if (body === undefined) return
-    this.dialing.set(peer, { bodies: [body], bytes: body.byteLength, dropped: 0, closeAfter: false })
+    const queue: DialQueue = { bodies: [body], bytes: body.byteLength, dropped: 0, direct: frame.type === 'direct' ? 1 : 0, closeAfter: false }
+    this.dialing.set(peer, queue)
     // On success onLink flushes the queue when the link comes up; only failure is handled here.
     this.transport.dial(addr, peer).catch((err: unknown) => {
-      this.dialing.delete(peer)
+      // Not ours any more if a link came up meanwhile (onLink sent the queue) and went again.
+      const pending = this.dialing.get(peer) === queue
+      if (pending) this.dialing.delete(peer)
       if (this.closed) return
-      this.log.debug({ peer, addr, err }, 'dial failed')
+      // The protocol's frames are its own business (it hears peerDisconnected); direct messages
+      // were accepted by sendDirect and are now lost: say so.
+      if (pending && queue.direct > 0) this.log.warn({ peer, addr, err, lost: queue.direct }, 'direct messages not sent: the peer could not be dialled')
+      else this.log.debug({ peer, addr, err }, 'dial failed')
       this.guard('dial failure', () => {
         this.discover({ type: 'dialFailed', peer })
         this.input({ type: 'peerDisconnected', peer })

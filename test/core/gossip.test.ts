@@ -249,6 +249,27 @@ t.test('past that budget, frames for a peer being dialled are dropped with a war
   t.ok(arrived.length * 100 <= LINK_BUDGET / 2, 'no more than half the link\'s budget waited')
 })
 
+t.test('direct messages for a peer that cannot be dialled are counted in a warning, and the node goes on', async t => {
+  const log = recordingLogger()
+  const a = await spawnNode({ logger: log.logger })
+  const b = await spawnNode({ seeds: [a.address] })
+  const c = await spawnNode({ seeds: [a.address] })
+  t.teardown(async () => { await Promise.all([a, b, c].map(async n => await n.close())) })
+  const handles = await Promise.all([a, b, c].map(async n => await n.stream('gone')))
+  await waitFor(() => handles.every(h => h.neighbours().length > 0), 'neighbours')
+  const gone = b.nodeId
+  await b.close()
+  await waitFor(() => !handles[0]!.neighbours().includes(gone), 'a saw b go')
+  // a still knows where b listened: the messages wait for a dial that is refused.
+  for (let i = 0; i < 5; i++) await a.sendDirect(gone, 'gone', `m${i}`)
+  await waitFor(() => log.entries.some(e => e.msg === 'direct messages not sent: the peer could not be dialled'), 'the warning')
+  const warning = log.entries.find(e => e.msg === 'direct messages not sent: the peer could not be dialled')!
+  t.match(warning, { level: 'warn', obj: { peer: gone, lost: 5 } })
+  const inbox = collect(handles[2]!)
+  await handles[0]!.publish('still here')
+  await waitFor(() => inbox.texts().includes('still here'), 'a still publishes to c')
+})
+
 t.test('message ids carry a 128-bit prefix from crypto: nodes never share one, even with the same protocol seed', async t => {
   const nodes = await spawnCluster(3)
   t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
