@@ -209,15 +209,10 @@ export class GossipAdapter extends ClusterAdapterWithHeartbeat {
       late: (uid, seq) => {
         log.warn({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: dropped a message older than what was delivered (a second copy, or later than 10 × reorderTimeout)')
       },
-      deliveredLate: (uid, seq, item) => {
+      outOfTurn: (uid, seq, item, why) => {
         // Rooms applied out of turn may be wrong: ask for them again.
         if (item?.message.type === ROOMS) this.routing?.gap(uid)
-        log.debug({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: delivered a message out of turn that came after its gap was given up')
-      },
-      beforeStart: (uid, seq, item) => {
-        // Rooms applied out of turn may be wrong: ask for them again.
-        if (item?.message.type === ROOMS) this.routing?.gap(uid)
-        log.debug({ nsp: nsp.name, server: uid, seq }, 'socket.io adapter: delivered a message from before the first one heard from a server')
+        log.debug({ nsp: nsp.name, server: uid, seq, why }, 'socket.io adapter: delivered a message out of turn')
       },
       resynced: (uid, from, previous) => {
         log.warn({ nsp: nsp.name, server: uid, from, previous }, 'socket.io adapter: a server\'s sequence numbers restarted after only out-of-window numbers came from it')

@@ -15,8 +15,9 @@
  * The first message heard from a sender sets where its sequence starts: whatever it published
  * before we were listening is not ours to wait for. But what it published just before may still be
  * on its way by a slower path (a restarted server's first messages go through the overlay, two hops
- * and maybe a GRAFT, while a later one comes straight): for `gapTimeout` after the first one, an
- * earlier number is delivered when it comes (counted in `beforeStart`), out of turn but not lost.
+ * and maybe a GRAFT, while a later one comes straight): the `maxHeld` numbers before the first one
+ * are remembered in the same way, for `gapTimeout`, and delivered out of turn if they come
+ * (counted in `beforeStart`).
  *
  * A number further than `window` from the next expected one (ahead or behind) is not taken at its
  * word: a sender does not skip ten thousand numbers, so it is held aside, never delivered out of
@@ -45,10 +46,11 @@ export interface SenderOrderOptions<T> {
   lateFor?: number
   /** Called for a message older than what was already delivered, and dropped: a second copy, or later than `lateFor`. */
   late?: (sender: string, seq: number) => void
-  /** Called once a message whose number was given up came after all and was delivered out of turn. */
-  deliveredLate?: (sender: string, seq: number, item: T | undefined) => void
-  /** Called once a message numbered before the sender's first one heard was delivered out of turn. */
-  beforeStart?: (sender: string, seq: number, item: T | undefined) => void
+  /**
+   * Called once a message below the next expected number was delivered out of turn: its number
+   * was given up and it came after all, or it is from just before the first one heard.
+   */
+  outOfTurn?: (sender: string, seq: number, item: T | undefined, why: 'givenUp' | 'beforeStart') => void
   /** Called when a sender's sequence restarts at `from` (`previous` was the number expected). */
   resynced?: (sender: string, from: number, previous: number) => void
   /** Clock and timers, injectable so the logic can be tested without waiting. */
@@ -75,18 +77,18 @@ interface SenderState<T> {
   /** Numbers this receiver may have missed (it lagged): the window is that much wider until `slackUntil`. */
   slack: number
   slackUntil: number
-  /** The first number heard, when it was heard, and the earlier numbers delivered since. */
-  start: number
-  startedAt: number
-  early: Set<number> | undefined
-  /** Numbers given up and not come since: [from, to), when given up, oldest first (see `lateFor`). */
-  givenUp: GivenUp[]
+  /** Numbers below `next` not delivered that may still come, oldest first (see `Missing`). */
+  missing: Missing[]
 }
 
-interface GivenUp { from: number, to: number, at: number }
+/**
+ * Numbers [from, to) that may still come and be delivered out of turn until `until`: given up
+ * (for `lateFor`), or just before the first number heard (for `gapTimeout`).
+ */
+interface Missing { from: number, to: number, until: number, why: 'givenUp' | 'beforeStart' }
 
-/** Runs of given-up numbers remembered per sender; past it the oldest is forgotten. */
-const MAX_GIVEN_UP_RUNS = 64
+/** Runs of missing numbers remembered per sender; past it the oldest is forgotten. */
+const MAX_MISSING_RUNS = 64
 
 export interface OrderStats {
   /** Sequence numbers given up after waiting. */
@@ -157,7 +159,8 @@ export class SenderOrder<T> {
   receive (sender: string, seq: number, item: T | undefined, from = seq): void {
     let state = this.senders.get(sender)
     if (state === undefined) {
-      state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0, start: seq, startedAt: this.now(), early: undefined, givenUp: [] }
+      const beforeStart: Missing = { from: seq - this.options.maxHeld, to: seq, until: this.now() + this.options.gapTimeout, why: 'beforeStart' }
+      state = { next: seq, held: new Map(), timer: undefined, stray: undefined, slack: 0, slackUntil: 0, missing: [beforeStart] }
       this.senders.set(sender, state)
     }
     const reach = this.window + (state.slack > 0 && this.now() < state.slackUntil ? state.slack : 0)
@@ -167,7 +170,6 @@ export class SenderOrder<T> {
     }
     state.stray = undefined
     if (seq < state.next) {
-      if (this.beforeStart(sender, state, seq, item)) return
       if (this.cameAfterAll(sender, state, seq, item)) return
       this.lateTotal = saturatingIncrement(this.lateTotal)
       this.options.late?.(sender, seq)
@@ -221,40 +223,25 @@ export class SenderOrder<T> {
     for (const sender of [...this.senders.keys()]) this.forget(sender)
   }
 
-  /** Delivers a number from before the sender's first one heard, if it is still early enough and new. */
-  private beforeStart (sender: string, state: SenderState<T>, seq: number, item: T | undefined): boolean {
-    if (seq >= state.start) return false
-    if (this.now() - state.startedAt > this.options.gapTimeout) {
-      state.early = undefined
-      return false
-    }
-    state.early ??= new Set()
-    if (state.early.has(seq) || state.early.size >= this.options.maxHeld) return false
-    state.early.add(seq)
-    this.beforeStartTotal = saturatingIncrement(this.beforeStartTotal)
-    if (item !== undefined) this.options.deliver(sender, item)
-    this.options.beforeStart?.(sender, seq, item)
-    return true
-  }
-
-  /** Delivers a number that was given up, if it is remembered as such (and forgets it). */
+  /** Delivers a number below `next` if it is remembered as missing (and forgets it). */
   private cameAfterAll (sender: string, state: SenderState<T>, seq: number, item: T | undefined): boolean {
-    const runs = state.givenUp
+    const runs = state.missing
     const now = this.now()
-    while (runs.length > 0 && now - runs[0]!.at > this.lateFor) runs.shift()
-    const i = runs.findIndex(r => seq >= r.from && seq < r.to)
+    while (runs.length > 0 && runs[0]!.until < now) runs.shift()
+    const i = runs.findIndex(r => seq >= r.from && seq < r.to && r.until >= now)
     if (i < 0) return false
     const run = runs[i]!
     if (run.to - run.from === 1) runs.splice(i, 1)
     else if (seq === run.from) run.from++
     else if (seq === run.to - 1) run.to--
     else {
-      runs.splice(i, 1, { from: run.from, to: seq, at: run.at }, { from: seq + 1, to: run.to, at: run.at })
-      if (runs.length > MAX_GIVEN_UP_RUNS) runs.shift()
+      runs.splice(i, 1, { ...run, to: seq }, { ...run, from: seq + 1 })
+      if (runs.length > MAX_MISSING_RUNS) runs.shift()
     }
-    this.lateDeliveredTotal = saturatingIncrement(this.lateDeliveredTotal)
+    if (run.why === 'givenUp') this.lateDeliveredTotal = saturatingIncrement(this.lateDeliveredTotal)
+    else this.beforeStartTotal = saturatingIncrement(this.beforeStartTotal)
     if (item !== undefined) this.options.deliver(sender, item)
-    this.options.deliveredLate?.(sender, seq, item)
+    this.options.outOfTurn?.(sender, seq, item, run.why)
     return true
   }
 
@@ -312,8 +299,8 @@ export class SenderOrder<T> {
     this.skippedTotal = Math.min(Number.MAX_SAFE_INTEGER, this.skippedTotal + count)
     this.options.skipped?.(sender, state.next, count)
     if (count > 0) {
-      state.givenUp.push({ from: state.next, to: lowest, at: this.now() })
-      if (state.givenUp.length > MAX_GIVEN_UP_RUNS) state.givenUp.shift()
+      state.missing.push({ from: state.next, to: lowest, until: this.now() + this.lateFor, why: 'givenUp' })
+      if (state.missing.length > MAX_MISSING_RUNS) state.missing.shift()
     }
     state.next = lowest
     this.drain(sender, state)

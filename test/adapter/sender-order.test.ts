@@ -51,7 +51,7 @@ t.test('the first message heard from a sender sets where its sequence starts', a
 
 t.test('a number before the first one heard, arriving soon after it by a slower path, is delivered out of turn, not dropped', async t => {
   const early: number[] = []
-  const h = harness({ beforeStart: (_sender, seq) => { early.push(seq) } })
+  const h = harness({ outOfTurn: (_sender, seq, _item, why) => { if (why === 'beforeStart') early.push(seq) } })
   h.order.receive('a', 7, 'm7')      // straight from the sender
   h.advance(400)
   h.order.receive('a', 0, 'm0')      // its first message, through the overlay
@@ -130,7 +130,7 @@ t.test('no held message waits longer than the timeout, even behind several gaps'
 
 t.test('a message that arrives after its gap was given up is delivered out of turn, not dropped (a stalled link, overtaken by another path)', async t => {
   const cameLate: number[] = []
-  const h = harness({ deliveredLate: (_sender, seq) => { cameLate.push(seq) } })
+  const h = harness({ outOfTurn: (_sender, seq, _item, why) => { if (why === 'givenUp') cameLate.push(seq) } })
   h.order.receive('a', 0, 'm0')
   h.order.receive('a', 4, 'm4')      // by another path, while 1 to 3 sit on a stalled link
   h.advance(1000)

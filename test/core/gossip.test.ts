@@ -203,6 +203,12 @@ t.test('sendDirect reaches one node only, and refuses a node it has no way to re
   await t.rejects(nodes[0]!.sendDirect('ab'.repeat(32), 'direct', 'x'), { code: 'ERR_GOSSIP_UNKNOWN_PEER' })
 })
 
+/** Closes `a`'s link to `b` (internal): `a`'s next frame for `b` dials it again. */
+function dropLink (a: Gossip, b: Gossip): void {
+  const transport = (a as unknown as { transport: { links: Map<string, { close: (reason: string) => void }> } }).transport
+  transport.links.get(b.nodeId)!.close('gone for the test')
+}
+
 t.test('direct messages for a peer being dialled wait for the link, up to half a link\'s write budget in bytes: a burst of 3,000 small ones all arrive', async t => {
   const nodes = await spawnCluster(2)
   t.teardown(async () => { await Promise.all(nodes.map(async n => await n.close())) })
@@ -212,8 +218,7 @@ t.test('direct messages for a peer being dialled wait for the link, up to half a
   const inbox = collect(handles[1]!, 4096)
   await waitFor(() => handles.every(h => h.neighbours().length > 0), 'neighbours')
   // The link goes (as after a failure): the next direct message dials again, and the burst waits.
-  const transport = (a as unknown as { transport: { links: Map<string, { close: (reason: string) => void }> } }).transport
-  transport.links.get(b.nodeId)!.close('gone for the test')
+  dropLink(a, b)
   const BURST = 3_000
   for (let i = 0; i < BURST; i++) void a.sendDirect(b.nodeId, 'burst', `m${i}`)
   t.ok(a.stats().queues.dialQueued > 1024, `queued while dialling: ${a.stats().queues.dialQueued} frames`)
@@ -230,8 +235,7 @@ t.test('past that budget, frames for a peer being dialled are dropped with a war
   const handles = await Promise.all([a, b].map(async n => await n.stream('burst')))
   const inbox = collect(handles[1]!, 4096)
   await waitFor(() => handles.every(h => h.neighbours().length > 0), 'neighbours')
-  const transport = (a as unknown as { transport: { links: Map<string, { close: (reason: string) => void }> } }).transport
-  transport.links.get(b.nodeId)!.close('gone for the test')
+  dropLink(a, b)
   const BURST = 3_000
   const text = (i: number): string => `m${i}`.padEnd(100, '.')
   for (let i = 0; i < BURST; i++) void a.sendDirect(b.nodeId, 'burst', text(i))
